@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs everything Tally needs to build, run and test on Debian 12. Idempotent: packages already
+# present are skipped, so running it twice costs only a dpkg query.
+set -euo pipefail
+
+packages=(
+  # build
+  pkg-config clang libclang-dev nasm
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
+  libavfilter-dev libavdevice-dev
+  # run: encoding, probing, fonts, software Vulkan for wgpu without a GPU
+  ffmpeg fonts-dejavu-core mesa-vulkan-drivers libvulkan1
+  # tests: real servers and a real X display
+  nginx libnginx-mod-rtmp srt-tools xvfb
+  libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  echo "install-deps: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "install-deps: cargo not found; install Rust with rustup (https://rustup.rs) and run again" >&2
+  exit 1
+fi
+echo "install-deps: all dependencies present"

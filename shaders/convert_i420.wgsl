@@ -1,0 +1,68 @@
+// Converts the RGBA canvas to planar YUV 4:2:0 (I420), BT.709, limited range, into one
+// storage buffer: the Y plane, then U, then V, each row padded to whole 32-bit words.
+// Each invocation writes one word: four luma samples, or four U and four V samples.
+
+struct Params {
+    width: u32,
+    height: u32,
+    luma_stride_words: u32,
+    chroma_stride_words: u32,
+    u_offset_words: u32,
+    v_offset_words: u32,
+    chroma_width: u32,
+    chroma_height: u32,
+};
+
+@group(0) @binding(0) var canvas: texture_2d<f32>;
+@group(0) @binding(1) var<storage, read_write> planes: array<u32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+const LUMA_WEIGHTS = vec3<f32>(0.2126, 0.7152, 0.0722);
+
+fn pixel(x: u32, y: u32) -> vec3<f32> {
+    let clamped = vec2<u32>(min(x, params.width - 1u), min(y, params.height - 1u));
+    return textureLoad(canvas, clamped, 0).rgb;
+}
+
+fn to_byte(value: f32) -> u32 {
+    return u32(clamp(round(value), 0.0, 255.0));
+}
+
+@compute @workgroup_size(16, 8)
+fn luma(@builtin(global_invocation_id) id: vec3<u32>) {
+    let word = id.x;
+    let y = id.y;
+    if (word >= params.luma_stride_words || y >= params.height) {
+        return;
+    }
+    var packed = 0u;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let luma = 16.0 + 219.0 * dot(pixel(word * 4u + i, y), LUMA_WEIGHTS);
+        packed = packed | (to_byte(luma) << (8u * i));
+    }
+    planes[y * params.luma_stride_words + word] = packed;
+}
+
+@compute @workgroup_size(16, 8)
+fn chroma(@builtin(global_invocation_id) id: vec3<u32>) {
+    let word = id.x;
+    let row = id.y;
+    if (word >= params.chroma_stride_words || row >= params.chroma_height) {
+        return;
+    }
+    var packed_u = 0u;
+    var packed_v = 0u;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let x = (word * 4u + i) * 2u;
+        let y = row * 2u;
+        // Each chroma sample covers a 2x2 block of pixels.
+        let rgb = (pixel(x, y) + pixel(x + 1u, y) + pixel(x, y + 1u) + pixel(x + 1u, y + 1u)) * 0.25;
+        let luma = dot(rgb, LUMA_WEIGHTS);
+        let cb = 128.0 + 224.0 * (rgb.b - luma) / 1.8556;
+        let cr = 128.0 + 224.0 * (rgb.r - luma) / 1.5748;
+        packed_u = packed_u | (to_byte(cb) << (8u * i));
+        packed_v = packed_v | (to_byte(cr) << (8u * i));
+    }
+    planes[params.u_offset_words + row * params.chroma_stride_words + word] = packed_u;
+    planes[params.v_offset_words + row * params.chroma_stride_words + word] = packed_v;
+}

@@ -1,0 +1,433 @@
+//! Encoders: H.264 video (libx264, or NVENC when the machine has it) and AAC audio, through the
+//! system FFmpeg (ffmpeg-next). Each encoder takes raw frames and gives back packets tagged
+//! with their time base; it knows nothing about files or sockets, so one encode can feed
+//! several outputs.
+
+mod settings;
+
+pub use settings::{AudioSettings, RateControl, VideoEncoderKind, VideoSettings};
+
+use crate::render::I420Layout;
+use crate::scene::FrameRate;
+use crate::sources::{AUDIO_CHANNELS, SAMPLE_RATE};
+use ffmpeg_next as ffmpeg;
+use std::sync::Once;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("FFmpeg has no encoder named {0}; install FFmpeg with it (packaging/install-deps.sh)")]
+    Missing(String),
+    #[error("encoder {encoder} refused these settings ({settings}): {message}")]
+    Open {
+        encoder: String,
+        settings: String,
+        message: String,
+    },
+    #[error("encoder {encoder} failed: {message}")]
+    Encode { encoder: String, message: String },
+}
+
+/// Initialises FFmpeg once per process and routes its log to warnings only.
+pub fn init_ffmpeg() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        if let Err(error) = ffmpeg::init() {
+            tracing::error!("FFmpeg failed to initialise: {error}");
+        }
+        ffmpeg::log::set_level(ffmpeg::log::Level::Error);
+    });
+}
+
+/// Which elementary stream a packet belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    Video,
+    Audio,
+}
+
+/// An encoded packet with the time base its timestamps are in.
+pub struct EncodedPacket {
+    pub kind: StreamKind,
+    pub packet: ffmpeg::Packet,
+    pub time_base: ffmpeg::Rational,
+}
+
+impl EncodedPacket {
+    pub fn is_keyframe(&self) -> bool {
+        self.packet.is_key()
+    }
+}
+
+/// What an output needs to know about a stream before its first packet.
+#[derive(Clone)]
+pub struct StreamInfo {
+    pub parameters: ffmpeg::codec::Parameters,
+    pub time_base: ffmpeg::Rational,
+    pub codec: ffmpeg::codec::Id,
+}
+
+pub struct VideoEncoder {
+    name: String,
+    encoder: ffmpeg::encoder::Video,
+    time_base: ffmpeg::Rational,
+}
+
+impl VideoEncoder {
+    /// Opens the encoder for `width`x`height` at `fps`. With [`VideoEncoderKind::Auto`], NVENC
+    /// is tried first and libx264 is the fallback.
+    pub fn open(
+        settings: &VideoSettings,
+        width: u32,
+        height: u32,
+        fps: FrameRate,
+    ) -> Result<Self, EncodeError> {
+        init_ffmpeg();
+        match settings.encoder {
+            VideoEncoderKind::Auto => {
+                let mut nvenc = settings.clone();
+                nvenc.encoder = VideoEncoderKind::Nvenc;
+                Self::open(&nvenc, width, height, fps).or_else(|nvenc_error| {
+                    tracing::debug!("NVENC not used: {nvenc_error}");
+                    let mut x264 = settings.clone();
+                    x264.encoder = VideoEncoderKind::X264;
+                    Self::open(&x264, width, height, fps)
+                })
+            }
+            kind => Self::open_named(kind.ffmpeg_name(), settings, width, height, fps),
+        }
+    }
+
+    fn open_named(
+        name: &str,
+        settings: &VideoSettings,
+        width: u32,
+        height: u32,
+        fps: FrameRate,
+    ) -> Result<Self, EncodeError> {
+        let codec =
+            ffmpeg::encoder::find_by_name(name).ok_or_else(|| EncodeError::Missing(name.into()))?;
+        let mut encoder = ffmpeg::codec::context::Context::new_with_codec(codec)
+            .encoder()
+            .video()
+            .map_err(|error| open_error(name, settings, error))?;
+        let time_base = ffmpeg::Rational::new(fps.den as i32, fps.num as i32);
+        encoder.set_width(width);
+        encoder.set_height(height);
+        encoder.set_format(ffmpeg::format::Pixel::YUV420P);
+        encoder.set_time_base(time_base);
+        encoder.set_frame_rate(Some(ffmpeg::Rational::new(fps.num as i32, fps.den as i32)));
+        encoder.set_gop(settings.keyframe_interval_frames(fps));
+        encoder.set_colorspace(ffmpeg::color::Space::BT709);
+        encoder.set_color_range(ffmpeg::color::Range::MPEG);
+        encoder.set_color_primaries(ffmpeg::color::Primaries::BT709);
+        encoder.set_color_transfer_characteristic(ffmpeg::color::TransferCharacteristic::BT709);
+        // Every container Tally writes (MP4, MKV, FLV) wants SPS/PPS out of band.
+        encoder.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
+        let options = settings.ffmpeg_options(fps);
+        let encoder = encoder
+            .open_with(options)
+            .map_err(|error| open_error(name, settings, error))?;
+        Ok(Self {
+            name: name.to_string(),
+            encoder,
+            time_base,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn stream_info(&self) -> StreamInfo {
+        StreamInfo {
+            parameters: ffmpeg::codec::Parameters::from(&*self.encoder),
+            time_base: self.time_base,
+            codec: ffmpeg::codec::Id::H264,
+        }
+    }
+
+    /// Encodes one frame; returns the packets the encoder released.
+    pub fn encode(
+        &mut self,
+        frame: &ffmpeg::frame::Video,
+    ) -> Result<Vec<EncodedPacket>, EncodeError> {
+        self.encoder
+            .send_frame(frame)
+            .map_err(|error| self.error(error))?;
+        Ok(self.drain())
+    }
+
+    /// Flushes the encoder at end of stream.
+    pub fn finish(&mut self) -> Result<Vec<EncodedPacket>, EncodeError> {
+        self.encoder.send_eof().map_err(|error| self.error(error))?;
+        Ok(self.drain())
+    }
+
+    fn drain(&mut self) -> Vec<EncodedPacket> {
+        let mut packets = Vec::new();
+        let mut packet = ffmpeg::Packet::empty();
+        while self.encoder.receive_packet(&mut packet).is_ok() {
+            packets.push(EncodedPacket {
+                kind: StreamKind::Video,
+                packet: std::mem::replace(&mut packet, ffmpeg::Packet::empty()),
+                time_base: self.time_base,
+            });
+        }
+        packets
+    }
+
+    fn error(&self, error: ffmpeg::Error) -> EncodeError {
+        EncodeError::Encode {
+            encoder: self.name.clone(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Makes an FFmpeg frame for canvas frame `index` from a converted canvas.
+pub fn i420_frame(index: u64, bytes: &[u8], layout: &I420Layout) -> ffmpeg::frame::Video {
+    let mut frame =
+        ffmpeg::frame::Video::new(ffmpeg::format::Pixel::YUV420P, layout.width, layout.height);
+    let planes = [
+        (
+            0,
+            0,
+            layout.luma_stride,
+            layout.width as usize,
+            layout.height as usize,
+        ),
+        (
+            1,
+            layout.u_offset,
+            layout.chroma_stride,
+            layout.width.div_ceil(2) as usize,
+            layout.chroma_height(),
+        ),
+        (
+            2,
+            layout.v_offset,
+            layout.chroma_stride,
+            layout.width.div_ceil(2) as usize,
+            layout.chroma_height(),
+        ),
+    ];
+    for (plane, offset, source_stride, row_bytes, rows) in planes {
+        let target_stride = frame.stride(plane);
+        let target = frame.data_mut(plane);
+        for row in 0..rows {
+            let from = offset + row * source_stride;
+            let to = row * target_stride;
+            if let (Some(source), Some(target)) = (
+                bytes.get(from..from + row_bytes),
+                target.get_mut(to..to + row_bytes),
+            ) {
+                target.copy_from_slice(source);
+            }
+        }
+    }
+    frame.set_pts(i64::try_from(index).ok());
+    frame.set_color_space(ffmpeg::color::Space::BT709);
+    frame.set_color_range(ffmpeg::color::Range::MPEG);
+    frame.set_color_primaries(ffmpeg::color::Primaries::BT709);
+    frame.set_color_transfer_characteristic(ffmpeg::color::TransferCharacteristic::BT709);
+    frame
+}
+
+fn open_error(name: &str, settings: &VideoSettings, error: ffmpeg::Error) -> EncodeError {
+    EncodeError::Open {
+        encoder: name.into(),
+        settings: settings.describe(),
+        message: error.to_string(),
+    }
+}
+
+/// AAC-LC at 48 kHz stereo. Takes interleaved f32 samples in any amount and encodes them in
+/// the encoder's frame size; timestamps count samples from zero.
+pub struct AudioEncoder {
+    encoder: ffmpeg::encoder::Audio,
+    frame_size: usize,
+    pending: Vec<f32>,
+    next_pts: i64,
+}
+
+impl AudioEncoder {
+    pub fn open(settings: &AudioSettings) -> Result<Self, EncodeError> {
+        init_ffmpeg();
+        let name = "aac";
+        let codec =
+            ffmpeg::encoder::find_by_name(name).ok_or_else(|| EncodeError::Missing(name.into()))?;
+        let open_error = |error: ffmpeg::Error| EncodeError::Open {
+            encoder: name.into(),
+            settings: format!("{} kbps", settings.bitrate_kbps),
+            message: error.to_string(),
+        };
+        let mut encoder = ffmpeg::codec::context::Context::new_with_codec(codec)
+            .encoder()
+            .audio()
+            .map_err(open_error)?;
+        encoder.set_rate(SAMPLE_RATE as i32);
+        encoder.set_format(ffmpeg::format::Sample::F32(
+            ffmpeg::format::sample::Type::Planar,
+        ));
+        encoder.set_channel_layout(ffmpeg::ChannelLayout::STEREO);
+        encoder.set_channels(AUDIO_CHANNELS as i32);
+        encoder.set_bit_rate(settings.bitrate_kbps as usize * 1000);
+        encoder.set_time_base(ffmpeg::Rational::new(1, SAMPLE_RATE as i32));
+        encoder.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
+        let encoder = encoder.open().map_err(open_error)?;
+        let frame_size = (encoder.frame_size() as usize).max(1);
+        Ok(Self {
+            encoder,
+            frame_size,
+            pending: Vec::new(),
+            next_pts: 0,
+        })
+    }
+
+    pub fn stream_info(&self) -> StreamInfo {
+        StreamInfo {
+            parameters: ffmpeg::codec::Parameters::from(&*self.encoder),
+            time_base: ffmpeg::Rational::new(1, SAMPLE_RATE as i32),
+            codec: ffmpeg::codec::Id::AAC,
+        }
+    }
+
+    /// Queues interleaved stereo samples and encodes every whole frame of them.
+    pub fn encode(&mut self, interleaved: &[f32]) -> Result<Vec<EncodedPacket>, EncodeError> {
+        self.pending.extend_from_slice(interleaved);
+        let mut packets = Vec::new();
+        let frame_values = self.frame_size * AUDIO_CHANNELS;
+        while self.pending.len() >= frame_values {
+            let chunk: Vec<f32> = self.pending.drain(..frame_values).collect();
+            self.send(&chunk, self.frame_size)?;
+            packets.extend(self.drain());
+        }
+        Ok(packets)
+    }
+
+    /// Encodes what is left (padded with silence to a whole frame) and flushes the encoder.
+    pub fn finish(&mut self) -> Result<Vec<EncodedPacket>, EncodeError> {
+        let mut packets = Vec::new();
+        if !self.pending.is_empty() {
+            let samples = self.pending.len() / AUDIO_CHANNELS;
+            let mut chunk = std::mem::take(&mut self.pending);
+            chunk.resize(self.frame_size * AUDIO_CHANNELS, 0.0);
+            // Only the real samples count towards the stream's length.
+            self.send(&chunk, samples.max(1))?;
+            packets.extend(self.drain());
+        }
+        self.encoder
+            .send_eof()
+            .map_err(|error| audio_error(&error))?;
+        packets.extend(self.drain());
+        Ok(packets)
+    }
+
+    fn send(&mut self, interleaved: &[f32], samples: usize) -> Result<(), EncodeError> {
+        let mut frame = ffmpeg::frame::Audio::new(
+            ffmpeg::format::Sample::F32(ffmpeg::format::sample::Type::Planar),
+            samples,
+            ffmpeg::ChannelLayout::STEREO,
+        );
+        frame.set_rate(SAMPLE_RATE);
+        for channel in 0..AUDIO_CHANNELS {
+            let plane = frame.data_mut(channel);
+            for (index, value) in interleaved
+                .iter()
+                .skip(channel)
+                .step_by(AUDIO_CHANNELS)
+                .take(samples)
+                .enumerate()
+            {
+                if let Some(bytes) = plane.get_mut(index * 4..index * 4 + 4) {
+                    bytes.copy_from_slice(&value.to_ne_bytes());
+                }
+            }
+        }
+        frame.set_pts(Some(self.next_pts));
+        self.next_pts += samples as i64;
+        self.encoder
+            .send_frame(&frame)
+            .map_err(|error| audio_error(&error))
+    }
+
+    fn drain(&mut self) -> Vec<EncodedPacket> {
+        let mut packets = Vec::new();
+        let mut packet = ffmpeg::Packet::empty();
+        while self.encoder.receive_packet(&mut packet).is_ok() {
+            packets.push(EncodedPacket {
+                kind: StreamKind::Audio,
+                packet: std::mem::replace(&mut packet, ffmpeg::Packet::empty()),
+                time_base: ffmpeg::Rational::new(1, SAMPLE_RATE as i32),
+            });
+        }
+        packets
+    }
+}
+
+fn audio_error(error: &ffmpeg::Error) -> EncodeError {
+    EncodeError::Encode {
+        encoder: "aac".into(),
+        message: error.to_string(),
+    }
+}
+
+/// What `tally devices` reports about one encoder.
+pub struct EncoderProbe {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// `Ok` when a small test encode opened; otherwise why not.
+    pub usable: Result<(), String>,
+}
+
+/// Checks which encoders this FFmpeg build has and which of them open on this machine.
+pub fn probe_encoders() -> Vec<EncoderProbe> {
+    init_ffmpeg();
+    let fps = FrameRate::new(30, 1);
+    let try_video = |kind: VideoEncoderKind| {
+        let settings = VideoSettings {
+            encoder: kind,
+            ..VideoSettings::default()
+        };
+        VideoEncoder::open(&settings, 640, 360, fps)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let present = |name: &str| {
+        ffmpeg::encoder::find_by_name(name)
+            .map(|_| ())
+            .ok_or_else(|| "not in this FFmpeg build".to_string())
+    };
+    vec![
+        EncoderProbe {
+            name: "libx264",
+            description: "H.264, software (x264)",
+            usable: try_video(VideoEncoderKind::X264),
+        },
+        EncoderProbe {
+            name: "h264_nvenc",
+            description: "H.264, NVIDIA NVENC",
+            usable: try_video(VideoEncoderKind::Nvenc),
+        },
+        EncoderProbe {
+            name: "h264_vaapi",
+            description: "H.264, VA-API (Intel/AMD)",
+            usable: present("h264_vaapi").and_then(|()| {
+                Err("present in FFmpeg; Tally does not drive VA-API surfaces yet".to_string())
+            }),
+        },
+        EncoderProbe {
+            name: "libsvtav1",
+            description: "AV1, software (SVT-AV1)",
+            usable: present("libsvtav1")
+                .and_then(|()| Err("present in FFmpeg; not wired into Tally yet".to_string())),
+        },
+        EncoderProbe {
+            name: "aac",
+            description: "AAC-LC audio",
+            usable: AudioEncoder::open(&AudioSettings::default())
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        },
+    ]
+}

@@ -1,0 +1,242 @@
+//! The engine: the one handle front-ends (CLI, GUI, remote control) use to run a show.
+//!
+//! [`Engine::start`] loads nothing by itself: it takes a scene collection and a configuration,
+//! starts the pipeline threads (render, video encode, audio encode, outputs) and returns once
+//! they have all opened, or with the first error. Front-ends then send [`Command`]s, read
+//! [`Event`]s, and poll [`Stats`]; none of them touches the pipeline's internals.
+
+mod clock;
+mod pipeline;
+
+pub use clock::{FrameClock, TickStart};
+
+use crate::encode::{AudioSettings, EncodeError, VideoSettings};
+use crate::output::{OutputError, RecordingFormat};
+use crate::render::{Compositor, Gpu, RenderError};
+use crate::scene::Collection;
+use crate::sources::{Pacing, SourceError, Tick, VideoFrame};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct RecordingConfig {
+    pub path: PathBuf,
+    pub format: RecordingFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub pacing: Pacing,
+    /// Stop by itself after this many canvas frames; `None` runs until [`Command::Stop`].
+    pub frame_limit: Option<u64>,
+    pub video: VideoSettings,
+    pub audio: AudioSettings,
+    pub recording: Option<RecordingConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Put this scene on air (a cut; transitions come with studio mode).
+    SwitchScene(String),
+    /// Finish the frame in hand, flush encoders and close outputs.
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    SceneChanged {
+        scene: String,
+    },
+    /// Something went wrong that did not stop the engine.
+    Warning(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("the scene collection has no scene named `{0}`")]
+    NoSuchScene(String),
+    #[error("engine thread failed: {0}")]
+    Thread(String),
+}
+
+/// Counters the pipeline updates while it runs.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    rendered: AtomicU64,
+    lagged: AtomicU64,
+    skipped: AtomicU64,
+    encoded: AtomicU64,
+    audio_samples: AtomicU64,
+    bytes_written: AtomicU64,
+    render_nanos: AtomicU64,
+}
+
+/// A snapshot of the pipeline's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Canvas frames composited and read back.
+    pub frames_rendered: u64,
+    /// Frames whose whole time slot passed before they were started (the machine is too slow).
+    pub frames_lagged: u64,
+    /// Frames not encoded because the encoder was behind.
+    pub frames_skipped: u64,
+    pub frames_encoded: u64,
+    pub audio_samples: u64,
+    pub bytes_written: u64,
+    /// Mean time spent compositing and reading back one frame.
+    pub mean_render_time: Duration,
+}
+
+impl Counters {
+    fn snapshot(&self) -> Stats {
+        let rendered = self.rendered.load(Ordering::Relaxed);
+        Stats {
+            frames_rendered: rendered,
+            frames_lagged: self.lagged.load(Ordering::Relaxed),
+            frames_skipped: self.skipped.load(Ordering::Relaxed),
+            frames_encoded: self.encoded.load(Ordering::Relaxed),
+            audio_samples: self.audio_samples.load(Ordering::Relaxed),
+            bytes_written: self.bytes_written.load(Ordering::Relaxed),
+            mean_render_time: Duration::from_nanos(
+                self.render_nanos.load(Ordering::Relaxed) / rendered.max(1),
+            ),
+        }
+    }
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub stats: Stats,
+    pub wall_time: Duration,
+    pub encoder: String,
+    pub gpu: String,
+}
+
+pub struct Engine {
+    commands: Sender<Command>,
+    events: Receiver<Event>,
+    counters: Arc<Counters>,
+    thread: Option<JoinHandle<Result<Summary, EngineError>>>,
+}
+
+impl Engine {
+    /// Starts the pipeline on `collection`; returns when every part has opened.
+    pub fn start(collection: Collection, config: EngineConfig) -> Result<Self, EngineError> {
+        if collection.scene(&collection.current_scene).is_none() {
+            return Err(EngineError::NoSuchScene(collection.current_scene.clone()));
+        }
+        let (commands, command_receiver) = bounded(64);
+        let (event_sender, events) = bounded(256);
+        let counters = Arc::new(Counters::default());
+        let (ready_sender, ready) = bounded(1);
+        let thread_counters = counters.clone();
+        let thread = std::thread::Builder::new()
+            .name("render".into())
+            .spawn(move || {
+                let span = tracing::info_span!("render");
+                let _entered = span.enter();
+                pipeline::run(
+                    collection,
+                    config,
+                    command_receiver,
+                    event_sender,
+                    thread_counters,
+                    ready_sender,
+                )
+            })
+            .map_err(|error| EngineError::Thread(error.to_string()))?;
+        match ready.recv() {
+            Ok(Ok(())) => Ok(Self {
+                commands,
+                events,
+                counters,
+                thread: Some(thread),
+            }),
+            Ok(Err(error)) => {
+                let _ = thread.join();
+                Err(error)
+            }
+            Err(_) => Err(match thread.join() {
+                Ok(Err(error)) => error,
+                _ => EngineError::Thread("the render thread stopped while starting".into()),
+            }),
+        }
+    }
+
+    pub fn send(&self, command: Command) {
+        // A full queue means the engine is already shutting down; nothing to do then.
+        let _ = self.commands.try_send(command);
+    }
+
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot()
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Waits for the engine to end (frame limit reached, or after [`Command::Stop`]).
+    pub fn wait(mut self) -> Result<Summary, EngineError> {
+        let thread = self.thread.take();
+        match thread.map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(EngineError::Thread("the render thread panicked".into())),
+            None => Err(EngineError::Thread("the engine was already stopped".into())),
+        }
+    }
+
+    /// Stops the engine and waits for it to finish its outputs.
+    pub fn stop(self) -> Result<Summary, EngineError> {
+        self.send(Command::Stop);
+        self.wait()
+    }
+}
+
+/// Renders canvas frame `frame_index` of the collection's current scene to RGBA, with every
+/// source at exactly that frame's time (for snapshots, thumbnails and golden-image tests).
+pub fn render_snapshot(
+    collection: &Collection,
+    frame_index: u64,
+) -> Result<VideoFrame, EngineError> {
+    let scene = collection
+        .scene(&collection.current_scene)
+        .ok_or_else(|| EngineError::NoSuchScene(collection.current_scene.clone()))?;
+    let mut sources = pipeline::open_sources(collection)?;
+    let gpu = Arc::new(Gpu::open()?);
+    let mut compositor = Compositor::new(gpu, [collection.canvas.width, collection.canvas.height]);
+    let tick = Tick {
+        index: frame_index,
+        time: Duration::from_nanos(collection.canvas.fps.frame_start_nanos(frame_index)),
+        pacing: Pacing::Deterministic,
+    };
+    let pictures = pipeline::gather_pictures(scene, &mut sources, tick);
+    let layers = pipeline::scene_layers(scene, &pictures, &sources);
+    Ok(compositor.render_rgba(&layers)?)
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = self.commands.try_send(Command::Stop);
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! The render thread and the threads it feeds:
+//!
+//! ```text
+//! render (clock) --frames (bounded, skip when full)--> video encoder --+
+//!        |                                                             +--> recorder
+//!        +-------- sound (bounded) --------------------> audio encoder -+
+//! ```
+//!
+//! The render thread owns the running sources and the compositor. It opens the encoders and
+//! outputs before it reports ready, so a refused setting reaches the caller of
+//! `Engine::start` at once.
+
+use super::{Command, Counters, EngineConfig, EngineError, Event, FrameClock, Summary, TickStart};
+use crate::audio::Mixer;
+use crate::encode::{
+    i420_frame, AudioEncoder, EncodeError, EncodedPacket, StreamKind, VideoEncoder,
+};
+use crate::output::{OutputError, Recorder};
+use crate::render::{Compositor, Gpu, I420Layout, Layer};
+use crate::scene::{Collection, Scene};
+use crate::sources::{self, FrameRef, Pacing, RunningSource, Tick, SAMPLE_RATE};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use ffmpeg_next as ffmpeg;
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Frames waiting for the video encoder; a full queue means the encoder is behind.
+const VIDEO_QUEUE: usize = 4;
+/// Blocks of sound waiting for the audio encoder (audio is never skipped).
+const AUDIO_QUEUE: usize = 32;
+/// Packets waiting for an output.
+const OUTPUT_QUEUE: usize = 256;
+const PREROLL_TIMEOUT: Duration = Duration::from_secs(5);
+
+enum OutputMessage {
+    Packet(Arc<EncodedPacket>),
+    End(StreamKind),
+}
+
+struct Workers {
+    video: Sender<ffmpeg::frame::Video>,
+    audio: Sender<Vec<f32>>,
+    video_thread: JoinHandle<Result<(), EncodeError>>,
+    audio_thread: JoinHandle<Result<(), EncodeError>>,
+    output_threads: Vec<JoinHandle<Result<(), OutputError>>>,
+}
+
+pub(super) fn run(
+    collection: Collection,
+    config: EngineConfig,
+    commands: Receiver<Command>,
+    events: Sender<Event>,
+    counters: Arc<Counters>,
+    ready: Sender<Result<(), EngineError>>,
+) -> Result<Summary, EngineError> {
+    let started = match start(&collection, &config, &counters) {
+        Ok(started) => started,
+        Err(error) => {
+            let _ = ready.send(Err(error));
+            return Err(EngineError::Thread("start-up failed".into()));
+        }
+    };
+    let _ = ready.send(Ok(()));
+    let (mut sources, mut compositor, workers, encoder_name) = started;
+    let gpu_name = compositor.gpu().info.name.clone();
+    let wall_start = Instant::now();
+
+    let loop_result = render_loop(
+        &collection,
+        &config,
+        &commands,
+        &events,
+        &counters,
+        &mut sources,
+        &mut compositor,
+        &workers,
+    );
+    let finish_result = finish(workers);
+    loop_result?;
+    finish_result?;
+    Ok(Summary {
+        stats: counters.snapshot(),
+        wall_time: wall_start.elapsed(),
+        encoder: encoder_name,
+        gpu: gpu_name,
+    })
+}
+
+type Started = (
+    HashMap<String, Box<dyn RunningSource>>,
+    Compositor,
+    Workers,
+    String,
+);
+
+/// Opens every source of the collection.
+pub(super) fn open_sources(
+    collection: &Collection,
+) -> Result<HashMap<String, Box<dyn RunningSource>>, EngineError> {
+    let mut sources = HashMap::new();
+    for source in &collection.sources {
+        sources.insert(source.id.clone(), sources::open(source, collection)?);
+    }
+    Ok(sources)
+}
+
+fn start(
+    collection: &Collection,
+    config: &EngineConfig,
+    counters: &Arc<Counters>,
+) -> Result<Started, EngineError> {
+    let canvas = collection.canvas;
+    let mut sources = open_sources(collection)?;
+    let gpu = Arc::new(Gpu::open()?);
+    let compositor = Compositor::new(gpu, [canvas.width, canvas.height]);
+    let video_encoder = VideoEncoder::open(&config.video, canvas.width, canvas.height, canvas.fps)?;
+    let audio_encoder = AudioEncoder::open(&config.audio)?;
+    let encoder_name = video_encoder.name().to_string();
+
+    let mut outputs: Vec<Sender<OutputMessage>> = Vec::new();
+    let mut output_threads = Vec::new();
+    if let Some(recording) = &config.recording {
+        let recorder = Recorder::create(
+            &recording.path,
+            recording.format,
+            &video_encoder.stream_info(),
+            &audio_encoder.stream_info(),
+        )?;
+        let (sender, receiver) = bounded(OUTPUT_QUEUE);
+        outputs.push(sender);
+        let counters = counters.clone();
+        output_threads.push(spawn("record", move || {
+            record(recorder, &receiver, &counters)
+        })?);
+    }
+
+    let (video, video_receiver) = bounded(VIDEO_QUEUE);
+    let video_outputs = outputs.clone();
+    let video_counters = counters.clone();
+    let video_thread = spawn("encode-video", move || {
+        encode_video(
+            video_encoder,
+            &video_receiver,
+            &video_outputs,
+            &video_counters,
+        )
+    })?;
+    let (audio, audio_receiver) = bounded(AUDIO_QUEUE);
+    let audio_thread = spawn("encode-audio", move || {
+        encode_audio(audio_encoder, &audio_receiver, &outputs)
+    })?;
+
+    // Media files decode their first pictures before the clock starts.
+    for source in sources.values_mut() {
+        source.preroll(PREROLL_TIMEOUT);
+    }
+    Ok((
+        sources,
+        compositor,
+        Workers {
+            video,
+            audio,
+            video_thread,
+            audio_thread,
+            output_threads,
+        },
+        encoder_name,
+    ))
+}
+
+fn spawn<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<JoinHandle<T>, EngineError> {
+    let span = tracing::info_span!("thread", name);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || span.in_scope(work))
+        .map_err(|error| EngineError::Thread(format!("cannot start thread {name}: {error}")))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_loop(
+    collection: &Collection,
+    config: &EngineConfig,
+    commands: &Receiver<Command>,
+    events: &Sender<Event>,
+    counters: &Counters,
+    sources: &mut HashMap<String, Box<dyn RunningSource>>,
+    compositor: &mut Compositor,
+    workers: &Workers,
+) -> Result<(), EngineError> {
+    let fps = collection.canvas.fps;
+    let mut scene_name = collection.current_scene.clone();
+    let clock = FrameClock::new(fps, Instant::now());
+    let mut mixer = Mixer::default();
+    let encoder_gone = Cell::new(false);
+    let mut on_ready = |index: u64, bytes: &[u8], layout: &I420Layout| {
+        counters.rendered.fetch_add(1, Ordering::Relaxed);
+        let frame = i420_frame(index, bytes, layout);
+        match config.pacing {
+            Pacing::RealTime => match workers.video.try_send(frame) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    counters.skipped.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(TrySendError::Disconnected(_)) => encoder_gone.set(true),
+            },
+            Pacing::Deterministic => {
+                if workers.video.send(frame).is_err() {
+                    encoder_gone.set(true);
+                }
+            }
+        }
+    };
+
+    let mut index = 0u64;
+    loop {
+        if config.frame_limit.is_some_and(|limit| index >= limit) {
+            break;
+        }
+        let mut stop = false;
+        while let Ok(command) = commands.try_recv() {
+            match command {
+                Command::Stop => stop = true,
+                Command::SwitchScene(name) => {
+                    if collection.scene(&name).is_some() {
+                        scene_name = name.clone();
+                        let _ = events.try_send(Event::SceneChanged { scene: name });
+                    } else {
+                        let _ =
+                            events.try_send(Event::Warning(format!("no scene is named `{name}`")));
+                    }
+                }
+            }
+        }
+        if stop {
+            break;
+        }
+        if config.pacing == Pacing::RealTime {
+            match clock.tick_start(index, Instant::now()) {
+                TickStart::WaitFor(wait) => std::thread::sleep(wait),
+                TickStart::OnTime => {}
+                TickStart::Lagged => {
+                    counters.lagged.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let tick_started = Instant::now();
+        let tick = Tick {
+            index,
+            time: Duration::from_nanos(fps.frame_start_nanos(index)),
+            pacing: config.pacing,
+        };
+        let Some(scene) = collection.scene(&scene_name) else {
+            return Err(EngineError::NoSuchScene(scene_name));
+        };
+
+        let pictures = gather_pictures(scene, sources, tick);
+        let layers = scene_layers(scene, &pictures, sources);
+        compositor.render(index, &layers, &mut on_ready)?;
+        compositor.collect_ready(false, &mut on_ready)?;
+        counters
+            .render_nanos
+            .fetch_add(tick_started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+
+        // Sound for exactly this frame's span of samples, so audio and video never drift.
+        let first_sample = fps.first_sample_of_frame(index, SAMPLE_RATE);
+        let samples = (fps.first_sample_of_frame(index + 1, SAMPLE_RATE) - first_sample) as usize;
+        let on_air: HashSet<&str> = scene
+            .items
+            .iter()
+            .filter(|item| item.visible)
+            .map(|item| item.source.as_str())
+            .collect();
+        let audible = sources
+            .iter_mut()
+            .filter(|(id, _)| on_air.contains(id.as_str()))
+            .map(|(_, source)| source);
+        let block = mixer.mix(audible, first_sample, samples, config.pacing);
+        counters
+            .audio_samples
+            .fetch_add(samples as u64, Ordering::Relaxed);
+        if workers.audio.send(block.to_vec()).is_err() || encoder_gone.get() {
+            // An encoder thread ended early; its error is reported when it is joined.
+            break;
+        }
+        index += 1;
+    }
+    compositor.flush(&mut on_ready)?;
+    Ok(())
+}
+
+/// Asks each source shown in `scene` for its picture, once per tick however many items show it.
+pub(super) fn gather_pictures(
+    scene: &Scene,
+    sources: &mut HashMap<String, Box<dyn RunningSource>>,
+    tick: Tick,
+) -> HashMap<String, FrameRef> {
+    let mut pictures = HashMap::new();
+    for item in scene.items.iter().filter(|item| item.visible) {
+        if pictures.contains_key(&item.source) {
+            continue;
+        }
+        if let Some(frame) = sources
+            .get_mut(&item.source)
+            .and_then(|source| source.video(tick))
+        {
+            pictures.insert(item.source.clone(), frame);
+        }
+    }
+    pictures
+}
+
+/// The compositor's layers for `scene`, bottom first; items whose source has no picture yet
+/// are left out.
+pub(super) fn scene_layers<'a>(
+    scene: &'a Scene,
+    pictures: &'a HashMap<String, FrameRef>,
+    sources: &HashMap<String, Box<dyn RunningSource>>,
+) -> Vec<Layer<'a>> {
+    scene
+        .items
+        .iter()
+        .filter(|item| item.visible)
+        .filter_map(|item| {
+            Some(Layer {
+                source_id: &item.source,
+                frame: pictures.get(&item.source)?,
+                source_size: sources.get(&item.source)?.size(),
+                item,
+            })
+        })
+        .collect()
+}
+
+/// Ends the streams in order (encoders drain, then outputs close) and reports the first error.
+fn finish(workers: Workers) -> Result<(), EngineError> {
+    let Workers {
+        video,
+        audio,
+        video_thread,
+        audio_thread,
+        output_threads,
+    } = workers;
+    drop(video);
+    drop(audio);
+    let joined = |result: std::thread::Result<Result<(), EncodeError>>| match result {
+        Ok(result) => result.map_err(EngineError::from),
+        Err(_) => Err(EngineError::Thread("an encoder thread panicked".into())),
+    };
+    let video_result = joined(video_thread.join());
+    let audio_result = joined(audio_thread.join());
+    let mut output_result = Ok(());
+    for thread in output_threads {
+        let result = match thread.join() {
+            Ok(result) => result.map_err(EngineError::from),
+            Err(_) => Err(EngineError::Thread("an output thread panicked".into())),
+        };
+        if output_result.is_ok() {
+            output_result = result;
+        }
+    }
+    video_result.and(audio_result).and(output_result)
+}
+
+fn fan_out(outputs: &[Sender<OutputMessage>], packets: Vec<EncodedPacket>) {
+    for packet in packets {
+        let packet = Arc::new(packet);
+        for output in outputs {
+            // An output that has failed has dropped its receiver; the others carry on.
+            let _ = output.send(OutputMessage::Packet(packet.clone()));
+        }
+    }
+}
+
+fn end_stream(outputs: &[Sender<OutputMessage>], kind: StreamKind) {
+    for output in outputs {
+        let _ = output.send(OutputMessage::End(kind));
+    }
+}
+
+fn encode_video(
+    mut encoder: VideoEncoder,
+    frames: &Receiver<ffmpeg::frame::Video>,
+    outputs: &[Sender<OutputMessage>],
+    counters: &Counters,
+) -> Result<(), EncodeError> {
+    let result = (|| {
+        for frame in frames {
+            let packets = encoder.encode(&frame)?;
+            counters.encoded.fetch_add(1, Ordering::Relaxed);
+            fan_out(outputs, packets);
+        }
+        fan_out(outputs, encoder.finish()?);
+        Ok(())
+    })();
+    end_stream(outputs, StreamKind::Video);
+    result
+}
+
+fn encode_audio(
+    mut encoder: AudioEncoder,
+    blocks: &Receiver<Vec<f32>>,
+    outputs: &[Sender<OutputMessage>],
+) -> Result<(), EncodeError> {
+    let result = (|| {
+        for block in blocks {
+            fan_out(outputs, encoder.encode(&block)?);
+        }
+        fan_out(outputs, encoder.finish()?);
+        Ok(())
+    })();
+    end_stream(outputs, StreamKind::Audio);
+    result
+}
+
+fn record(
+    mut recorder: Recorder,
+    packets: &Receiver<OutputMessage>,
+    counters: &Counters,
+) -> Result<(), OutputError> {
+    let mut open_streams = vec![StreamKind::Video, StreamKind::Audio];
+    for message in packets {
+        match message {
+            OutputMessage::Packet(packet) => {
+                recorder.write(&packet)?;
+                counters
+                    .bytes_written
+                    .store(recorder.bytes_written(), Ordering::Relaxed);
+            }
+            OutputMessage::End(kind) => {
+                open_streams.retain(|open| *open != kind);
+                if open_streams.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+    recorder.finish()
+}

@@ -1,0 +1,14 @@
+//! Tally: a live-production switcher and streaming encoder.
+//!
+//! The pipeline, in the order data flows: [`scene`] (what to show, from files) →
+//! [`sources`] (pictures and sound) → [`render`] (GPU compositor) and [`audio`] (mixer) →
+//! [`encode`] (H.264, AAC) → [`output`] (recording). [`engine`] wires them together behind one
+//! handle that the command line (and later the app and remote control) drive.
+
+pub mod audio;
+pub mod encode;
+pub mod engine;
+pub mod output;
+pub mod render;
+pub mod scene;
+pub mod sources;

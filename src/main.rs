@@ -1,0 +1,384 @@
+//! The `tally` command line: check scene files, record them, take snapshots, list devices.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tally::encode::{AudioSettings, RateControl, VideoEncoderKind, VideoSettings};
+use tally::engine::{Command, Engine, EngineConfig, Event, RecordingConfig, Summary};
+use tally::output::RecordingFormat;
+use tally::scene::{self, Collection};
+use tally::sources::Pacing;
+
+#[derive(Parser)]
+#[command(
+    name = "tally",
+    version,
+    about = "Live-production switcher and streaming encoder"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Commands>,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Check scene collection files and report every problem with file, line and field.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Record a scene collection to an MP4 or MKV file.
+    Record(RecordArgs),
+    /// Render one frame of a scene collection to a PNG.
+    Snapshot {
+        scene_file: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Which canvas frame to render (media and test patterns move with it).
+        #[arg(long, default_value_t = 0)]
+        frame: u64,
+        /// Scene to render instead of the collection's current scene.
+        #[arg(long)]
+        scene: Option<String>,
+    },
+    /// List GPU adapters and encoders found on this machine.
+    Devices,
+}
+
+#[derive(clap::Args)]
+struct RecordArgs {
+    scene_file: PathBuf,
+    /// Output file; .mp4 or .mkv.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// How long to record, e.g. 30s, 1m30s, 500ms or 90 (seconds). Without it, until Ctrl-C.
+    #[arg(short, long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Render as fast as the machine allows instead of in real time (same result every run).
+    #[arg(long)]
+    fast: bool,
+    /// Scene to put on air instead of the collection's current scene.
+    #[arg(long)]
+    scene: Option<String>,
+    #[arg(long, value_enum, default_value_t = EncoderArg::X264)]
+    encoder: EncoderArg,
+    /// x264 preset (ultrafast ... veryslow).
+    #[arg(long, default_value = "veryfast")]
+    preset: String,
+    /// x264 tune (film, animation, zerolatency, ...).
+    #[arg(long)]
+    tune: Option<String>,
+    /// H.264 profile (baseline, main, high).
+    #[arg(long, default_value = "high")]
+    profile: String,
+    #[arg(long, value_enum, default_value_t = RateControlArg::Cbr)]
+    rate_control: RateControlArg,
+    /// Video bitrate in kbps (CBR and VBR).
+    #[arg(long, default_value_t = 2500)]
+    bitrate: u32,
+    /// Ceiling for VBR in kbps; defaults to 1.5 times --bitrate.
+    #[arg(long)]
+    max_bitrate: Option<u32>,
+    /// Quality for --rate-control crf (0-51, lower is better).
+    #[arg(long, default_value_t = 23, value_parser = clap::value_parser!(u8).range(0..=51))]
+    crf: u8,
+    /// Seconds between keyframes.
+    #[arg(long, default_value_t = 2.0)]
+    keyframe_interval: f64,
+    /// AAC bitrate in kbps.
+    #[arg(long, default_value_t = 160)]
+    audio_bitrate: u32,
+    /// Do not draw a progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EncoderArg {
+    /// NVENC when present, else x264.
+    Auto,
+    X264,
+    Nvenc,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RateControlArg {
+    Cbr,
+    Vbr,
+    Crf,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let duration = match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Duration::from_secs_f64(seconds),
+        Ok(_) => return Err("a duration cannot be negative".into()),
+        Err(_) => humantime::parse_duration(text).map_err(|error| {
+            format!("`{text}` is not a duration ({error}); try 30s, 1m30s or 500ms")
+        })?,
+    };
+    if duration.is_zero() {
+        return Err("the duration must be longer than zero".into());
+    }
+    Ok(duration)
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => {
+            eprintln!(
+                "The desktop app is not built yet. Use `tally record`, `tally check`, `tally snapshot` \
+                 or `tally devices`; `tally --help` lists them."
+            );
+            Ok(true)
+        }
+        Some(Commands::Check { files }) => check(&files),
+        Some(Commands::Record(args)) => record(&args).map(|()| true),
+        Some(Commands::Snapshot {
+            scene_file,
+            output,
+            frame,
+            scene,
+        }) => snapshot(&scene_file, &output, frame, scene).map(|()| true),
+        Some(Commands::Devices) => {
+            devices();
+            Ok(true)
+        }
+    };
+    match result {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(files: &[PathBuf]) -> Result<bool> {
+    let mut all_good = true;
+    for file in files {
+        match scene::load_file(file) {
+            Ok(collection) => println!(
+                "{}: ok ({} sources, {} scenes, {}x{} at {} fps)",
+                file.display(),
+                collection.sources.len(),
+                collection.scenes.len(),
+                collection.canvas.width,
+                collection.canvas.height,
+                collection.canvas.fps
+            ),
+            Err(error) => {
+                all_good = false;
+                eprintln!("{error}");
+            }
+        }
+    }
+    Ok(all_good)
+}
+
+fn load(path: &Path, scene: Option<String>) -> Result<Collection> {
+    let mut collection = scene::load_file(path).map_err(|error| anyhow::anyhow!("{error}"))?;
+    if let Some(scene) = scene {
+        if collection.scene(&scene).is_none() {
+            let names: Vec<&str> = collection.scenes.iter().map(|s| s.name.as_str()).collect();
+            bail!(
+                "{} has no scene named `{scene}`; scenes are: {}",
+                path.display(),
+                names.join(", ")
+            );
+        }
+        collection.current_scene = scene;
+    }
+    Ok(collection)
+}
+
+fn video_settings(args: &RecordArgs) -> VideoSettings {
+    VideoSettings {
+        encoder: match args.encoder {
+            EncoderArg::Auto => VideoEncoderKind::Auto,
+            EncoderArg::X264 => VideoEncoderKind::X264,
+            EncoderArg::Nvenc => VideoEncoderKind::Nvenc,
+        },
+        preset: args.preset.clone(),
+        tune: args.tune.clone(),
+        profile: args.profile.clone(),
+        rate_control: match args.rate_control {
+            RateControlArg::Cbr => RateControl::Cbr { kbps: args.bitrate },
+            RateControlArg::Vbr => RateControl::Vbr {
+                kbps: args.bitrate,
+                max_kbps: args.max_bitrate.unwrap_or(args.bitrate * 3 / 2),
+            },
+            RateControlArg::Crf => RateControl::Crf { crf: args.crf },
+        },
+        keyframe_interval_secs: args.keyframe_interval,
+    }
+}
+
+fn record(args: &RecordArgs) -> Result<()> {
+    let format = RecordingFormat::from_path(&args.output).with_context(|| {
+        format!(
+            "{}: the recording must end in .mp4 or .mkv",
+            args.output.display()
+        )
+    })?;
+    let collection = load(&args.scene_file, args.scene.clone())?;
+    let fps = collection.canvas.fps;
+    let frame_limit = args.duration.map(|duration| fps.frames_in(duration).max(1));
+    let config = EngineConfig {
+        pacing: if args.fast {
+            Pacing::Deterministic
+        } else {
+            Pacing::RealTime
+        },
+        frame_limit,
+        video: video_settings(args),
+        audio: AudioSettings {
+            bitrate_kbps: args.audio_bitrate,
+        },
+        recording: Some(RecordingConfig {
+            path: args.output.clone(),
+            format,
+        }),
+    };
+    let engine = Engine::start(collection, config).context("cannot start recording")?;
+
+    let (interrupt_sender, interrupted) = crossbeam_channel::bounded(1);
+    let _ = ctrlc::set_handler(move || {
+        let _ = interrupt_sender.try_send(());
+    });
+    let progress = if args.quiet {
+        ProgressBar::hidden()
+    } else if let Some(limit) = frame_limit {
+        ProgressBar::new(limit).with_style(
+            ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} frames  {elapsed} elapsed, {eta} left  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    } else {
+        ProgressBar::new_spinner().with_message("recording; Ctrl-C stops")
+    };
+    while !engine.is_finished() {
+        if interrupted.try_recv().is_ok() {
+            progress.println("stopping: finishing the recording...");
+            engine.send(Command::Stop);
+        }
+        while let Ok(event) = engine.events().try_recv() {
+            match event {
+                Event::Warning(message) => progress.println(format!("warning: {message}")),
+                Event::SceneChanged { scene } => progress.println(format!("on air: {scene}")),
+            }
+        }
+        let stats = engine.stats();
+        progress.set_position(stats.frames_rendered);
+        progress.set_message(format!(
+            "lagged {} skipped {}  {:.1} MB",
+            stats.frames_lagged,
+            stats.frames_skipped,
+            stats.bytes_written as f64 / 1e6
+        ));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    progress.finish_and_clear();
+    let summary = engine.wait().context("recording failed")?;
+    print_summary(&summary, &args.output, fps.as_f64());
+    Ok(())
+}
+
+fn print_summary(summary: &Summary, output: &Path, fps: f64) {
+    let stats = &summary.stats;
+    let media_seconds = stats.frames_rendered as f64 / fps;
+    let wall = summary.wall_time.as_secs_f64().max(1e-9);
+    let size = std::fs::metadata(output)
+        .map(|m| m.len())
+        .unwrap_or(stats.bytes_written);
+    println!(
+        "Recorded {:.3} s to {} ({:.2} MB)",
+        media_seconds,
+        output.display(),
+        size as f64 / 1e6
+    );
+    println!(
+        "  frames: {} rendered, {} lagged, {} skipped, {} encoded",
+        stats.frames_rendered, stats.frames_lagged, stats.frames_skipped, stats.frames_encoded
+    );
+    println!(
+        "  speed: {:.1} fps ({:.2}x real time); render {:.2} ms/frame on {}; video encoder {}",
+        stats.frames_rendered as f64 / wall,
+        media_seconds / wall,
+        stats.mean_render_time.as_secs_f64() * 1000.0,
+        summary.gpu,
+        summary.encoder
+    );
+}
+
+fn snapshot(scene_file: &Path, output: &Path, frame: u64, scene: Option<String>) -> Result<()> {
+    let collection = load(scene_file, scene)?;
+    let picture =
+        tally::engine::render_snapshot(&collection, frame).context("cannot render the snapshot")?;
+    image::save_buffer(
+        output,
+        &picture.pixels,
+        picture.width,
+        picture.height,
+        image::ColorType::Rgba8,
+    )
+    .with_context(|| format!("cannot write {}", output.display()))?;
+    println!(
+        "{}: frame {frame} of `{}`",
+        output.display(),
+        collection.current_scene
+    );
+    Ok(())
+}
+
+fn devices() {
+    println!("GPU adapters:");
+    let adapters = tally::render::Gpu::list_adapters();
+    if adapters.is_empty() {
+        println!("  none found; install Mesa's software Vulkan: sudo packaging/install-deps.sh");
+    }
+    for adapter in adapters {
+        println!(
+            "  {} ({:?}, {:?}, driver {})",
+            adapter.name, adapter.backend, adapter.device_type, adapter.driver_info
+        );
+    }
+    println!("Encoders:");
+    for probe in tally::encode::probe_encoders() {
+        match probe.usable {
+            Ok(()) => println!("  {:<11} {}: usable", probe.name, probe.description),
+            Err(reason) => println!(
+                "  {:<11} {}: not usable: {reason}",
+                probe.name, probe.description
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_accept_units_and_bare_seconds() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! Outputs: where encoded packets go. For now, recording to a file.
+//!
+//! MP4 recordings are written fragmented (a self-contained fragment per keyframe), so a file
+//! cut short by a crash or `kill -9` still plays up to its last whole fragment; a clean stop
+//! rewrites it as a regular MP4 with the index at the front. MKV is written as it comes.
+
+use crate::encode::{init_ffmpeg, EncodedPacket, StreamInfo, StreamKind};
+use ffmpeg_next as ffmpeg;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingFormat {
+    Mp4,
+    Mkv,
+}
+
+impl RecordingFormat {
+    /// Picks the format from the file extension (`.mp4`/`.m4v`/`.mov` or `.mkv`).
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "mp4" | "m4v" | "mov" => Some(RecordingFormat::Mp4),
+            "mkv" => Some(RecordingFormat::Mkv),
+            _ => None,
+        }
+    }
+
+    fn muxer(self) -> &'static str {
+        match self {
+            RecordingFormat::Mp4 => "mp4",
+            RecordingFormat::Mkv => "matroska",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("recording {path}: {message}")]
+    Recording { path: String, message: String },
+}
+
+pub struct Recorder {
+    path: PathBuf,
+    format: RecordingFormat,
+    context: ffmpeg::format::context::Output,
+    video_stream: usize,
+    audio_stream: usize,
+    video_time_base: ffmpeg::Rational,
+    audio_time_base: ffmpeg::Rational,
+    bytes_written: u64,
+}
+
+impl Recorder {
+    pub fn create(
+        path: &Path,
+        format: RecordingFormat,
+        video: &StreamInfo,
+        audio: &StreamInfo,
+    ) -> Result<Self, OutputError> {
+        init_ffmpeg();
+        let fail = |message: String| OutputError::Recording {
+            path: path.display().to_string(),
+            message,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                return Err(fail(format!(
+                    "the folder {} does not exist",
+                    parent.display()
+                )));
+            }
+        }
+        let mut context =
+            ffmpeg::format::output_as(path, format.muxer()).map_err(|e| fail(e.to_string()))?;
+        for info in [video, audio] {
+            let codec = ffmpeg::encoder::find(info.codec);
+            let mut stream = context.add_stream(codec).map_err(|e| fail(e.to_string()))?;
+            stream.set_parameters(info.parameters.clone());
+            stream.set_time_base(info.time_base);
+        }
+        let mut options = ffmpeg::Dictionary::new();
+        if format == RecordingFormat::Mp4 {
+            options.set("movflags", "frag_keyframe+empty_moov+default_base_moof");
+        }
+        // Hand each packet to the OS as soon as it is muxed, so a killed process loses little.
+        options.set("flush_packets", "1");
+        context
+            .write_header_with(options)
+            .map_err(|e| fail(e.to_string()))?;
+        let time_base = |index: usize| {
+            context
+                .stream(index)
+                .map_or(ffmpeg::Rational::new(1, 1000), |stream| stream.time_base())
+        };
+        let (video_time_base, audio_time_base) = (time_base(0), time_base(1));
+        Ok(Self {
+            path: path.to_path_buf(),
+            format,
+            context,
+            video_stream: 0,
+            audio_stream: 1,
+            video_time_base,
+            audio_time_base,
+            bytes_written: 0,
+        })
+    }
+
+    pub fn write(&mut self, encoded: &EncodedPacket) -> Result<(), OutputError> {
+        let mut packet = encoded.packet.clone();
+        let (stream, time_base) = match encoded.kind {
+            StreamKind::Video => (self.video_stream, self.video_time_base),
+            StreamKind::Audio => (self.audio_stream, self.audio_time_base),
+        };
+        self.bytes_written += packet.size() as u64;
+        packet.set_stream(stream);
+        packet.rescale_ts(encoded.time_base, time_base);
+        packet.set_position(-1);
+        packet
+            .write_interleaved(&mut self.context)
+            .map_err(|error| OutputError::Recording {
+                path: self.path.display().to_string(),
+                message: format!("writing a packet failed: {error}"),
+            })
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written
+    }
+
+    /// Finishes the file. MP4 is then rewritten as a regular (non-fragmented) MP4; if that
+    /// fails the fragmented file is kept, which plays just as well.
+    pub fn finish(mut self) -> Result<(), OutputError> {
+        let path = self.path.display().to_string();
+        self.context
+            .write_trailer()
+            .map_err(|error| OutputError::Recording {
+                path: path.clone(),
+                message: format!("finishing the file failed: {error}"),
+            })?;
+        let (format, file) = (self.format, self.path.clone());
+        drop(self);
+        if format == RecordingFormat::Mp4 {
+            if let Err(error) = defragment_mp4(&file) {
+                tracing::warn!(
+                    "{path} stays a fragmented MP4 (plays everywhere, seeks slower): {error}"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rewrites a fragmented MP4 as a regular one with the index up front, replacing it only once
+/// the new file is complete.
+fn defragment_mp4(path: &Path) -> Result<(), String> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{file_name}.finalizing.mp4"));
+    let result = (|| -> Result<(), ffmpeg::Error> {
+        let mut input = ffmpeg::format::input(path)?;
+        let mut output = ffmpeg::format::output_as(&temporary, "mp4")?;
+        let mut time_bases = Vec::new();
+        for stream in input.streams() {
+            let mut out_stream =
+                output.add_stream(ffmpeg::encoder::find(ffmpeg::codec::Id::None))?;
+            out_stream.set_parameters(stream.parameters());
+            out_stream.set_time_base(stream.time_base());
+            time_bases.push(stream.time_base());
+        }
+        let mut options = ffmpeg::Dictionary::new();
+        options.set("movflags", "faststart");
+        output.write_header_with(options)?;
+        for (stream, mut packet) in input.packets() {
+            let index = stream.index();
+            let out_time_base = output
+                .stream(index)
+                .map_or(time_bases[index], |s| s.time_base());
+            packet.rescale_ts(time_bases[index], out_time_base);
+            packet.set_position(-1);
+            packet.set_stream(index);
+            packet.write_interleaved(&mut output)?;
+        }
+        output.write_trailer()?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => std::fs::rename(&temporary, path).map_err(|e| e.to_string()),
+        Err(error) => {
+            let _ = std::fs::remove_file(&temporary);
+            Err(error.to_string())
+        }
+    }
+}

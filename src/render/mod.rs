@@ -1,0 +1,830 @@
+//! The compositor: draws a scene's items on the GPU (wgpu) and hands back the canvas as I420
+//! for the encoder, or as RGBA for snapshots.
+//!
+//! Its face is small on purpose: [`Compositor::render`] takes layers (a texture-able picture
+//! plus a transform) and submits GPU work; [`Compositor::collect_ready`] hands back finished
+//! frames through a ring of staging buffers, so the CPU never waits on the frame it just
+//! submitted. It knows nothing about encoders, files or clocks.
+
+pub mod geometry;
+
+use crate::scene::Item;
+use crate::sources::{FrameRef, VideoFrame};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+pub use geometry::{item_quad, ndc_from_canvas, Quad};
+
+/// How many converted frames may be in flight between GPU and CPU.
+const READBACK_RING: usize = 3;
+const UNIFORM_ALIGN: u64 = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error(
+        "no GPU adapter found (not even software Vulkan); install Mesa's lavapipe with \
+         `sudo packaging/install-deps.sh` (package mesa-vulkan-drivers): {0}"
+    )]
+    NoAdapter(String),
+    #[error("the GPU adapter {adapter} refused to open a device: {message}")]
+    Device { adapter: String, message: String },
+    #[error("reading the canvas back from the GPU failed: {0}")]
+    Readback(String),
+}
+
+/// The wgpu device the compositor draws with.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+}
+
+impl Gpu {
+    /// Opens the best adapter: a real GPU when there is one, else software Vulkan (lavapipe).
+    pub fn open() -> Result<Self, RenderError> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+            compatible_surface: None,
+            ..Default::default()
+        }))
+        .map_err(|error| RenderError::NoAdapter(error.to_string()))?;
+        let info = adapter.get_info();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("tally compositor"),
+            required_limits: wgpu::Limits::downlevel_defaults().using_resolution(adapter.limits()),
+            ..Default::default()
+        }))
+        .map_err(|error| RenderError::Device {
+            adapter: info.name.clone(),
+            message: error.to_string(),
+        })?;
+        tracing::info!(
+            "GPU: {} ({:?}, {:?})",
+            info.name,
+            info.backend,
+            info.device_type
+        );
+        Ok(Self {
+            device,
+            queue,
+            info,
+        })
+    }
+
+    /// Every adapter wgpu can see, for `tally devices`.
+    pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+            .iter()
+            .map(wgpu::Adapter::get_info)
+            .collect()
+    }
+}
+
+/// One item to draw: its source's picture, the source's logical size and the item transform.
+pub struct Layer<'a> {
+    /// Identifies the source, so its texture is cached and reused across frames.
+    pub source_id: &'a str,
+    pub frame: &'a FrameRef,
+    pub source_size: [u32; 2],
+    pub item: &'a Item,
+}
+
+/// Where each plane lives in a converted frame's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct I420Layout {
+    pub width: u32,
+    pub height: u32,
+    pub luma_stride: usize,
+    pub chroma_stride: usize,
+    pub u_offset: usize,
+    pub v_offset: usize,
+    pub total_bytes: usize,
+}
+
+impl I420Layout {
+    pub fn new(width: u32, height: u32) -> Self {
+        let chroma_width = width.div_ceil(2);
+        let chroma_height = height.div_ceil(2);
+        let luma_stride = (width as usize).div_ceil(4) * 4;
+        let chroma_stride = (chroma_width as usize).div_ceil(4) * 4;
+        let u_offset = luma_stride * height as usize;
+        let v_offset = u_offset + chroma_stride * chroma_height as usize;
+        Self {
+            width,
+            height,
+            luma_stride,
+            chroma_stride,
+            u_offset,
+            v_offset,
+            total_bytes: v_offset + chroma_stride * chroma_height as usize,
+        }
+    }
+
+    pub fn chroma_height(&self) -> usize {
+        self.height.div_ceil(2) as usize
+    }
+}
+
+struct CachedTexture {
+    texture: wgpu::Texture,
+    bind_group: wgpu::BindGroup,
+    generation: u64,
+    frame: Arc<VideoFrame>,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ItemUniform {
+    corners: [[f32; 4]; 4],
+    opacity: [f32; 4],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ConvertParams {
+    width: u32,
+    height: u32,
+    luma_stride_words: u32,
+    chroma_stride_words: u32,
+    u_offset_words: u32,
+    v_offset_words: u32,
+    chroma_width: u32,
+    chroma_height: u32,
+}
+
+struct Readback {
+    buffer: wgpu::Buffer,
+    /// 0: waiting for the GPU, 1: mapped, 2: mapping failed.
+    state: Arc<AtomicU8>,
+}
+
+pub struct Compositor {
+    gpu: Arc<Gpu>,
+    canvas_size: [u32; 2],
+    canvas: wgpu::Texture,
+    canvas_view: wgpu::TextureView,
+    item_pipeline: wgpu::RenderPipeline,
+    item_uniform_layout: wgpu::BindGroupLayout,
+    texture_layout: wgpu::BindGroupLayout,
+    sampler: wgpu::Sampler,
+    item_uniforms: wgpu::Buffer,
+    item_uniform_group: wgpu::BindGroup,
+    item_capacity: u64,
+    textures: HashMap<String, CachedTexture>,
+    layout: I420Layout,
+    luma_pipeline: wgpu::ComputePipeline,
+    chroma_pipeline: wgpu::ComputePipeline,
+    convert_group: wgpu::BindGroup,
+    planes: wgpu::Buffer,
+    free_readbacks: Vec<Readback>,
+    in_flight: VecDeque<(u64, Readback)>,
+}
+
+impl Compositor {
+    pub fn new(gpu: Arc<Gpu>, canvas_size: [u32; 2]) -> Self {
+        let device = &gpu.device;
+        let canvas = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("canvas"),
+            size: wgpu::Extent3d {
+                width: canvas_size[0],
+                height: canvas_size[1],
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT
+                | wgpu::TextureUsages::TEXTURE_BINDING
+                | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        });
+        let canvas_view = canvas.create_view(&wgpu::TextureViewDescriptor::default());
+
+        let composite_shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("composite.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/composite.wgsl").into()),
+        });
+        let item_uniform_layout =
+            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("item uniform"),
+                entries: &[wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: true,
+                        min_binding_size: wgpu::BufferSize::new(
+                            std::mem::size_of::<ItemUniform>() as u64
+                        ),
+                    },
+                    count: None,
+                }],
+            });
+        let texture_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("source texture"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+            ],
+        });
+        let item_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("composite"),
+            bind_group_layouts: &[Some(&item_uniform_layout), Some(&texture_layout)],
+            immediate_size: 0,
+        });
+        let premultiplied_over = wgpu::BlendComponent {
+            src_factor: wgpu::BlendFactor::One,
+            dst_factor: wgpu::BlendFactor::OneMinusSrcAlpha,
+            operation: wgpu::BlendOperation::Add,
+        };
+        let item_pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("composite"),
+            layout: Some(&item_pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &composite_shader,
+                entry_point: Some("vs_main"),
+                compilation_options: Default::default(),
+                buffers: &[],
+            },
+            primitive: wgpu::PrimitiveState {
+                topology: wgpu::PrimitiveTopology::TriangleStrip,
+                ..Default::default()
+            },
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &composite_shader,
+                entry_point: Some("fs_main"),
+                compilation_options: Default::default(),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format: wgpu::TextureFormat::Rgba8Unorm,
+                    blend: Some(wgpu::BlendState {
+                        color: premultiplied_over,
+                        alpha: premultiplied_over,
+                    }),
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("bilinear"),
+            address_mode_u: wgpu::AddressMode::ClampToEdge,
+            address_mode_v: wgpu::AddressMode::ClampToEdge,
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
+        let item_capacity = 16;
+        let (item_uniforms, item_uniform_group) =
+            Self::item_uniform_buffer(device, &item_uniform_layout, item_capacity);
+
+        // Colour conversion.
+        let layout = I420Layout::new(canvas_size[0], canvas_size[1]);
+        let convert_shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("convert_i420.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(
+                include_str!("../../shaders/convert_i420.wgsl").into(),
+            ),
+        });
+        let planes = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("i420 planes"),
+            size: layout.total_bytes as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let params = ConvertParams {
+            width: canvas_size[0],
+            height: canvas_size[1],
+            luma_stride_words: (layout.luma_stride / 4) as u32,
+            chroma_stride_words: (layout.chroma_stride / 4) as u32,
+            u_offset_words: (layout.u_offset / 4) as u32,
+            v_offset_words: (layout.v_offset / 4) as u32,
+            chroma_width: canvas_size[0].div_ceil(2),
+            chroma_height: canvas_size[1].div_ceil(2),
+        };
+        let params_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("convert params"),
+            size: std::mem::size_of::<ConvertParams>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        gpu.queue
+            .write_buffer(&params_buffer, 0, bytemuck::bytes_of(&params));
+        let convert_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("convert"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: false },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 2,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let convert_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("convert"),
+            layout: &convert_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(&canvas_view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: planes.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: params_buffer.as_entire_binding(),
+                },
+            ],
+        });
+        let convert_pipeline_layout =
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("convert"),
+                bind_group_layouts: &[Some(&convert_layout)],
+                immediate_size: 0,
+            });
+        let compute = |entry_point: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry_point),
+                layout: Some(&convert_pipeline_layout),
+                module: &convert_shader,
+                entry_point: Some(entry_point),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let luma_pipeline = compute("luma");
+        let chroma_pipeline = compute("chroma");
+        let free_readbacks = (0..READBACK_RING)
+            .map(|_| Readback {
+                buffer: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("readback"),
+                    size: layout.total_bytes as u64,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+                state: Arc::new(AtomicU8::new(0)),
+            })
+            .collect();
+
+        Self {
+            gpu,
+            canvas_size,
+            canvas,
+            canvas_view,
+            item_pipeline,
+            item_uniform_layout,
+            texture_layout,
+            sampler,
+            item_uniforms,
+            item_uniform_group,
+            item_capacity,
+            textures: HashMap::new(),
+            layout,
+            luma_pipeline,
+            chroma_pipeline,
+            convert_group,
+            planes,
+            free_readbacks,
+            in_flight: VecDeque::new(),
+        }
+    }
+
+    pub fn i420_layout(&self) -> I420Layout {
+        self.layout
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    fn item_uniform_buffer(
+        device: &wgpu::Device,
+        layout: &wgpu::BindGroupLayout,
+        capacity: u64,
+    ) -> (wgpu::Buffer, wgpu::BindGroup) {
+        let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("item uniforms"),
+            size: capacity * UNIFORM_ALIGN,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("item uniforms"),
+            layout,
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &buffer,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(std::mem::size_of::<ItemUniform>() as u64),
+                }),
+            }],
+        });
+        (buffer, group)
+    }
+
+    /// Uploads a source's picture if it changed since the last upload.
+    fn update_texture(&mut self, source_id: &str, frame: &FrameRef) {
+        let device = &self.gpu.device;
+        let picture = &frame.frame;
+        let reusable = self.textures.get(source_id).is_some_and(|cached| {
+            cached.frame.width == picture.width && cached.frame.height == picture.height
+        });
+        if reusable {
+            if let Some(cached) = self.textures.get(source_id) {
+                if cached.generation == frame.generation && Arc::ptr_eq(&cached.frame, picture) {
+                    return;
+                }
+            }
+        } else {
+            let texture = device.create_texture(&wgpu::TextureDescriptor {
+                label: Some(source_id),
+                size: wgpu::Extent3d {
+                    width: picture.width.max(1),
+                    height: picture.height.max(1),
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba8Unorm,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            });
+            let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(source_id),
+                layout: &self.texture_layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: wgpu::BindingResource::TextureView(&view),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: wgpu::BindingResource::Sampler(&self.sampler),
+                    },
+                ],
+            });
+            self.textures.insert(
+                source_id.to_string(),
+                CachedTexture {
+                    texture,
+                    bind_group,
+                    generation: u64::MAX,
+                    frame: picture.clone(),
+                },
+            );
+        }
+        if let Some(cached) = self.textures.get_mut(source_id) {
+            if picture.pixels.len() >= picture.width as usize * picture.height as usize * 4 {
+                self.gpu.queue.write_texture(
+                    wgpu::TexelCopyTextureInfo {
+                        texture: &cached.texture,
+                        mip_level: 0,
+                        origin: wgpu::Origin3d::ZERO,
+                        aspect: wgpu::TextureAspect::All,
+                    },
+                    &picture.pixels,
+                    wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(picture.width * 4),
+                        rows_per_image: Some(picture.height),
+                    },
+                    wgpu::Extent3d {
+                        width: picture.width,
+                        height: picture.height,
+                        depth_or_array_layers: 1,
+                    },
+                );
+            }
+            cached.generation = frame.generation;
+            cached.frame = picture.clone();
+        }
+    }
+
+    /// Draws `layers` (bottom first) onto the canvas.
+    fn draw(&mut self, encoder: &mut wgpu::CommandEncoder, layers: &[Layer<'_>]) {
+        for layer in layers {
+            self.update_texture(layer.source_id, layer.frame);
+        }
+        let quads: Vec<(&str, ItemUniform)> = layers
+            .iter()
+            .filter(|layer| layer.item.visible && layer.item.opacity > 0.0)
+            .filter_map(|layer| {
+                let quad = item_quad(layer.item, layer.source_size)?;
+                let mut corners = [[0.0; 4]; 4];
+                for (corner, (pos, uv)) in corners
+                    .iter_mut()
+                    .zip(quad.pos_in_canvas.iter().zip(quad.uv))
+                {
+                    let ndc = ndc_from_canvas(*pos, self.canvas_size);
+                    *corner = [ndc[0], ndc[1], uv[0], uv[1]];
+                }
+                let uniform = ItemUniform {
+                    corners,
+                    opacity: [layer.item.opacity, 0.0, 0.0, 0.0],
+                };
+                Some((layer.source_id, uniform))
+            })
+            .collect();
+
+        if quads.len() as u64 > self.item_capacity {
+            self.item_capacity = (quads.len() as u64).next_power_of_two();
+            let (buffer, group) = Self::item_uniform_buffer(
+                &self.gpu.device,
+                &self.item_uniform_layout,
+                self.item_capacity,
+            );
+            self.item_uniforms = buffer;
+            self.item_uniform_group = group;
+        }
+        let mut staging = vec![0u8; quads.len() * UNIFORM_ALIGN as usize];
+        for (index, (_, uniform)) in quads.iter().enumerate() {
+            let start = index * UNIFORM_ALIGN as usize;
+            staging[start..start + std::mem::size_of::<ItemUniform>()]
+                .copy_from_slice(bytemuck::bytes_of(uniform));
+        }
+        if !staging.is_empty() {
+            self.gpu
+                .queue
+                .write_buffer(&self.item_uniforms, 0, &staging);
+        }
+
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("composite"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view: &self.canvas_view,
+                depth_slice: None,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                    store: wgpu::StoreOp::Store,
+                },
+            })],
+            depth_stencil_attachment: None,
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        });
+        pass.set_pipeline(&self.item_pipeline);
+        for (index, (source_id, _)) in quads.iter().enumerate() {
+            let Some(cached) = self.textures.get(*source_id) else {
+                continue;
+            };
+            pass.set_bind_group(
+                0,
+                &self.item_uniform_group,
+                &[(index as u64 * UNIFORM_ALIGN) as u32],
+            );
+            pass.set_bind_group(1, &cached.bind_group, &[]);
+            pass.draw(0..4, 0..1);
+        }
+    }
+
+    /// Composites `layers`, converts the canvas to I420 and starts reading it back. The frame
+    /// comes out of [`collect_ready`](Self::collect_ready) tagged with `frame_index`. When the
+    /// ring of readback buffers is full, this first waits for the oldest frame and passes it
+    /// to `on_ready`.
+    pub fn render(
+        &mut self,
+        frame_index: u64,
+        layers: &[Layer<'_>],
+        on_ready: &mut dyn FnMut(u64, &[u8], &I420Layout),
+    ) -> Result<(), RenderError> {
+        if self.free_readbacks.is_empty() {
+            self.collect_ready(true, on_ready)?;
+        }
+        let Some(readback) = self.free_readbacks.pop() else {
+            return Err(RenderError::Readback("no free readback buffer".into()));
+        };
+        let mut encoder = self
+            .gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("frame"),
+            });
+        self.draw(&mut encoder, layers);
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("convert i420"),
+                timestamp_writes: None,
+            });
+            pass.set_bind_group(0, &self.convert_group, &[]);
+            pass.set_pipeline(&self.luma_pipeline);
+            pass.dispatch_workgroups(
+                ((self.layout.luma_stride / 4) as u32).div_ceil(16),
+                self.layout.height.div_ceil(8),
+                1,
+            );
+            pass.set_pipeline(&self.chroma_pipeline);
+            pass.dispatch_workgroups(
+                ((self.layout.chroma_stride / 4) as u32).div_ceil(16),
+                (self.layout.chroma_height() as u32).div_ceil(8),
+                1,
+            );
+        }
+        encoder.copy_buffer_to_buffer(
+            &self.planes,
+            0,
+            &readback.buffer,
+            0,
+            self.layout.total_bytes as u64,
+        );
+        self.gpu.queue.submit([encoder.finish()]);
+        readback.state.store(0, Ordering::Release);
+        let state = readback.state.clone();
+        readback
+            .buffer
+            .map_async(wgpu::MapMode::Read, .., move |result| {
+                state.store(if result.is_ok() { 1 } else { 2 }, Ordering::Release);
+            });
+        self.in_flight.push_back((frame_index, readback));
+        Ok(())
+    }
+
+    /// Passes finished frames, oldest first, to `on_ready`. With `wait_for_one`, blocks until
+    /// at least the oldest frame in flight is done.
+    pub fn collect_ready(
+        &mut self,
+        wait_for_one: bool,
+        on_ready: &mut dyn FnMut(u64, &[u8], &I420Layout),
+    ) -> Result<usize, RenderError> {
+        let poll = if wait_for_one && !self.in_flight.is_empty() {
+            wgpu::PollType::wait_indefinitely()
+        } else {
+            wgpu::PollType::Poll
+        };
+        self.gpu
+            .device
+            .poll(poll)
+            .map_err(|error| RenderError::Readback(error.to_string()))?;
+        let mut delivered = 0;
+        while let Some((_, readback)) = self.in_flight.front() {
+            match readback.state.load(Ordering::Acquire) {
+                0 => {
+                    if wait_for_one && delivered == 0 {
+                        self.gpu
+                            .device
+                            .poll(wgpu::PollType::wait_indefinitely())
+                            .map_err(|error| RenderError::Readback(error.to_string()))?;
+                        continue;
+                    }
+                    break;
+                }
+                2 => {
+                    return Err(RenderError::Readback(
+                        "mapping the staging buffer failed".into(),
+                    ))
+                }
+                _ => {}
+            }
+            let Some((frame_index, readback)) = self.in_flight.pop_front() else {
+                break;
+            };
+            {
+                let bytes = readback
+                    .buffer
+                    .get_mapped_range(..)
+                    .map_err(|error| RenderError::Readback(error.to_string()))?;
+                on_ready(frame_index, &bytes, &self.layout);
+            }
+            readback.buffer.unmap();
+            self.free_readbacks.push(readback);
+            delivered += 1;
+        }
+        Ok(delivered)
+    }
+
+    /// Waits for every frame in flight and passes each to `on_ready`.
+    pub fn flush(
+        &mut self,
+        on_ready: &mut dyn FnMut(u64, &[u8], &I420Layout),
+    ) -> Result<(), RenderError> {
+        while !self.in_flight.is_empty() {
+            self.collect_ready(true, on_ready)?;
+        }
+        Ok(())
+    }
+
+    /// Composites `layers` and returns the canvas as packed RGBA (for snapshots and tests).
+    pub fn render_rgba(&mut self, layers: &[Layer<'_>]) -> Result<VideoFrame, RenderError> {
+        let [width, height] = self.canvas_size;
+        let padded_row = (width * 4).div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT)
+            * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
+        let buffer = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("rgba readback"),
+            size: u64::from(padded_row) * u64::from(height),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self
+            .gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("snapshot"),
+            });
+        self.draw(&mut encoder, layers);
+        encoder.copy_texture_to_buffer(
+            wgpu::TexelCopyTextureInfo {
+                texture: &self.canvas,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            wgpu::TexelCopyBufferInfo {
+                buffer: &buffer,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(padded_row),
+                    rows_per_image: Some(height),
+                },
+            },
+            wgpu::Extent3d {
+                width,
+                height,
+                depth_or_array_layers: 1,
+            },
+        );
+        self.gpu.queue.submit([encoder.finish()]);
+        let state = Arc::new(AtomicU8::new(0));
+        let mapped = state.clone();
+        buffer.map_async(wgpu::MapMode::Read, .., move |result| {
+            mapped.store(if result.is_ok() { 1 } else { 2 }, Ordering::Release);
+        });
+        self.gpu
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|error| RenderError::Readback(error.to_string()))?;
+        if state.load(Ordering::Acquire) != 1 {
+            return Err(RenderError::Readback(
+                "mapping the snapshot buffer failed".into(),
+            ));
+        }
+        let mut pixels = Vec::with_capacity((width * height * 4) as usize);
+        {
+            let bytes = buffer
+                .get_mapped_range(..)
+                .map_err(|error| RenderError::Readback(error.to_string()))?;
+            for row in bytes.chunks(padded_row as usize).take(height as usize) {
+                pixels.extend_from_slice(&row[..(width * 4) as usize]);
+            }
+        }
+        buffer.unmap();
+        Ok(VideoFrame {
+            width,
+            height,
+            pixels,
+        })
+    }
+}

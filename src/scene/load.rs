@@ -1,0 +1,802 @@
+//! Reads a scene collection from TOML, collecting every problem instead of stopping at the first.
+//!
+//! Written by hand over toml's spanned document tree rather than with `#[derive(Deserialize)]`:
+//! serde stops at the first error and cannot suggest the key or source id the user meant,
+//! while here each field is decoded on its own, so one run of `tally check` lists everything.
+
+use super::diagnostics::{did_you_mean, Diagnostic, LineIndex, LoadError};
+use super::{
+    Bounds, BoundsFit, Canvas, Collection, Color, Crop, FrameRate, Item, ItemSize, MediaSource,
+    Outline, Scene, Source, SourceKind, TextSource,
+};
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+type Span = Range<usize>;
+type Value<'i> = Spanned<DeValue<'i>>;
+
+const MAX_CANVAS_SIDE: u32 = 8192;
+const MAX_FPS: f64 = 240.0;
+
+/// Loads and validates the collection at `path`.
+pub fn load_file(path: &Path) -> Result<Collection, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|error| LoadError {
+        diagnostics: vec![Diagnostic {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: format!("cannot read the scene collection: {error}"),
+            help: None,
+        }],
+    })?;
+    let base_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    parse_str(&text, path, &base_dir)
+}
+
+/// Parses a collection from `text`; `file` is only used in messages, `base_dir` resolves paths.
+pub fn parse_str(text: &str, file: &Path, base_dir: &Path) -> Result<Collection, LoadError> {
+    let mut decoder = Decoder {
+        file,
+        base_dir,
+        index: LineIndex::new(text),
+        diagnostics: Vec::new(),
+    };
+    let (document, syntax_errors) = DeTable::parse_recoverable(text);
+    for error in syntax_errors {
+        let span = error.span().unwrap_or(0..0);
+        decoder.error(
+            span,
+            "",
+            format!("TOML syntax error: {}", error.message().trim()),
+            None,
+        );
+    }
+    let collection = if decoder.diagnostics.is_empty() {
+        decoder.collection(document.get_ref(), document.span())
+    } else {
+        None
+    };
+    match collection {
+        Some(collection) if decoder.diagnostics.is_empty() => Ok(collection),
+        _ => {
+            let mut diagnostics = decoder.diagnostics;
+            diagnostics.sort_by_key(|d| (d.line, d.column));
+            Err(LoadError { diagnostics })
+        }
+    }
+}
+
+struct Decoder<'a> {
+    file: &'a Path,
+    base_dir: &'a Path,
+    index: LineIndex<'a>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// A table being decoded, with the dotted path that names it in messages.
+struct Table<'t, 'i> {
+    entries: &'t DeTable<'i>,
+    field: String,
+    span: Span,
+}
+
+impl<'t, 'i> Table<'t, 'i> {
+    fn get(&self, key: &str) -> Option<&'t Value<'i>> {
+        self.entries.get(key)
+    }
+
+    fn child(&self, key: &str) -> String {
+        if self.field.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.field)
+        }
+    }
+}
+
+impl<'a> Decoder<'a> {
+    fn error(&mut self, span: Span, field: &str, message: String, help: Option<String>) {
+        let (line, column) = self.index.line_column(span.start);
+        self.diagnostics.push(Diagnostic {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            field: field.to_string(),
+            message,
+            help,
+        });
+    }
+
+    fn collection(&mut self, root: &DeTable<'_>, span: Span) -> Option<Collection> {
+        let root = Table {
+            entries: root,
+            field: String::new(),
+            span,
+        };
+        self.reject_unknown_keys(&root, &["canvas", "current_scene", "sources", "scenes"]);
+
+        let canvas = match root.get("canvas") {
+            Some(value) => self.canvas(value, "canvas"),
+            None => {
+                self.error(
+                    root.span.start..root.span.start,
+                    "canvas",
+                    "missing required table [canvas]".into(),
+                    Some("add `[canvas]` with `width`, `height` and `fps`".into()),
+                );
+                None
+            }
+        };
+
+        let sources = self.array_of_tables(&root, "sources", false, |decoder, table| {
+            decoder.source(&table, canvas)
+        });
+        let mut source_ids = HashSet::new();
+        for (source, span) in &sources {
+            if !source_ids.insert(source.id.clone()) {
+                let field = "sources.id".to_string();
+                self.error(
+                    span.clone(),
+                    &field,
+                    format!("duplicate source id `{}`", source.id),
+                    Some("each source needs its own id".into()),
+                );
+            }
+        }
+        let ids: Vec<&str> = sources
+            .iter()
+            .map(|(source, _)| source.id.as_str())
+            .collect();
+        let scenes = self.array_of_tables(&root, "scenes", true, |decoder, table| {
+            decoder.scene(&table, &ids)
+        });
+        let mut scene_names = HashSet::new();
+        for (scene, span) in &scenes {
+            if !scene_names.insert(scene.name.clone()) {
+                self.error(
+                    span.clone(),
+                    "scenes.name",
+                    format!("duplicate scene name `{}`", scene.name),
+                    None,
+                );
+            }
+        }
+
+        let names: Vec<&str> = scenes
+            .iter()
+            .map(|(scene, _)| scene.name.as_str())
+            .collect();
+        let current_scene = match root.get("current_scene") {
+            Some(value) => {
+                let name = self.string(value, "current_scene")?;
+                if !names.is_empty() && !names.contains(&name.as_str()) {
+                    let help = suggestion(&name, names.iter().copied(), "scenes");
+                    self.error(
+                        value.span(),
+                        "current_scene",
+                        format!("no scene is named `{name}`"),
+                        help,
+                    );
+                }
+                name
+            }
+            None => names
+                .first()
+                .map(|name| name.to_string())
+                .unwrap_or_default(),
+        };
+
+        Some(Collection {
+            base_dir: self.base_dir.to_path_buf(),
+            canvas: canvas?,
+            current_scene,
+            sources: sources.into_iter().map(|(source, _)| source).collect(),
+            scenes: scenes.into_iter().map(|(scene, _)| scene).collect(),
+        })
+    }
+
+    /// Decodes `[[key]]`, keeping each decoded element with the span of its table.
+    fn array_of_tables<T>(
+        &mut self,
+        parent: &Table<'_, '_>,
+        key: &str,
+        required: bool,
+        mut decode: impl FnMut(&mut Self, Table<'_, '_>) -> Option<T>,
+    ) -> Vec<(T, Span)> {
+        let field = parent.child(key);
+        let Some(value) = parent.get(key) else {
+            if required {
+                self.error(
+                    parent.span.start..parent.span.start,
+                    &field,
+                    format!("missing `[[{field}]]`: at least one is needed"),
+                    None,
+                );
+            }
+            return Vec::new();
+        };
+        let DeValue::Array(elements) = value.get_ref() else {
+            self.type_error(value, &field, &format!("an array of tables `[[{field}]]`"));
+            return Vec::new();
+        };
+        if required && elements.is_empty() {
+            self.error(
+                value.span(),
+                &field,
+                "at least one entry is needed".into(),
+                None,
+            );
+        }
+        let mut decoded = Vec::new();
+        for (i, element) in elements.iter().enumerate() {
+            let element_field = format!("{field}[{i}]");
+            let DeValue::Table(entries) = element.get_ref() else {
+                self.type_error(element, &element_field, "a table");
+                continue;
+            };
+            let table = Table {
+                entries,
+                field: element_field,
+                span: element.span(),
+            };
+            if let Some(item) = decode(self, table) {
+                decoded.push((item, element.span()));
+            }
+        }
+        decoded
+    }
+
+    fn sub_table<'t, 'i>(&mut self, value: &'t Value<'i>, field: &str) -> Option<Table<'t, 'i>> {
+        match value.get_ref() {
+            DeValue::Table(entries) => Some(Table {
+                entries,
+                field: field.to_string(),
+                span: value.span(),
+            }),
+            _ => {
+                self.type_error(value, field, "a table");
+                None
+            }
+        }
+    }
+
+    fn reject_unknown_keys(&mut self, table: &Table<'_, '_>, known: &[&str]) {
+        for (key, _) in table.entries.iter() {
+            let name: &str = key.get_ref();
+            if known.contains(&name) {
+                continue;
+            }
+            let help = match did_you_mean(name, known.iter().copied()) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!("expected one of: {}", known.join(", ")),
+            };
+            self.error(
+                key.span(),
+                &table.child(name),
+                format!("unknown key `{name}`"),
+                Some(help),
+            );
+        }
+    }
+
+    fn canvas(&mut self, value: &Value<'_>, field: &str) -> Option<Canvas> {
+        let table = self.sub_table(value, field)?;
+        self.reject_unknown_keys(&table, &["width", "height", "fps"]);
+        let width = self.required(&table, "width", Self::canvas_side);
+        let height = self.required(&table, "height", Self::canvas_side);
+        let fps = self.required(&table, "fps", Self::frame_rate);
+        Some(Canvas {
+            width: width?,
+            height: height?,
+            fps: fps?,
+        })
+    }
+
+    fn canvas_side(&mut self, value: &Value<'_>, field: &str) -> Option<u32> {
+        let side = self.integer(value, field)?;
+        if side <= 0 || side > i64::from(MAX_CANVAS_SIDE) || side % 2 != 0 {
+            self.error(
+                value.span(),
+                field,
+                format!("canvas size {side} is not usable"),
+                Some(format!(
+                    "expected an even number of pixels from 2 to {MAX_CANVAS_SIDE} (4:2:0 video needs even sizes)"
+                )),
+            );
+            return None;
+        }
+        u32::try_from(side).ok()
+    }
+
+    fn frame_rate(&mut self, value: &Value<'_>, field: &str) -> Option<FrameRate> {
+        let expected =
+            "expected frames per second as an integer (30) or a fraction string (\"30000/1001\")";
+        let parsed = match value.get_ref() {
+            DeValue::Integer(_) => self
+                .integer(value, field)
+                .and_then(|n| u32::try_from(n).ok())
+                .map(|n| FrameRate::new(n, 1)),
+            DeValue::String(text) => parse_fraction(text),
+            DeValue::Float(float) => {
+                // The broadcast rates people write as decimals; anything else must be exact.
+                let rate = match float.as_str() {
+                    "29.97" => Some(FrameRate::new(30000, 1001)),
+                    "59.94" => Some(FrameRate::new(60000, 1001)),
+                    "23.976" => Some(FrameRate::new(24000, 1001)),
+                    _ => None,
+                };
+                if rate.is_none() {
+                    self.error(
+                        value.span(),
+                        field,
+                        format!("frame rate {} is not exact", float.as_str()),
+                        Some(expected.into()),
+                    );
+                    return None;
+                }
+                rate
+            }
+            _ => {
+                self.type_error(value, field, "a frame rate such as 30 or \"30000/1001\"");
+                return None;
+            }
+        };
+        match parsed {
+            Some(rate) if rate.num > 0 && rate.den > 0 && rate.as_f64() <= MAX_FPS => Some(rate),
+            _ => {
+                self.error(
+                    value.span(),
+                    field,
+                    "frame rate is not usable".into(),
+                    Some(format!("{expected}, above 0 and at most {MAX_FPS}")),
+                );
+                None
+            }
+        }
+    }
+
+    fn source(&mut self, table: &Table<'_, '_>, canvas: Option<Canvas>) -> Option<Source> {
+        const KINDS: [&str; 5] = ["color", "image", "text", "media", "test_pattern"];
+        let id = self.required(table, "id", Self::identifier);
+        let kind_value = table.get("kind");
+        let kind_name = match kind_value {
+            Some(value) => self.string(value, &table.child("kind")),
+            None => {
+                self.error(
+                    table.span.clone(),
+                    &table.child("kind"),
+                    "missing required field `kind`".into(),
+                    Some(format!("expected one of: {}", KINDS.join(", "))),
+                );
+                None
+            }
+        };
+        let kind_name = kind_name?;
+        let (canvas_width, canvas_height) = canvas.map_or((1280, 720), |c| (c.width, c.height));
+        let kind = match kind_name.as_str() {
+            "color" => {
+                self.reject_unknown_keys(table, &["id", "kind", "color", "width", "height"]);
+                let color = self.required(table, "color", Self::color);
+                let width = self
+                    .optional(table, "width", Self::size_px)
+                    .unwrap_or(canvas_width);
+                let height = self
+                    .optional(table, "height", Self::size_px)
+                    .unwrap_or(canvas_height);
+                SourceKind::Color {
+                    color: color?,
+                    width,
+                    height,
+                }
+            }
+            "image" => {
+                self.reject_unknown_keys(table, &["id", "kind", "path"]);
+                SourceKind::Image {
+                    path: self.required(table, "path", Self::existing_file)?,
+                }
+            }
+            "text" => {
+                self.reject_unknown_keys(
+                    table,
+                    &["id", "kind", "text", "font", "size", "color", "outline"],
+                );
+                let text = self.required(table, "text", Self::string);
+                let font = self.optional(table, "font", Self::existing_file);
+                let size = self.optional(table, "size", |d, v, f| d.number_in(v, f, 1.0, 1000.0));
+                let color = self.optional(table, "color", Self::color);
+                let outline = self.optional(table, "outline", Self::outline);
+                SourceKind::Text(TextSource {
+                    text: text?,
+                    font,
+                    size: size.unwrap_or(32.0),
+                    color: color.unwrap_or(Color::WHITE),
+                    outline,
+                })
+            }
+            "media" => {
+                self.reject_unknown_keys(
+                    table,
+                    &["id", "kind", "path", "loop", "volume_db", "muted"],
+                );
+                let path = self.required(table, "path", Self::existing_file);
+                let looping = self.optional(table, "loop", Self::boolean);
+                let volume_db = self.optional(table, "volume_db", |d, v, f| {
+                    d.number_in(v, f, -100.0, 30.0)
+                });
+                let muted = self.optional(table, "muted", Self::boolean);
+                SourceKind::Media(MediaSource {
+                    path: path?,
+                    looping: looping.unwrap_or(true),
+                    volume_db: volume_db.unwrap_or(0.0),
+                    muted: muted.unwrap_or(false),
+                })
+            }
+            "test_pattern" => {
+                self.reject_unknown_keys(table, &["id", "kind", "width", "height"]);
+                let width = self
+                    .optional(table, "width", Self::size_px)
+                    .unwrap_or(canvas_width);
+                let height = self
+                    .optional(table, "height", Self::size_px)
+                    .unwrap_or(canvas_height);
+                SourceKind::TestPattern { width, height }
+            }
+            other => {
+                let help = match did_you_mean(other, KINDS) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!("expected one of: {}", KINDS.join(", ")),
+                };
+                let span = kind_value.map_or(table.span.clone(), Spanned::span);
+                self.error(
+                    span,
+                    &table.child("kind"),
+                    format!("unknown source kind `{other}`"),
+                    Some(help),
+                );
+                return None;
+            }
+        };
+        Some(Source { id: id?, kind })
+    }
+
+    fn outline(&mut self, value: &Value<'_>, field: &str) -> Option<Outline> {
+        let table = self.sub_table(value, field)?;
+        self.reject_unknown_keys(&table, &["width", "color"]);
+        let width = self.required(&table, "width", |d, v, f| d.number_in(v, f, 0.0, 64.0));
+        let color = self.optional(&table, "color", Self::color);
+        Some(Outline {
+            width: width?,
+            color: color.unwrap_or(Color::BLACK),
+        })
+    }
+
+    fn scene(&mut self, table: &Table<'_, '_>, source_ids: &[&str]) -> Option<Scene> {
+        self.reject_unknown_keys(table, &["name", "items"]);
+        let name = self.required(table, "name", Self::string);
+        let items = self.array_of_tables(table, "items", false, |decoder, item| {
+            decoder.item(&item, source_ids)
+        });
+        Some(Scene {
+            name: name?,
+            items: items.into_iter().map(|(item, _)| item).collect(),
+        })
+    }
+
+    fn item(&mut self, table: &Table<'_, '_>, source_ids: &[&str]) -> Option<Item> {
+        self.reject_unknown_keys(
+            table,
+            &[
+                "source", "position", "scale", "bounds", "crop", "rotation", "opacity", "visible",
+            ],
+        );
+        let source = self.required(table, "source", Self::string);
+        if let (Some(id), Some(value)) = (&source, table.get("source")) {
+            if !source_ids.contains(&id.as_str()) {
+                let help = suggestion(id, source_ids.iter().copied(), "sources");
+                self.error(
+                    value.span(),
+                    &table.child("source"),
+                    format!("no source has the id `{id}`"),
+                    help,
+                );
+            }
+        }
+        let position = self
+            .optional(table, "position", Self::vec2)
+            .unwrap_or([0.0, 0.0]);
+        let scale = self.optional(table, "scale", Self::vec2);
+        let bounds = self.optional(table, "bounds", Self::bounds);
+        let size = match (scale, bounds) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    table.span.clone(),
+                    &table.child("bounds"),
+                    "an item takes either `scale` or `bounds`, not both".into(),
+                    None,
+                );
+                None
+            }
+            (None, Some(bounds)) => Some(ItemSize::Bounds(bounds)),
+            (scale, None) => Some(ItemSize::Scale(scale.unwrap_or([1.0, 1.0]))),
+        };
+        let crop = self.optional(table, "crop", Self::crop).unwrap_or_default();
+        let rotation = self.optional(table, "rotation", |d, v, f| {
+            d.number_in(v, f, -360.0, 360.0)
+        });
+        let opacity = self.optional(table, "opacity", |d, v, f| d.number_in(v, f, 0.0, 1.0));
+        let visible = self.optional(table, "visible", Self::boolean);
+        Some(Item {
+            source: source?,
+            position,
+            size: size?,
+            crop,
+            rotation: rotation.unwrap_or(0.0),
+            opacity: opacity.unwrap_or(1.0),
+            visible: visible.unwrap_or(true),
+        })
+    }
+
+    fn bounds(&mut self, value: &Value<'_>, field: &str) -> Option<Bounds> {
+        let table = self.sub_table(value, field)?;
+        self.reject_unknown_keys(&table, &["width", "height", "fit"]);
+        let width = self.required(&table, "width", |d, v, f| d.number_in(v, f, 1.0, 65536.0));
+        let height = self.required(&table, "height", |d, v, f| d.number_in(v, f, 1.0, 65536.0));
+        let fit = self.optional(&table, "fit", |decoder, value, field| {
+            let text = decoder.string(value, field)?;
+            let fit = match text.as_str() {
+                "fit" => Some(BoundsFit::Fit),
+                "fill" => Some(BoundsFit::Fill),
+                "stretch" => Some(BoundsFit::Stretch),
+                _ => None,
+            };
+            if fit.is_none() {
+                decoder.error(
+                    value.span(),
+                    field,
+                    format!("unknown fit `{text}`"),
+                    Some("expected one of: fit, fill, stretch".into()),
+                );
+            }
+            fit
+        });
+        Some(Bounds {
+            width: width?,
+            height: height?,
+            fit: fit.unwrap_or(BoundsFit::Fit),
+        })
+    }
+
+    fn crop(&mut self, value: &Value<'_>, field: &str) -> Option<Crop> {
+        let table = self.sub_table(value, field)?;
+        self.reject_unknown_keys(&table, &["left", "right", "top", "bottom"]);
+        let mut side = |key: &str| {
+            self.optional(&table, key, |d, v, f| {
+                d.number_in(v, f, 0.0, 65536.0).map(|n| n as u32)
+            })
+            .unwrap_or(0)
+        };
+        Some(Crop {
+            left: side("left"),
+            right: side("right"),
+            top: side("top"),
+            bottom: side("bottom"),
+        })
+    }
+
+    // ---- single values ----
+
+    fn required<T>(
+        &mut self,
+        table: &Table<'_, '_>,
+        key: &str,
+        decode: impl FnOnce(&mut Self, &Value<'_>, &str) -> Option<T>,
+    ) -> Option<T> {
+        match table.get(key) {
+            Some(value) => decode(self, value, &table.child(key)),
+            None => {
+                self.error(
+                    table.span.clone(),
+                    &table.child(key),
+                    format!("missing required field `{key}`"),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn optional<T>(
+        &mut self,
+        table: &Table<'_, '_>,
+        key: &str,
+        decode: impl FnOnce(&mut Self, &Value<'_>, &str) -> Option<T>,
+    ) -> Option<T> {
+        let value = table.get(key)?;
+        decode(self, value, &table.child(key))
+    }
+
+    fn type_error(&mut self, value: &Value<'_>, field: &str, expected: &str) {
+        self.error(
+            value.span(),
+            field,
+            format!("expected {expected}, found {}", value.get_ref().type_str()),
+            None,
+        );
+    }
+
+    fn string(&mut self, value: &Value<'_>, field: &str) -> Option<String> {
+        match value.get_ref() {
+            DeValue::String(text) => Some(text.to_string()),
+            _ => {
+                self.type_error(value, field, "a string");
+                None
+            }
+        }
+    }
+
+    fn identifier(&mut self, value: &Value<'_>, field: &str) -> Option<String> {
+        let text = self.string(value, field)?;
+        if text.trim().is_empty() {
+            self.error(value.span(), field, "must not be empty".into(), None);
+            return None;
+        }
+        Some(text)
+    }
+
+    fn boolean(&mut self, value: &Value<'_>, field: &str) -> Option<bool> {
+        match value.get_ref() {
+            DeValue::Boolean(flag) => Some(*flag),
+            _ => {
+                self.type_error(value, field, "true or false");
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, value: &Value<'_>, field: &str) -> Option<i64> {
+        match value.get_ref() {
+            DeValue::Integer(integer) => {
+                let parsed = i64::from_str_radix(integer.as_str(), integer.radix()).ok();
+                if parsed.is_none() {
+                    self.error(value.span(), field, "integer out of range".into(), None);
+                }
+                parsed
+            }
+            _ => {
+                self.type_error(value, field, "an integer");
+                None
+            }
+        }
+    }
+
+    fn number(&mut self, value: &Value<'_>, field: &str) -> Option<f64> {
+        match value.get_ref() {
+            DeValue::Integer(_) => self.integer(value, field).map(|n| n as f64),
+            DeValue::Float(float) => {
+                let number = float.as_str().parse::<f64>().ok().filter(|n| n.is_finite());
+                if number.is_none() {
+                    self.error(value.span(), field, "expected a finite number".into(), None);
+                }
+                number
+            }
+            _ => {
+                self.type_error(value, field, "a number");
+                None
+            }
+        }
+    }
+
+    fn number_in(&mut self, value: &Value<'_>, field: &str, min: f64, max: f64) -> Option<f32> {
+        let number = self.number(value, field)?;
+        if !(min..=max).contains(&number) {
+            self.error(
+                value.span(),
+                field,
+                format!("{number} is out of range"),
+                Some(format!("expected a number from {min} to {max}")),
+            );
+            return None;
+        }
+        Some(number as f32)
+    }
+
+    fn size_px(&mut self, value: &Value<'_>, field: &str) -> Option<u32> {
+        let side = self.integer(value, field)?;
+        if !(1..=i64::from(MAX_CANVAS_SIDE)).contains(&side) {
+            self.error(
+                value.span(),
+                field,
+                format!("size {side} is out of range"),
+                Some(format!("expected pixels from 1 to {MAX_CANVAS_SIDE}")),
+            );
+            return None;
+        }
+        u32::try_from(side).ok()
+    }
+
+    fn vec2(&mut self, value: &Value<'_>, field: &str) -> Option<[f32; 2]> {
+        let expected = "a pair of numbers [x, y]";
+        let DeValue::Array(elements) = value.get_ref() else {
+            self.type_error(value, field, expected);
+            return None;
+        };
+        let [x, y] = elements.as_ref() else {
+            self.error(
+                value.span(),
+                field,
+                format!("expected {expected}, found {} elements", elements.len()),
+                None,
+            );
+            return None;
+        };
+        let x = self.number(x, &format!("{field}[0]"));
+        let y = self.number(y, &format!("{field}[1]"));
+        Some([x? as f32, y? as f32])
+    }
+
+    fn color(&mut self, value: &Value<'_>, field: &str) -> Option<Color> {
+        let text = self.string(value, field)?;
+        let color = Color::parse_hex(&text);
+        if color.is_none() {
+            self.error(
+                value.span(),
+                field,
+                format!("`{text}` is not a colour"),
+                Some("expected \"#rrggbb\" or \"#rrggbbaa\" in hexadecimal".into()),
+            );
+        }
+        color
+    }
+
+    /// A path as written; it must name an existing file once resolved against the collection.
+    fn existing_file(&mut self, value: &Value<'_>, field: &str) -> Option<PathBuf> {
+        let written = PathBuf::from(self.string(value, field)?);
+        let resolved = if written.is_absolute() {
+            written.clone()
+        } else {
+            self.base_dir.join(&written)
+        };
+        if !resolved.is_file() {
+            let shown = std::path::absolute(&resolved).unwrap_or(resolved);
+            self.error(
+                value.span(),
+                field,
+                format!("file not found: {}", shown.display()),
+                Some("paths are relative to the scene collection file".into()),
+            );
+            return None;
+        }
+        Some(written)
+    }
+}
+
+fn suggestion<'c>(
+    word: &str,
+    candidates: impl Iterator<Item = &'c str> + Clone,
+    what: &str,
+) -> Option<String> {
+    match did_you_mean(word, candidates.clone()) {
+        Some(close) => Some(format!("did you mean `{close}`?")),
+        None => {
+            let known: Vec<&str> = candidates.collect();
+            (!known.is_empty()).then(|| format!("{what} are: {}", known.join(", ")))
+        }
+    }
+}
+
+fn parse_fraction(text: &str) -> Option<FrameRate> {
+    match text.split_once('/') {
+        Some((num, den)) => Some(FrameRate::new(
+            num.trim().parse().ok()?,
+            den.trim().parse().ok()?,
+        )),
+        None => Some(FrameRate::new(text.trim().parse().ok()?, 1)),
+    }
+}

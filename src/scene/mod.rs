@@ -1,0 +1,293 @@
+//! The scene collection: plain data describing the canvas, the sources and the scenes made of them.
+//!
+//! This module owns the data model and its file format (TOML). Loading goes through
+//! [`load`], which reports every problem with file, line, column and field; saving goes through
+//! [`save`], which is atomic and keeps a `.bak`. The running pipeline derives its state from
+//! these types and never writes back into them.
+
+mod diagnostics;
+mod load;
+mod save;
+
+pub use diagnostics::{Diagnostic, LoadError};
+pub use load::{load_file, parse_str};
+pub use save::{save_file, to_toml_string};
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A whole scene collection as written in a file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Collection {
+    /// Directory relative paths in the file are resolved against.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    pub canvas: Canvas,
+    pub current_scene: String,
+    pub sources: Vec<Source>,
+    pub scenes: Vec<Scene>,
+}
+
+impl Collection {
+    pub fn source(&self, id: &str) -> Option<&Source> {
+        self.sources.iter().find(|source| source.id == id)
+    }
+
+    pub fn scene(&self, name: &str) -> Option<&Scene> {
+        self.scenes.iter().find(|scene| scene.name == name)
+    }
+
+    /// Resolves a path written in the file against the file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Canvas {
+    pub width: u32,
+    pub height: u32,
+    pub fps: FrameRate,
+}
+
+/// A frame rate as an exact fraction, so 30000/1001 never drifts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRate {
+    pub num: u32,
+    pub den: u32,
+}
+
+impl FrameRate {
+    pub const fn new(num: u32, den: u32) -> Self {
+        Self { num, den }
+    }
+
+    pub fn as_f64(self) -> f64 {
+        f64::from(self.num) / f64::from(self.den)
+    }
+
+    /// Seconds per frame.
+    pub fn period(self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.frame_start_nanos(1))
+    }
+
+    /// When frame `index` starts, in nanoseconds from frame 0, computed exactly from the fraction.
+    pub fn frame_start_nanos(self, index: u64) -> u64 {
+        let nanos = u128::from(index) * 1_000_000_000 * u128::from(self.den) / u128::from(self.num);
+        u64::try_from(nanos).unwrap_or(u64::MAX)
+    }
+
+    /// How many whole frames fit in `duration` (30 s at 30 fps is 900; at 30000/1001 it is 899).
+    pub fn frames_in(self, duration: std::time::Duration) -> u64 {
+        let frames =
+            duration.as_nanos() * u128::from(self.num) / (u128::from(self.den) * 1_000_000_000);
+        u64::try_from(frames).unwrap_or(u64::MAX)
+    }
+
+    /// Index of the first audio sample that belongs to frame `index` at `sample_rate`.
+    pub fn first_sample_of_frame(self, index: u64, sample_rate: u32) -> u64 {
+        let samples = u128::from(index) * u128::from(sample_rate) * u128::from(self.den)
+            / u128::from(self.num);
+        u64::try_from(samples).unwrap_or(u64::MAX)
+    }
+}
+
+impl fmt::Display for FrameRate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.den == 1 {
+            write!(f, "{}", self.num)
+        } else {
+            write!(f, "{}/{}", self.num, self.den)
+        }
+    }
+}
+
+impl Serialize for FrameRate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.den == 1 {
+            serializer.serialize_u32(self.num)
+        } else {
+            serializer.serialize_str(&self.to_string())
+        }
+    }
+}
+
+/// Straight (not premultiplied) 8-bit sRGB colour with alpha.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Color {
+    pub r: u8,
+    pub g: u8,
+    pub b: u8,
+    pub a: u8,
+}
+
+impl Color {
+    pub const WHITE: Color = Color::rgba(255, 255, 255, 255);
+    pub const BLACK: Color = Color::rgba(0, 0, 0, 255);
+
+    pub const fn rgba(r: u8, g: u8, b: u8, a: u8) -> Self {
+        Self { r, g, b, a }
+    }
+
+    /// Parses `#rrggbb` or `#rrggbbaa`.
+    pub fn parse_hex(text: &str) -> Option<Self> {
+        let hex = text.strip_prefix('#')?;
+        if !(hex.len() == 6 || hex.len() == 8) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        let byte = |i: usize| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("00"), 16).ok();
+        let alpha = if hex.len() == 8 { byte(6)? } else { 255 };
+        Some(Self::rgba(byte(0)?, byte(2)?, byte(4)?, alpha))
+    }
+
+    /// The colour as premultiplied RGBA bytes.
+    pub fn premultiplied(self) -> [u8; 4] {
+        let scale = |c: u8| ((u16::from(c) * u16::from(self.a) + 127) / 255) as u8;
+        [scale(self.r), scale(self.g), scale(self.b), self.a]
+    }
+}
+
+impl fmt::Display for Color {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{:02x}{:02x}{:02x}", self.r, self.g, self.b)?;
+        if self.a != 255 {
+            write!(f, "{:02x}", self.a)?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Color {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Source {
+    pub id: String,
+    #[serde(flatten)]
+    pub kind: SourceKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SourceKind {
+    Color {
+        color: Color,
+        width: u32,
+        height: u32,
+    },
+    Image {
+        path: PathBuf,
+    },
+    Text(TextSource),
+    Media(MediaSource),
+    TestPattern {
+        width: u32,
+        height: u32,
+    },
+}
+
+impl SourceKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SourceKind::Color { .. } => "color",
+            SourceKind::Image { .. } => "image",
+            SourceKind::Text(_) => "text",
+            SourceKind::Media(_) => "media",
+            SourceKind::TestPattern { .. } => "test_pattern",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TextSource {
+    pub text: String,
+    /// A TrueType/OpenType file; `None` is the bundled DejaVu Sans Bold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub font: Option<PathBuf>,
+    /// Font size in pixels (the em height).
+    pub size: f32,
+    pub color: Color,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outline: Option<Outline>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Outline {
+    /// Outline thickness in pixels.
+    pub width: f32,
+    pub color: Color,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MediaSource {
+    pub path: PathBuf,
+    #[serde(rename = "loop")]
+    pub looping: bool,
+    /// Gain applied to the file's audio, in dB.
+    pub volume_db: f32,
+    pub muted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scene {
+    pub name: String,
+    /// Bottom to top: the first item is drawn first.
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    pub source: String,
+    /// Where the item's top-left corner (before rotation) sits, in canvas pixels.
+    pub position: [f32; 2],
+    #[serde(flatten)]
+    pub size: ItemSize,
+    pub crop: Crop,
+    /// Clockwise, in degrees, about the item's centre.
+    pub rotation: f32,
+    pub opacity: f32,
+    pub visible: bool,
+}
+
+/// How an item's on-canvas size is derived from its (cropped) source size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum ItemSize {
+    #[serde(rename = "scale")]
+    Scale([f32; 2]),
+    #[serde(rename = "bounds")]
+    Bounds(Bounds),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Bounds {
+    pub width: f32,
+    pub height: f32,
+    pub fit: BoundsFit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BoundsFit {
+    /// Scale uniformly so the whole source fits inside the box, centred.
+    Fit,
+    /// Scale uniformly so the source covers the box, centred; the overflow is cut off.
+    Fill,
+    /// Scale each axis to the box.
+    Stretch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Crop {
+    pub left: u32,
+    pub right: u32,
+    pub top: u32,
+    pub bottom: u32,
+}

@@ -1,0 +1,518 @@
+//! Media files: anything the system FFmpeg decodes, video and its audio, looping or not.
+//!
+//! Video and audio are decoded on two threads that each open the file, so neither waits on
+//! the other's queue (one decoder feeding two bounded queues can deadlock when the file's
+//! interleaving is coarser than a queue). Both map the file onto the same timeline: media time
+//! zero is when the engine starts, and a loop lasts the container's duration, so pictures and
+//! sound stay together however often the file repeats.
+
+use super::{FrameRef, Pacing, RunningSource, Tick, VideoFrame, AUDIO_CHANNELS, SAMPLE_RATE};
+use crate::scene::MediaSource;
+use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
+use ffmpeg_next as ffmpeg;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Decoded pictures kept ready ahead of the render clock.
+const VIDEO_QUEUE_FRAMES: usize = 3;
+/// Decoded sound kept ready, in chunks of one decoded frame each (about 20-40 ms).
+const AUDIO_QUEUE_CHUNKS: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("cannot open media file {path}: {message}")]
+    Open { path: String, message: String },
+}
+
+struct DecodedPicture {
+    pts_nanos: i64,
+    frame: Arc<VideoFrame>,
+}
+
+struct DecodedSound {
+    /// Index of the first sample (per channel) on the media timeline.
+    first_sample: u64,
+    samples: Vec<f32>,
+}
+
+pub struct MediaPlayer {
+    size: [u32; 2],
+    gain: f32,
+    video: Option<Receiver<DecodedPicture>>,
+    pending_picture: Option<DecodedPicture>,
+    current: Option<FrameRef>,
+    generation: u64,
+    audio: Option<Receiver<DecodedSound>>,
+    sound: VecDeque<f32>,
+    /// Media-timeline index of the first sample in `sound`.
+    sound_start: u64,
+    audio_finished: bool,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+struct FileInfo {
+    width: u32,
+    height: u32,
+    has_video: bool,
+    has_audio: bool,
+    /// How long one pass of the file lasts; the loop period.
+    duration_nanos: i64,
+}
+
+fn probe(path: &Path) -> Result<FileInfo, String> {
+    let input = ffmpeg::format::input(path).map_err(|e| e.to_string())?;
+    let video = input.streams().best(ffmpeg::media::Type::Video);
+    let (width, height) = match &video {
+        Some(stream) => {
+            let decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+                .and_then(|context| context.decoder().video())
+                .map_err(|e| format!("no decoder for its video: {e}"))?;
+            (decoder.width(), decoder.height())
+        }
+        None => (0, 0),
+    };
+    let has_audio = input.streams().best(ffmpeg::media::Type::Audio).is_some();
+    if video.is_none() && !has_audio {
+        return Err("it has neither video nor audio".into());
+    }
+    let duration_nanos = if input.duration() > 0 {
+        input.duration() * 1_000_000_000 / i64::from(ffmpeg::ffi::AV_TIME_BASE)
+    } else {
+        0
+    };
+    Ok(FileInfo {
+        width,
+        height,
+        has_video: video.is_some(),
+        has_audio,
+        duration_nanos,
+    })
+}
+
+impl MediaPlayer {
+    pub fn open(path: &Path, settings: &MediaSource) -> Result<Self, MediaError> {
+        crate::encode::init_ffmpeg();
+        let info = probe(path).map_err(|message| MediaError::Open {
+            path: path.display().to_string(),
+            message,
+        })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        let looping = settings.looping && info.duration_nanos > 0;
+        let name = path
+            .file_name()
+            .map_or("media".into(), |n| n.to_string_lossy().to_string());
+
+        let video = if info.has_video {
+            let (sender, receiver) = bounded(VIDEO_QUEUE_FRAMES);
+            let job = DecodeJob {
+                path: path.to_path_buf(),
+                looping,
+                duration_nanos: info.duration_nanos,
+                stop: stop.clone(),
+            };
+            threads.push(spawn(&format!("media-video {name}"), move || {
+                job.run_video(&sender)
+            }));
+            Some(receiver)
+        } else {
+            None
+        };
+        let audio = if info.has_audio {
+            let (sender, receiver) = bounded(AUDIO_QUEUE_CHUNKS);
+            let job = DecodeJob {
+                path: path.to_path_buf(),
+                looping,
+                duration_nanos: info.duration_nanos,
+                stop: stop.clone(),
+            };
+            threads.push(spawn(&format!("media-audio {name}"), move || {
+                job.run_audio(&sender)
+            }));
+            Some(receiver)
+        } else {
+            None
+        };
+        let gain = if settings.muted {
+            0.0
+        } else {
+            10f32.powf(settings.volume_db / 20.0)
+        };
+        Ok(Self {
+            size: [info.width.max(1), info.height.max(1)],
+            gain,
+            video,
+            pending_picture: None,
+            current: None,
+            generation: 0,
+            audio,
+            sound: VecDeque::new(),
+            sound_start: 0,
+            audio_finished: false,
+            stop,
+            threads,
+        })
+    }
+
+    fn next_picture(&mut self, pacing: Pacing) -> Option<DecodedPicture> {
+        let receiver = self.video.as_ref()?;
+        match pacing {
+            Pacing::RealTime => match receiver.try_recv() {
+                Ok(picture) => Some(picture),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => {
+                    self.video = None;
+                    None
+                }
+            },
+            Pacing::Deterministic => match receiver.recv() {
+                Ok(picture) => Some(picture),
+                Err(_) => {
+                    self.video = None;
+                    None
+                }
+            },
+        }
+    }
+
+    /// Media-timeline index just past the last sample in `sound`.
+    fn sound_end(&self) -> u64 {
+        self.sound_start + (self.sound.len() / AUDIO_CHANNELS) as u64
+    }
+
+    /// Pulls decoded sound until `sound` reaches `end_sample` (or what is ready, live).
+    fn fill_sound(&mut self, end_sample: u64, pacing: Pacing) {
+        while !self.audio_finished && self.sound_end() < end_sample {
+            let Some(receiver) = &self.audio else {
+                self.audio_finished = true;
+                break;
+            };
+            let chunk = match pacing {
+                Pacing::RealTime => match receiver.try_recv() {
+                    Ok(chunk) => chunk,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        self.audio_finished = true;
+                        break;
+                    }
+                },
+                Pacing::Deterministic => match receiver.recv() {
+                    Ok(chunk) => chunk,
+                    Err(_) => {
+                        self.audio_finished = true;
+                        break;
+                    }
+                },
+            };
+            if self.sound.is_empty() {
+                self.sound_start = chunk.first_sample;
+            }
+            self.sound.extend(chunk.samples);
+        }
+    }
+}
+
+impl RunningSource for MediaPlayer {
+    fn size(&self) -> [u32; 2] {
+        self.size
+    }
+
+    fn video(&mut self, tick: Tick) -> Option<FrameRef> {
+        let now = i64::try_from(tick.time.as_nanos()).unwrap_or(i64::MAX);
+        loop {
+            if self.pending_picture.is_none() {
+                self.pending_picture = self.next_picture(tick.pacing);
+            }
+            match self.pending_picture.take() {
+                Some(picture) if picture.pts_nanos <= now => {
+                    self.generation += 1;
+                    self.current = Some(FrameRef {
+                        frame: picture.frame,
+                        generation: self.generation,
+                    });
+                }
+                other => {
+                    self.pending_picture = other;
+                    break;
+                }
+            }
+        }
+        self.current.clone()
+    }
+
+    fn mix_audio(&mut self, first_sample: u64, out: &mut [f32], pacing: Pacing) {
+        let wanted = (out.len() / AUDIO_CHANNELS) as u64;
+        self.fill_sound(first_sample + wanted, pacing);
+        // Drop what is already in the past (live: sound that arrived late).
+        if self.sound_start < first_sample {
+            let stale =
+                ((first_sample - self.sound_start) as usize * AUDIO_CHANNELS).min(self.sound.len());
+            self.sound.drain(..stale);
+            self.sound_start += (stale / AUDIO_CHANNELS) as u64;
+        }
+        let offset = (self.sound_start.saturating_sub(first_sample) as usize) * AUDIO_CHANNELS;
+        let available = self.sound.len().min(out.len().saturating_sub(offset));
+        for (slot, sample) in out
+            .iter_mut()
+            .skip(offset)
+            .zip(self.sound.drain(..available))
+        {
+            *slot += sample * self.gain;
+        }
+        self.sound_start += (available / AUDIO_CHANNELS) as u64;
+    }
+
+    fn preroll(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.pending_picture.is_none() && self.video.is_some() {
+            let Some(receiver) = &self.video else { break };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match receiver.recv_timeout(remaining) {
+                Ok(picture) => self.pending_picture = Some(picture),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+impl Drop for MediaPlayer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Unblock decoders waiting on a full queue.
+        self.video = None;
+        self.audio = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    let span = tracing::info_span!("media", thread = name);
+    std::thread::Builder::new()
+        .name(name.chars().take(15).collect())
+        .spawn(move || span.in_scope(work))
+        .unwrap_or_else(|error| {
+            tracing::error!("cannot start decoder thread {name}: {error}");
+            std::thread::spawn(|| {})
+        })
+}
+
+struct DecodeJob {
+    path: PathBuf,
+    looping: bool,
+    duration_nanos: i64,
+    stop: Arc<AtomicBool>,
+}
+
+impl DecodeJob {
+    fn run_video(self, sender: &Sender<DecodedPicture>) {
+        if let Err(error) = self.decode_video(sender) {
+            tracing::error!("video of {}: {error}", self.path.display());
+        }
+    }
+
+    fn run_audio(self, sender: &Sender<DecodedSound>) {
+        if let Err(error) = self.decode_audio(sender) {
+            tracing::error!("audio of {}: {error}", self.path.display());
+        }
+    }
+
+    fn decode_video(&self, sender: &Sender<DecodedPicture>) -> Result<(), ffmpeg::Error> {
+        let mut input = ffmpeg::format::input(&self.path)?;
+        let stream = input
+            .streams()
+            .best(ffmpeg::media::Type::Video)
+            .ok_or(ffmpeg::Error::StreamNotFound)?;
+        let index = stream.index();
+        let time_base = stream.time_base();
+        let start = stream.start_time().max(0);
+        let mut context = ffmpeg::codec::context::Context::from_parameters(stream.parameters())?;
+        context.set_threading(ffmpeg::threading::Config::kind(
+            ffmpeg::threading::Type::Frame,
+        ));
+        let mut decoder = context.decoder().video()?;
+        let (width, height) = (decoder.width(), decoder.height());
+        let mut scaler = ffmpeg::software::scaling::Context::get(
+            decoder.format(),
+            width,
+            height,
+            ffmpeg::format::Pixel::RGBA,
+            width,
+            height,
+            ffmpeg::software::scaling::Flags::BILINEAR,
+        )?;
+        let mut decoded = ffmpeg::frame::Video::empty();
+        let mut rgba = ffmpeg::frame::Video::empty();
+        let mut loop_offset = 0i64;
+        loop {
+            let mut emit = |decoder: &mut ffmpeg::decoder::Video| -> Result<bool, ffmpeg::Error> {
+                while decoder.receive_frame(&mut decoded).is_ok() {
+                    let pts = decoded.timestamp().unwrap_or(0) - start;
+                    let pts_nanos = rescale_to_nanos(pts, time_base);
+                    if self.looping && pts_nanos >= self.duration_nanos {
+                        continue;
+                    }
+                    scaler.run(&decoded, &mut rgba)?;
+                    let frame = Arc::new(packed_rgba(&rgba));
+                    let picture = DecodedPicture {
+                        pts_nanos: pts_nanos + loop_offset,
+                        frame,
+                    };
+                    if self.stop.load(Ordering::Relaxed) || sender.send(picture).is_err() {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            };
+            for (stream, packet) in input.packets() {
+                if stream.index() != index {
+                    continue;
+                }
+                decoder.send_packet(&packet)?;
+                if !emit(&mut decoder)? {
+                    return Ok(());
+                }
+            }
+            decoder.send_eof()?;
+            if !emit(&mut decoder)? || !self.looping {
+                return Ok(());
+            }
+            loop_offset += self.duration_nanos;
+            input.seek(0, ..)?;
+            decoder.flush();
+        }
+    }
+
+    fn decode_audio(&self, sender: &Sender<DecodedSound>) -> Result<(), ffmpeg::Error> {
+        let mut input = ffmpeg::format::input(&self.path)?;
+        let stream = input
+            .streams()
+            .best(ffmpeg::media::Type::Audio)
+            .ok_or(ffmpeg::Error::StreamNotFound)?;
+        let index = stream.index();
+        let context = ffmpeg::codec::context::Context::from_parameters(stream.parameters())?;
+        let mut decoder = context.decoder().audio()?;
+        let layout = if decoder.channel_layout().is_empty() {
+            ffmpeg::ChannelLayout::default(i32::from(decoder.channels()))
+        } else {
+            decoder.channel_layout()
+        };
+        let mut resampler = ffmpeg::software::resampling::Context::get(
+            decoder.format(),
+            layout,
+            decoder.rate(),
+            ffmpeg::format::Sample::F32(ffmpeg::format::sample::Type::Packed),
+            ffmpeg::ChannelLayout::STEREO,
+            SAMPLE_RATE,
+        )?;
+        let loop_samples = u64::try_from(
+            i128::from(self.duration_nanos) * i128::from(SAMPLE_RATE) / 1_000_000_000,
+        )
+        .unwrap_or(0);
+        let mut decoded = ffmpeg::frame::Audio::empty();
+        let mut resampled = ffmpeg::frame::Audio::empty();
+        let mut loop_start = 0u64;
+        loop {
+            // Samples emitted in this pass of the file.
+            let mut pass_samples = 0u64;
+            let send = |samples: &[f32], pass_samples: &mut u64| -> bool {
+                let mut samples = samples;
+                if self.looping {
+                    // A pass never runs past the loop period, so every loop starts on time.
+                    let room = loop_samples.saturating_sub(*pass_samples) as usize * AUDIO_CHANNELS;
+                    samples = &samples[..samples.len().min(room)];
+                }
+                if samples.is_empty() {
+                    return !self.stop.load(Ordering::Relaxed);
+                }
+                let chunk = DecodedSound {
+                    first_sample: loop_start + *pass_samples,
+                    samples: samples.to_vec(),
+                };
+                *pass_samples += (samples.len() / AUDIO_CHANNELS) as u64;
+                !self.stop.load(Ordering::Relaxed) && sender.send(chunk).is_ok()
+            };
+            let mut resample_and_send = |decoded: &ffmpeg::frame::Audio,
+                                         pass_samples: &mut u64|
+             -> Result<bool, ffmpeg::Error> {
+                resampler.run(decoded, &mut resampled)?;
+                Ok(send(&packed_f32(&resampled), pass_samples))
+            };
+            for (stream, packet) in input.packets() {
+                if stream.index() != index {
+                    continue;
+                }
+                decoder.send_packet(&packet)?;
+                while decoder.receive_frame(&mut decoded).is_ok() {
+                    if decoded.channel_layout().is_empty() {
+                        decoded.set_channel_layout(layout);
+                    }
+                    if !resample_and_send(&decoded, &mut pass_samples)? {
+                        return Ok(());
+                    }
+                }
+            }
+            decoder.send_eof()?;
+            while decoder.receive_frame(&mut decoded).is_ok() {
+                if decoded.channel_layout().is_empty() {
+                    decoded.set_channel_layout(layout);
+                }
+                if !resample_and_send(&decoded, &mut pass_samples)? {
+                    return Ok(());
+                }
+            }
+            if !self.looping {
+                return Ok(());
+            }
+            // Pad a pass whose sound is shorter than the file with silence.
+            let silence =
+                vec![0.0f32; loop_samples.saturating_sub(pass_samples) as usize * AUDIO_CHANNELS];
+            if !send(&silence, &mut pass_samples) {
+                return Ok(());
+            }
+            loop_start += loop_samples;
+            input.seek(0, ..)?;
+            decoder.flush();
+        }
+    }
+}
+
+fn rescale_to_nanos(pts: i64, time_base: ffmpeg::Rational) -> i64 {
+    let value = i128::from(pts) * i128::from(time_base.numerator()) * 1_000_000_000
+        / i128::from(time_base.denominator().max(1));
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Copies an RGBA frame out of FFmpeg's padded rows into packed rows.
+fn packed_rgba(frame: &ffmpeg::frame::Video) -> VideoFrame {
+    let (width, height) = (frame.width(), frame.height());
+    let row_bytes = width as usize * 4;
+    let stride = frame.stride(0);
+    let data = frame.data(0);
+    let mut pixels = Vec::with_capacity(row_bytes * height as usize);
+    for row in 0..height as usize {
+        if let Some(line) = data.get(row * stride..row * stride + row_bytes) {
+            pixels.extend_from_slice(line);
+        }
+    }
+    VideoFrame {
+        width,
+        height,
+        pixels,
+    }
+}
+
+fn packed_f32(frame: &ffmpeg::frame::Audio) -> Vec<f32> {
+    let bytes = frame.samples() * AUDIO_CHANNELS * std::mem::size_of::<f32>();
+    let data = frame.data(0);
+    data[..bytes.min(data.len())]
+        .chunks_exact(4)
+        .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}

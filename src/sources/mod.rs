@@ -1,0 +1,157 @@
+//! Sources: everything that produces pictures or sound for the canvas.
+//!
+//! A running source answers two questions on the render thread: "what picture do you show at
+//! this tick?" and "what sound do you play for these samples?". Sources that change by
+//! themselves (media files) decode on their own threads and publish ahead into bounded queues,
+//! so a slow source never stalls the render clock; in deterministic pacing the render thread
+//! waits for them instead, so a `--fast` render is the same every time.
+
+mod image_source;
+mod media;
+mod test_pattern;
+mod text;
+
+pub use image_source::load_image;
+pub use media::{MediaError, MediaPlayer};
+pub use test_pattern::{read_counter, TestPattern};
+pub use text::{render_text, TextError};
+
+use crate::scene::{Collection, Source, SourceKind};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A picture: premultiplied-alpha RGBA8, rows packed with no padding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoFrame {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+}
+
+impl VideoFrame {
+    pub fn solid(width: u32, height: u32, rgba: [u8; 4]) -> Self {
+        let count = width as usize * height as usize;
+        Self {
+            width,
+            height,
+            pixels: rgba.repeat(count),
+        }
+    }
+}
+
+/// A source's current picture. `generation` changes whenever the picture does, so the
+/// compositor uploads a texture only when it must.
+#[derive(Debug, Clone)]
+pub struct FrameRef {
+    pub frame: Arc<VideoFrame>,
+    pub generation: u64,
+}
+
+/// How the render thread treats sources that produce frames over time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    /// Live: take whatever is ready now; never wait.
+    RealTime,
+    /// Rendering faster or slower than real time: wait for each source's exact frame.
+    Deterministic,
+}
+
+/// Where the render clock stands when a source is asked for its picture.
+#[derive(Debug, Clone, Copy)]
+pub struct Tick {
+    /// Canvas frame number since the engine started.
+    pub index: u64,
+    /// Canvas time of this frame since the engine started.
+    pub time: Duration,
+    pub pacing: Pacing,
+}
+
+/// Interleaved stereo, 48 kHz, f32.
+pub const AUDIO_CHANNELS: usize = 2;
+pub const SAMPLE_RATE: u32 = 48_000;
+
+/// A source while the engine runs.
+pub trait RunningSource: Send {
+    /// Width and height that item transforms refer to (the texture may be smaller, e.g. 1x1
+    /// for a solid colour).
+    fn size(&self) -> [u32; 2];
+
+    /// The picture for this tick, or `None` while there is nothing to show yet.
+    fn video(&mut self, tick: Tick) -> Option<FrameRef>;
+
+    /// Adds this source's sound for samples `first_sample..first_sample + out.len() / 2` into
+    /// `out` (interleaved stereo). Sources without sound do nothing.
+    fn mix_audio(&mut self, _first_sample: u64, _out: &mut [f32], _pacing: Pacing) {}
+
+    /// Waits (up to `timeout`) until the source can show its first picture; live sources with
+    /// decoders use this so a recording does not start on black frames.
+    fn preroll(&mut self, _timeout: Duration) {}
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("source `{id}`: {message}")]
+    Open { id: String, message: String },
+}
+
+/// A source whose picture never changes after it is made.
+struct StillSource {
+    size: [u32; 2],
+    frame: FrameRef,
+}
+
+impl RunningSource for StillSource {
+    fn size(&self) -> [u32; 2] {
+        self.size
+    }
+
+    fn video(&mut self, _tick: Tick) -> Option<FrameRef> {
+        Some(self.frame.clone())
+    }
+}
+
+fn still(size: [u32; 2], frame: VideoFrame) -> Box<dyn RunningSource> {
+    Box::new(StillSource {
+        size,
+        frame: FrameRef {
+            frame: Arc::new(frame),
+            generation: 1,
+        },
+    })
+}
+
+/// Opens `source` for the engine: decodes images, lays out text, starts media decoders.
+pub fn open(
+    source: &Source,
+    collection: &Collection,
+) -> Result<Box<dyn RunningSource>, SourceError> {
+    let fail = |message: String| SourceError::Open {
+        id: source.id.clone(),
+        message,
+    };
+    Ok(match &source.kind {
+        SourceKind::Color {
+            color,
+            width,
+            height,
+        } => still(
+            [*width, *height],
+            VideoFrame::solid(1, 1, color.premultiplied()),
+        ),
+        SourceKind::Image { path } => {
+            let resolved = collection.resolve(path);
+            let frame = load_image(&resolved).map_err(|e| fail(e.to_string()))?;
+            still([frame.width, frame.height], frame)
+        }
+        SourceKind::Text(text) => {
+            let font = text.font.as_ref().map(|path| collection.resolve(path));
+            let frame = render_text(text, font.as_deref()).map_err(|e| fail(e.to_string()))?;
+            still([frame.width, frame.height], frame)
+        }
+        SourceKind::Media(media) => {
+            let resolved = collection.resolve(&media.path);
+            Box::new(MediaPlayer::open(&resolved, media).map_err(|e| fail(e.to_string()))?)
+        }
+        SourceKind::TestPattern { width, height } => Box::new(TestPattern::new(*width, *height)),
+    })
+}
