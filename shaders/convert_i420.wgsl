@@ -1,6 +1,9 @@
 // Converts the RGBA canvas to planar YUV 4:2:0 (I420), BT.709, limited range, into one
 // storage buffer: the Y plane, then U, then V, each row padded to whole 32-bit words.
 // Each invocation writes one word: four luma samples, or four U and four V samples.
+// Only the region that changed since the last frame is converted; the rest of the buffer
+// keeps last frame's values. The region starts on a multiple of 8 pixels across and 2 down,
+// so it maps onto whole words in every plane.
 
 struct Params {
     width: u32,
@@ -9,8 +12,13 @@ struct Params {
     chroma_stride_words: u32,
     u_offset_words: u32,
     v_offset_words: u32,
-    chroma_width: u32,
-    chroma_height: u32,
+    // The region, in luma words and rows.
+    region_x_words: u32,
+    region_y: u32,
+    region_width_words: u32,
+    region_height: u32,
+    _padding0: u32,
+    _padding1: u32,
 };
 
 @group(0) @binding(0) var canvas: texture_2d<f32>;
@@ -30,9 +38,10 @@ fn to_byte(value: f32) -> u32 {
 
 @compute @workgroup_size(16, 8)
 fn luma(@builtin(global_invocation_id) id: vec3<u32>) {
-    let word = id.x;
-    let y = id.y;
-    if (word >= params.luma_stride_words || y >= params.height) {
+    let word = params.region_x_words + id.x;
+    let y = params.region_y + id.y;
+    if (id.x >= params.region_width_words || id.y >= params.region_height
+        || word >= params.luma_stride_words || y >= params.height) {
         return;
     }
     var packed = 0u;
@@ -45,9 +54,12 @@ fn luma(@builtin(global_invocation_id) id: vec3<u32>) {
 
 @compute @workgroup_size(16, 8)
 fn chroma(@builtin(global_invocation_id) id: vec3<u32>) {
-    let word = id.x;
-    let row = id.y;
-    if (word >= params.chroma_stride_words || row >= params.chroma_height) {
+    // Chroma words cover 8 pixels across; chroma rows cover 2 pixel rows.
+    let word = params.region_x_words / 2u + id.x;
+    let row = params.region_y / 2u + id.y;
+    let chroma_height = (params.height + 1u) / 2u;
+    if (id.x >= (params.region_width_words + 1u) / 2u || id.y >= (params.region_height + 1u) / 2u
+        || word >= params.chroma_stride_words || row >= chroma_height) {
         return;
     }
     var packed_u = 0u;

@@ -91,6 +91,18 @@ pub fn item_quad(item: &Item, source_size: [u32; 2]) -> Option<Quad> {
     })
 }
 
+/// How many canvas pixels one source pixel of `item` covers, at most across both axes
+/// (1.0 at scale 1; 0.375 for 1280x720 shown at 480x270).
+pub fn display_scale(item: &Item, source_size: [u32; 2]) -> Option<f32> {
+    let quad = item_quad(item, source_size)?;
+    let length = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+    let across = length(quad.pos_in_canvas[0], quad.pos_in_canvas[1]);
+    let down = length(quad.pos_in_canvas[0], quad.pos_in_canvas[2]);
+    let texels_across = (quad.uv[1][0] - quad.uv[0][0]).abs() * source_size[0] as f32;
+    let texels_down = (quad.uv[2][1] - quad.uv[0][1]).abs() * source_size[1] as f32;
+    Some((across / texels_across.max(1e-6)).max(down / texels_down.max(1e-6)))
+}
+
 fn trim_centered(range: [f32; 2], keep_fraction: f32) -> [f32; 2] {
     let span = range[1] - range[0];
     let cut = span * (1.0 - keep_fraction.min(1.0)) / 2.0;
@@ -175,6 +187,17 @@ mod tests {
         let quad = item_quad(&it, [100, 50]).unwrap();
         // The top-left corner of a 100x50 rectangle centred on (50, 25) moves to the top-right.
         assert!(close(quad.pos_in_canvas[0], [75.0, -25.0]));
+    }
+
+    #[test]
+    fn display_scale_is_canvas_pixels_per_source_pixel() {
+        let bounds = Bounds {
+            width: 480.0,
+            height: 270.0,
+            fit: BoundsFit::Fit,
+        };
+        let scale = display_scale(&item(ItemSize::Bounds(bounds)), [1280, 720]).unwrap();
+        assert!((scale - 0.375).abs() < 1e-4);
     }
 
     #[test]

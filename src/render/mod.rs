@@ -33,6 +33,17 @@ pub enum RenderError {
     Readback(String),
 }
 
+/// A wgpu instance on the native APIs (Vulkan, Metal, DX12); `WGPU_BACKEND` overrides.
+/// OpenGL stays out by default: on Linux it loads a second Mesa driver and its memory for an
+/// adapter that Vulkan already offers.
+fn instance() -> wgpu::Instance {
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    if std::env::var_os("WGPU_BACKEND").is_none() {
+        descriptor.backends = wgpu::Backends::PRIMARY;
+    }
+    wgpu::Instance::new(descriptor)
+}
+
 /// The wgpu device the compositor draws with.
 pub struct Gpu {
     pub device: wgpu::Device,
@@ -43,8 +54,7 @@ pub struct Gpu {
 impl Gpu {
     /// Opens the best adapter: a real GPU when there is one, else software Vulkan (lavapipe).
     pub fn open() -> Result<Self, RenderError> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance = instance();
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
             force_fallback_adapter: false,
@@ -56,6 +66,9 @@ impl Gpu {
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("tally compositor"),
             required_limits: wgpu::Limits::downlevel_defaults().using_resolution(adapter.limits()),
+            // Small allocation blocks: the compositor has few, fixed resources, and on software
+            // Vulkan every block is ordinary RAM.
+            memory_hints: wgpu::MemoryHints::MemoryUsage,
             ..Default::default()
         }))
         .map_err(|error| RenderError::Device {
@@ -77,9 +90,7 @@ impl Gpu {
 
     /// Every adapter wgpu can see, for `tally devices`.
     pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()))
             .iter()
             .map(wgpu::Adapter::get_info)
             .collect()
@@ -154,8 +165,58 @@ struct ConvertParams {
     chroma_stride_words: u32,
     u_offset_words: u32,
     v_offset_words: u32,
-    chroma_width: u32,
-    chroma_height: u32,
+    region_x_words: u32,
+    region_y: u32,
+    region_width_words: u32,
+    region_height: u32,
+    padding: [u32; 2],
+}
+
+/// A rectangle of the canvas in pixels: x, y, width, height.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CanvasRect {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl CanvasRect {
+    /// The smallest rectangle on whole pixels holding `[min_x, min_y, max_x, max_y]`, grown by
+    /// a pixel for bilinear filtering, aligned to 8 across and 2 down (so it maps onto whole
+    /// words of every I420 plane), and clipped to the canvas.
+    fn covering(bounds: [f32; 4], canvas: [u32; 2]) -> Option<Self> {
+        let clamp = |value: f32, max: u32| value.clamp(0.0, max as f32) as u32;
+        let x0 = clamp((bounds[0] - 1.0).floor(), canvas[0]) / 8 * 8;
+        let y0 = clamp((bounds[1] - 1.0).floor(), canvas[1]) / 2 * 2;
+        let x1 = clamp((bounds[2] + 1.0).ceil(), canvas[0]).div_ceil(8) * 8;
+        let y1 = clamp((bounds[3] + 1.0).ceil(), canvas[1]).div_ceil(2) * 2;
+        let (x1, y1) = (x1.min(canvas[0]), y1.min(canvas[1]));
+        (x1 > x0 && y1 > y0).then_some(Self {
+            x: x0,
+            y: y0,
+            width: x1 - x0,
+            height: y1 - y0,
+        })
+    }
+}
+
+/// What was drawn for one layer, to tell next frame what changed.
+#[derive(Clone, PartialEq)]
+struct DrawnLayer {
+    source_id: String,
+    generation: u64,
+    uniform: [u8; std::mem::size_of::<ItemUniform>()],
+    bounds: [f32; 4],
+}
+
+fn union(a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
+    [
+        a[0].min(b[0]),
+        a[1].min(b[1]),
+        a[2].max(b[2]),
+        a[3].max(b[3]),
+    ]
 }
 
 struct Readback {
@@ -181,7 +242,12 @@ pub struct Compositor {
     luma_pipeline: wgpu::ComputePipeline,
     chroma_pipeline: wgpu::ComputePipeline,
     convert_group: wgpu::BindGroup,
+    convert_params: wgpu::Buffer,
     planes: wgpu::Buffer,
+    /// An opaque black 1x1 texture, drawn under the dirty region to clear it.
+    clear_texture: wgpu::BindGroup,
+    /// The layers drawn last frame; `None` until the canvas has been drawn once.
+    drawn: Option<Vec<DrawnLayer>>,
     free_readbacks: Vec<Readback>,
     in_flight: VecDeque<(u64, Readback)>,
 }
@@ -315,24 +381,12 @@ impl Compositor {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let params = ConvertParams {
-            width: canvas_size[0],
-            height: canvas_size[1],
-            luma_stride_words: (layout.luma_stride / 4) as u32,
-            chroma_stride_words: (layout.chroma_stride / 4) as u32,
-            u_offset_words: (layout.u_offset / 4) as u32,
-            v_offset_words: (layout.v_offset / 4) as u32,
-            chroma_width: canvas_size[0].div_ceil(2),
-            chroma_height: canvas_size[1].div_ceil(2),
-        };
         let params_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("convert params"),
             size: std::mem::size_of::<ConvertParams>() as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        gpu.queue
-            .write_buffer(&params_buffer, 0, bytemuck::bytes_of(&params));
         let convert_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("convert"),
             entries: &[
@@ -415,6 +469,7 @@ impl Compositor {
                 state: Arc::new(AtomicU8::new(0)),
             })
             .collect();
+        let clear_texture = Self::solid_texture(&gpu, &texture_layout, &sampler, [0, 0, 0, 255]);
 
         Self {
             gpu,
@@ -433,7 +488,10 @@ impl Compositor {
             luma_pipeline,
             chroma_pipeline,
             convert_group,
+            convert_params: params_buffer,
             planes,
+            clear_texture,
+            drawn: None,
             free_readbacks,
             in_flight: VecDeque::new(),
         }
@@ -553,34 +611,144 @@ impl Compositor {
         }
     }
 
-    /// Draws `layers` (bottom first) onto the canvas.
-    fn draw(&mut self, encoder: &mut wgpu::CommandEncoder, layers: &[Layer<'_>]) {
-        for layer in layers {
-            self.update_texture(layer.source_id, layer.frame);
-        }
-        let quads: Vec<(&str, ItemUniform)> = layers
+    fn solid_texture(
+        gpu: &Gpu,
+        layout: &wgpu::BindGroupLayout,
+        sampler: &wgpu::Sampler,
+        rgba: [u8; 4],
+    ) -> wgpu::BindGroup {
+        let size = wgpu::Extent3d {
+            width: 1,
+            height: 1,
+            depth_or_array_layers: 1,
+        };
+        let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("solid"),
+            size,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        gpu.queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            &rgba,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(4),
+                rows_per_image: Some(1),
+            },
+            size,
+        );
+        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("solid"),
+            layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(&view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::Sampler(sampler),
+                },
+            ],
+        })
+    }
+
+    /// The layers as they will be drawn: visible ones with their quads in clip space.
+    fn plan(&self, layers: &[Layer<'_>]) -> Vec<DrawnLayer> {
+        layers
             .iter()
             .filter(|layer| layer.item.visible && layer.item.opacity > 0.0)
             .filter_map(|layer| {
                 let quad = item_quad(layer.item, layer.source_size)?;
                 let mut corners = [[0.0; 4]; 4];
+                let mut bounds = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
                 for (corner, (pos, uv)) in corners
                     .iter_mut()
                     .zip(quad.pos_in_canvas.iter().zip(quad.uv))
                 {
                     let ndc = ndc_from_canvas(*pos, self.canvas_size);
                     *corner = [ndc[0], ndc[1], uv[0], uv[1]];
+                    bounds = union(bounds, [pos[0], pos[1], pos[0], pos[1]]);
                 }
                 let uniform = ItemUniform {
                     corners,
                     opacity: [layer.item.opacity, 0.0, 0.0, 0.0],
                 };
-                Some((layer.source_id, uniform))
+                let mut bytes = [0u8; std::mem::size_of::<ItemUniform>()];
+                bytes.copy_from_slice(bytemuck::bytes_of(&uniform));
+                Some(DrawnLayer {
+                    source_id: layer.source_id.to_string(),
+                    generation: layer.frame.generation,
+                    uniform: bytes,
+                    bounds,
+                })
             })
-            .collect();
+            .collect()
+    }
 
-        if quads.len() as u64 > self.item_capacity {
-            self.item_capacity = (quads.len() as u64).next_power_of_two();
+    /// The part of the canvas that differs from last frame, or `None` when nothing does.
+    fn dirty_region(&self, planned: &[DrawnLayer]) -> Option<CanvasRect> {
+        let everything = CanvasRect {
+            x: 0,
+            y: 0,
+            width: self.canvas_size[0],
+            height: self.canvas_size[1],
+        };
+        let Some(drawn) = &self.drawn else {
+            return Some(everything);
+        };
+        let same_stack = drawn.len() == planned.len()
+            && drawn
+                .iter()
+                .zip(planned)
+                .all(|(old, new)| old.source_id == new.source_id);
+        if !same_stack {
+            return Some(everything);
+        }
+        let changed = drawn
+            .iter()
+            .zip(planned)
+            .filter(|(old, new)| old != new)
+            .map(|(old, new)| union(old.bounds, new.bounds))
+            .reduce(union)?;
+        CanvasRect::covering(changed, self.canvas_size)
+    }
+
+    /// Draws `layers` (bottom first) onto the canvas, redrawing only what changed since the
+    /// last call unless `full`. Returns the region redrawn, `None` if nothing changed.
+    fn draw(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        layers: &[Layer<'_>],
+        full: bool,
+    ) -> Option<CanvasRect> {
+        for layer in layers {
+            self.update_texture(layer.source_id, layer.frame);
+        }
+        let planned = self.plan(layers);
+        if full {
+            self.drawn = None;
+        }
+        let region = self.dirty_region(&planned);
+        self.drawn = Some(planned);
+        let region = region?;
+        let planned = self.drawn.as_deref().unwrap_or_default();
+
+        // Slot 0 clears the region; the layers follow.
+        let slots = planned.len() as u64 + 1;
+        if slots > self.item_capacity {
+            self.item_capacity = slots.next_power_of_two();
             let (buffer, group) = Self::item_uniform_buffer(
                 &self.gpu.device,
                 &self.item_uniform_layout,
@@ -589,17 +757,24 @@ impl Compositor {
             self.item_uniforms = buffer;
             self.item_uniform_group = group;
         }
-        let mut staging = vec![0u8; quads.len() * UNIFORM_ALIGN as usize];
-        for (index, (_, uniform)) in quads.iter().enumerate() {
-            let start = index * UNIFORM_ALIGN as usize;
-            staging[start..start + std::mem::size_of::<ItemUniform>()]
-                .copy_from_slice(bytemuck::bytes_of(uniform));
+        let clear = ItemUniform {
+            corners: [
+                [-1.0, 1.0, 0.5, 0.5],
+                [1.0, 1.0, 0.5, 0.5],
+                [-1.0, -1.0, 0.5, 0.5],
+                [1.0, -1.0, 0.5, 0.5],
+            ],
+            opacity: [1.0, 0.0, 0.0, 0.0],
+        };
+        let mut staging = vec![0u8; slots as usize * UNIFORM_ALIGN as usize];
+        staging[..std::mem::size_of::<ItemUniform>()].copy_from_slice(bytemuck::bytes_of(&clear));
+        for (index, layer) in planned.iter().enumerate() {
+            let start = (index + 1) * UNIFORM_ALIGN as usize;
+            staging[start..start + layer.uniform.len()].copy_from_slice(&layer.uniform);
         }
-        if !staging.is_empty() {
-            self.gpu
-                .queue
-                .write_buffer(&self.item_uniforms, 0, &staging);
-        }
+        self.gpu
+            .queue
+            .write_buffer(&self.item_uniforms, 0, &staging);
 
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("composite"),
@@ -608,7 +783,7 @@ impl Compositor {
                 depth_slice: None,
                 resolve_target: None,
                 ops: wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                    load: wgpu::LoadOp::Load,
                     store: wgpu::StoreOp::Store,
                 },
             })],
@@ -618,18 +793,33 @@ impl Compositor {
             multiview_mask: None,
         });
         pass.set_pipeline(&self.item_pipeline);
-        for (index, (source_id, _)) in quads.iter().enumerate() {
-            let Some(cached) = self.textures.get(*source_id) else {
+        pass.set_scissor_rect(region.x, region.y, region.width, region.height);
+        pass.set_bind_group(0, &self.item_uniform_group, &[0]);
+        pass.set_bind_group(1, &self.clear_texture, &[]);
+        pass.draw(0..4, 0..1);
+        let region_bounds = [
+            region.x as f32,
+            region.y as f32,
+            (region.x + region.width) as f32,
+            (region.y + region.height) as f32,
+        ];
+        for (index, layer) in planned.iter().enumerate() {
+            let overlaps = layer.bounds[0] < region_bounds[2]
+                && layer.bounds[2] > region_bounds[0]
+                && layer.bounds[1] < region_bounds[3]
+                && layer.bounds[3] > region_bounds[1];
+            let Some(cached) = self.textures.get(&layer.source_id).filter(|_| overlaps) else {
                 continue;
             };
             pass.set_bind_group(
                 0,
                 &self.item_uniform_group,
-                &[(index as u64 * UNIFORM_ALIGN) as u32],
+                &[((index as u64 + 1) * UNIFORM_ALIGN) as u32],
             );
             pass.set_bind_group(1, &cached.bind_group, &[]);
             pass.draw(0..4, 0..1);
         }
+        Some(region)
     }
 
     /// Composites `layers`, converts the canvas to I420 and starts reading it back. The frame
@@ -654,8 +844,23 @@ impl Compositor {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("frame"),
             });
-        self.draw(&mut encoder, layers);
-        {
+        if let Some(region) = self.draw(&mut encoder, layers, false) {
+            let params = ConvertParams {
+                width: self.layout.width,
+                height: self.layout.height,
+                luma_stride_words: (self.layout.luma_stride / 4) as u32,
+                chroma_stride_words: (self.layout.chroma_stride / 4) as u32,
+                u_offset_words: (self.layout.u_offset / 4) as u32,
+                v_offset_words: (self.layout.v_offset / 4) as u32,
+                region_x_words: region.x / 4,
+                region_y: region.y,
+                region_width_words: region.width.div_ceil(4),
+                region_height: region.height,
+                padding: [0; 2],
+            };
+            self.gpu
+                .queue
+                .write_buffer(&self.convert_params, 0, bytemuck::bytes_of(&params));
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("convert i420"),
                 timestamp_writes: None,
@@ -663,14 +868,14 @@ impl Compositor {
             pass.set_bind_group(0, &self.convert_group, &[]);
             pass.set_pipeline(&self.luma_pipeline);
             pass.dispatch_workgroups(
-                ((self.layout.luma_stride / 4) as u32).div_ceil(16),
-                self.layout.height.div_ceil(8),
+                params.region_width_words.div_ceil(16),
+                region.height.div_ceil(8),
                 1,
             );
             pass.set_pipeline(&self.chroma_pipeline);
             pass.dispatch_workgroups(
-                ((self.layout.chroma_stride / 4) as u32).div_ceil(16),
-                (self.layout.chroma_height() as u32).div_ceil(8),
+                params.region_width_words.div_ceil(2).div_ceil(16),
+                region.height.div_ceil(2).div_ceil(8),
                 1,
             );
         }
@@ -774,7 +979,7 @@ impl Compositor {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("snapshot"),
             });
-        self.draw(&mut encoder, layers);
+        self.draw(&mut encoder, layers, true);
         encoder.copy_texture_to_buffer(
             wgpu::TexelCopyTextureInfo {
                 texture: &self.canvas,

@@ -95,7 +95,14 @@ fn probe(path: &Path) -> Result<FileInfo, String> {
 }
 
 impl MediaPlayer {
-    pub fn open(path: &Path, settings: &MediaSource) -> Result<Self, MediaError> {
+    /// Opens `path`. `shown_at` gives the largest scale the picture is displayed at for the
+    /// file's native size; pictures are decoded at that size (the app will reopen sources
+    /// when an item grows).
+    pub fn open(
+        path: &Path,
+        settings: &MediaSource,
+        shown_at: impl Fn([u32; 2]) -> Option<f32>,
+    ) -> Result<Self, MediaError> {
         crate::encode::init_ffmpeg();
         let info = probe(path).map_err(|message| MediaError::Open {
             path: path.display().to_string(),
@@ -108,9 +115,14 @@ impl MediaPlayer {
             .file_name()
             .map_or("media".into(), |n| n.to_string_lossy().to_string());
 
+        let decode_size = decode_size(
+            [info.width, info.height],
+            shown_at([info.width, info.height]),
+        );
         let video = if info.has_video {
             let (sender, receiver) = bounded(VIDEO_QUEUE_FRAMES);
             let job = DecodeJob {
+                decode_size,
                 path: path.to_path_buf(),
                 looping,
                 duration_nanos: info.duration_nanos,
@@ -126,6 +138,7 @@ impl MediaPlayer {
         let audio = if info.has_audio {
             let (sender, receiver) = bounded(AUDIO_QUEUE_CHUNKS);
             let job = DecodeJob {
+                decode_size,
                 path: path.to_path_buf(),
                 looping,
                 duration_nanos: info.duration_nanos,
@@ -303,7 +316,17 @@ fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
         })
 }
 
+/// The picture size to decode at: native, scaled down to `scale` (never up), with even sides.
+fn decode_size(native: [u32; 2], scale: Option<f32>) -> [u32; 2] {
+    let scale = scale.unwrap_or(1.0).clamp(0.01, 1.0);
+    native.map(|side| {
+        let scaled = (side as f32 * scale).ceil() as u32;
+        (scaled.div_ceil(2) * 2).clamp(2, side.max(2))
+    })
+}
+
 struct DecodeJob {
+    decode_size: [u32; 2],
     path: PathBuf,
     looping: bool,
     duration_nanos: i64,
@@ -333,15 +356,15 @@ impl DecodeJob {
         let time_base = stream.time_base();
         let start = stream.start_time().max(0);
         let mut context = ffmpeg::codec::context::Context::from_parameters(stream.parameters())?;
-        context.set_threading(ffmpeg::threading::Config::kind(
-            ffmpeg::threading::Type::Frame,
-        ));
+        // One decoding thread: a picture on a live canvas rarely needs more, and each extra
+        // frame thread keeps its own reference pictures in memory.
+        context.set_threading(ffmpeg::threading::Config::count(1));
         let mut decoder = context.decoder().video()?;
-        let (width, height) = (decoder.width(), decoder.height());
+        let [width, height] = self.decode_size;
         let mut scaler = ffmpeg::software::scaling::Context::get(
             decoder.format(),
-            width,
-            height,
+            decoder.width(),
+            decoder.height(),
             ffmpeg::format::Pixel::RGBA,
             width,
             height,

@@ -120,6 +120,20 @@ fn still(size: [u32; 2], frame: VideoFrame) -> Box<dyn RunningSource> {
     })
 }
 
+/// The largest scale at which any item in the collection shows source `id` (of `native` size),
+/// capped at 1: decoding larger than that only costs time and memory. `None` when no item
+/// shows it.
+fn largest_display_scale(collection: &Collection, id: &str, native: [u32; 2]) -> Option<f32> {
+    collection
+        .scenes
+        .iter()
+        .flat_map(|scene| &scene.items)
+        .filter(|item| item.source == id)
+        .filter_map(|item| crate::render::geometry::display_scale(item, native))
+        .reduce(f32::max)
+        .map(|scale| scale.min(1.0))
+}
+
 /// Opens `source` for the engine: decodes images, lays out text, starts media decoders.
 pub fn open(
     source: &Source,
@@ -150,7 +164,10 @@ pub fn open(
         }
         SourceKind::Media(media) => {
             let resolved = collection.resolve(&media.path);
-            Box::new(MediaPlayer::open(&resolved, media).map_err(|e| fail(e.to_string()))?)
+            let shown_at = |native: [u32; 2]| largest_display_scale(collection, &source.id, native);
+            Box::new(
+                MediaPlayer::open(&resolved, media, shown_at).map_err(|e| fail(e.to_string()))?,
+            )
         }
         SourceKind::TestPattern { width, height } => Box::new(TestPattern::new(*width, *height)),
     })
