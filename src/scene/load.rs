@@ -150,10 +150,10 @@ impl<'a> Decoder<'a> {
                 );
             }
         }
-        let ids: Vec<&str> = sources
-            .iter()
-            .map(|(source, _)| source.id.as_str())
-            .collect();
+        // Items are checked against every id the file declares, even for sources that had
+        // other problems, so one mistake is reported once.
+        let declared = declared_ids(&root);
+        let ids: Vec<&str> = declared.iter().map(String::as_str).collect();
         let scenes = self.array_of_tables(&root, "scenes", true, |decoder, table| {
             decoder.scene(&table, &ids)
         });
@@ -307,7 +307,7 @@ impl<'a> Decoder<'a> {
                 field,
                 format!("canvas size {side} is not usable"),
                 Some(format!(
-                    "expected an even number of pixels from 2 to {MAX_CANVAS_SIDE} (4:2:0 video needs even sizes)"
+                    "expected an even number of pixels from 2 to {MAX_CANVAS_SIDE}: 4:2:0 video needs even sizes"
                 )),
             );
             return None;
@@ -775,6 +775,23 @@ impl<'a> Decoder<'a> {
         }
         Some(written)
     }
+}
+
+/// The `id` strings of `[[sources]]`, read without judging anything else.
+fn declared_ids(root: &Table<'_, '_>) -> Vec<String> {
+    let Some(DeValue::Array(sources)) = root.get("sources").map(Spanned::get_ref) else {
+        return Vec::new();
+    };
+    sources
+        .iter()
+        .filter_map(|source| match source.get_ref() {
+            DeValue::Table(table) => match table.get("id").map(Spanned::get_ref) {
+                Some(DeValue::String(id)) => Some(id.to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 fn suggestion<'c>(

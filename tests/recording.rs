@@ -1,0 +1,407 @@
+//! Recordings made by the real `tally record`, checked with the system ffprobe and ffmpeg:
+//! exact frame counts, every frame the right one, keyframe cadence, audio length and sync,
+//! MKV, and a recording killed with SIGKILL that still decodes.
+
+mod common;
+
+use common::{decode_errors, probe, run_ok, tally, tool, write_scene};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// One AAC frame, the tolerance the issue sets for audio against video.
+const AAC_FRAME_SECS: f64 = 1024.0 / 48000.0;
+
+/// A 640x360 canvas: the test pattern drawn 1:1 (so its frame counter can be read back) and
+/// the bundled clip, whose sound makes the audio track.
+fn pattern_scene(dir: &Path, fps: &str) -> PathBuf {
+    write_scene(
+        dir,
+        "pattern.toml",
+        &format!(
+            r#"
+[canvas]
+width = 640
+height = 360
+fps = {fps}
+
+[[sources]]
+id = "bars"
+kind = "test_pattern"
+
+[[sources]]
+id = "clip"
+kind = "media"
+path = "ASSETS/clip.mp4"
+
+[[scenes]]
+name = "Pattern"
+
+[[scenes.items]]
+source = "bars"
+
+[[scenes.items]]
+source = "clip"
+position = [400, 230]
+scale = [0.3, 0.3]
+"#
+        ),
+    )
+}
+
+fn record(scene: &Path, output: &Path, extra: &[&str]) -> String {
+    let mut command = tally();
+    command
+        .arg("record")
+        .arg(scene)
+        .arg("-o")
+        .arg(output)
+        .arg("--quiet")
+        .args(extra);
+    run_ok(&mut command)
+}
+
+fn stream_end(file: &Path, stream: &str) -> f64 {
+    let fields = probe(file, stream, "stream=start_time,duration", false);
+    let values: Vec<f64> = fields[0].split(',').map(|v| v.parse().unwrap()).collect();
+    values[0] + values[1]
+}
+
+/// Reads the test pattern's frame counter from every frame of `file`.
+fn frame_counters(file: &Path) -> Vec<Option<u64>> {
+    const WIDTH: u32 = 256;
+    const HEIGHT: u32 = 64;
+    let output = tool("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        // passthrough: one picture per coded frame, never duplicated to fill a start offset.
+        .args([
+            "-fps_mode",
+            "passthrough",
+            "-vf",
+            &format!("crop={WIDTH}:{HEIGHT}:0:0"),
+        ])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgba", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+        .stdout
+        .chunks_exact((WIDTH * HEIGHT * 4) as usize)
+        .map(|frame| tally::sources::read_counter(frame, WIDTH, 360))
+        .collect()
+}
+
+#[test]
+fn thirty_seconds_fast_is_900_frames_in_order_with_keyframes_every_two_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let output = dir.path().join("out.mp4");
+    let summary = record(&scene, &output, &["--duration", "30s", "--fast"]);
+    assert!(
+        summary.contains("900 rendered, 0 lagged, 0 skipped, 900 encoded"),
+        "{summary}"
+    );
+
+    let video = probe(
+        &output,
+        "v:0",
+        "stream=codec_name,profile,width,height,r_frame_rate,nb_read_frames",
+        true,
+    );
+    assert_eq!(video, vec!["h264,High,640,360,30/1,900"]);
+    let audio = probe(
+        &output,
+        "a:0",
+        "stream=codec_name,sample_rate,channels",
+        false,
+    );
+    assert_eq!(audio, vec!["aac,48000,2"]);
+    assert!(
+        (stream_end(&output, "a:0") - stream_end(&output, "v:0")).abs() <= AAC_FRAME_SECS,
+        "audio and video end more than one AAC frame apart"
+    );
+
+    // Keyframes exactly every 60 frames (2 s at 30 fps).
+    let packets = probe(&output, "v:0", "packet=pts,flags", false);
+    let mut pts: Vec<(i64, bool)> = packets
+        .iter()
+        .map(|line| {
+            let (pts, flags) = line.split_once(',').unwrap();
+            (pts.parse().unwrap(), flags.contains('K'))
+        })
+        .collect();
+    pts.sort();
+    let keyframe_positions: Vec<usize> = pts
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, key))| *key)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(keyframe_positions, (0..900).step_by(60).collect::<Vec<_>>());
+
+    // Every frame is the one rendered for its slot: no drop, no repeat.
+    let counters = frame_counters(&output);
+    assert_eq!(counters.len(), 900);
+    for (index, counter) in counters.iter().enumerate() {
+        assert_eq!(
+            *counter,
+            Some(index as u64),
+            "frame {index} shows {counter:?}"
+        );
+    }
+    assert_eq!(decode_errors(&output), "");
+}
+
+#[test]
+fn ntsc_rate_counts_whole_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "\"30000/1001\"");
+    let output = dir.path().join("ntsc.mp4");
+    record(&scene, &output, &["--duration", "10s", "--fast"]);
+    let video = probe(&output, "v:0", "stream=r_frame_rate,nb_read_frames", true);
+    assert_eq!(video, vec!["30000/1001,299"]);
+}
+
+#[test]
+fn real_time_recording_has_the_exact_frame_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let output = dir.path().join("live.mp4");
+    let started = Instant::now();
+    record(&scene, &output, &["--duration", "5s"]);
+    // Paced, not rushed: 150 frames at 30 fps cannot finish in much less than 5 s.
+    assert!(started.elapsed() >= Duration::from_millis(4800));
+    let video = probe(&output, "v:0", "stream=nb_read_frames", true);
+    assert_eq!(video, vec!["150"]);
+    assert_eq!(decode_errors(&output), "");
+}
+
+#[test]
+fn mkv_recording_decodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let output = dir.path().join("out.mkv");
+    record(
+        &scene,
+        &output,
+        &[
+            "--duration",
+            "3s",
+            "--fast",
+            "--rate-control",
+            "crf",
+            "--crf",
+            "28",
+        ],
+    );
+    let streams = probe(&output, "v:0", "stream=codec_name,width,height", false);
+    assert_eq!(streams, vec!["h264,640,360"]);
+    assert_eq!(
+        probe(&output, "a:0", "stream=codec_name", false),
+        vec!["aac"]
+    );
+    let counters = frame_counters(&output);
+    assert_eq!(counters.len(), 90);
+    assert_eq!(decode_errors(&output), "");
+}
+
+#[test]
+fn unsupported_extension_is_refused_before_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let output = tally()
+        .arg("record")
+        .arg(&scene)
+        .arg("-o")
+        .arg(dir.path().join("out.avi"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("must end in .mp4 or .mkv"));
+}
+
+#[test]
+fn recording_killed_with_sigkill_still_decodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    for (attempt, kill_at_bytes) in [300_000u64, 700_000, 1_100_000].into_iter().enumerate() {
+        let output = dir.path().join(format!("killed-{attempt}.mp4"));
+        let mut child = tally()
+            .arg("record")
+            .arg(&scene)
+            .arg("-o")
+            .arg(&output)
+            .args([
+                "--duration",
+                "120s",
+                "--fast",
+                "--quiet",
+                "--keyframe-interval",
+                "1",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::fs::metadata(&output).map_or(0, |m| m.len()) < kill_at_bytes {
+            assert!(Instant::now() < deadline, "the recording did not grow");
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "tally ended before it was killed"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap(); // SIGKILL: no chance to finish the file
+        child.wait().unwrap();
+
+        let frames: u64 = probe(&output, "v:0", "stream=nb_read_frames", true)[0]
+            .parse()
+            .unwrap();
+        assert!(
+            frames >= 30,
+            "attempt {attempt}: only {frames} frames survived"
+        );
+        assert_eq!(decode_errors(&output), "", "attempt {attempt}");
+        // What survived is a prefix of the show, in order.
+        let counters = frame_counters(&output);
+        for (index, counter) in counters.iter().enumerate() {
+            assert_eq!(
+                *counter,
+                Some(index as u64),
+                "attempt {attempt}, frame {index}"
+            );
+        }
+    }
+}
+
+/// First timestamp at which a per-frame measurement printed by an ffmpeg filter passes `above`.
+fn first_time_above(file: &Path, filter: &str, key: &str, above: f64) -> f64 {
+    let output = tool("ffprobe")
+        .args(["-v", "error", "-f", "lavfi"])
+        .arg(format!("{filter}"))
+        .args([
+            "-show_entries",
+            &format!("frame=pts_time:frame_tags={key}"),
+            "-of",
+            "csv=p=0",
+        ])
+        .current_dir(file.parent().unwrap())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .filter_map(|line| {
+            let (time, value) = line.split_once(',')?;
+            Some((time.parse::<f64>().ok()?, value.parse::<f64>().ok()?))
+        })
+        .find(|(_, value)| *value > above)
+        .map(|(time, _)| time)
+        .unwrap_or_else(|| {
+            panic!(
+                "nothing above {above} for {key}:\n{text}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+}
+
+#[test]
+fn media_picture_and_sound_stay_in_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    // A clip that is black and silent except for a white flash and a beep, both at 1.0-1.1 s.
+    let flash = dir.path().join("flash.mp4");
+    run_ok(tool("ffmpeg").args([
+        "-v", "error", "-y",
+        "-f", "lavfi", "-i", "color=black:s=320x180:r=30:d=3,drawbox=color=white:t=fill:enable='between(t,1,1.09)'",
+        "-f", "lavfi", "-i", "sine=f=1000:r=48000:d=3,volume=volume=0:enable='not(between(t,1,1.1))'",
+        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+    ]).arg(&flash));
+    let scene = write_scene(
+        dir.path(),
+        "sync.toml",
+        &format!(
+            r#"
+[canvas]
+width = 320
+height = 180
+fps = 30
+
+[[sources]]
+id = "flash"
+kind = "media"
+path = "{}"
+loop = false
+
+[[scenes]]
+name = "Sync"
+
+[[scenes.items]]
+source = "flash"
+"#,
+            flash.display()
+        ),
+    );
+    let output = dir.path().join("sync.mp4");
+    record(&scene, &output, &["--duration", "3s", "--fast"]);
+    let flash_at = first_time_above(
+        &output,
+        "movie=sync.mp4,signalstats",
+        "lavfi.signalstats.YAVG",
+        128.0,
+    );
+    let beep_at = first_time_above(
+        &output,
+        "amovie=sync.mp4,asetnsamples=n=240,astats=metadata=1:reset=1",
+        "lavfi.astats.Overall.Peak_level",
+        // The beep peaks at -18 dBFS mono, -21 dBFS per channel once spread over stereo.
+        -30.0,
+    );
+    assert!(
+        (flash_at - beep_at).abs() < 1.0 / 30.0,
+        "flash at {flash_at:.3} s, beep at {beep_at:.3} s: more than one video frame apart"
+    );
+}
+
+#[test]
+fn ten_minutes_do_not_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = write_scene(
+        dir.path(),
+        "long.toml",
+        r#"
+[canvas]
+width = 64
+height = 36
+fps = "30000/1001"
+
+[[sources]]
+id = "clip"
+kind = "media"
+path = "ASSETS/clip.mp4"
+
+[[scenes]]
+name = "Long"
+
+[[scenes.items]]
+source = "clip"
+bounds = { width = 64, height = 36 }
+"#,
+    );
+    let output = dir.path().join("long.mp4");
+    record(
+        &scene,
+        &output,
+        &["--duration", "10m", "--fast", "--preset", "ultrafast"],
+    );
+    let video_end = stream_end(&output, "v:0");
+    let audio_end = stream_end(&output, "a:0");
+    assert!((video_end - 600.0).abs() < 0.1, "video lasts {video_end}");
+    assert!(
+        (audio_end - video_end).abs() <= AAC_FRAME_SECS,
+        "after 10 minutes audio ends at {audio_end:.4} s, video at {video_end:.4} s"
+    );
+}
