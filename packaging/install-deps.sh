@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything Tally needs to build, run and test on Debian 12. Idempotent: packages already
-# present are skipped, so running it twice costs only a dpkg query.
+# present are skipped, so running it twice costs only a dpkg query. Run it directly, or source it
+# from another script (packaging/demo.sh, packaging/test.sh) so that a freshly installed cargo is
+# on PATH afterwards.
 set -euo pipefail
 
 packages=(
   # build
-  pkg-config clang libclang-dev nasm
+  build-essential pkg-config clang libclang-dev nasm curl ca-certificates
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   libavfilter-dev libavdevice-dev
   # run: encoding, probing, fonts, software Vulkan for wgpu without a GPU
@@ -30,8 +32,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# Debian's own rustc is too old for wgpu; rustup provides a current stable toolchain.
+[ -f "$HOME/.cargo/env" ] && source "$HOME/.cargo/env"
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "install-deps: cargo not found; install Rust with rustup (https://rustup.rs) and run again" >&2
-  exit 1
+  echo "install-deps: installing Rust (stable) with rustup"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  source "$HOME/.cargo/env"
 fi
 echo "install-deps: all dependencies present"

@@ -283,7 +283,7 @@ fn recording_killed_with_sigkill_still_decodes() {
 fn first_time_above(file: &Path, filter: &str, key: &str, above: f64) -> f64 {
     let output = tool("ffprobe")
         .args(["-v", "error", "-f", "lavfi"])
-        .arg(format!("{filter}"))
+        .arg(filter)
         .args([
             "-show_entries",
             &format!("frame=pts_time:frame_tags={key}"),

@@ -174,7 +174,7 @@ mod tests {
         let alphas: Vec<u8> = frame.pixels.chunks(4).map(|p| p[3]).collect();
         assert_eq!(alphas[0], 0, "corner is transparent");
         assert!(
-            alphas.iter().any(|&a| a == 255),
+            alphas.contains(&255),
             "glyph stems are fully covered"
         );
         // Premultiplied white: colour never exceeds alpha.
