@@ -87,6 +87,10 @@ struct RecordArgs {
     /// Seconds between keyframes.
     #[arg(long, default_value_t = 2.0)]
     keyframe_interval: f64,
+    /// Video encoder threads. The default is one per CPU core: each extra x264 frame thread
+    /// adds a frame of latency and a set of frame buffers, and the compositor needs CPU too.
+    #[arg(long)]
+    encoder_threads: Option<u32>,
     /// AAC bitrate in kbps.
     #[arg(long, default_value_t = 160)]
     audio_bitrate: u32,
@@ -222,6 +226,9 @@ fn video_settings(args: &RecordArgs) -> VideoSettings {
             RateControlArg::Crf => RateControl::Crf { crf: args.crf },
         },
         keyframe_interval_secs: args.keyframe_interval,
+        threads: Some(args.encoder_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, |cores| cores.get() as u32)
+        })),
     }
 }
 

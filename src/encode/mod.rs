@@ -234,10 +234,16 @@ pub fn i420_frame(index: u64, bytes: &[u8], layout: &I420Layout) -> ffmpeg::fram
 }
 
 fn open_error(name: &str, settings: &VideoSettings, error: ffmpeg::Error) -> EncodeError {
+    let mut message = error.to_string();
+    if name == "h264_nvenc" {
+        message.push_str(
+            "; NVENC needs an NVIDIA GPU with its driver, and `--encoder x264` works everywhere",
+        );
+    }
     EncodeError::Open {
         encoder: name.into(),
         settings: settings.describe(),
-        message: error.to_string(),
+        message,
     }
 }
 

@@ -39,6 +39,8 @@ pub struct VideoSettings {
     pub profile: String,
     pub rate_control: RateControl,
     pub keyframe_interval_secs: f64,
+    /// Encoder threads; `None` lets the encoder choose (x264 takes 1.5 per core).
+    pub threads: Option<u32>,
 }
 
 impl Default for VideoSettings {
@@ -50,6 +52,7 @@ impl Default for VideoSettings {
             profile: "high".into(),
             rate_control: RateControl::Cbr { kbps: 2500 },
             keyframe_interval_secs: 2.0,
+            threads: None,
         }
     }
 }
@@ -83,6 +86,9 @@ impl VideoSettings {
         let mut options = Dictionary::new();
         let keyint = self.keyframe_interval_frames(fps).to_string();
         options.set("g", &keyint);
+        if let Some(threads) = self.threads {
+            options.set("threads", &threads.to_string());
+        }
         options.set("profile", &self.profile);
         let (bitrate, maxrate, bufsize) = match self.rate_control {
             RateControl::Cbr { kbps } => (Some(kbps), Some(kbps), Some(kbps)),
@@ -122,9 +128,12 @@ impl VideoSettings {
                     options.set("crf", &crf.to_string());
                 }
                 // A fixed keyframe cadence (no scene-cut keyframes), as ingest servers expect.
+                // sync-lookahead=0 runs the lookahead in the encoding threads instead of its
+                // own buffered thread: the same decisions, a dozen fewer 720p frames in memory
+                // and less latency.
                 options.set(
                     "x264-params",
-                    &format!("keyint={keyint}:min-keyint={keyint}:scenecut=0"),
+                    &format!("keyint={keyint}:min-keyint={keyint}:scenecut=0:sync-lookahead=0"),
                 );
             }
         }

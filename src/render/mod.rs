@@ -201,6 +201,72 @@ impl CanvasRect {
     }
 }
 
+/// A texture for a source's pictures, with the bind group the composite shader samples it through.
+fn source_texture(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    sampler: &wgpu::Sampler,
+    label: &str,
+    size: [u32; 2],
+) -> (wgpu::Texture, wgpu::BindGroup) {
+    let texture = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width: size[0].max(1),
+            height: size[1].max(1),
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba8Unorm,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    });
+    let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout,
+        entries: &[
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::TextureView(&view),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: wgpu::BindingResource::Sampler(sampler),
+            },
+        ],
+    });
+    (texture, bind_group)
+}
+
+/// Uploads a packed RGBA picture into a texture of its size (pictures too short are skipped).
+fn write_rgba(queue: &wgpu::Queue, texture: &wgpu::Texture, picture: &VideoFrame) {
+    if picture.pixels.len() < picture.width as usize * picture.height as usize * 4 {
+        return;
+    }
+    queue.write_texture(
+        wgpu::TexelCopyTextureInfo {
+            texture,
+            mip_level: 0,
+            origin: wgpu::Origin3d::ZERO,
+            aspect: wgpu::TextureAspect::All,
+        },
+        &picture.pixels,
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(picture.width * 4),
+            rows_per_image: Some(picture.height),
+        },
+        wgpu::Extent3d {
+            width: picture.width,
+            height: picture.height,
+            depth_or_array_layers: 1,
+        },
+    );
+}
+
 /// What was drawn for one layer, to tell next frame what changed.
 #[derive(Clone, PartialEq)]
 struct DrawnLayer {
@@ -533,79 +599,36 @@ impl Compositor {
 
     /// Uploads a source's picture if it changed since the last upload.
     fn update_texture(&mut self, source_id: &str, frame: &FrameRef) {
-        let device = &self.gpu.device;
         let picture = &frame.frame;
-        let reusable = self.textures.get(source_id).is_some_and(|cached| {
-            cached.frame.width == picture.width && cached.frame.height == picture.height
-        });
-        if reusable {
-            if let Some(cached) = self.textures.get(source_id) {
+        match self.textures.get(source_id) {
+            Some(cached)
+                if cached.frame.width == picture.width && cached.frame.height == picture.height =>
+            {
                 if cached.generation == frame.generation && Arc::ptr_eq(&cached.frame, picture) {
                     return;
                 }
             }
-        } else {
-            let texture = device.create_texture(&wgpu::TextureDescriptor {
-                label: Some(source_id),
-                size: wgpu::Extent3d {
-                    width: picture.width.max(1),
-                    height: picture.height.max(1),
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba8Unorm,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                view_formats: &[],
-            });
-            let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
-            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(source_id),
-                layout: &self.texture_layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: wgpu::BindingResource::TextureView(&view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: wgpu::BindingResource::Sampler(&self.sampler),
-                    },
-                ],
-            });
-            self.textures.insert(
-                source_id.to_string(),
-                CachedTexture {
-                    texture,
-                    bind_group,
-                    generation: u64::MAX,
-                    frame: picture.clone(),
-                },
-            );
-        }
-        if let Some(cached) = self.textures.get_mut(source_id) {
-            if picture.pixels.len() >= picture.width as usize * picture.height as usize * 4 {
-                self.gpu.queue.write_texture(
-                    wgpu::TexelCopyTextureInfo {
-                        texture: &cached.texture,
-                        mip_level: 0,
-                        origin: wgpu::Origin3d::ZERO,
-                        aspect: wgpu::TextureAspect::All,
-                    },
-                    &picture.pixels,
-                    wgpu::TexelCopyBufferLayout {
-                        offset: 0,
-                        bytes_per_row: Some(picture.width * 4),
-                        rows_per_image: Some(picture.height),
-                    },
-                    wgpu::Extent3d {
-                        width: picture.width,
-                        height: picture.height,
-                        depth_or_array_layers: 1,
+            _ => {
+                let (texture, bind_group) = source_texture(
+                    &self.gpu.device,
+                    &self.texture_layout,
+                    &self.sampler,
+                    source_id,
+                    [picture.width, picture.height],
+                );
+                self.textures.insert(
+                    source_id.to_string(),
+                    CachedTexture {
+                        texture,
+                        bind_group,
+                        generation: u64::MAX,
+                        frame: picture.clone(),
                     },
                 );
             }
+        }
+        if let Some(cached) = self.textures.get_mut(source_id) {
+            write_rgba(&self.gpu.queue, &cached.texture, picture);
             cached.generation = frame.generation;
             cached.frame = picture.clone();
         }
@@ -617,51 +640,9 @@ impl Compositor {
         sampler: &wgpu::Sampler,
         rgba: [u8; 4],
     ) -> wgpu::BindGroup {
-        let size = wgpu::Extent3d {
-            width: 1,
-            height: 1,
-            depth_or_array_layers: 1,
-        };
-        let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("solid"),
-            size,
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba8Unorm,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
-        gpu.queue.write_texture(
-            wgpu::TexelCopyTextureInfo {
-                texture: &texture,
-                mip_level: 0,
-                origin: wgpu::Origin3d::ZERO,
-                aspect: wgpu::TextureAspect::All,
-            },
-            &rgba,
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(4),
-                rows_per_image: Some(1),
-            },
-            size,
-        );
-        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
-        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("solid"),
-            layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(&view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::Sampler(sampler),
-                },
-            ],
-        })
+        let (texture, bind_group) = source_texture(&gpu.device, layout, sampler, "solid", [1, 1]);
+        write_rgba(&gpu.queue, &texture, &VideoFrame::solid(1, 1, rgba));
+        bind_group
     }
 
     /// The layers as they will be drawn: visible ones with their quads in clip space.

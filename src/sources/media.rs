@@ -119,15 +119,16 @@ impl MediaPlayer {
             [info.width, info.height],
             shown_at([info.width, info.height]),
         );
+        let job = || DecodeJob {
+            decode_size,
+            path: path.to_path_buf(),
+            looping,
+            duration_nanos: info.duration_nanos,
+            stop: stop.clone(),
+        };
         let video = if info.has_video {
             let (sender, receiver) = bounded(VIDEO_QUEUE_FRAMES);
-            let job = DecodeJob {
-                decode_size,
-                path: path.to_path_buf(),
-                looping,
-                duration_nanos: info.duration_nanos,
-                stop: stop.clone(),
-            };
+            let job = job();
             threads.push(spawn(&format!("media-video {name}"), move || {
                 job.run_video(&sender)
             }));
@@ -137,13 +138,7 @@ impl MediaPlayer {
         };
         let audio = if info.has_audio {
             let (sender, receiver) = bounded(AUDIO_QUEUE_CHUNKS);
-            let job = DecodeJob {
-                decode_size,
-                path: path.to_path_buf(),
-                looping,
-                duration_nanos: info.duration_nanos,
-                stop: stop.clone(),
-            };
+            let job = job();
             threads.push(spawn(&format!("media-audio {name}"), move || {
                 job.run_audio(&sender)
             }));

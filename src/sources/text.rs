@@ -173,10 +173,7 @@ mod tests {
         assert!(frame.height >= 32 && frame.width > 30);
         let alphas: Vec<u8> = frame.pixels.chunks(4).map(|p| p[3]).collect();
         assert_eq!(alphas[0], 0, "corner is transparent");
-        assert!(
-            alphas.contains(&255),
-            "glyph stems are fully covered"
-        );
+        assert!(alphas.contains(&255), "glyph stems are fully covered");
         // Premultiplied white: colour never exceeds alpha.
         assert!(frame.pixels.chunks(4).all(|p| p[0] <= p[3]));
     }
