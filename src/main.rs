@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tally::encode::{AudioSettings, RateControl, VideoEncoderKind, VideoSettings};
 use tally::engine::{Command, Engine, EngineConfig, Event, RecordingConfig, Summary};
-use tally::output::RecordingFormat;
+use tally::output::{
+    parse_destination, Destination, OutputState, OutputStats, QueueSettings, ReconnectSettings, RecordingFormat, StreamSettings,
+};
 use tally::scene::{self, Collection};
 use tally::sources::Pacing;
 
@@ -31,6 +33,8 @@ enum Commands {
     },
     /// Record a scene collection to an MP4 or MKV file.
     Record(RecordArgs),
+    /// Stream a scene collection live over RTMP(S) or SRT, optionally recording it too.
+    Stream(StreamArgs),
     /// Render one frame of a scene collection to a PNG.
     Snapshot {
         scene_file: PathBuf,
@@ -62,6 +66,47 @@ struct RecordArgs {
     /// Scene to put on air instead of the collection's current scene.
     #[arg(long)]
     scene: Option<String>,
+    #[command(flatten)]
+    encoding: EncodingArgs,
+}
+
+#[derive(clap::Args)]
+struct StreamArgs {
+    scene_file: PathBuf,
+    /// Where to stream: rtmp://host/app/KEY, rtmps://..., or srt://host:port?options. Repeat for
+    /// several outputs; `PRIMARY|BACKUP` adds a backup ingest. `${NAME}` is read from the
+    /// environment, so keys stay out of shell history.
+    #[arg(long = "to", value_name = "URL")]
+    to: Vec<String>,
+    /// A TOML file of destinations (`[[destination]]` with `url` and optional `backup`).
+    #[arg(long, value_name = "FILE")]
+    destinations: Option<PathBuf>,
+    /// Also record to this file (.mp4 or .mkv), from the same encode.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// How long to stay live; without it, until Ctrl-C.
+    #[arg(short, long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Scene to put on air instead of the collection's current scene.
+    #[arg(long)]
+    scene: Option<String>,
+    /// First wait before reconnecting; it doubles up to --reconnect-max-delay.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    reconnect_delay: Duration,
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    reconnect_max_delay: Duration,
+    /// Failed attempts in a row before an output gives up (0: never).
+    #[arg(long, default_value_t = 20)]
+    max_retries: u32,
+    /// Queue duration above which frames are dropped (non-reference frames first).
+    #[arg(long, value_parser = parse_duration, default_value = "700ms")]
+    drop_threshold: Duration,
+    #[command(flatten)]
+    encoding: EncodingArgs,
+}
+
+#[derive(clap::Args)]
+struct EncodingArgs {
     #[arg(long, value_enum, default_value_t = EncoderArg::X264)]
     encoder: EncoderArg,
     /// x264 preset (ultrafast ... veryslow).
@@ -94,7 +139,7 @@ struct RecordArgs {
     /// AAC bitrate in kbps.
     #[arg(long, default_value_t = 160)]
     audio_bitrate: u32,
-    /// Do not draw a progress bar.
+    /// Do not draw a progress bar or per-second statistics.
     #[arg(long)]
     quiet: bool,
 }
@@ -148,6 +193,7 @@ fn main() -> std::process::ExitCode {
         }
         Some(Commands::Check { files }) => check(&files),
         Some(Commands::Record(args)) => record(&args).map(|()| true),
+        Some(Commands::Stream(args)) => stream(&args).map(|()| true),
         Some(Commands::Snapshot {
             scene_file,
             output,
@@ -207,7 +253,7 @@ fn load(path: &Path, scene: Option<String>) -> Result<Collection> {
     Ok(collection)
 }
 
-fn video_settings(args: &RecordArgs) -> VideoSettings {
+fn video_settings(args: &EncodingArgs) -> VideoSettings {
     VideoSettings {
         encoder: match args.encoder {
             EncoderArg::Auto => VideoEncoderKind::Auto,
@@ -233,58 +279,137 @@ fn video_settings(args: &RecordArgs) -> VideoSettings {
 }
 
 fn record(args: &RecordArgs) -> Result<()> {
-    let format = RecordingFormat::from_path(&args.output).with_context(|| {
-        format!(
-            "{}: the recording must end in .mp4 or .mkv",
-            args.output.display()
-        )
-    })?;
+    let recording = recording_config(&args.output)?;
     let collection = load(&args.scene_file, args.scene.clone())?;
-    let fps = collection.canvas.fps;
-    let frame_limit = args.duration.map(|duration| fps.frames_in(duration).max(1));
+    let frame_limit = args.duration.map(|d| collection.canvas.fps.frames_in(d).max(1));
     let config = EngineConfig {
-        pacing: if args.fast {
-            Pacing::Deterministic
-        } else {
-            Pacing::RealTime
-        },
+        pacing: if args.fast { Pacing::Deterministic } else { Pacing::RealTime },
         frame_limit,
-        video: video_settings(args),
+        video: video_settings(&args.encoding),
         audio: AudioSettings {
-            bitrate_kbps: args.audio_bitrate,
+            bitrate_kbps: args.encoding.audio_bitrate,
         },
-        recording: Some(RecordingConfig {
-            path: args.output.clone(),
-            format,
-        }),
+        recording: Some(recording),
+        streams: Vec::new(),
+        stream_settings: StreamSettings::default(),
     };
-    let engine = Engine::start(collection, config).context("cannot start recording")?;
+    run_engine(collection, config, args.encoding.quiet, Some(&args.output))
+}
+
+fn recording_config(path: &Path) -> Result<RecordingConfig> {
+    let format = RecordingFormat::from_path(path)
+        .with_context(|| format!("{}: the recording must end in .mp4 or .mkv", path.display()))?;
+    Ok(RecordingConfig {
+        path: path.to_path_buf(),
+        format,
+    })
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DestinationsFile {
+    destination: Vec<DestinationEntry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DestinationEntry {
+    url: String,
+    backup: Option<String>,
+}
+
+fn destinations(args: &StreamArgs) -> Result<Vec<Destination>> {
+    let mut written: Vec<String> = args.to.clone();
+    if let Some(file) = &args.destinations {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let parsed: DestinationsFile =
+            toml::from_str(&text).map_err(|error| anyhow::anyhow!("{}: {error}", file.display()))?;
+        for entry in parsed.destination {
+            written.push(match entry.backup {
+                Some(backup) => format!("{}|{backup}", entry.url),
+                None => entry.url,
+            });
+        }
+    }
+    if written.is_empty() {
+        bail!("nowhere to stream: give --to URL (or --destinations FILE)");
+    }
+    written
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            parse_destination(text).with_context(|| format!("destination {}", index + 1))
+        })
+        .collect()
+}
+
+fn stream(args: &StreamArgs) -> Result<()> {
+    let streams = destinations(args)?;
+    let recording = args.record.as_deref().map(recording_config).transpose()?;
+    let collection = load(&args.scene_file, args.scene.clone())?;
+    let frame_limit = args.duration.map(|d| collection.canvas.fps.frames_in(d).max(1));
+    let config = EngineConfig {
+        pacing: Pacing::RealTime,
+        frame_limit,
+        video: video_settings(&args.encoding),
+        audio: AudioSettings {
+            bitrate_kbps: args.encoding.audio_bitrate,
+        },
+        recording,
+        streams,
+        stream_settings: StreamSettings {
+            queue: QueueSettings {
+                drop_threshold: args.drop_threshold,
+            },
+            reconnect: ReconnectSettings {
+                first_delay: args.reconnect_delay,
+                max_delay: args.reconnect_max_delay,
+                max_retries: (args.max_retries > 0).then_some(args.max_retries),
+                ..ReconnectSettings::default()
+            },
+            ..StreamSettings::default()
+        },
+    };
+    run_engine(collection, config, args.encoding.quiet, args.record.as_deref())
+}
+
+/// Runs the engine until it ends or Ctrl-C, showing progress, events and per-output figures.
+fn run_engine(collection: Collection, config: EngineConfig, quiet: bool, recording: Option<&Path>) -> Result<()> {
+    let fps = collection.canvas.fps;
+    let frame_limit = config.frame_limit;
+    let streaming = !config.streams.is_empty();
+    let engine = Engine::start(collection, config).context("cannot start")?;
 
     let (interrupt_sender, interrupted) = crossbeam_channel::bounded(1);
     let _ = ctrlc::set_handler(move || {
         let _ = interrupt_sender.try_send(());
     });
-    let progress = if args.quiet {
+    let progress = if quiet {
         ProgressBar::hidden()
     } else if let Some(limit) = frame_limit {
         ProgressBar::new(limit).with_style(
-            ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} frames  {elapsed} elapsed, {eta} left  {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("{bar:40} {pos}/{len} frames  {elapsed} elapsed, {eta} left  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
         )
     } else {
-        ProgressBar::new_spinner().with_message("recording; Ctrl-C stops")
+        ProgressBar::new_spinner().with_message("running; Ctrl-C stops")
     };
+    let mut last_report = std::time::Instant::now();
     while !engine.is_finished() {
         if interrupted.try_recv().is_ok() {
-            progress.println("stopping: finishing the recording...");
+            progress.println("stopping: finishing outputs...");
             engine.send(Command::Stop);
         }
         while let Ok(event) = engine.events().try_recv() {
             match event {
                 Event::Warning(message) => progress.println(format!("warning: {message}")),
                 Event::SceneChanged { scene } => progress.println(format!("on air: {scene}")),
+                Event::Output(notice) => progress.println(format!(
+                    "{}: {}{}",
+                    notice.output,
+                    notice.state,
+                    notice.detail.map(|d| format!(" ({d})")).unwrap_or_default()
+                )),
             }
         }
         let stats = engine.stats();
@@ -295,27 +420,55 @@ fn record(args: &RecordArgs) -> Result<()> {
             stats.frames_skipped,
             stats.bytes_written as f64 / 1e6
         ));
+        if streaming && !quiet && last_report.elapsed() >= Duration::from_secs(1) {
+            last_report = std::time::Instant::now();
+            for output in &stats.outputs {
+                progress.println(output_line(output));
+            }
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     progress.finish_and_clear();
-    let summary = engine.wait().context("recording failed")?;
-    print_summary(&summary, &args.output, fps.as_f64());
+    let summary = engine.wait().context("failed")?;
+    print_summary(&summary, recording, fps.as_f64());
+    let failed: Vec<&str> = summary
+        .stats
+        .outputs
+        .iter()
+        .filter(|output| matches!(output.state, OutputState::Failed(_)))
+        .map(|output| output.name.as_str())
+        .collect();
+    if !failed.is_empty() {
+        bail!("{} output(s) failed: {}", failed.len(), failed.join(", "));
+    }
     Ok(())
 }
 
-fn print_summary(summary: &Summary, output: &Path, fps: f64) {
+fn output_line(output: &OutputStats) -> String {
+    format!(
+        "  {} [{}] {:.0} kbps, {:.2} MB sent, {} dropped, queue {:.2} s, congestion {:.2}{}",
+        output.name,
+        output.state,
+        output.bitrate_kbps,
+        output.bytes_sent as f64 / 1e6,
+        output.dropped_frames,
+        output.queue_duration.as_secs_f64(),
+        output.congestion,
+        if output.on_backup { ", on backup" } else { "" }
+    )
+}
+
+fn print_summary(summary: &Summary, recording: Option<&Path>, fps: f64) {
     let stats = &summary.stats;
     let media_seconds = stats.frames_rendered as f64 / fps;
     let wall = summary.wall_time.as_secs_f64().max(1e-9);
-    let size = std::fs::metadata(output)
-        .map(|m| m.len())
-        .unwrap_or(stats.bytes_written);
-    println!(
-        "Recorded {:.3} s to {} ({:.2} MB)",
-        media_seconds,
-        output.display(),
-        size as f64 / 1e6
-    );
+    match recording {
+        Some(path) => {
+            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(stats.bytes_written);
+            println!("Recorded {media_seconds:.3} s to {} ({:.2} MB)", path.display(), size as f64 / 1e6);
+        }
+        None => println!("Ran {media_seconds:.3} s"),
+    }
     println!(
         "  frames: {} rendered, {} lagged, {} skipped, {} encoded",
         stats.frames_rendered, stats.frames_lagged, stats.frames_skipped, stats.frames_encoded
@@ -328,6 +481,9 @@ fn print_summary(summary: &Summary, output: &Path, fps: f64) {
         summary.gpu,
         summary.encoder
     );
+    for output in &stats.outputs {
+        println!("{}", output_line(output));
+    }
 }
 
 fn snapshot(scene_file: &Path, output: &Path, frame: u64, scene: Option<String>) -> Result<()> {

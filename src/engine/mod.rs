@@ -11,7 +11,7 @@ mod pipeline;
 pub use clock::{FrameClock, TickStart};
 
 use crate::encode::{AudioSettings, EncodeError, VideoSettings};
-use crate::output::{OutputError, RecordingFormat};
+use crate::output::{Destination, OutputError, OutputNotice, OutputStats, RecordingFormat, StreamOutput, StreamSettings};
 use crate::render::{Compositor, Gpu, RenderError};
 use crate::scene::Collection;
 use crate::sources::{Pacing, SourceError, Tick, VideoFrame};
@@ -36,12 +36,17 @@ pub struct EngineConfig {
     pub video: VideoSettings,
     pub audio: AudioSettings,
     pub recording: Option<RecordingConfig>,
+    /// Live stream outputs, all fed from the same encode.
+    pub streams: Vec<Destination>,
+    pub stream_settings: StreamSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Put this scene on air (a cut; transitions come with studio mode).
     SwitchScene(String),
+    /// Stream outputs waiting to reconnect try again now.
+    ReconnectOutputs,
     /// Finish the frame in hand, flush encoders and close outputs.
     Stop,
 }
@@ -53,6 +58,8 @@ pub enum Event {
     },
     /// Something went wrong that did not stop the engine.
     Warning(String),
+    /// A stream output changed state (connected, lost its connection, gave up...).
+    Output(OutputNotice),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,10 +88,11 @@ pub(crate) struct Counters {
     audio_samples: AtomicU64,
     bytes_written: AtomicU64,
     render_nanos: AtomicU64,
+    streams: std::sync::Mutex<Vec<Arc<StreamOutput>>>,
 }
 
 /// A snapshot of the pipeline's counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stats {
     /// Canvas frames composited and read back.
     pub frames_rendered: u64,
@@ -97,6 +105,8 @@ pub struct Stats {
     pub bytes_written: u64,
     /// Mean time spent compositing and reading back one frame.
     pub mean_render_time: Duration,
+    /// One entry per stream output, in the order they were configured.
+    pub outputs: Vec<OutputStats>,
 }
 
 impl Counters {
@@ -112,6 +122,11 @@ impl Counters {
             mean_render_time: Duration::from_nanos(
                 self.render_nanos.load(Ordering::Relaxed) / rendered.max(1),
             ),
+            outputs: self
+                .streams
+                .lock()
+                .map(|streams| streams.iter().map(|stream| stream.stats()).collect())
+                .unwrap_or_default(),
         }
     }
 }

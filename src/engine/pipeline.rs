@@ -15,7 +15,7 @@ use crate::audio::Mixer;
 use crate::encode::{
     i420_frame, AudioEncoder, EncodeError, EncodedPacket, StreamKind, VideoEncoder,
 };
-use crate::output::{OutputError, Recorder};
+use crate::output::{OutputError, OutputNotice, Recorder, StreamOutput};
 use crate::render::{Compositor, Gpu, I420Layout, Layer};
 use crate::scene::{Collection, Scene};
 use crate::sources::{self, FrameRef, Pacing, RunningSource, Tick, SAMPLE_RATE};
@@ -36,6 +36,35 @@ const AUDIO_QUEUE: usize = 32;
 const OUTPUT_QUEUE: usize = 256;
 const PREROLL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Where encoders deliver packets: a recorder (every packet, blocking: a recording must be
+/// complete) or a stream output (never blocking: its queue drops by policy).
+#[derive(Clone)]
+enum Sink {
+    Recorder(Sender<OutputMessage>),
+    Stream(Arc<StreamOutput>),
+}
+
+impl Sink {
+    fn deliver(&self, packet: &Arc<EncodedPacket>) {
+        match self {
+            // A recorder that failed has dropped its receiver; the others carry on.
+            Sink::Recorder(sender) => {
+                let _ = sender.send(OutputMessage::Packet(packet.clone()));
+            }
+            Sink::Stream(stream) => stream.push(packet.clone()),
+        }
+    }
+
+    fn end(&self, kind: StreamKind) {
+        match self {
+            Sink::Recorder(sender) => {
+                let _ = sender.send(OutputMessage::End(kind));
+            }
+            Sink::Stream(stream) => stream.end_stream(kind),
+        }
+    }
+}
+
 enum OutputMessage {
     Packet(Arc<EncodedPacket>),
     End(StreamKind),
@@ -47,6 +76,8 @@ struct Workers {
     video_thread: JoinHandle<Result<(), EncodeError>>,
     audio_thread: JoinHandle<Result<(), EncodeError>>,
     output_threads: Vec<JoinHandle<Result<(), OutputError>>>,
+    streams: Vec<Arc<StreamOutput>>,
+    notices: Receiver<OutputNotice>,
 }
 
 pub(super) fn run(
@@ -121,7 +152,7 @@ fn start(
     let audio_encoder = AudioEncoder::open(&config.audio)?;
     let encoder_name = video_encoder.name().to_string();
 
-    let mut outputs: Vec<Sender<OutputMessage>> = Vec::new();
+    let mut outputs: Vec<Sink> = Vec::new();
     let mut output_threads = Vec::new();
     if let Some(recording) = &config.recording {
         let recorder = Recorder::create(
@@ -131,11 +162,28 @@ fn start(
             &audio_encoder.stream_info(),
         )?;
         let (sender, receiver) = bounded(OUTPUT_QUEUE);
-        outputs.push(sender);
+        outputs.push(Sink::Recorder(sender));
         let counters = counters.clone();
         output_threads.push(spawn("record", move || {
             record(recorder, &receiver, &counters)
         })?);
+    }
+
+    let (notice_sender, notices) = bounded(256);
+    let mut streams = Vec::new();
+    for destination in &config.streams {
+        let stream = Arc::new(StreamOutput::start(
+            destination.clone(),
+            video_encoder.stream_info(),
+            audio_encoder.stream_info(),
+            config.stream_settings,
+            notice_sender.clone(),
+        ));
+        outputs.push(Sink::Stream(stream.clone()));
+        streams.push(stream);
+    }
+    if let Ok(mut shown) = counters.streams.lock() {
+        shown.clone_from(&streams);
     }
 
     let (video, video_receiver) = bounded(VIDEO_QUEUE);
@@ -167,6 +215,8 @@ fn start(
             video_thread,
             audio_thread,
             output_threads,
+            streams,
+            notices,
         },
         encoder_name,
     ))
@@ -227,6 +277,11 @@ fn render_loop(
         while let Ok(command) = commands.try_recv() {
             match command {
                 Command::Stop => stop = true,
+                Command::ReconnectOutputs => {
+                    for stream in &workers.streams {
+                        stream.reconnect_now();
+                    }
+                }
                 Command::SwitchScene(name) => {
                     if collection.scene(&name).is_some() {
                         scene_name = name.clone();
@@ -237,6 +292,9 @@ fn render_loop(
                     }
                 }
             }
+        }
+        while let Ok(notice) = workers.notices.try_recv() {
+            let _ = events.try_send(Event::Output(notice));
         }
         if stop {
             break;
@@ -346,6 +404,8 @@ fn finish(workers: Workers) -> Result<(), EngineError> {
         video_thread,
         audio_thread,
         output_threads,
+        streams,
+        notices: _,
     } = workers;
     drop(video);
     drop(audio);
@@ -365,29 +425,32 @@ fn finish(workers: Workers) -> Result<(), EngineError> {
             output_result = result;
         }
     }
+    for stream in &streams {
+        let stats = stream.finish();
+        tracing::info!("{}: {} ({} bytes sent)", stats.name, stats.state, stats.bytes_sent);
+    }
     video_result.and(audio_result).and(output_result)
 }
 
-fn fan_out(outputs: &[Sender<OutputMessage>], packets: Vec<EncodedPacket>) {
+fn fan_out(outputs: &[Sink], packets: Vec<EncodedPacket>) {
     for packet in packets {
         let packet = Arc::new(packet);
         for output in outputs {
-            // An output that has failed has dropped its receiver; the others carry on.
-            let _ = output.send(OutputMessage::Packet(packet.clone()));
+            output.deliver(&packet);
         }
     }
 }
 
-fn end_stream(outputs: &[Sender<OutputMessage>], kind: StreamKind) {
+fn end_stream(outputs: &[Sink], kind: StreamKind) {
     for output in outputs {
-        let _ = output.send(OutputMessage::End(kind));
+        output.end(kind);
     }
 }
 
 fn encode_video(
     mut encoder: VideoEncoder,
     frames: &Receiver<ffmpeg::frame::Video>,
-    outputs: &[Sender<OutputMessage>],
+    outputs: &[Sink],
     counters: &Counters,
 ) -> Result<(), EncodeError> {
     let result = (|| {
@@ -406,7 +469,7 @@ fn encode_video(
 fn encode_audio(
     mut encoder: AudioEncoder,
     blocks: &Receiver<Vec<f32>>,
-    outputs: &[Sender<OutputMessage>],
+    outputs: &[Sink],
 ) -> Result<(), EncodeError> {
     let result = (|| {
         for block in blocks {

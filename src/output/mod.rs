@@ -1,8 +1,19 @@
-//! Outputs: where encoded packets go. For now, recording to a file.
+//! Outputs: where encoded packets go: recordings (here) and live streams ([`stream`]), each
+//! with its own thread, so one failing never stops the others.
 //!
 //! MP4 recordings are written fragmented (a self-contained fragment per keyframe), so a file
 //! cut short by a crash or `kill -9` still plays up to its last whole fragment; a clean stop
 //! rewrites it as a regular MP4 with the index at the front. MKV is written as it comes.
+
+pub mod backoff;
+pub mod destination;
+pub mod send_queue;
+pub mod stream;
+
+pub use backoff::ReconnectSettings;
+pub use destination::{parse_destination, Destination, DestinationError};
+pub use send_queue::QueueSettings;
+pub use stream::{OutputNotice, OutputState, OutputStats, StreamOutput, StreamSettings};
 
 use crate::encode::{init_ffmpeg, EncodedPacket, StreamInfo, StreamKind};
 use ffmpeg_next as ffmpeg;

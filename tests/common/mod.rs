@@ -108,3 +108,110 @@ pub fn write_scene(dir: &Path, name: &str, toml: &str) -> PathBuf {
         .expect("write scene");
     path
 }
+
+/// A free TCP/UDP port on loopback (bound, then released for the server to take).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// A real nginx with the RTMP module, on loopback, recording every published stream to FLV.
+pub struct RtmpServer {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl RtmpServer {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let port = free_port();
+        let mut server = Self { port, dir, child: None };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let module = Path::new("/usr/lib/nginx/modules/ngx_rtmp_module.so");
+        assert!(module.exists(), "nginx's RTMP module is missing; {INSTALL_HINT}");
+        let root = self.dir.path();
+        let records = root.join("records");
+        std::fs::create_dir_all(&records).expect("records folder");
+        let config = format!(
+            r#"load_module {module};
+daemon off;
+master_process off;
+pid {root}/nginx.pid;
+error_log {root}/error.log info;
+events {{ worker_connections 64; }}
+rtmp {{
+    server {{
+        listen 127.0.0.1:{port};
+        chunk_size 4096;
+        application live {{
+            live on;
+            record all;
+            record_path {records};
+            record_unique off;
+            record_append on;
+        }}
+    }}
+}}
+"#,
+            module = module.display(),
+            root = root.display(),
+            port = self.port,
+            records = records.display(),
+        );
+        let config_path = root.join("nginx.conf");
+        std::fs::write(&config_path, config).expect("write nginx.conf");
+        let child = tool("nginx")
+            .arg("-p")
+            .arg(root)
+            .arg("-c")
+            .arg(&config_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "nginx did not start listening on {}", self.port);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the server at once (like a crash), keeping what it recorded.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    pub fn url(&self, stream: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{stream}", self.port)
+    }
+
+    /// The FLV file nginx recorded for `stream`.
+    pub fn recording(&self, stream: &str) -> PathBuf {
+        self.dir.path().join("records").join(format!("{stream}.flv"))
+    }
+
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for RtmpServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

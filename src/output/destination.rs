@@ -1,0 +1,296 @@
+//! Where a stream goes: validated RTMP(S) and SRT URLs, keys taken from the environment so
+//! they stay out of shell history, and a masked form that is safe to print.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Rtmp,
+    Rtmps,
+    Srt,
+}
+
+impl Protocol {
+    /// The FFmpeg muxer this protocol carries.
+    pub fn muxer(self) -> &'static str {
+        match self {
+            Protocol::Rtmp | Protocol::Rtmps => "flv",
+            Protocol::Srt => "mpegts",
+        }
+    }
+}
+
+/// One ingest URL, checked and ready for FFmpeg.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub protocol: Protocol,
+    /// The URL FFmpeg opens, secrets included. Never print it; use [`Endpoint::masked`].
+    url: String,
+    masked: String,
+}
+
+impl Endpoint {
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn masked(&self) -> &str {
+        &self.masked
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Endpoint({})", self.masked)
+    }
+}
+
+/// A stream output: a primary ingest and an optional backup used when the primary fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub primary: Endpoint,
+    pub backup: Option<Endpoint>,
+}
+
+impl Destination {
+    /// The name shown in statistics, logs and errors (secrets masked).
+    pub fn name(&self) -> &str {
+        self.primary.masked()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DestinationError {
+    #[error("`{0}` is not a URL; expected rtmp://host/app/key, rtmps://... or srt://host:port")]
+    NotAUrl(String),
+    #[error("unknown scheme `{scheme}` in {url}; Tally streams to rtmp://, rtmps:// and srt://")]
+    UnknownScheme { scheme: String, url: String },
+    #[error("{url}: {problem}")]
+    Malformed { url: String, problem: String },
+    #[error("{url}: environment variable {variable} is not set")]
+    MissingVariable { url: String, variable: String },
+}
+
+/// Parses `PRIMARY` or `PRIMARY|BACKUP`, expanding `${NAME}` from the environment.
+pub fn parse_destination(text: &str) -> Result<Destination, DestinationError> {
+    let (primary, backup) = match text.split_once('|') {
+        Some((primary, backup)) => (primary, Some(backup)),
+        None => (text, None),
+    };
+    Ok(Destination {
+        primary: parse_endpoint(primary)?,
+        backup: backup.map(parse_endpoint).transpose()?,
+    })
+}
+
+pub fn parse_endpoint(text: &str) -> Result<Endpoint, DestinationError> {
+    let written = text.trim();
+    let url = expand_variables(written)?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| DestinationError::NotAUrl(mask_written(written)))?;
+    let protocol = match scheme.to_ascii_lowercase().as_str() {
+        "rtmp" => Protocol::Rtmp,
+        "rtmps" => Protocol::Rtmps,
+        "srt" => Protocol::Srt,
+        other => {
+            return Err(DestinationError::UnknownScheme {
+                scheme: other.to_string(),
+                url: mask_written(written),
+            })
+        }
+    };
+    let malformed = |problem: &str| DestinationError::Malformed {
+        url: mask_written(written),
+        problem: problem.to_string(),
+    };
+    let (authority, path_and_query) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let host = authority.rsplit_once(':').map_or(authority, |(host, _)| host);
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(malformed("no host name"));
+    }
+    if let Some((_, port)) = authority.rsplit_once(':') {
+        if port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(malformed("the port must be a number from 1 to 65535"));
+        }
+    }
+    match protocol {
+        Protocol::Rtmp | Protocol::Rtmps => {
+            let path = path_and_query.split('?').next().unwrap_or("");
+            let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            if segments.len() < 2 {
+                return Err(malformed("expected rtmp://host[:port]/app/stream-key"));
+            }
+            let masked = format!("{scheme}://{authority}/{}/****", segments[..segments.len() - 1].join("/"));
+            Ok(Endpoint {
+                protocol,
+                url,
+                masked,
+            })
+        }
+        Protocol::Srt => {
+            if !authority.contains(':') {
+                return Err(malformed("SRT needs a port: srt://host:port"));
+            }
+            srt_endpoint(authority, path_and_query).map_err(|problem| malformed(&problem))
+        }
+    }
+}
+
+/// Adds the options FFmpeg's SRT needs for live MPEG-TS and checks the user's.
+fn srt_endpoint(authority: &str, path_and_query: &str) -> Result<Endpoint, String> {
+    let query = path_and_query.split_once('?').map_or("", |(_, q)| q);
+    let mut options: Vec<(String, String)> = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "mode" if !matches!(value, "caller" | "listener" | "rendezvous") => {
+                return Err(format!("mode `{value}` is not one of caller, listener, rendezvous"));
+            }
+            "passphrase" if !(10..=79).contains(&value.len()) => {
+                return Err("an SRT passphrase is 10 to 79 characters".into());
+            }
+            // Users think of latency in milliseconds; FFmpeg takes microseconds.
+            "latency_ms" => {
+                let ms: u64 = value.parse().map_err(|_| "latency_ms must be a whole number".to_string())?;
+                options.push(("latency".into(), (ms * 1000).to_string()));
+                continue;
+            }
+            _ => {}
+        }
+        options.push((key.to_string(), value.to_string()));
+    }
+    let has = |key: &str, options: &[(String, String)]| options.iter().any(|(k, _)| k == key);
+    // One MPEG-TS packet group per datagram, and let the last packets go out on close.
+    for (key, value) in [("pkt_size", "1316"), ("latency", "200000"), ("linger", "5"), ("mode", "caller")] {
+        if !has(key, &options) {
+            options.push((key.into(), value.into()));
+        }
+    }
+    let mode_is_listener = options.iter().any(|(k, v)| k == "mode" && v == "listener");
+    if mode_is_listener && !has("listen_timeout", &options) {
+        // Stop waiting for a receiver now and then, so the output can be stopped.
+        options.push(("listen_timeout".into(), "1000000".into()));
+    }
+    let join = |mask: bool| {
+        options
+            .iter()
+            .map(|(k, v)| {
+                if mask && matches!(k.as_str(), "passphrase" | "streamid") {
+                    format!("{k}=****")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    Ok(Endpoint {
+        protocol: Protocol::Srt,
+        url: format!("srt://{authority}?{}", join(false)),
+        masked: format!("srt://{authority}?{}", join(true)),
+    })
+}
+
+fn expand_variables(text: &str) -> Result<String, DestinationError> {
+    let mut expanded = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        expanded.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            return Err(DestinationError::Malformed {
+                url: mask_written(text),
+                problem: "`${` without a closing `}`".into(),
+            });
+        };
+        let name = &after[..end];
+        let value = std::env::var(name).map_err(|_| DestinationError::MissingVariable {
+            url: mask_written(text),
+            variable: name.to_string(),
+        })?;
+        expanded.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    expanded.push_str(rest);
+    Ok(expanded)
+}
+
+/// A URL as the user wrote it, safe to print: the last path segment (the stream key) and
+/// secret query values are hidden unless they are `${VARIABLE}` references.
+fn mask_written(text: &str) -> String {
+    let (base, query) = text.split_once('?').unwrap_or((text, ""));
+    let mut masked = match base.rsplit_once('/') {
+        Some((head, key)) if head.contains("://") && head.matches('/').count() >= 3 && !key.starts_with("${") => {
+            format!("{head}/****")
+        }
+        _ => base.to_string(),
+    };
+    if !query.is_empty() {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key @ ("passphrase" | "streamid" | "key"), value)) if !value.starts_with("${") => {
+                    format!("{key}=****")
+                }
+                _ => pair.to_string(),
+            })
+            .collect();
+        masked.push('?');
+        masked.push_str(&pairs.join("&"));
+    }
+    masked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtmp_key_is_masked_everywhere() {
+        let destination = parse_destination("rtmp://live.example.com/app/sk_live_SECRET").unwrap();
+        assert_eq!(destination.primary.masked(), "rtmp://live.example.com/app/****");
+        assert_eq!(destination.primary.url(), "rtmp://live.example.com/app/sk_live_SECRET");
+        assert!(!format!("{destination:?}").contains("SECRET"));
+        let error = parse_endpoint("rtmp://host/SECRET").unwrap_err().to_string();
+        assert!(!error.contains("SECRET"), "{error}");
+    }
+
+    #[test]
+    fn keys_come_from_the_environment() {
+        std::env::set_var("TALLY_TEST_STREAM_KEY", "abc123");
+        let endpoint = parse_endpoint("rtmps://host:443/live2/${TALLY_TEST_STREAM_KEY}").unwrap();
+        assert_eq!(endpoint.url(), "rtmps://host:443/live2/abc123");
+        assert_eq!(endpoint.masked(), "rtmps://host:443/live2/****");
+        let missing = parse_endpoint("rtmp://host/app/${TALLY_NO_SUCH_VARIABLE}").unwrap_err();
+        assert!(missing.to_string().contains("TALLY_NO_SUCH_VARIABLE is not set"));
+    }
+
+    #[test]
+    fn bad_urls_get_clear_messages() {
+        assert!(matches!(parse_endpoint("http://host/app/key"), Err(DestinationError::UnknownScheme { .. })));
+        assert!(matches!(parse_endpoint("not a url"), Err(DestinationError::NotAUrl(_))));
+        let no_key = parse_endpoint("rtmp://host/app").unwrap_err().to_string();
+        assert!(no_key.contains("rtmp://host[:port]/app/stream-key"), "{no_key}");
+        assert!(parse_endpoint("srt://host").unwrap_err().to_string().contains("needs a port"));
+        assert!(parse_endpoint("rtmp://host:99999/app/key").unwrap_err().to_string().contains("port"));
+        let short = parse_endpoint("srt://127.0.0.1:9000?passphrase=short").unwrap_err().to_string();
+        assert!(short.contains("10 to 79") && !short.contains("short"), "{short}");
+    }
+
+    #[test]
+    fn srt_gets_live_defaults_and_masks_secrets() {
+        let endpoint = parse_endpoint("srt://127.0.0.1:9000?passphrase=0123456789ab&latency_ms=120").unwrap();
+        assert_eq!(
+            endpoint.url(),
+            "srt://127.0.0.1:9000?passphrase=0123456789ab&latency=120000&pkt_size=1316&linger=5&mode=caller"
+        );
+        assert!(endpoint.masked().contains("passphrase=****"));
+    }
+
+    #[test]
+    fn backup_follows_a_bar() {
+        let destination = parse_destination("rtmp://a/app/k1|rtmp://b/app/k2").unwrap();
+        assert_eq!(destination.backup.unwrap().url(), "rtmp://b/app/k2");
+    }
+}

@@ -1,0 +1,475 @@
+//! A live stream output (RTMP/RTMPS with FLV, SRT with MPEG-TS): one writer thread per
+//! output, fed through its own [`SendQueue`], reconnecting with backoff when the link drops.
+//!
+//! Encoders call [`StreamOutput::push`], which never blocks: the queue applies the drop policy.
+//! The writer thread does the blocking network writes through FFmpeg, so a slow or dead link
+//! holds up nobody but itself.
+
+use super::backoff::{Backoff, ReconnectSettings};
+use super::destination::{Destination, Endpoint, Protocol};
+use super::send_queue::{QueueSettings, SendQueue};
+use crate::encode::{init_ffmpeg, EncodedPacket, StreamInfo, StreamKind};
+use ffmpeg_next as ffmpeg;
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StreamSettings {
+    pub queue: QueueSettings,
+    pub reconnect: ReconnectSettings,
+    /// A connect or write that makes no progress for this long counts as a lost connection.
+    pub io_timeout: Duration,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            queue: QueueSettings::default(),
+            reconnect: ReconnectSettings::default(),
+            io_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputState {
+    Connecting,
+    Live,
+    Reconnecting { attempt: u32, retry_in: Duration },
+    Stopped,
+    Failed(String),
+}
+
+impl std::fmt::Display for OutputState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutputState::Connecting => write!(f, "connecting"),
+            OutputState::Live => write!(f, "live"),
+            OutputState::Reconnecting { attempt, retry_in } => {
+                write!(f, "reconnecting (attempt {attempt}, next in {:.1} s)", retry_in.as_secs_f64())
+            }
+            OutputState::Stopped => write!(f, "stopped"),
+            OutputState::Failed(reason) => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
+/// A stream output's figures at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputStats {
+    /// The destination with its key masked.
+    pub name: String,
+    pub state: OutputState,
+    pub bytes_sent: u64,
+    /// Over the last second.
+    pub bitrate_kbps: f64,
+    pub dropped_frames: u64,
+    pub queue_duration: Duration,
+    /// Queue duration over the drop threshold: under 1 the link keeps up.
+    pub congestion: f64,
+    pub reconnects: u32,
+    pub on_backup: bool,
+}
+
+/// A state change worth telling the user about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputNotice {
+    pub output: String,
+    pub state: OutputState,
+    pub detail: Option<String>,
+}
+
+struct QueueState {
+    queue: SendQueue,
+    open_streams: usize,
+    stop: bool,
+    reconnect_now: bool,
+}
+
+struct Shared {
+    name: String,
+    state: Mutex<QueueState>,
+    wake: Condvar,
+    stats: Mutex<OutputStats>,
+    sent_window: Mutex<VecDeque<(Instant, usize)>>,
+    notices: crossbeam_channel::Sender<OutputNotice>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn stats(&self) -> MutexGuard<'_, OutputStats> {
+        self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_state(&self, state: OutputState, detail: Option<String>) {
+        let changed = {
+            let mut stats = self.stats();
+            let changed = std::mem::discriminant(&stats.state) != std::mem::discriminant(&state);
+            if matches!(state, OutputState::Reconnecting { .. }) && matches!(stats.state, OutputState::Live) {
+                stats.reconnects += 1;
+            }
+            stats.state = state.clone();
+            changed
+        };
+        if changed || detail.is_some() {
+            let _ = self.notices.try_send(OutputNotice {
+                output: self.name.clone(),
+                state,
+                detail,
+            });
+        }
+    }
+}
+
+pub struct StreamOutput {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl StreamOutput {
+    pub fn start(
+        destination: Destination,
+        video: StreamInfo,
+        audio: StreamInfo,
+        settings: StreamSettings,
+        notices: crossbeam_channel::Sender<OutputNotice>,
+    ) -> Self {
+        init_ffmpeg();
+        let name = destination.name().to_string();
+        let shared = Arc::new(Shared {
+            name: name.clone(),
+            state: Mutex::new(QueueState {
+                queue: SendQueue::new(settings.queue),
+                open_streams: 2,
+                stop: false,
+                reconnect_now: false,
+            }),
+            wake: Condvar::new(),
+            stats: Mutex::new(OutputStats {
+                name: name.clone(),
+                state: OutputState::Connecting,
+                bytes_sent: 0,
+                bitrate_kbps: 0.0,
+                dropped_frames: 0,
+                queue_duration: Duration::ZERO,
+                congestion: 0.0,
+                reconnects: 0,
+                on_backup: false,
+            }),
+            sent_window: Mutex::new(VecDeque::new()),
+            notices,
+        });
+        let writer = Writer {
+            shared: shared.clone(),
+            destination,
+            streams: [video, audio],
+            settings,
+        };
+        let span = tracing::info_span!("stream", output = %name);
+        let thread = std::thread::Builder::new()
+            .name("stream".into())
+            .spawn(move || span.in_scope(|| writer.run()))
+            .map_err(|error| tracing::error!("cannot start the writer thread for {name}: {error}"))
+            .ok();
+        Self {
+            shared,
+            thread: Mutex::new(thread),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Queues a packet; never blocks.
+    pub fn push(&self, packet: Arc<EncodedPacket>) {
+        self.shared.lock().queue.push(packet, Instant::now());
+        self.shared.wake.notify_all();
+    }
+
+    /// No more packets will come for this stream.
+    pub fn end_stream(&self, _kind: StreamKind) {
+        let mut state = self.shared.lock();
+        state.open_streams = state.open_streams.saturating_sub(1);
+        drop(state);
+        self.shared.wake.notify_all();
+    }
+
+    /// Skips the wait before the next reconnect attempt.
+    pub fn reconnect_now(&self) {
+        self.shared.lock().reconnect_now = true;
+        self.shared.wake.notify_all();
+    }
+
+    pub fn stats(&self) -> OutputStats {
+        let now = Instant::now();
+        let (queue_duration, congestion, dropped) = {
+            let state = self.shared.lock();
+            (state.queue.duration(now), state.queue.congestion(now), state.queue.counters().dropped_frames)
+        };
+        let bitrate_kbps = {
+            let mut window = self.shared.sent_window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            while window.front().is_some_and(|(at, _)| now.duration_since(*at) > Duration::from_secs(1)) {
+                window.pop_front();
+            }
+            window.iter().map(|(_, bytes)| *bytes as f64).sum::<f64>() * 8.0 / 1000.0
+        };
+        let mut stats = self.shared.stats().clone();
+        stats.queue_duration = queue_duration;
+        stats.congestion = congestion;
+        stats.dropped_frames = dropped;
+        stats.bitrate_kbps = bitrate_kbps;
+        stats
+    }
+
+    /// Waits for the writer to send what is queued (or give up) and returns the final figures.
+    /// Call it after both streams have ended.
+    pub fn finish(&self) -> OutputStats {
+        let thread = self.thread.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+        self.stats()
+    }
+
+    /// Asks the writer to stop at once, dropping what is queued.
+    pub fn abort(&self) {
+        self.shared.lock().stop = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+impl std::fmt::Debug for StreamOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StreamOutput({})", self.shared.name)
+    }
+}
+
+impl Drop for StreamOutput {
+    fn drop(&mut self) {
+        let thread = self.thread.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(thread) = thread {
+            self.abort();
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Writer {
+    shared: Arc<Shared>,
+    destination: Destination,
+    streams: [StreamInfo; 2],
+    settings: StreamSettings,
+}
+
+enum SendEnd {
+    /// Both streams ended and everything queued was sent.
+    Finished,
+    /// The output was told to stop.
+    Stopped,
+}
+
+impl Writer {
+    fn run(self) {
+        let seed = Instant::now().elapsed().as_nanos() as u64 ^ u64::from(std::process::id()) << 20;
+        let mut backoff = Backoff::new(self.settings.reconnect, seed ^ self.shared.name.len() as u64);
+        let mut on_backup = false;
+        loop {
+            let endpoint = match (&self.destination.backup, on_backup) {
+                (Some(backup), true) => backup,
+                _ => &self.destination.primary,
+            };
+            self.shared.stats().on_backup = on_backup;
+            self.shared.set_state(OutputState::Connecting, None);
+            let failure = match Connection::open(endpoint, &self.streams, self.settings.io_timeout) {
+                Ok(mut connection) => {
+                    self.shared.lock().queue.set_connected();
+                    self.shared.set_state(OutputState::Live, Some(format!("connected to {}", endpoint.masked())));
+                    backoff.reset();
+                    match self.send(&mut connection) {
+                        Ok(SendEnd::Finished) => {
+                            let result = connection.close();
+                            let state = match result {
+                                Ok(()) => OutputState::Stopped,
+                                Err(error) => OutputState::Failed(format!("closing the stream: {error}")),
+                            };
+                            self.shared.set_state(state, None);
+                            return;
+                        }
+                        Ok(SendEnd::Stopped) => {
+                            self.shared.set_state(OutputState::Stopped, None);
+                            return;
+                        }
+                        Err(error) => format!("connection to {} lost: {error}", endpoint.masked()),
+                    }
+                }
+                Err(error) => format!("cannot connect to {}: {error}", endpoint.masked()),
+            };
+            tracing::warn!("{failure}");
+            self.shared.lock().queue.set_disconnected();
+            if self.should_end() {
+                self.shared.set_state(OutputState::Failed(failure), None);
+                return;
+            }
+            let Some(delay) = backoff.next_delay() else {
+                let reason = format!("gave up after {} attempts; last: {failure}", backoff.failures());
+                self.shared.set_state(OutputState::Failed(reason), None);
+                return;
+            };
+            self.shared.set_state(
+                OutputState::Reconnecting {
+                    attempt: backoff.failures(),
+                    retry_in: delay,
+                },
+                Some(failure),
+            );
+            if !self.wait_before_retry(delay) {
+                self.shared.set_state(OutputState::Stopped, None);
+                return;
+            }
+            if self.destination.backup.is_some() {
+                on_backup = !on_backup;
+            }
+        }
+    }
+
+    /// Whether the show is over: streams ended (or stop asked) and nothing left worth sending.
+    fn should_end(&self) -> bool {
+        let state = self.shared.lock();
+        state.stop || state.open_streams == 0
+    }
+
+    /// Waits `delay`, or less if asked to reconnect now. False when told to stop instead.
+    fn wait_before_retry(&self, delay: Duration) -> bool {
+        let deadline = Instant::now() + delay;
+        let mut state = self.shared.lock();
+        loop {
+            if state.stop || state.open_streams == 0 {
+                return false;
+            }
+            if state.reconnect_now {
+                state.reconnect_now = false;
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            state = self
+                .shared
+                .wake
+                .wait_timeout(state, deadline - now)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|error| error.into_inner().0);
+        }
+    }
+
+    fn send(&self, connection: &mut Connection) -> Result<SendEnd, ffmpeg::Error> {
+        loop {
+            let packet = {
+                let mut state = self.shared.lock();
+                loop {
+                    if state.stop {
+                        return Ok(SendEnd::Stopped);
+                    }
+                    if let Some(packet) = state.queue.pop() {
+                        break packet;
+                    }
+                    if state.open_streams == 0 {
+                        return Ok(SendEnd::Finished);
+                    }
+                    state = self
+                        .shared
+                        .wake
+                        .wait_timeout(state, Duration::from_millis(200))
+                        .map(|(guard, _)| guard)
+                        .unwrap_or_else(|error| error.into_inner().0);
+                }
+            };
+            let size = connection.write(&packet)?;
+            self.shared.stats().bytes_sent += size as u64;
+            self.shared
+                .sent_window
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push_back((Instant::now(), size));
+        }
+    }
+}
+
+/// One connection to an ingest: an FFmpeg muxer writing to the network.
+struct Connection {
+    context: ffmpeg::format::context::Output,
+    time_bases: [ffmpeg::Rational; 2],
+    /// Timestamps start from zero on every connection, as servers expect of a new publish.
+    offset_seconds: Option<f64>,
+}
+
+impl Connection {
+    fn open(endpoint: &Endpoint, streams: &[StreamInfo; 2], io_timeout: Duration) -> Result<Self, ffmpeg::Error> {
+        let mut options = ffmpeg::Dictionary::new();
+        let timeout_micros = io_timeout.as_micros().to_string();
+        options.set("rw_timeout", &timeout_micros);
+        if endpoint.protocol == Protocol::Srt {
+            options.set("connect_timeout", &io_timeout.as_millis().to_string());
+        } else {
+            // Keep the kernel's send buffer small: autotuned, it grows to megabytes and hides
+            // a slow link from the send queue for many seconds, so drops come far too late.
+            options.set("send_buffer_size", "262144");
+        }
+        let mut context = ffmpeg::format::output_as_with(endpoint.url(), endpoint.protocol.muxer(), options)?;
+        for info in streams {
+            let mut stream = context.add_stream(ffmpeg::encoder::find(info.codec))?;
+            stream.set_parameters(info.parameters.clone());
+            stream.set_time_base(info.time_base);
+        }
+        let mut header_options = ffmpeg::Dictionary::new();
+        if endpoint.protocol != Protocol::Srt {
+            // A live FLV stream cannot seek back to patch duration and size at the end.
+            header_options.set("flvflags", "no_duration_filesize");
+        }
+        context.write_header_with(header_options)?;
+        let time_base = |index: usize| context.stream(index).map_or(ffmpeg::Rational::new(1, 1000), |s| s.time_base());
+        let time_bases = [time_base(0), time_base(1)];
+        Ok(Self {
+            context,
+            time_bases,
+            offset_seconds: None,
+        })
+    }
+
+    /// Writes one packet; returns its size.
+    fn write(&mut self, encoded: &EncodedPacket) -> Result<usize, ffmpeg::Error> {
+        let index = match encoded.kind {
+            StreamKind::Video => 0,
+            StreamKind::Audio => 1,
+        };
+        // A connection starts with the keyframe the queue put first; sound that came before
+        // it has no picture to go with.
+        if self.offset_seconds.is_none() && encoded.kind == StreamKind::Audio {
+            return Ok(0);
+        }
+        let mut packet = encoded.packet.clone();
+        let offset = *self
+            .offset_seconds
+            .get_or_insert_with(|| super::send_queue::presentation_seconds(encoded));
+        let shift = (offset / f64::from(encoded.time_base)).round() as i64;
+        packet.set_pts(packet.pts().map(|pts| pts - shift));
+        packet.set_dts(packet.dts().map(|dts| dts - shift));
+        packet.set_stream(index);
+        packet.rescale_ts(encoded.time_base, self.time_bases[index]);
+        packet.set_position(-1);
+        let size = packet.size();
+        packet.write_interleaved(&mut self.context)?;
+        Ok(size)
+    }
+
+    fn close(mut self) -> Result<(), ffmpeg::Error> {
+        self.context.write_trailer()
+    }
+}
