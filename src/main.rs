@@ -8,7 +8,8 @@ use std::time::Duration;
 use tally::encode::{AudioSettings, RateControl, VideoEncoderKind, VideoSettings};
 use tally::engine::{Command, Engine, EngineConfig, Event, RecordingConfig, Summary};
 use tally::output::{
-    parse_destination, Destination, OutputState, OutputStats, QueueSettings, ReconnectSettings, RecordingFormat, StreamSettings,
+    parse_destination, Destination, OutputState, OutputStats, QueueSettings, ReconnectSettings,
+    RecordingFormat, StreamSettings,
 };
 use tally::scene::{self, Collection};
 use tally::sources::Pacing;
@@ -281,9 +282,15 @@ fn video_settings(args: &EncodingArgs) -> VideoSettings {
 fn record(args: &RecordArgs) -> Result<()> {
     let recording = recording_config(&args.output)?;
     let collection = load(&args.scene_file, args.scene.clone())?;
-    let frame_limit = args.duration.map(|d| collection.canvas.fps.frames_in(d).max(1));
+    let frame_limit = args
+        .duration
+        .map(|d| collection.canvas.fps.frames_in(d).max(1));
     let config = EngineConfig {
-        pacing: if args.fast { Pacing::Deterministic } else { Pacing::RealTime },
+        pacing: if args.fast {
+            Pacing::Deterministic
+        } else {
+            Pacing::RealTime
+        },
         frame_limit,
         video: video_settings(&args.encoding),
         audio: AudioSettings {
@@ -321,9 +328,10 @@ struct DestinationEntry {
 fn destinations(args: &StreamArgs) -> Result<Vec<Destination>> {
     let mut written: Vec<String> = args.to.clone();
     if let Some(file) = &args.destinations {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-        let parsed: DestinationsFile =
-            toml::from_str(&text).map_err(|error| anyhow::anyhow!("{}: {error}", file.display()))?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let parsed: DestinationsFile = toml::from_str(&text)
+            .map_err(|error| anyhow::anyhow!("{}: {error}", file.display()))?;
         for entry in parsed.destination {
             written.push(match entry.backup {
                 Some(backup) => format!("{}|{backup}", entry.url),
@@ -347,7 +355,9 @@ fn stream(args: &StreamArgs) -> Result<()> {
     let streams = destinations(args)?;
     let recording = args.record.as_deref().map(recording_config).transpose()?;
     let collection = load(&args.scene_file, args.scene.clone())?;
-    let frame_limit = args.duration.map(|d| collection.canvas.fps.frames_in(d).max(1));
+    let frame_limit = args
+        .duration
+        .map(|d| collection.canvas.fps.frames_in(d).max(1));
     let config = EngineConfig {
         pacing: Pacing::RealTime,
         frame_limit,
@@ -370,11 +380,21 @@ fn stream(args: &StreamArgs) -> Result<()> {
             ..StreamSettings::default()
         },
     };
-    run_engine(collection, config, args.encoding.quiet, args.record.as_deref())
+    run_engine(
+        collection,
+        config,
+        args.encoding.quiet,
+        args.record.as_deref(),
+    )
 }
 
 /// Runs the engine until it ends or Ctrl-C, showing progress, events and per-output figures.
-fn run_engine(collection: Collection, config: EngineConfig, quiet: bool, recording: Option<&Path>) -> Result<()> {
+fn run_engine(
+    collection: Collection,
+    config: EngineConfig,
+    quiet: bool,
+    recording: Option<&Path>,
+) -> Result<()> {
     let fps = collection.canvas.fps;
     let frame_limit = config.frame_limit;
     let streaming = !config.streams.is_empty();
@@ -388,23 +408,33 @@ fn run_engine(collection: Collection, config: EngineConfig, quiet: bool, recordi
         ProgressBar::hidden()
     } else if let Some(limit) = frame_limit {
         ProgressBar::new(limit).with_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} frames  {elapsed} elapsed, {eta} left  {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} frames  {elapsed} elapsed, {eta} left  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         )
     } else {
         ProgressBar::new_spinner().with_message("running; Ctrl-C stops")
     };
     let mut last_report = std::time::Instant::now();
     while !engine.is_finished() {
+        // indicatif drops println when it draws nothing (no terminal): print plainly then.
+        let say = |line: String| {
+            if progress.is_hidden() {
+                println!("{line}");
+            } else {
+                progress.println(line);
+            }
+        };
         if interrupted.try_recv().is_ok() {
-            progress.println("stopping: finishing outputs...");
+            say("stopping: finishing outputs...".into());
             engine.send(Command::Stop);
         }
         while let Ok(event) = engine.events().try_recv() {
             match event {
-                Event::Warning(message) => progress.println(format!("warning: {message}")),
-                Event::SceneChanged { scene } => progress.println(format!("on air: {scene}")),
-                Event::Output(notice) => progress.println(format!(
+                Event::Warning(message) => say(format!("warning: {message}")),
+                Event::SceneChanged { scene } => say(format!("on air: {scene}")),
+                Event::Output(notice) => say(format!(
                     "{}: {}{}",
                     notice.output,
                     notice.state,
@@ -423,7 +453,7 @@ fn run_engine(collection: Collection, config: EngineConfig, quiet: bool, recordi
         if streaming && !quiet && last_report.elapsed() >= Duration::from_secs(1) {
             last_report = std::time::Instant::now();
             for output in &stats.outputs {
-                progress.println(output_line(output));
+                say(output_line(output));
             }
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -464,8 +494,14 @@ fn print_summary(summary: &Summary, recording: Option<&Path>, fps: f64) {
     let wall = summary.wall_time.as_secs_f64().max(1e-9);
     match recording {
         Some(path) => {
-            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(stats.bytes_written);
-            println!("Recorded {media_seconds:.3} s to {} ({:.2} MB)", path.display(), size as f64 / 1e6);
+            let size = std::fs::metadata(path)
+                .map(|m| m.len())
+                .unwrap_or(stats.bytes_written);
+            println!(
+                "Recorded {media_seconds:.3} s to {} ({:.2} MB)",
+                path.display(),
+                size as f64 / 1e6
+            );
         }
         None => println!("Ran {media_seconds:.3} s"),
     }

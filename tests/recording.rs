@@ -143,6 +143,30 @@ fn thirty_seconds_fast_is_900_frames_in_order_with_keyframes_every_two_seconds()
         .collect();
     assert_eq!(keyframe_positions, (0..900).step_by(60).collect::<Vec<_>>());
 
+    // Every keyframe is an IDR (a closed GOP): count IDR slices in the bitstream.
+    let annex_b = dir.path().join("out.h264");
+    common::run_ok(
+        tool("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&output)
+            .args([
+                "-c:v",
+                "copy",
+                "-an",
+                "-bsf:v",
+                "h264_mp4toannexb",
+                "-f",
+                "h264",
+            ])
+            .arg(&annex_b),
+    );
+    let bitstream = std::fs::read(&annex_b).unwrap();
+    let idr_slices = bitstream
+        .windows(4)
+        .filter(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
+        .count();
+    assert_eq!(idr_slices, 15, "one IDR frame per keyframe");
+
     // Every frame is the one rendered for its slot: no drop, no repeat.
     let counters = frame_counters(&output);
     assert_eq!(counters.len(), 900);

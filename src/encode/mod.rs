@@ -27,14 +27,16 @@ pub enum EncodeError {
     Encode { encoder: String, message: String },
 }
 
-/// Initialises FFmpeg once per process and routes its log to warnings only.
+/// Initialises FFmpeg once per process, with its own logging off: FFmpeg prints URLs whole,
+/// stream keys and SRT passphrases included, and every failure reaches the user through
+/// Tally's own errors anyway.
 pub fn init_ffmpeg() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         if let Err(error) = ffmpeg::init() {
             tracing::error!("FFmpeg failed to initialise: {error}");
         }
-        ffmpeg::log::set_level(ffmpeg::log::Level::Error);
+        ffmpeg::log::set_level(ffmpeg::log::Level::Quiet);
     });
 }
 
@@ -121,8 +123,11 @@ impl VideoEncoder {
         encoder.set_color_range(ffmpeg::color::Range::MPEG);
         encoder.set_color_primaries(ffmpeg::color::Primaries::BT709);
         encoder.set_color_transfer_characteristic(ffmpeg::color::TransferCharacteristic::BT709);
-        // Every container Tally writes (MP4, MKV, FLV) wants SPS/PPS out of band.
-        encoder.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
+        // Every container Tally writes (MP4, MKV, FLV) wants SPS/PPS out of band. Closed GOPs:
+        // FFmpeg's libx264 wrapper otherwise turns on open GOP, whose keyframes are not IDR
+        // frames and whose leading B-frames lean on the previous group; ingest servers want
+        // IDR keyframes, and a stream can only be cut at a keyframe if nothing crosses it.
+        encoder.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER | ffmpeg::codec::Flags::CLOSED_GOP);
         let options = settings.ffmpeg_options(fps);
         let encoder = encoder
             .open_with(options)

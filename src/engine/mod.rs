@@ -11,7 +11,10 @@ mod pipeline;
 pub use clock::{FrameClock, TickStart};
 
 use crate::encode::{AudioSettings, EncodeError, VideoSettings};
-use crate::output::{Destination, OutputError, OutputNotice, OutputStats, RecordingFormat, StreamOutput, StreamSettings};
+use crate::output::{
+    Destination, OutputError, OutputNotice, OutputStats, RecordingFormat, StreamOutput,
+    StreamSettings,
+};
 use crate::render::{Compositor, Gpu, RenderError};
 use crate::scene::Collection;
 use crate::sources::{Pacing, SourceError, Tick, VideoFrame};

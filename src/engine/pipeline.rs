@@ -427,7 +427,12 @@ fn finish(workers: Workers) -> Result<(), EngineError> {
     }
     for stream in &streams {
         let stats = stream.finish();
-        tracing::info!("{}: {} ({} bytes sent)", stats.name, stats.state, stats.bytes_sent);
+        tracing::info!(
+            "{}: {} ({} bytes sent)",
+            stats.name,
+            stats.state,
+            stats.bytes_sent
+        );
     }
     video_result.and(audio_result).and(output_result)
 }

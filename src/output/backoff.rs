@@ -54,7 +54,11 @@ impl Backoff {
     /// Records a failure and returns how long to wait before the next attempt, or `None`
     /// once the retries are used up.
     pub fn next_delay(&mut self) -> Option<Duration> {
-        if self.settings.max_retries.is_some_and(|max| self.failures >= max) {
+        if self
+            .settings
+            .max_retries
+            .is_some_and(|max| self.failures >= max)
+        {
             return None;
         }
         let exponent = i32::try_from(self.failures).unwrap_or(i32::MAX);
@@ -93,7 +97,10 @@ mod tests {
         let expected = [1.0, 2.0, 4.0, 8.0, 10.0, 10.0];
         for base in expected {
             let delay = backoff.next_delay().unwrap().as_secs_f64();
-            assert!((base * 0.8..=base * 1.2).contains(&delay), "{delay} not within 20% of {base}");
+            assert!(
+                (base * 0.8..=base * 1.2).contains(&delay),
+                "{delay} not within 20% of {base}"
+            );
         }
     }
 

@@ -105,7 +105,9 @@ pub fn parse_endpoint(text: &str) -> Result<Endpoint, DestinationError> {
         problem: problem.to_string(),
     };
     let (authority, path_and_query) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-    let host = authority.rsplit_once(':').map_or(authority, |(host, _)| host);
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host);
     if host.is_empty() || host.contains(char::is_whitespace) {
         return Err(malformed("no host name"));
     }
@@ -121,7 +123,10 @@ pub fn parse_endpoint(text: &str) -> Result<Endpoint, DestinationError> {
             if segments.len() < 2 {
                 return Err(malformed("expected rtmp://host[:port]/app/stream-key"));
             }
-            let masked = format!("{scheme}://{authority}/{}/****", segments[..segments.len() - 1].join("/"));
+            let masked = format!(
+                "{scheme}://{authority}/{}/****",
+                segments[..segments.len() - 1].join("/")
+            );
             Ok(Endpoint {
                 protocol,
                 url,
@@ -145,14 +150,18 @@ fn srt_endpoint(authority: &str, path_and_query: &str) -> Result<Endpoint, Strin
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
             "mode" if !matches!(value, "caller" | "listener" | "rendezvous") => {
-                return Err(format!("mode `{value}` is not one of caller, listener, rendezvous"));
+                return Err(format!(
+                    "mode `{value}` is not one of caller, listener, rendezvous"
+                ));
             }
             "passphrase" if !(10..=79).contains(&value.len()) => {
                 return Err("an SRT passphrase is 10 to 79 characters".into());
             }
             // Users think of latency in milliseconds; FFmpeg takes microseconds.
             "latency_ms" => {
-                let ms: u64 = value.parse().map_err(|_| "latency_ms must be a whole number".to_string())?;
+                let ms: u64 = value
+                    .parse()
+                    .map_err(|_| "latency_ms must be a whole number".to_string())?;
                 options.push(("latency".into(), (ms * 1000).to_string()));
                 continue;
             }
@@ -162,7 +171,12 @@ fn srt_endpoint(authority: &str, path_and_query: &str) -> Result<Endpoint, Strin
     }
     let has = |key: &str, options: &[(String, String)]| options.iter().any(|(k, _)| k == key);
     // One MPEG-TS packet group per datagram, and let the last packets go out on close.
-    for (key, value) in [("pkt_size", "1316"), ("latency", "200000"), ("linger", "5"), ("mode", "caller")] {
+    for (key, value) in [
+        ("pkt_size", "1316"),
+        ("latency", "200000"),
+        ("linger", "5"),
+        ("mode", "caller"),
+    ] {
         if !has(key, &options) {
             options.push((key.into(), value.into()));
         }
@@ -221,7 +235,9 @@ fn expand_variables(text: &str) -> Result<String, DestinationError> {
 fn mask_written(text: &str) -> String {
     let (base, query) = text.split_once('?').unwrap_or((text, ""));
     let mut masked = match base.rsplit_once('/') {
-        Some((head, key)) if head.contains("://") && head.matches('/').count() >= 3 && !key.starts_with("${") => {
+        Some((head, key))
+            if head.contains("://") && head.matches('/').count() >= 3 && !key.starts_with("${") =>
+        {
             format!("{head}/****")
         }
         _ => base.to_string(),
@@ -230,7 +246,9 @@ fn mask_written(text: &str) -> String {
         let pairs: Vec<String> = query
             .split('&')
             .map(|pair| match pair.split_once('=') {
-                Some((key @ ("passphrase" | "streamid" | "key"), value)) if !value.starts_with("${") => {
+                Some((key @ ("passphrase" | "streamid" | "key"), value))
+                    if !value.starts_with("${") =>
+                {
                     format!("{key}=****")
                 }
                 _ => pair.to_string(),
@@ -249,10 +267,18 @@ mod tests {
     #[test]
     fn rtmp_key_is_masked_everywhere() {
         let destination = parse_destination("rtmp://live.example.com/app/sk_live_SECRET").unwrap();
-        assert_eq!(destination.primary.masked(), "rtmp://live.example.com/app/****");
-        assert_eq!(destination.primary.url(), "rtmp://live.example.com/app/sk_live_SECRET");
+        assert_eq!(
+            destination.primary.masked(),
+            "rtmp://live.example.com/app/****"
+        );
+        assert_eq!(
+            destination.primary.url(),
+            "rtmp://live.example.com/app/sk_live_SECRET"
+        );
         assert!(!format!("{destination:?}").contains("SECRET"));
-        let error = parse_endpoint("rtmp://host/SECRET").unwrap_err().to_string();
+        let error = parse_endpoint("rtmp://host/SECRET")
+            .unwrap_err()
+            .to_string();
         assert!(!error.contains("SECRET"), "{error}");
     }
 
@@ -263,24 +289,47 @@ mod tests {
         assert_eq!(endpoint.url(), "rtmps://host:443/live2/abc123");
         assert_eq!(endpoint.masked(), "rtmps://host:443/live2/****");
         let missing = parse_endpoint("rtmp://host/app/${TALLY_NO_SUCH_VARIABLE}").unwrap_err();
-        assert!(missing.to_string().contains("TALLY_NO_SUCH_VARIABLE is not set"));
+        assert!(missing
+            .to_string()
+            .contains("TALLY_NO_SUCH_VARIABLE is not set"));
     }
 
     #[test]
     fn bad_urls_get_clear_messages() {
-        assert!(matches!(parse_endpoint("http://host/app/key"), Err(DestinationError::UnknownScheme { .. })));
-        assert!(matches!(parse_endpoint("not a url"), Err(DestinationError::NotAUrl(_))));
+        assert!(matches!(
+            parse_endpoint("http://host/app/key"),
+            Err(DestinationError::UnknownScheme { .. })
+        ));
+        assert!(matches!(
+            parse_endpoint("not a url"),
+            Err(DestinationError::NotAUrl(_))
+        ));
         let no_key = parse_endpoint("rtmp://host/app").unwrap_err().to_string();
-        assert!(no_key.contains("rtmp://host[:port]/app/stream-key"), "{no_key}");
-        assert!(parse_endpoint("srt://host").unwrap_err().to_string().contains("needs a port"));
-        assert!(parse_endpoint("rtmp://host:99999/app/key").unwrap_err().to_string().contains("port"));
-        let short = parse_endpoint("srt://127.0.0.1:9000?passphrase=short").unwrap_err().to_string();
-        assert!(short.contains("10 to 79") && !short.contains("short"), "{short}");
+        assert!(
+            no_key.contains("rtmp://host[:port]/app/stream-key"),
+            "{no_key}"
+        );
+        assert!(parse_endpoint("srt://host")
+            .unwrap_err()
+            .to_string()
+            .contains("needs a port"));
+        assert!(parse_endpoint("rtmp://host:99999/app/key")
+            .unwrap_err()
+            .to_string()
+            .contains("port"));
+        let short = parse_endpoint("srt://127.0.0.1:9000?passphrase=short")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            short.contains("10 to 79") && !short.contains("short"),
+            "{short}"
+        );
     }
 
     #[test]
     fn srt_gets_live_defaults_and_masks_secrets() {
-        let endpoint = parse_endpoint("srt://127.0.0.1:9000?passphrase=0123456789ab&latency_ms=120").unwrap();
+        let endpoint =
+            parse_endpoint("srt://127.0.0.1:9000?passphrase=0123456789ab&latency_ms=120").unwrap();
         assert_eq!(
             endpoint.url(),
             "srt://127.0.0.1:9000?passphrase=0123456789ab&latency=120000&pkt_size=1316&linger=5&mode=caller"

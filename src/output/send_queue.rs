@@ -78,9 +78,9 @@ impl SendQueue {
 
     /// How long the oldest packet has waited.
     pub fn duration(&self, now: Instant) -> Duration {
-        self.items
-            .front()
-            .map_or(Duration::ZERO, |oldest| now.saturating_duration_since(oldest.pushed_at))
+        self.items.front().map_or(Duration::ZERO, |oldest| {
+            now.saturating_duration_since(oldest.pushed_at)
+        })
     }
 
     /// Queue duration as a share of the drop threshold: 0 is an idle link, 1 is dropping.
@@ -91,7 +91,9 @@ impl SendQueue {
     pub fn push(&mut self, packet: Arc<EncodedPacket>, now: Instant) {
         let kind = packet.kind;
         let keyframe = kind == StreamKind::Video && packet.is_keyframe();
-        let disposable = kind == StreamKind::Video && !keyframe && is_non_reference(packet.packet.data().unwrap_or(&[]));
+        let disposable = kind == StreamKind::Video
+            && !keyframe
+            && is_non_reference(packet.packet.data().unwrap_or(&[]));
         if kind == StreamKind::Video {
             if keyframe {
                 self.waiting_for_keyframe = false;
@@ -163,7 +165,11 @@ impl SendQueue {
     fn keep_from_latest_keyframe(&mut self) {
         let Some(position) = self.items.iter().rposition(|queued| queued.keyframe) else {
             // No keyframe yet: nothing queued can be the start of a stream.
-            let video = self.items.iter().filter(|q| q.kind == StreamKind::Video).count() as u64;
+            let video = self
+                .items
+                .iter()
+                .filter(|q| q.kind == StreamKind::Video)
+                .count() as u64;
             self.counters.dropped_frames += video;
             self.counters.dropped_audio += self.items.len() as u64 - video;
             self.items.clear();
@@ -175,7 +181,10 @@ impl SendQueue {
                 StreamKind::Audio => self.counters.dropped_audio += 1,
             }
         }
-        let start = self.items.front().map(|keyframe| presentation_seconds(&keyframe.packet));
+        let start = self
+            .items
+            .front()
+            .map(|keyframe| presentation_seconds(&keyframe.packet));
         if let Some(start) = start {
             let before = self.items.len();
             self.items.retain(|queued| {
@@ -228,7 +237,8 @@ fn nal_headers(data: &[u8]) -> Vec<u8> {
     } else {
         let mut i = 0;
         while i + 4 < data.len() {
-            let length = u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]) as usize;
+            let length =
+                u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]) as usize;
             headers.push(data[i + 4]);
             i += 4 + length;
         }
@@ -271,7 +281,9 @@ mod tests {
     }
 
     fn drain_kinds(queue: &mut SendQueue) -> Vec<(StreamKind, bool)> {
-        std::iter::from_fn(|| queue.pop()).map(|p| (p.kind, p.is_keyframe())).collect()
+        std::iter::from_fn(|| queue.pop())
+            .map(|p| (p.kind, p.is_keyframe()))
+            .collect()
     }
 
     #[test]
@@ -280,7 +292,9 @@ mod tests {
         assert!(!is_non_reference(&[0, 0, 1, 0x41, 0xaa]));
         assert!(!is_non_reference(&[0, 0, 0, 1, 0x65, 0xaa]));
         // Length-prefixed: an SEI (not a slice) and a non-reference slice.
-        assert!(is_non_reference(&[0, 0, 0, 2, 0x06, 0x05, 0, 0, 0, 2, 0x01, 0x9a]));
+        assert!(is_non_reference(&[
+            0, 0, 0, 2, 0x06, 0x05, 0, 0, 0, 2, 0x01, 0x9a
+        ]));
         assert!(!is_non_reference(&[0, 0, 0, 2, 0x06, 0x05]));
     }
 
@@ -315,9 +329,20 @@ mod tests {
         // At 627 ms the 500 ms threshold was crossed: the non-reference frames went first,
         // then the reference frames after the keyframe (no later keyframe is queued).
         let left = drain_kinds(&mut queue);
-        let video_left: Vec<bool> = left.iter().filter(|(k, _)| *k == StreamKind::Video).map(|(_, key)| *key).collect();
-        assert!(video_left.iter().all(|key| *key), "only keyframes survive: {video_left:?}");
-        assert_eq!(left.iter().filter(|(k, _)| *k == StreamKind::Audio).count(), 20, "audio is never dropped");
+        let video_left: Vec<bool> = left
+            .iter()
+            .filter(|(k, _)| *k == StreamKind::Video)
+            .map(|(_, key)| *key)
+            .collect();
+        assert!(
+            video_left.iter().all(|key| *key),
+            "only keyframes survive: {video_left:?}"
+        );
+        assert_eq!(
+            left.iter().filter(|(k, _)| *k == StreamKind::Audio).count(),
+            20,
+            "audio is never dropped"
+        );
         assert!(queue.counters().dropped_frames >= 10);
         assert_eq!(queue.counters().dropped_audio, 0);
 
@@ -327,7 +352,10 @@ mod tests {
         assert!(queue.is_empty());
         queue.push(video(30, true, true), later);
         queue.push(video(31, false, true), later);
-        assert_eq!(drain_kinds(&mut queue), vec![(StreamKind::Video, true), (StreamKind::Video, false)]);
+        assert_eq!(
+            drain_kinds(&mut queue),
+            vec![(StreamKind::Video, true), (StreamKind::Video, false)]
+        );
     }
 
     #[test]

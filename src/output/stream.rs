@@ -48,7 +48,11 @@ impl std::fmt::Display for OutputState {
             OutputState::Connecting => write!(f, "connecting"),
             OutputState::Live => write!(f, "live"),
             OutputState::Reconnecting { attempt, retry_in } => {
-                write!(f, "reconnecting (attempt {attempt}, next in {:.1} s)", retry_in.as_secs_f64())
+                write!(
+                    f,
+                    "reconnecting (attempt {attempt}, next in {:.1} s)",
+                    retry_in.as_secs_f64()
+                )
             }
             OutputState::Stopped => write!(f, "stopped"),
             OutputState::Failed(reason) => write!(f, "failed: {reason}"),
@@ -86,6 +90,8 @@ struct QueueState {
     open_streams: usize,
     stop: bool,
     reconnect_now: bool,
+    /// The writer has ended (stopped or failed): packets are no longer kept.
+    closed: bool,
 }
 
 struct Shared {
@@ -99,18 +105,24 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, QueueState> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn stats(&self) -> MutexGuard<'_, OutputStats> {
-        self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn set_state(&self, state: OutputState, detail: Option<String>) {
         let changed = {
             let mut stats = self.stats();
             let changed = std::mem::discriminant(&stats.state) != std::mem::discriminant(&state);
-            if matches!(state, OutputState::Reconnecting { .. }) && matches!(stats.state, OutputState::Live) {
+            if matches!(state, OutputState::Reconnecting { .. })
+                && matches!(stats.state, OutputState::Live)
+            {
                 stats.reconnects += 1;
             }
             stats.state = state.clone();
@@ -148,6 +160,7 @@ impl StreamOutput {
                 open_streams: 2,
                 stop: false,
                 reconnect_now: false,
+                closed: false,
             }),
             wake: Condvar::new(),
             stats: Mutex::new(OutputStats {
@@ -188,7 +201,12 @@ impl StreamOutput {
 
     /// Queues a packet; never blocks.
     pub fn push(&self, packet: Arc<EncodedPacket>) {
-        self.shared.lock().queue.push(packet, Instant::now());
+        let mut state = self.shared.lock();
+        if state.closed {
+            return;
+        }
+        state.queue.push(packet, Instant::now());
+        drop(state);
         self.shared.wake.notify_all();
     }
 
@@ -210,14 +228,25 @@ impl StreamOutput {
         let now = Instant::now();
         let (queue_duration, congestion, dropped) = {
             let state = self.shared.lock();
-            (state.queue.duration(now), state.queue.congestion(now), state.queue.counters().dropped_frames)
+            (
+                state.queue.duration(now),
+                state.queue.congestion(now),
+                state.queue.counters().dropped_frames,
+            )
         };
         let bitrate_kbps = {
-            let mut window = self.shared.sent_window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            while window.front().is_some_and(|(at, _)| now.duration_since(*at) > Duration::from_secs(1)) {
+            let mut window = self
+                .shared
+                .sent_window
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            while window
+                .front()
+                .is_some_and(|(at, _)| now.duration_since(*at) > Duration::from_secs(1))
+            {
                 window.pop_front();
             }
-            window.iter().map(|(_, bytes)| *bytes as f64).sum::<f64>() * 8.0 / 1000.0
+            window.iter().map(|(_, bytes)| *bytes).sum::<usize>() as f64 * 8.0 / 1000.0
         };
         let mut stats = self.shared.stats().clone();
         stats.queue_duration = queue_duration;
@@ -230,7 +259,11 @@ impl StreamOutput {
     /// Waits for the writer to send what is queued (or give up) and returns the final figures.
     /// Call it after both streams have ended.
     pub fn finish(&self) -> OutputStats {
-        let thread = self.thread.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(thread) = thread {
             let _ = thread.join();
         }
@@ -252,7 +285,11 @@ impl std::fmt::Debug for StreamOutput {
 
 impl Drop for StreamOutput {
     fn drop(&mut self) {
-        let thread = self.thread.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(thread) = thread {
             self.abort();
             let _ = thread.join();
@@ -276,9 +313,20 @@ enum SendEnd {
 
 impl Writer {
     fn run(self) {
+        self.connect_and_send();
+        let mut state = self.shared.lock();
+        state.closed = true;
+        while state.queue.pop().is_some() {}
+    }
+
+    fn connect_and_send(&self) {
         let seed = Instant::now().elapsed().as_nanos() as u64 ^ u64::from(std::process::id()) << 20;
-        let mut backoff = Backoff::new(self.settings.reconnect, seed ^ self.shared.name.len() as u64);
+        let mut backoff = Backoff::new(
+            self.settings.reconnect,
+            seed ^ self.shared.name.len() as u64,
+        );
         let mut on_backup = false;
+        let mut connected_before = false;
         loop {
             let endpoint = match (&self.destination.backup, on_backup) {
                 (Some(backup), true) => backup,
@@ -286,17 +334,29 @@ impl Writer {
             };
             self.shared.stats().on_backup = on_backup;
             self.shared.set_state(OutputState::Connecting, None);
-            let failure = match Connection::open(endpoint, &self.streams, self.settings.io_timeout) {
+            let opened = Connection::open(
+                endpoint,
+                &self.streams,
+                self.settings.io_timeout,
+                connected_before,
+            );
+            let failure = match opened {
                 Ok(mut connection) => {
+                    connected_before = true;
                     self.shared.lock().queue.set_connected();
-                    self.shared.set_state(OutputState::Live, Some(format!("connected to {}", endpoint.masked())));
+                    self.shared.set_state(
+                        OutputState::Live,
+                        Some(format!("connected to {}", endpoint.masked())),
+                    );
                     backoff.reset();
                     match self.send(&mut connection) {
                         Ok(SendEnd::Finished) => {
                             let result = connection.close();
                             let state = match result {
                                 Ok(()) => OutputState::Stopped,
-                                Err(error) => OutputState::Failed(format!("closing the stream: {error}")),
+                                Err(error) => {
+                                    OutputState::Failed(format!("closing the stream: {error}"))
+                                }
                             };
                             self.shared.set_state(state, None);
                             return;
@@ -308,7 +368,11 @@ impl Writer {
                         Err(error) => format!("connection to {} lost: {error}", endpoint.masked()),
                     }
                 }
-                Err(error) => format!("cannot connect to {}: {error}", endpoint.masked()),
+                Err(error) => format!(
+                    "cannot connect to {}: {error}{}",
+                    endpoint.masked(),
+                    connect_hint(endpoint)
+                ),
             };
             tracing::warn!("{failure}");
             self.shared.lock().queue.set_disconnected();
@@ -317,7 +381,10 @@ impl Writer {
                 return;
             }
             let Some(delay) = backoff.next_delay() else {
-                let reason = format!("gave up after {} attempts; last: {failure}", backoff.failures());
+                let reason = format!(
+                    "gave up after {} attempts; last: {failure}",
+                    backoff.failures()
+                );
                 self.shared.set_state(OutputState::Failed(reason), None);
                 return;
             };
@@ -402,16 +469,38 @@ impl Writer {
     }
 }
 
+/// What to check when a connection fails; FFmpeg's own reasons are often generic.
+fn connect_hint(endpoint: &Endpoint) -> &'static str {
+    match endpoint.protocol {
+        Protocol::Srt if endpoint.url().contains("passphrase=") => {
+            " (check that the listener is running and that both sides use the same passphrase)"
+        }
+        Protocol::Srt => {
+            " (check that the listener is running, and whether it expects a passphrase)"
+        }
+        Protocol::Rtmp | Protocol::Rtmps => {
+            " (check the server address and port, and the application name and stream key)"
+        }
+    }
+}
+
 /// One connection to an ingest: an FFmpeg muxer writing to the network.
 struct Connection {
     context: ffmpeg::format::context::Output,
     time_bases: [ffmpeg::Rational; 2],
-    /// Timestamps start from zero on every connection, as servers expect of a new publish.
+    /// Timestamps start near zero on every connection, as servers expect of a new publish.
+    /// The first connection starts with the encoders, already at zero; a reconnection starts
+    /// at a keyframe in mid-show, and its timestamps are shifted back by that keyframe's.
     offset_seconds: Option<f64>,
 }
 
 impl Connection {
-    fn open(endpoint: &Endpoint, streams: &[StreamInfo; 2], io_timeout: Duration) -> Result<Self, ffmpeg::Error> {
+    fn open(
+        endpoint: &Endpoint,
+        streams: &[StreamInfo; 2],
+        io_timeout: Duration,
+        resuming: bool,
+    ) -> Result<Self, ffmpeg::Error> {
         let mut options = ffmpeg::Dictionary::new();
         let timeout_micros = io_timeout.as_micros().to_string();
         options.set("rw_timeout", &timeout_micros);
@@ -422,7 +511,8 @@ impl Connection {
             // a slow link from the send queue for many seconds, so drops come far too late.
             options.set("send_buffer_size", "262144");
         }
-        let mut context = ffmpeg::format::output_as_with(endpoint.url(), endpoint.protocol.muxer(), options)?;
+        let mut context =
+            ffmpeg::format::output_as_with(endpoint.url(), endpoint.protocol.muxer(), options)?;
         for info in streams {
             let mut stream = context.add_stream(ffmpeg::encoder::find(info.codec))?;
             stream.set_parameters(info.parameters.clone());
@@ -434,12 +524,16 @@ impl Connection {
             header_options.set("flvflags", "no_duration_filesize");
         }
         context.write_header_with(header_options)?;
-        let time_base = |index: usize| context.stream(index).map_or(ffmpeg::Rational::new(1, 1000), |s| s.time_base());
+        let time_base = |index: usize| {
+            context
+                .stream(index)
+                .map_or(ffmpeg::Rational::new(1, 1000), |s| s.time_base())
+        };
         let time_bases = [time_base(0), time_base(1)];
         Ok(Self {
             context,
             time_bases,
-            offset_seconds: None,
+            offset_seconds: if resuming { None } else { Some(0.0) },
         })
     }
 
@@ -449,8 +543,8 @@ impl Connection {
             StreamKind::Video => 0,
             StreamKind::Audio => 1,
         };
-        // A connection starts with the keyframe the queue put first; sound that came before
-        // it has no picture to go with.
+        // A resumed connection starts with the keyframe the queue put first; sound that came
+        // before it has no picture to go with.
         if self.offset_seconds.is_none() && encoded.kind == StreamKind::Audio {
             return Ok(0);
         }

@@ -126,14 +126,21 @@ impl RtmpServer {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("temporary folder");
         let port = free_port();
-        let mut server = Self { port, dir, child: None };
+        let mut server = Self {
+            port,
+            dir,
+            child: None,
+        };
         server.launch();
         server
     }
 
     fn launch(&mut self) {
         let module = Path::new("/usr/lib/nginx/modules/ngx_rtmp_module.so");
-        assert!(module.exists(), "nginx's RTMP module is missing; {INSTALL_HINT}");
+        assert!(
+            module.exists(),
+            "nginx's RTMP module is missing; {INSTALL_HINT}"
+        );
         let root = self.dir.path();
         let records = root.join("records");
         std::fs::create_dir_all(&records).expect("records folder");
@@ -152,8 +159,7 @@ rtmp {{
             live on;
             record all;
             record_path {records};
-            record_unique off;
-            record_append on;
+            record_unique on;
         }}
     }}
 }}
@@ -177,7 +183,11 @@ rtmp {{
         self.child = Some(child);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "nginx did not start listening on {}", self.port);
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nginx did not start listening on {}",
+                self.port
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
@@ -200,9 +210,29 @@ rtmp {{
         format!("rtmp://127.0.0.1:{}/live/{stream}", self.port)
     }
 
-    /// The FLV file nginx recorded for `stream`.
+    /// The FLV files nginx recorded for `stream`, one per publish, oldest first.
+    pub fn recordings(&self, stream: &str) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path().join("records"))
+            .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{stream}-")) && n.ends_with(".flv"))
+        });
+        files.sort();
+        files
+    }
+
+    /// The one FLV file nginx recorded for `stream` (a single publish).
     pub fn recording(&self, stream: &str) -> PathBuf {
-        self.dir.path().join("records").join(format!("{stream}.flv"))
+        let files = self.recordings(stream);
+        assert_eq!(
+            files.len(),
+            1,
+            "expected one publish of {stream}, found {files:?}"
+        );
+        files[0].clone()
     }
 
     pub fn error_log(&self) -> String {

@@ -1,0 +1,554 @@
+//! Live streaming against real servers on loopback, started by the tests: nginx with the RTMP
+//! module, and an FFmpeg SRT listener. What arrived is checked with ffprobe and ffmpeg.
+
+mod common;
+
+use common::{decode_errors, free_port, probe, tally, tool, write_scene, RtmpServer};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// 640x360 at 30 fps: the test pattern plus the bundled clip for sound.
+fn scene(dir: &Path) -> PathBuf {
+    write_scene(
+        dir,
+        "stream.toml",
+        r#"
+[canvas]
+width = 640
+height = 360
+fps = 30
+
+[[sources]]
+id = "bars"
+kind = "test_pattern"
+
+[[sources]]
+id = "clip"
+kind = "media"
+path = "ASSETS/clip.mp4"
+
+[[scenes]]
+name = "Stream"
+
+[[scenes.items]]
+source = "bars"
+
+[[scenes.items]]
+source = "clip"
+position = [400, 230]
+scale = [0.3, 0.3]
+"#,
+    )
+}
+
+fn video_frames(file: &Path) -> u64 {
+    probe(file, "v:0", "stream=nb_read_frames", true)[0]
+        .parse()
+        .unwrap()
+}
+
+/// Runs `tally stream` to completion; returns (success, stdout + stderr).
+fn stream(args: &[&str]) -> (bool, String) {
+    let output = tally().arg("stream").args(args).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!text.contains("panicked"), "{text}");
+    (output.status.success(), text)
+}
+
+#[test]
+fn rtmp_publish_arrives_complete_and_decodable_with_a_parallel_recording() {
+    let server = RtmpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    let recording = dir.path().join("parallel.mp4");
+    let (ok, text) = stream(&[
+        scene.to_str().unwrap(),
+        "--to",
+        &server.url("secretkey123"),
+        "--record",
+        recording.to_str().unwrap(),
+        "--duration",
+        "20s",
+    ]);
+    assert!(ok, "{text}");
+    assert!(
+        !text.contains("secretkey123"),
+        "the stream key was printed:\n{text}"
+    );
+    assert!(text.contains("/live/****"), "{text}");
+
+    let received = server.recording("secretkey123");
+    let video = probe(
+        &received,
+        "v:0",
+        "stream=codec_name,width,height,r_frame_rate",
+        false,
+    );
+    assert_eq!(video, vec!["h264,640,360,30/1"]);
+    assert_eq!(
+        probe(&received, "a:0", "stream=codec_name,sample_rate", false),
+        vec!["aac,48000"]
+    );
+    let frames = video_frames(&received);
+    assert!(frames.abs_diff(600) <= 1, "received {frames} frames of 600");
+    assert_eq!(decode_errors(&received), "");
+    assert_eq!(video_frames(&recording), 600);
+}
+
+#[test]
+fn server_restart_mid_stream_reconnects_and_the_recording_keeps_every_frame() {
+    let mut server = RtmpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    let recording = dir.path().join("parallel.mp4");
+    let mut child = tally()
+        .arg("stream")
+        .arg(&scene)
+        .args(["--to", &server.url("resilient"), "--record"])
+        .arg(&recording)
+        .args([
+            "--duration",
+            "24s",
+            "--reconnect-delay",
+            "1s",
+            "--reconnect-max-delay",
+            "2s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = read_lines_in_background(&mut child);
+
+    wait_for_line(&lines, "[live]", Duration::from_secs(15));
+    std::thread::sleep(Duration::from_secs(4));
+    server.kill();
+    wait_for_line(&lines, "reconnecting", Duration::from_secs(15));
+    std::thread::sleep(Duration::from_secs(3));
+    let restarted_at = Instant::now();
+    server.restart();
+    let reconnected_at = wait_for_line_after(
+        &lines,
+        "connected to",
+        restarted_at,
+        Duration::from_secs(10),
+    );
+    let status = child.wait().unwrap();
+    let output = lines.lock().unwrap().join("\n");
+    assert!(status.success(), "{output}");
+
+    // The backoff is capped at 2 s (plus 20% jitter): back within one retry delay.
+    let waited = reconnected_at.duration_since(restarted_at);
+    assert!(
+        waited <= Duration::from_millis(2400 + 1500),
+        "reconnected {waited:?} after the server came back\n{output}"
+    );
+    // One file per publish: what arrived before the crash, and after the reconnect.
+    let received = server.recordings("resilient");
+    assert!(
+        received.len() >= 2,
+        "expected a second publish after the restart: {received:?}"
+    );
+    let resumed = received.last().unwrap();
+    assert_eq!(
+        decode_errors(resumed),
+        "",
+        "the resumed stream does not decode cleanly"
+    );
+    assert!(
+        video_frames(resumed) > 150,
+        "too little arrived after the reconnect"
+    );
+    let first = video_frames(&received[0]);
+    assert!(
+        first > 100,
+        "too little arrived before the crash ({first} frames)"
+    );
+    assert_eq!(video_frames(&recording), 720, "the recording lost frames");
+}
+
+type Lines = std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>>;
+
+fn read_lines_in_background(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    let stdout = child.stdout.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let timed: Lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (sink, timed_sink) = (lines.clone(), timed.clone());
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            timed_sink
+                .lock()
+                .unwrap()
+                .push((Instant::now(), line.clone()));
+            sink.lock().unwrap().push(line);
+        }
+    });
+    TIMED.with(|cell| *cell.borrow_mut() = Some(timed));
+    lines
+}
+
+thread_local! {
+    static TIMED: std::cell::RefCell<Option<Lines>> = const { std::cell::RefCell::new(None) };
+}
+
+fn wait_for_line(
+    lines: &std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    needle: &str,
+    timeout: Duration,
+) {
+    let deadline = Instant::now() + timeout;
+    while !lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|line| line.contains(needle))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no line with {needle:?}:\n{}",
+            lines.lock().unwrap().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_for_line_after(
+    lines: &std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    needle: &str,
+    after: Instant,
+    timeout: Duration,
+) -> Instant {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let found = TIMED.with(|cell| {
+            cell.borrow().as_ref().and_then(|timed| {
+                timed
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find(|(at, line)| *at >= after && line.contains(needle))
+                    .map(|(at, _)| *at)
+            })
+        });
+        if let Some(at) = found {
+            return at;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} after the restart:\n{}",
+            lines.lock().unwrap().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An FFmpeg SRT listener that saves what it receives.
+struct SrtListener {
+    child: Child,
+    output: PathBuf,
+    port: u16,
+}
+
+impl SrtListener {
+    fn start(dir: &Path, passphrase: Option<&str>) -> Self {
+        let port = free_port();
+        let output = dir.join(format!("srt-{port}.ts"));
+        let mut url = format!("srt://127.0.0.1:{port}?mode=listener&latency=200000");
+        if let Some(passphrase) = passphrase {
+            url.push_str(&format!("&passphrase={passphrase}"));
+        }
+        let child = tool("ffmpeg")
+            .args([
+                "-v", "error", "-y", "-i", &url, "-c", "copy", "-f", "mpegts",
+            ])
+            .arg(&output)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The listener binds at once; give it a moment before the caller arrives.
+        std::thread::sleep(Duration::from_millis(500));
+        Self {
+            child,
+            output,
+            port,
+        }
+    }
+
+    fn finish(mut self) -> (PathBuf, String) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut errors = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut errors);
+        }
+        (self.output, errors)
+    }
+}
+
+#[test]
+fn srt_caller_reaches_a_listener_with_and_without_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    for passphrase in [None, Some("correct-horse-battery")] {
+        let listener = SrtListener::start(dir.path(), passphrase);
+        let mut url = format!("srt://127.0.0.1:{}?latency_ms=200", listener.port);
+        if let Some(passphrase) = passphrase {
+            url.push_str(&format!("&passphrase={passphrase}"));
+        }
+        let (ok, text) = stream(&[scene.to_str().unwrap(), "--to", &url, "--duration", "8s"]);
+        assert!(ok, "{text}");
+        if let Some(passphrase) = passphrase {
+            assert!(
+                !text.contains(passphrase),
+                "the passphrase was printed:\n{text}"
+            );
+        }
+        let (received, errors) = listener.finish();
+        // MPEG-TS lists each stream twice (in its program and on its own): look at the first.
+        assert_eq!(
+            probe(&received, "v:0", "stream=codec_name,width,height", false)[0],
+            "h264,640,360"
+        );
+        assert_eq!(
+            probe(&received, "a:0", "stream=codec_name", false)[0],
+            "aac"
+        );
+        let frames = video_frames(&received);
+        assert!(
+            frames.abs_diff(240) <= 1,
+            "received {frames} of 240 frames ({errors})"
+        );
+        assert_eq!(decode_errors(&received), "", "passphrase {passphrase:?}");
+    }
+}
+
+#[test]
+fn srt_wrong_passphrase_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    let listener = SrtListener::start(dir.path(), Some("the-right-passphrase"));
+    let url = format!(
+        "srt://127.0.0.1:{}?passphrase=a-wrong-passphrase",
+        listener.port
+    );
+    let recording = dir.path().join("kept.mp4");
+    let (ok, text) = stream(&[
+        scene.to_str().unwrap(),
+        "--to",
+        &url,
+        "--record",
+        recording.to_str().unwrap(),
+        "--duration",
+        "6s",
+        "--max-retries",
+        "1",
+        "--reconnect-delay",
+        "1s",
+    ]);
+    drop(listener);
+    assert!(!ok, "a refused output must fail the command:\n{text}");
+    assert!(text.contains("cannot connect to srt://127.0.0.1"), "{text}");
+    assert!(text.contains("same passphrase"), "{text}");
+    assert!(
+        text.contains("passphrase=****") && !text.contains("a-wrong-passphrase"),
+        "{text}"
+    );
+    // The recording is not affected by the failed output.
+    assert_eq!(video_frames(&recording), 180);
+}
+
+#[test]
+fn bad_destinations_are_named_and_other_outputs_keep_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    let scene = scene.to_str().unwrap();
+
+    let (ok, text) = stream(&[
+        scene,
+        "--to",
+        "http://example.com/live/key",
+        "--duration",
+        "1s",
+    ]);
+    assert!(!ok && text.contains("unknown scheme `http`"), "{text}");
+    let (ok, text) = stream(&[
+        scene,
+        "--to",
+        "rtmp://127.0.0.1/onlyapp",
+        "--duration",
+        "1s",
+    ]);
+    assert!(
+        !ok && text.contains("expected rtmp://host[:port]/app/stream-key"),
+        "{text}"
+    );
+
+    // Refused connection on one output; a working server on the other keeps receiving.
+    let server = RtmpServer::start();
+    let closed_port = free_port();
+    let refused = format!("rtmp://127.0.0.1:{closed_port}/live/refusedkey");
+    let (ok, text) = stream(&[
+        scene,
+        "--to",
+        &refused,
+        "--to",
+        &server.url("healthy"),
+        "--duration",
+        "6s",
+        "--max-retries",
+        "1",
+        "--reconnect-delay",
+        "1s",
+    ]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!("rtmp://127.0.0.1:{closed_port}/live/****")),
+        "{text}"
+    );
+    assert!(
+        text.contains("Connection refused") || text.contains("refused"),
+        "{text}"
+    );
+    assert!(!text.contains("refusedkey"), "{text}");
+    let frames = video_frames(&server.recording("healthy"));
+    assert!(
+        frames.abs_diff(180) <= 1,
+        "the healthy output got {frames} frames"
+    );
+}
+
+/// A TCP proxy on loopback that passes client-to-server bytes at `bytes_per_second` until
+/// `slow_for` has passed, then at full speed. It serves one connection and stops by itself.
+fn throttling_proxy(upstream_port: u16, bytes_per_second: usize, slow_for: Duration) -> u16 {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    // A small receive buffer, so the squeeze reaches the sender quickly.
+    socket.set_recv_buffer_size(32 * 1024).unwrap();
+    socket
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    socket.listen(1).unwrap();
+    let listener: TcpListener = socket.into();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Ok((mut client, _)) = listener.accept() else {
+            return;
+        };
+        let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
+            return;
+        };
+        let (mut client_reader, mut server_writer) =
+            (client.try_clone().unwrap(), server.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut server, &mut client);
+        });
+        let started = Instant::now();
+        let mut chunk = [0u8; 1024];
+        let deadline = started + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            let Ok(read) = client_reader.read(&mut chunk) else {
+                break;
+            };
+            if read == 0 || server_writer.write_all(&chunk[..read]).is_err() {
+                break;
+            }
+            if started.elapsed() < slow_for {
+                std::thread::sleep(Duration::from_secs_f64(
+                    read as f64 / bytes_per_second as f64,
+                ));
+            }
+        }
+        let _ = server_writer.shutdown(std::net::Shutdown::Write);
+    });
+    port
+}
+
+#[test]
+fn a_squeezed_link_drops_video_by_policy_and_keeps_all_audio() {
+    let server = RtmpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    // 400 kbit/s for 12 s: below the video (the test pattern takes about 1 Mbit/s) but above
+    // the 160 kbit/s of audio plus keyframes.
+    let proxy = throttling_proxy(server.port, 50_000, Duration::from_secs(12));
+    let url = format!("rtmp://127.0.0.1:{proxy}/live/squeezed");
+    let (ok, text) = stream(&[
+        scene.to_str().unwrap(),
+        "--to",
+        &url,
+        "--duration",
+        "20s",
+        "--drop-threshold",
+        "700ms",
+    ]);
+    assert!(ok, "{text}");
+    let received = server.recording("squeezed");
+    if std::env::var_os("TALLY_KEEP").is_some() {
+        std::fs::copy(&received, "/tmp/squeezed.flv").unwrap();
+        std::fs::write("/tmp/squeezed.txt", &text).unwrap();
+    }
+
+    let queue_seconds: Vec<f64> = text
+        .lines()
+        .filter_map(|line| line.split("queue ").nth(1)?.split(' ').next()?.parse().ok())
+        .collect();
+    let worst = queue_seconds.iter().cloned().fold(0.0, f64::max);
+    assert!(!queue_seconds.is_empty(), "no statistics printed:\n{text}");
+    // Audio and keyframes are never dropped, so while a keyframe crawls through the narrow
+    // link the audio behind it ages past the threshold; the queue stays within twice it.
+    assert!(
+        worst <= 2.0 * 0.7,
+        "the queue reached {worst} s (threshold 0.7 s):\n{text}"
+    );
+    let dropped: u64 = text
+        .lines()
+        .rev()
+        .find_map(|line| {
+            line.split(" dropped")
+                .next()?
+                .rsplit(", ")
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    assert!(dropped > 0, "nothing was dropped:\n{text}");
+
+    assert_eq!(decode_errors(&received), "");
+    assert!(
+        video_frames(&received) < 600,
+        "video should have lost frames"
+    );
+    // Audio is complete: no gap between consecutive AAC frames (1024 samples = 21.3 ms; FLV
+    // keeps milliseconds) from the start of the recording to the end of the show. nginx's
+    // recorder itself starts at the first video keyframe, about 0.2 s in.
+    let times: Vec<f64> = probe(&received, "a:0", "packet=pts_time", false)
+        .iter()
+        .filter_map(|t| t.trim_end_matches(',').parse().ok())
+        .collect();
+    let widest_gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    assert!(widest_gap <= 0.023, "a {widest_gap} s hole in the audio");
+    assert!(
+        times[0] <= 0.3 && *times.last().unwrap() >= 19.9,
+        "audio spans {} to {}",
+        times[0],
+        times.last().unwrap()
+    );
+}
