@@ -476,7 +476,7 @@ fn run_engine(
 
 fn output_line(output: &OutputStats) -> String {
     format!(
-        "  {} [{}] {:.0} kbps, {:.2} MB sent, {} dropped, queue {:.2} s, congestion {:.2}{}",
+        "  {} [{}] {:.0} kbps, {:.2} MB sent, {} dropped, queue {:.2} s, congestion {:.2}{}{}",
         output.name,
         output.state,
         output.bitrate_kbps,
@@ -484,7 +484,15 @@ fn output_line(output: &OutputStats) -> String {
         output.dropped_frames,
         output.queue_duration.as_secs_f64(),
         output.congestion,
-        if output.on_backup { ", on backup" } else { "" }
+        if output.on_backup { ", on backup" } else { "" },
+        match (output.latency_median, output.latency_p99) {
+            (Some(median), Some(p99)) => format!(
+                ", latency {:.0} ms median, {:.0} ms p99",
+                median.as_secs_f64() * 1000.0,
+                p99.as_secs_f64() * 1000.0
+            ),
+            _ => String::new(),
+        }
     )
 }
 

@@ -552,3 +552,124 @@ fn a_squeezed_link_drops_video_by_policy_and_keeps_all_audio() {
         times.last().unwrap()
     );
 }
+
+#[test]
+fn backup_ingest_takes_over_when_the_primary_fails() {
+    let server = RtmpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    let dead_primary = format!("rtmp://127.0.0.1:{}/live/primarykey", free_port());
+    let destination = format!("{dead_primary}|{}", server.url("backupkey"));
+    let (ok, text) = stream(&[
+        scene.to_str().unwrap(),
+        "--to",
+        &destination,
+        "--duration",
+        "8s",
+        "--reconnect-delay",
+        "1s",
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("on backup"), "{text}");
+    let frames = video_frames(&server.recording("backupkey"));
+    assert!(frames > 150, "the backup received only {frames} frames");
+    assert_eq!(decode_errors(&server.recording("backupkey")), "");
+}
+
+#[test]
+fn destinations_file_with_keys_from_the_environment() {
+    let server = RtmpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    let file = dir.path().join("destinations.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[destination]]\nurl = \"rtmp://127.0.0.1:{}/live/${{TALLY_TEST_KEY}}\"\n",
+            server.port
+        ),
+    )
+    .unwrap();
+    let output = tally()
+        .env("TALLY_TEST_KEY", "envsecret42")
+        .arg("stream")
+        .arg(&scene)
+        .arg("--destinations")
+        .arg(&file)
+        .args(["--duration", "4s"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(!text.contains("envsecret42"), "{text}");
+    assert!(video_frames(&server.recording("envsecret42")) > 100);
+
+    // A key variable that is not set is named, and nothing starts.
+    let output = tally()
+        .arg("stream")
+        .arg(&scene)
+        .arg("--destinations")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("TALLY_TEST_KEY is not set"));
+}
+
+#[test]
+fn reconnect_now_skips_the_backoff_wait() {
+    use tally::engine::{Command, Engine, EngineConfig};
+    use tally::output::{parse_destination, OutputState, ReconnectSettings, StreamSettings};
+
+    std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
+    let dir = tempfile::tempdir().unwrap();
+    let collection = tally::scene::load_file(&scene(dir.path())).unwrap();
+    let mut server = RtmpServer::start();
+    server.kill(); // nothing listens yet
+    let config = EngineConfig {
+        pacing: tally::sources::Pacing::RealTime,
+        frame_limit: None,
+        video: Default::default(),
+        audio: Default::default(),
+        recording: None,
+        streams: vec![parse_destination(&server.url("manual")).unwrap()],
+        stream_settings: StreamSettings {
+            reconnect: ReconnectSettings {
+                first_delay: Duration::from_secs(60),
+                max_delay: Duration::from_secs(60),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    };
+    let engine = Engine::start(collection, config).unwrap();
+    let state = |engine: &Engine| engine.stats().outputs[0].state.clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !matches!(state(&engine), OutputState::Reconnecting { .. }) {
+        assert!(
+            Instant::now() < deadline,
+            "never started waiting: {:?}",
+            state(&engine)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.restart();
+    let asked = Instant::now();
+    engine.send(Command::ReconnectOutputs);
+    while state(&engine) != OutputState::Live {
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "still {:?}",
+            state(&engine)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Well before the 60 s backoff would have let it try again.
+    assert!(asked.elapsed() < Duration::from_secs(10));
+    let summary = engine.stop().unwrap();
+    assert_eq!(summary.stats.outputs[0].state, OutputState::Stopped);
+}

@@ -15,7 +15,7 @@ use crate::audio::Mixer;
 use crate::encode::{
     i420_frame, AudioEncoder, EncodeError, EncodedPacket, StreamKind, VideoEncoder,
 };
-use crate::output::{OutputError, OutputNotice, Recorder, StreamOutput};
+use crate::output::{FrameTimes, OutputError, OutputNotice, Recorder, StreamOutput};
 use crate::render::{Compositor, Gpu, I420Layout, Layer};
 use crate::scene::{Collection, Scene};
 use crate::sources::{self, FrameRef, Pacing, RunningSource, Tick, SAMPLE_RATE};
@@ -78,6 +78,7 @@ struct Workers {
     output_threads: Vec<JoinHandle<Result<(), OutputError>>>,
     streams: Vec<Arc<StreamOutput>>,
     notices: Receiver<OutputNotice>,
+    frame_times: Arc<FrameTimes>,
 }
 
 pub(super) fn run(
@@ -170,6 +171,7 @@ fn start(
     }
 
     let (notice_sender, notices) = bounded(256);
+    let frame_times = Arc::new(FrameTimes::default());
     let mut streams = Vec::new();
     for destination in &config.streams {
         let stream = Arc::new(StreamOutput::start(
@@ -178,6 +180,7 @@ fn start(
             audio_encoder.stream_info(),
             config.stream_settings,
             notice_sender.clone(),
+            Some(frame_times.clone()),
         ));
         outputs.push(Sink::Stream(stream.clone()));
         streams.push(stream);
@@ -217,6 +220,7 @@ fn start(
             output_threads,
             streams,
             notices,
+            frame_times,
         },
         encoder_name,
     ))
@@ -251,6 +255,9 @@ fn render_loop(
     let encoder_gone = Cell::new(false);
     let mut on_ready = |index: u64, bytes: &[u8], layout: &I420Layout| {
         counters.rendered.fetch_add(1, Ordering::Relaxed);
+        if !workers.streams.is_empty() {
+            workers.frame_times.record(index as i64, Instant::now());
+        }
         let frame = i420_frame(index, bytes, layout);
         match config.pacing {
             Pacing::RealTime => match workers.video.try_send(frame) {
@@ -406,6 +413,7 @@ fn finish(workers: Workers) -> Result<(), EngineError> {
         output_threads,
         streams,
         notices: _,
+        frame_times: _,
     } = workers;
     drop(video);
     drop(audio);

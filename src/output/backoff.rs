@@ -35,10 +35,15 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(settings: ReconnectSettings, seed: u64) -> Self {
+        // splitmix64 spreads nearby seeds (1, 2, a pid) over the whole state space; raw small
+        // seeds would give xorshift tiny, nearly equal first values.
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         Self {
             settings,
             failures: 0,
-            random_state: seed | 1,
+            random_state: (z ^ (z >> 31)) | 1,
         }
     }
 

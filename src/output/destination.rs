@@ -235,9 +235,8 @@ fn expand_variables(text: &str) -> Result<String, DestinationError> {
 fn mask_written(text: &str) -> String {
     let (base, query) = text.split_once('?').unwrap_or((text, ""));
     let mut masked = match base.rsplit_once('/') {
-        Some((head, key))
-            if head.contains("://") && head.matches('/').count() >= 3 && !key.starts_with("${") =>
-        {
+        // Any last path segment may be a key (in a malformed URL it could be the only one).
+        Some((head, key)) if head.contains("://") && !key.starts_with("${") => {
             format!("{head}/****")
         }
         _ => base.to_string(),

@@ -13,7 +13,9 @@ pub mod stream;
 pub use backoff::ReconnectSettings;
 pub use destination::{parse_destination, Destination, DestinationError};
 pub use send_queue::QueueSettings;
-pub use stream::{OutputNotice, OutputState, OutputStats, StreamOutput, StreamSettings};
+pub use stream::{
+    FrameTimes, OutputNotice, OutputState, OutputStats, StreamOutput, StreamSettings,
+};
 
 use crate::encode::{init_ffmpeg, EncodedPacket, StreamInfo, StreamKind};
 use ffmpeg_next as ffmpeg;

@@ -3,8 +3,8 @@
 //!
 //! Encoders push packets without ever blocking; the output's writer thread pops them. When the
 //! oldest packet has waited longer than the threshold (the link is slower than the stream),
-//! the queue drops video that no other frame needs first (non-reference frames), then every
-//! video frame up to the next keyframe. Audio and keyframes are never dropped for congestion,
+//! the queue drops video that no other frame needs first (non-reference frames), then all
+//! video but keyframes, and the rest of a group of pictures it has cut into. Audio and keyframes are never dropped for congestion,
 //! so what the receiver gets always decodes. While disconnected, only what follows the latest
 //! keyframe is kept, so a reconnect resumes on a keyframe with current pictures.
 
@@ -143,19 +143,21 @@ impl SendQueue {
         if self.duration(now) <= self.settings.drop_threshold {
             return;
         }
-        // Then all video up to the next keyframe; if none is queued, until one arrives.
-        let first_keyframe = self.items.iter().position(|queued| queued.keyframe);
-        let end = first_keyframe.unwrap_or(self.items.len());
-        let mut index = 0;
-        let mut dropped = 0;
-        self.items.retain(|queued| {
-            let drop = index < end && queued.kind == StreamKind::Video;
-            index += 1;
-            dropped += u64::from(drop);
-            !drop
-        });
+        // Then every queued video frame but keyframes. If the newest video is not a keyframe,
+        // its group of pictures is now broken: drop its remaining frames as they come, until
+        // the next keyframe.
+        let newest_video_is_keyframe = self
+            .items
+            .iter()
+            .rev()
+            .find(|queued| queued.kind == StreamKind::Video)
+            .is_some_and(|queued| queued.keyframe);
+        let before = self.items.len();
+        self.items
+            .retain(|queued| queued.kind != StreamKind::Video || queued.keyframe);
+        let dropped = (before - self.items.len()) as u64;
         self.counters.dropped_frames += dropped;
-        if first_keyframe.is_none() && dropped > 0 {
+        if dropped > 0 && !newest_video_is_keyframe {
             self.waiting_for_keyframe = true;
         }
     }

@@ -15,6 +15,43 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// When each canvas frame left the compositor, by frame number, so outputs can measure how long
+/// a frame takes to reach the network. Holds the last few seconds only.
+#[derive(Default)]
+pub struct FrameTimes {
+    frames: Mutex<VecDeque<(i64, Instant)>>,
+}
+
+impl FrameTimes {
+    const KEPT: usize = 600;
+
+    pub fn record(&self, frame: i64, at: Instant) {
+        let mut frames = self
+            .frames
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if frames.len() == Self::KEPT {
+            frames.pop_front();
+        }
+        frames.push_back((frame, at));
+    }
+
+    fn left_compositor(&self, frame: i64) -> Option<Instant> {
+        let frames = self
+            .frames
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        frames
+            .iter()
+            .rev()
+            .find(|(number, _)| *number == frame)
+            .map(|(_, at)| *at)
+    }
+}
+
+/// Latency samples kept for the percentiles (about the last two minutes at 30 fps).
+const LATENCY_SAMPLES: usize = 4096;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StreamSettings {
     pub queue: QueueSettings,
@@ -75,6 +112,10 @@ pub struct OutputStats {
     pub congestion: f64,
     pub reconnects: u32,
     pub on_backup: bool,
+    /// From a frame leaving the compositor to its packet handed to the socket: median and
+    /// 99th percentile over the recent frames (encoder delay included).
+    pub latency_median: Option<Duration>,
+    pub latency_p99: Option<Duration>,
 }
 
 /// A state change worth telling the user about.
@@ -100,6 +141,8 @@ struct Shared {
     wake: Condvar,
     stats: Mutex<OutputStats>,
     sent_window: Mutex<VecDeque<(Instant, usize)>>,
+    latencies: Mutex<VecDeque<Duration>>,
+    frame_times: Option<Arc<FrameTimes>>,
     notices: crossbeam_channel::Sender<OutputNotice>,
 }
 
@@ -150,6 +193,7 @@ impl StreamOutput {
         audio: StreamInfo,
         settings: StreamSettings,
         notices: crossbeam_channel::Sender<OutputNotice>,
+        frame_times: Option<Arc<FrameTimes>>,
     ) -> Self {
         init_ffmpeg();
         let name = destination.name().to_string();
@@ -173,8 +217,12 @@ impl StreamOutput {
                 congestion: 0.0,
                 reconnects: 0,
                 on_backup: false,
+                latency_median: None,
+                latency_p99: None,
             }),
             sent_window: Mutex::new(VecDeque::new()),
+            latencies: Mutex::new(VecDeque::new()),
+            frame_times,
             notices,
         });
         let writer = Writer {
@@ -248,7 +296,24 @@ impl StreamOutput {
             }
             window.iter().map(|(_, bytes)| *bytes).sum::<usize>() as f64 * 8.0 / 1000.0
         };
+        let (latency_median, latency_p99) = {
+            let latencies = self
+                .shared
+                .latencies
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut sorted: Vec<Duration> = latencies.iter().copied().collect();
+            sorted.sort();
+            let at = |share: f64| {
+                sorted
+                    .get(((sorted.len() as f64 - 1.0) * share).round() as usize)
+                    .copied()
+            };
+            (at(0.5), at(0.99))
+        };
         let mut stats = self.shared.stats().clone();
+        stats.latency_median = latency_median;
+        stats.latency_p99 = latency_p99;
         stats.queue_duration = queue_duration;
         stats.congestion = congestion;
         stats.dropped_frames = dropped;
@@ -405,6 +470,31 @@ impl Writer {
         }
     }
 
+    fn record_latency(&self, packet: &EncodedPacket) {
+        let Some(frame_times) = &self.shared.frame_times else {
+            return;
+        };
+        if packet.kind != StreamKind::Video {
+            return;
+        }
+        let Some(left) = packet
+            .packet
+            .pts()
+            .and_then(|frame| frame_times.left_compositor(frame))
+        else {
+            return;
+        };
+        let mut latencies = self
+            .shared
+            .latencies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if latencies.len() == LATENCY_SAMPLES {
+            latencies.pop_front();
+        }
+        latencies.push_back(left.elapsed());
+    }
+
     /// Whether the show is over: streams ended (or stop asked) and nothing left worth sending.
     fn should_end(&self) -> bool {
         let state = self.shared.lock();
@@ -459,6 +549,7 @@ impl Writer {
                 }
             };
             let size = connection.write(&packet)?;
+            self.record_latency(&packet);
             self.shared.stats().bytes_sent += size as u64;
             self.shared
                 .sent_window
