@@ -99,6 +99,10 @@ struct StreamArgs {
     /// Failed attempts in a row before an output gives up (0: never).
     #[arg(long, default_value_t = 20)]
     max_retries: u32,
+    /// Certificate authorities (PEM) to check RTMPS servers against, for private servers; public
+    /// platforms are checked against the system's authorities.
+    #[arg(long, value_name = "FILE")]
+    tls_ca_file: Option<PathBuf>,
     /// Queue duration above which frames are dropped (non-reference frames first).
     #[arg(long, value_parser = parse_duration, default_value = "700ms")]
     drop_threshold: Duration,
@@ -377,6 +381,7 @@ fn stream(args: &StreamArgs) -> Result<()> {
                 max_retries: (args.max_retries > 0).then_some(args.max_retries),
                 ..ReconnectSettings::default()
             },
+            tls_ca_file: args.tls_ca_file.clone(),
             ..StreamSettings::default()
         },
     };

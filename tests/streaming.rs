@@ -673,3 +673,101 @@ fn reconnect_now_skips_the_backoff_wait() {
     let summary = engine.stop().unwrap();
     assert_eq!(summary.stats.outputs[0].state, OutputState::Stopped);
 }
+
+#[test]
+fn rtmps_checks_the_server_certificate() {
+    let server = RtmpServer::start_with_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    let scene = scene.to_str().unwrap();
+    let ca_file = server.ca_file();
+
+    // Trusted through --tls-ca-file: the stream arrives over TLS.
+    let (ok, text) = stream(&[
+        scene,
+        "--to",
+        &server.rtmps_url("tlskey"),
+        "--tls-ca-file",
+        ca_file.to_str().unwrap(),
+        "--duration",
+        "5s",
+    ]);
+    assert!(ok, "{text}");
+    assert!(!text.contains("tlskey"), "{text}");
+    let received = server.recording("tlskey");
+    assert!(video_frames(&received) > 120);
+    assert_eq!(decode_errors(&received), "");
+
+    // A self-signed certificate nobody vouches for is refused, with what to check.
+    let (ok, text) = stream(&[
+        scene,
+        "--to",
+        &server.rtmps_url("untrusted"),
+        "--duration",
+        "3s",
+        "--max-retries",
+        "1",
+        "--reconnect-delay",
+        "1s",
+    ]);
+    assert!(
+        !ok,
+        "an unverifiable certificate must not be accepted:\n{text}"
+    );
+    assert!(text.contains("TLS certificate"), "{text}");
+    assert!(
+        server.recordings("untrusted").is_empty(),
+        "the stream went out anyway"
+    );
+}
+
+#[test]
+fn srt_listener_mode_waits_for_the_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    let port = free_port();
+    let mut tally_process = tally()
+        .arg("stream")
+        .arg(&scene)
+        .args([
+            "--to",
+            &format!("srt://127.0.0.1:{port}?mode=listener"),
+            "--duration",
+            "10s",
+            "--quiet",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The receiver calls in; retry until Tally is listening.
+    let received = dir.path().join("from-listener.ts");
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut caller;
+    loop {
+        caller = tool("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                &format!("srt://127.0.0.1:{port}?mode=caller"),
+            ])
+            .args(["-c", "copy", "-f", "mpegts"])
+            .arg(&received)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        if caller.try_wait().unwrap().is_none() || Instant::now() > deadline {
+            break;
+        }
+    }
+    let status = tally_process.wait().unwrap();
+    let _ = caller.wait();
+    assert!(status.success());
+    let frames = video_frames(&received);
+    assert!(frames > 150, "the receiver got {frames} frames");
+    assert_eq!(decode_errors(&received), "");
+}

@@ -178,7 +178,7 @@ fn start(
             destination.clone(),
             video_encoder.stream_info(),
             audio_encoder.stream_info(),
-            config.stream_settings,
+            config.stream_settings.clone(),
             notice_sender.clone(),
             Some(frame_times.clone()),
         ));

@@ -52,12 +52,14 @@ impl FrameTimes {
 /// Latency samples kept for the percentiles (about the last two minutes at 30 fps).
 const LATENCY_SAMPLES: usize = 4096;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StreamSettings {
     pub queue: QueueSettings,
     pub reconnect: ReconnectSettings,
     /// A connect or write that makes no progress for this long counts as a lost connection.
     pub io_timeout: Duration,
+    /// Certificate authorities RTMPS servers are checked against, instead of the system's.
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for StreamSettings {
@@ -66,6 +68,7 @@ impl Default for StreamSettings {
             queue: QueueSettings::default(),
             reconnect: ReconnectSettings::default(),
             io_timeout: Duration::from_secs(5),
+            tls_ca_file: None,
         }
     }
 }
@@ -399,12 +402,8 @@ impl Writer {
             };
             self.shared.stats().on_backup = on_backup;
             self.shared.set_state(OutputState::Connecting, None);
-            let opened = Connection::open(
-                endpoint,
-                &self.streams,
-                self.settings.io_timeout,
-                connected_before,
-            );
+            let opened =
+                Connection::open(endpoint, &self.streams, &self.settings, connected_before);
             let failure = match opened {
                 Ok(mut connection) => {
                     connected_before = true;
@@ -569,8 +568,13 @@ fn connect_hint(endpoint: &Endpoint) -> &'static str {
         Protocol::Srt => {
             " (check that the listener is running, and whether it expects a passphrase)"
         }
-        Protocol::Rtmp | Protocol::Rtmps => {
+        Protocol::Rtmp => {
             " (check the server address and port, and the application name and stream key)"
+        }
+        Protocol::Rtmps => {
+            " (check the server address and port, the application name and stream key, and that \
+             the server's TLS certificate is valid for its name: --tls-ca-file adds a private \
+             certificate authority)"
         }
     }
 }
@@ -589,10 +593,19 @@ impl Connection {
     fn open(
         endpoint: &Endpoint,
         streams: &[StreamInfo; 2],
-        io_timeout: Duration,
+        settings: &StreamSettings,
         resuming: bool,
     ) -> Result<Self, ffmpeg::Error> {
+        let io_timeout = settings.io_timeout;
         let mut options = ffmpeg::Dictionary::new();
+        if endpoint.protocol == Protocol::Rtmps {
+            // FFmpeg's TLS accepts any certificate unless told to check: a stream key sent
+            // over an unchecked connection is a key given to whoever sits in the middle.
+            options.set("tls_verify", "1");
+            if let Some(ca_file) = &settings.tls_ca_file {
+                options.set("ca_file", &ca_file.display().to_string());
+            }
+        }
         let timeout_micros = io_timeout.as_micros().to_string();
         options.set("rw_timeout", &timeout_micros);
         if endpoint.protocol == Protocol::Srt {

@@ -118,21 +118,64 @@ pub fn free_port() -> u16 {
 /// A real nginx with the RTMP module, on loopback, recording every published stream to FLV.
 pub struct RtmpServer {
     pub port: u16,
+    /// With TLS: the port where nginx terminates TLS in front of RTMP (RTMPS).
+    pub tls_port: Option<u16>,
     dir: tempfile::TempDir,
     child: Option<std::process::Child>,
 }
 
 impl RtmpServer {
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Also serves RTMPS, with a self-signed certificate for 127.0.0.1 ([`Self::ca_file`]).
+    pub fn start_with_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Self {
         let dir = tempfile::tempdir().expect("temporary folder");
         let port = free_port();
+        let tls_port = tls.then(free_port);
+        if tls {
+            let root = dir.path();
+            run_ok(
+                tool("openssl")
+                    .args([
+                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    ])
+                    .args([
+                        "-subj",
+                        "/CN=127.0.0.1",
+                        "-addext",
+                        "subjectAltName=IP:127.0.0.1",
+                    ])
+                    .arg("-keyout")
+                    .arg(root.join("key.pem"))
+                    .arg("-out")
+                    .arg(root.join("cert.pem")),
+            );
+        }
         let mut server = Self {
             port,
+            tls_port,
             dir,
             child: None,
         };
         server.launch();
         server
+    }
+
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
+    pub fn rtmps_url(&self, stream: &str) -> String {
+        format!(
+            "rtmps://127.0.0.1:{}/live/{stream}",
+            self.tls_port.expect("started with TLS")
+        )
     }
 
     fn launch(&mut self) {
@@ -144,8 +187,29 @@ impl RtmpServer {
         let root = self.dir.path();
         let records = root.join("records");
         std::fs::create_dir_all(&records).expect("records folder");
+        let tls = match self.tls_port {
+            Some(tls_port) => {
+                let stream_module = Path::new("/usr/lib/nginx/modules/ngx_stream_module.so");
+                assert!(
+                    stream_module.exists(),
+                    "nginx's stream module is missing; {INSTALL_HINT}"
+                );
+                format!(
+                    "stream {{ server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {root}/cert.pem; \
+                     ssl_certificate_key {root}/key.pem; proxy_pass 127.0.0.1:{port}; }} }}\n",
+                    root = root.display(),
+                    port = self.port,
+                )
+            }
+            None => String::new(),
+        };
+        let stream_module = if self.tls_port.is_some() {
+            "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n"
+        } else {
+            ""
+        };
         let config = format!(
-            r#"load_module {module};
+            r#"{stream_module}load_module {module};
 daemon off;
 master_process off;
 pid {root}/nginx.pid;
@@ -163,7 +227,7 @@ rtmp {{
         }}
     }}
 }}
-"#,
+{tls}"#,
             module = module.display(),
             root = root.display(),
             port = self.port,
