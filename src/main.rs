@@ -103,6 +103,11 @@ struct StreamArgs {
     /// platforms are checked against the system's authorities.
     #[arg(long, value_name = "FILE")]
     tls_ca_file: Option<PathBuf>,
+    /// On a congested link, lower the video bitrate to what the link carries (and recover it
+    /// gradually) instead of only dropping frames. The recording shares the encoder, so it gets
+    /// the lower bitrate too.
+    #[arg(long)]
+    adaptive_bitrate: bool,
     /// Queue duration above which frames are dropped (non-reference frames first).
     #[arg(long, value_parser = parse_duration, default_value = "700ms")]
     drop_threshold: Duration,
@@ -382,6 +387,7 @@ fn stream(args: &StreamArgs) -> Result<()> {
                 ..ReconnectSettings::default()
             },
             tls_ca_file: args.tls_ca_file.clone(),
+            adaptive_bitrate: args.adaptive_bitrate,
             ..StreamSettings::default()
         },
     };
@@ -459,6 +465,9 @@ fn run_engine(
             last_report = std::time::Instant::now();
             for output in &stats.outputs {
                 say(output_line(output));
+            }
+            if let Some(kbps) = stats.adapted_bitrate_kbps {
+                say(format!("  video encoder bitrate {kbps} kbps (adaptive)"));
             }
         }
         std::thread::sleep(Duration::from_millis(100));

@@ -771,3 +771,48 @@ fn srt_listener_mode_waits_for_the_receiver() {
     assert!(frames > 150, "the receiver got {frames} frames");
     assert_eq!(decode_errors(&received), "");
 }
+
+#[test]
+fn adaptive_bitrate_follows_a_squeezed_link_and_recovers() {
+    let server = RtmpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    // 600 kbit/s for 10 s, then full speed.
+    let proxy = throttling_proxy(server.port, 75_000, Duration::from_secs(10));
+    let url = format!("rtmp://127.0.0.1:{proxy}/live/adaptive");
+    let (ok, text) = stream(&[
+        scene.to_str().unwrap(),
+        "--to",
+        &url,
+        "--duration",
+        "26s",
+        "--adaptive-bitrate",
+    ]);
+    assert!(ok, "{text}");
+    let targets: Vec<u32> = text
+        .lines()
+        .filter_map(|line| {
+            line.split("video encoder bitrate ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    eprintln!("encoder bitrate each second (kbps): {targets:?}");
+    let lowest = *targets
+        .iter()
+        .min()
+        .unwrap_or_else(|| panic!("the bitrate never changed:\n{text}"));
+    assert!(
+        lowest < 800,
+        "the bitrate only came down to {lowest} kbps:\n{text}"
+    );
+    assert!(
+        *targets.last().unwrap() > lowest,
+        "the bitrate did not recover after the squeeze:\n{text}"
+    );
+    let received = server.recording("adaptive");
+    assert_eq!(decode_errors(&received), "");
+}

@@ -151,6 +151,13 @@ impl VideoEncoder {
         }
     }
 
+    /// Changes the bitrate (kbps) from the next frame on; FFmpeg's libx264 and NVENC wrappers
+    /// reconfigure the running encoder when they see the new values.
+    pub fn set_bitrate(&mut self, kbps: u32, max_kbps: u32) {
+        self.encoder.set_bit_rate(kbps as usize * 1000);
+        self.encoder.set_max_bit_rate(max_kbps as usize * 1000);
+    }
+
     /// Encodes one frame; returns the packets the encoder released.
     pub fn encode(
         &mut self,

@@ -58,6 +58,15 @@ impl Default for VideoSettings {
 }
 
 impl VideoSettings {
+    /// The bitrate and ceiling (kbps) the rate control aims at; `None` for constant quality.
+    pub fn bitrate_kbps(&self) -> Option<(u32, u32)> {
+        match self.rate_control {
+            RateControl::Cbr { kbps } => Some((kbps, kbps)),
+            RateControl::Vbr { kbps, max_kbps } => Some((kbps, max_kbps)),
+            RateControl::Crf { .. } => None,
+        }
+    }
+
     pub fn keyframe_interval_frames(&self, fps: FrameRate) -> u32 {
         (self.keyframe_interval_secs * fps.as_f64())
             .round()

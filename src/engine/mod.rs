@@ -92,6 +92,8 @@ pub(crate) struct Counters {
     bytes_written: AtomicU64,
     render_nanos: AtomicU64,
     streams: std::sync::Mutex<Vec<Arc<StreamOutput>>>,
+    /// The video bitrate outputs ask for (kbps); 0 until adaptive bitrate changes it.
+    video_target_kbps: std::sync::atomic::AtomicU32,
 }
 
 /// A snapshot of the pipeline's counters.
@@ -110,6 +112,8 @@ pub struct Stats {
     pub mean_render_time: Duration,
     /// One entry per stream output, in the order they were configured.
     pub outputs: Vec<OutputStats>,
+    /// The video bitrate adaptive bitrate has set (kbps); `None` while it has changed nothing.
+    pub adapted_bitrate_kbps: Option<u32>,
 }
 
 impl Counters {
@@ -125,6 +129,8 @@ impl Counters {
             mean_render_time: Duration::from_nanos(
                 self.render_nanos.load(Ordering::Relaxed) / rendered.max(1),
             ),
+            adapted_bitrate_kbps: Some(self.video_target_kbps.load(Ordering::Relaxed))
+                .filter(|&kbps| kbps > 0),
             outputs: self
                 .streams
                 .lock()

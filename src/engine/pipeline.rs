@@ -15,7 +15,9 @@ use crate::audio::Mixer;
 use crate::encode::{
     i420_frame, AudioEncoder, EncodeError, EncodedPacket, StreamKind, VideoEncoder,
 };
-use crate::output::{FrameTimes, OutputError, OutputNotice, Recorder, StreamOutput};
+use crate::output::{
+    AdaptiveBitrate, FrameTimes, OutputError, OutputNotice, OutputState, Recorder, StreamOutput,
+};
 use crate::render::{Compositor, Gpu, I420Layout, Layer};
 use crate::scene::{Collection, Scene};
 use crate::sources::{self, FrameRef, Pacing, RunningSource, Tick, SAMPLE_RATE};
@@ -189,12 +191,14 @@ fn start(
         shown.clone_from(&streams);
     }
 
+    let video_bitrate = config.video.bitrate_kbps();
     let (video, video_receiver) = bounded(VIDEO_QUEUE);
     let video_outputs = outputs.clone();
     let video_counters = counters.clone();
     let video_thread = spawn("encode-video", move || {
         encode_video(
             video_encoder,
+            video_bitrate,
             &video_receiver,
             &video_outputs,
             &video_counters,
@@ -275,6 +279,14 @@ fn render_loop(
         }
     };
 
+    // One controller per adapting output; the encoder gets the lowest of their targets.
+    let mut adaptive: Vec<(usize, AdaptiveBitrate)> = match config.video.bitrate_kbps() {
+        Some((kbps, _)) if config.stream_settings.adaptive_bitrate => (0..workers.streams.len())
+            .map(|i| (i, AdaptiveBitrate::new(kbps)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut last_adapted = Instant::now();
     let mut index = 0u64;
     loop {
         if config.frame_limit.is_some_and(|limit| index >= limit) {
@@ -298,6 +310,25 @@ fn render_loop(
                             events.try_send(Event::Warning(format!("no scene is named `{name}`")));
                     }
                 }
+            }
+        }
+        if !adaptive.is_empty() && last_adapted.elapsed() >= Duration::from_millis(250) {
+            let now = Instant::now();
+            last_adapted = now;
+            let target = adaptive
+                .iter_mut()
+                .filter_map(|(output, controller)| {
+                    let stats = workers.streams.get(*output)?.stats();
+                    let live = stats.state == OutputState::Live;
+                    Some(if live {
+                        controller.update(now, stats.congestion, stats.bitrate_kbps)
+                    } else {
+                        controller.current_kbps()
+                    })
+                })
+                .min();
+            if let Some(target) = target {
+                counters.video_target_kbps.store(target, Ordering::Relaxed);
             }
         }
         while let Ok(notice) = workers.notices.try_recv() {
@@ -462,12 +493,22 @@ fn end_stream(outputs: &[Sink], kind: StreamKind) {
 
 fn encode_video(
     mut encoder: VideoEncoder,
+    bitrate: Option<(u32, u32)>,
     frames: &Receiver<ffmpeg::frame::Video>,
     outputs: &[Sink],
     counters: &Counters,
 ) -> Result<(), EncodeError> {
+    let mut applied_kbps = 0;
     let result = (|| {
         for frame in frames {
+            let target_kbps = counters.video_target_kbps.load(Ordering::Relaxed);
+            if target_kbps != 0 && target_kbps != applied_kbps {
+                if let Some((kbps, max_kbps)) = bitrate {
+                    let max = u64::from(target_kbps) * u64::from(max_kbps) / u64::from(kbps.max(1));
+                    encoder.set_bitrate(target_kbps, u32::try_from(max).unwrap_or(u32::MAX));
+                    applied_kbps = target_kbps;
+                }
+            }
             let packets = encoder.encode(&frame)?;
             counters.encoded.fetch_add(1, Ordering::Relaxed);
             fan_out(outputs, packets);

@@ -6,11 +6,13 @@
 //! rewrites it as a regular MP4 with the index at the front. MKV is written as it comes.
 
 pub mod backoff;
+pub mod bitrate;
 pub mod destination;
 pub mod send_queue;
 pub mod stream;
 
 pub use backoff::ReconnectSettings;
+pub use bitrate::AdaptiveBitrate;
 pub use destination::{parse_destination, Destination, DestinationError};
 pub use send_queue::QueueSettings;
 pub use stream::{

@@ -60,6 +60,9 @@ pub struct StreamSettings {
     pub io_timeout: Duration,
     /// Certificate authorities RTMPS servers are checked against, instead of the system's.
     pub tls_ca_file: Option<std::path::PathBuf>,
+    /// Lower the encoder's bitrate to what a congested link carries, instead of only dropping
+    /// frames (the encoder is shared, so the recording gets the lower bitrate too).
+    pub adaptive_bitrate: bool,
 }
 
 impl Default for StreamSettings {
@@ -69,6 +72,7 @@ impl Default for StreamSettings {
             reconnect: ReconnectSettings::default(),
             io_timeout: Duration::from_secs(5),
             tls_ca_file: None,
+            adaptive_bitrate: false,
         }
     }
 }
