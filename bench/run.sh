@@ -5,24 +5,8 @@
 #
 # usage: bench/run.sh [SECONDS]     (default 30)
 set -euo pipefail
-cd "$(dirname "$0")/.."
 seconds=${1:-30}
-out=bench/out
-mkdir -p "$out"
-export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
-
-[ -f "$out/testsrc2-720p.mp4" ] || ffmpeg -v error -y -f lavfi -i testsrc2=size=1280x720:rate=30 -t 10 \
-  -c:v libx264 "$out/testsrc2-720p.mp4"
-cargo build --release --quiet
-tally=target/release/tally
-
-measure() { # name, command...
-  local name=$1
-  shift
-  /usr/bin/time -f "%U %S %M %e" -o "$out/$name.time" "$@" >"$out/$name.log" 2>&1
-  read -r user sys rss wall <"$out/$name.time"
-  printf '%s %s %s %s\n' "$(echo "$user + $sys" | bc)" "$rss" "$wall" "$name"
-}
+source "$(dirname "$0")/common.sh"
 
 frames() { # file: video frames counted by decoding
   ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$1"

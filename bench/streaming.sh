@@ -7,17 +7,10 @@
 # usage: bench/streaming.sh [SECONDS] [EXTRA TALLY ARGUMENTS...]     (default 30 s)
 #   e.g. bench/streaming.sh 30 --tune zerolatency
 set -euo pipefail
-cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 extra=("$@")
-out=bench/out
-mkdir -p "$out"
-export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
-[ -f "$out/testsrc2-720p.mp4" ] || ffmpeg -v error -y -f lavfi -i testsrc2=size=1280x720:rate=30 -t 10 \
-  -c:v libx264 "$out/testsrc2-720p.mp4"
-cargo build --release --quiet
-tally=target/release/tally
+source "$(dirname "$0")/common.sh"
 
 server=$(mktemp -d)
 mkdir -p "$server/records"
@@ -36,17 +29,9 @@ nginx_pid=$!
 trap 'kill $nginx_pid 2>/dev/null; rm -rf "$server"' EXIT
 sleep 1
 
-measure() { # name, command...
-  local name=$1
-  shift
-  /usr/bin/time -f "%U %S %M" -o "$out/$name.time" "$@" >"$out/$name.log" 2>&1
-  read -r user sys rss <"$out/$name.time"
-  printf '%s %s %s\n' "$(echo "$user + $sys" | bc)" "$rss" "$name"
-}
-
 url() { echo "rtmp://127.0.0.1:$port/live/bench$1"; }
 echo "reference scene, $seconds s real time; outputs to nginx-rtmp on loopback"
-echo "cpu_s  peak_rss_kb  run"
+echo "cpu_s  peak_rss_kb  wall_s  run"
 measure record-only "$tally" record scenes/benchmark.toml -o "$out/s0.mp4" --duration "${seconds}s" --quiet "${extra[@]}"
 measure record+1-output "$tally" stream scenes/benchmark.toml --record "$out/s1.mp4" --to "$(url 1)" \
   --duration "${seconds}s" "${extra[@]}"

@@ -4,49 +4,12 @@
 
 mod common;
 
-use common::{decode_errors, probe, run_ok, tally, tool, write_scene};
-use std::path::{Path, PathBuf};
+use common::{decode_errors, pattern_scene, probe, run_ok, tally, tool, write_scene};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// One AAC frame, the tolerance the issue sets for audio against video.
 const AAC_FRAME_SECS: f64 = 1024.0 / 48000.0;
-
-/// A 640x360 canvas: the test pattern drawn 1:1 (so its frame counter can be read back) and
-/// the bundled clip, whose sound makes the audio track.
-fn pattern_scene(dir: &Path, fps: &str) -> PathBuf {
-    write_scene(
-        dir,
-        "pattern.toml",
-        &format!(
-            r#"
-[canvas]
-width = 640
-height = 360
-fps = {fps}
-
-[[sources]]
-id = "bars"
-kind = "test_pattern"
-
-[[sources]]
-id = "clip"
-kind = "media"
-path = "ASSETS/clip.mp4"
-
-[[scenes]]
-name = "Pattern"
-
-[[scenes.items]]
-source = "bars"
-
-[[scenes.items]]
-source = "clip"
-position = [400, 230]
-scale = [0.3, 0.3]
-"#
-        ),
-    )
-}
 
 fn record(scene: &Path, output: &Path, extra: &[&str]) -> String {
     let mut command = tally();

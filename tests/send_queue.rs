@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{decode_errors, run_ok, tally, write_scene};
+use common::{decode_errors, pattern_scene, run_ok, tally};
 use ffmpeg_next as ffmpeg;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,31 +13,7 @@ use tally::output::send_queue::{QueueSettings, SendQueue};
 #[test]
 fn what_the_queue_lets_through_always_decodes() {
     let dir = tempfile::tempdir().unwrap();
-    let scene = write_scene(
-        dir.path(),
-        "scene.toml",
-        r#"
-[canvas]
-width = 640
-height = 360
-fps = 30
-[[sources]]
-id = "bars"
-kind = "test_pattern"
-[[sources]]
-id = "clip"
-kind = "media"
-path = "ASSETS/clip.mp4"
-[[scenes]]
-name = "S"
-[[scenes.items]]
-source = "bars"
-[[scenes.items]]
-source = "clip"
-position = [400, 230]
-scale = [0.3, 0.3]
-"#,
-    );
+    let scene = pattern_scene(dir.path(), "30");
     let source = dir.path().join("source.mp4");
     run_ok(
         tally()

@@ -3,46 +3,12 @@
 
 mod common;
 
-use common::{decode_errors, free_port, probe, tally, tool, write_scene, RtmpServer};
+use common::{decode_errors, free_port, pattern_scene, probe, tally, tool, RtmpServer};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-/// 640x360 at 30 fps: the test pattern plus the bundled clip for sound.
-fn scene(dir: &Path) -> PathBuf {
-    write_scene(
-        dir,
-        "stream.toml",
-        r#"
-[canvas]
-width = 640
-height = 360
-fps = 30
-
-[[sources]]
-id = "bars"
-kind = "test_pattern"
-
-[[sources]]
-id = "clip"
-kind = "media"
-path = "ASSETS/clip.mp4"
-
-[[scenes]]
-name = "Stream"
-
-[[scenes.items]]
-source = "bars"
-
-[[scenes.items]]
-source = "clip"
-position = [400, 230]
-scale = [0.3, 0.3]
-"#,
-    )
-}
 
 fn video_frames(file: &Path) -> u64 {
     probe(file, "v:0", "stream=nb_read_frames", true)[0]
@@ -66,7 +32,7 @@ fn stream(args: &[&str]) -> (bool, String) {
 fn rtmp_publish_arrives_complete_and_decodable_with_a_parallel_recording() {
     let server = RtmpServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let scene = scene(dir.path());
+    let scene = pattern_scene(dir.path(), "30");
     let recording = dir.path().join("parallel.mp4");
     let (ok, text) = stream(&[
         scene.to_str().unwrap(),
@@ -106,7 +72,7 @@ fn rtmp_publish_arrives_complete_and_decodable_with_a_parallel_recording() {
 fn server_restart_mid_stream_reconnects_and_the_recording_keeps_every_frame() {
     let mut server = RtmpServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let scene = scene(dir.path());
+    let scene = pattern_scene(dir.path(), "30");
     let recording = dir.path().join("parallel.mp4");
     let mut child = tally()
         .arg("stream")
@@ -301,7 +267,7 @@ impl SrtListener {
 #[test]
 fn srt_caller_reaches_a_listener_with_and_without_passphrase() {
     let dir = tempfile::tempdir().unwrap();
-    let scene = scene(dir.path());
+    let scene = pattern_scene(dir.path(), "30");
     for passphrase in [None, Some("correct-horse-battery")] {
         let listener = SrtListener::start(dir.path(), passphrase);
         let mut url = format!("srt://127.0.0.1:{}?latency_ms=200", listener.port);
@@ -338,7 +304,7 @@ fn srt_caller_reaches_a_listener_with_and_without_passphrase() {
 #[test]
 fn srt_wrong_passphrase_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
-    let scene = scene(dir.path());
+    let scene = pattern_scene(dir.path(), "30");
     let listener = SrtListener::start(dir.path(), Some("the-right-passphrase"));
     let url = format!(
         "srt://127.0.0.1:{}?passphrase=a-wrong-passphrase",
@@ -373,7 +339,7 @@ fn srt_wrong_passphrase_is_refused_with_a_clear_message() {
 #[test]
 fn bad_destinations_are_named_and_other_outputs_keep_running() {
     let dir = tempfile::tempdir().unwrap();
-    let scene = scene(dir.path());
+    let scene = pattern_scene(dir.path(), "30");
     let scene = scene.to_str().unwrap();
 
     let (ok, text) = stream(&[
@@ -484,7 +450,7 @@ fn throttling_proxy(upstream_port: u16, bytes_per_second: usize, slow_for: Durat
 fn a_squeezed_link_drops_video_by_policy_and_keeps_all_audio() {
     let server = RtmpServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let scene = scene(dir.path());
+    let scene = pattern_scene(dir.path(), "30");
     // 400 kbit/s for 12 s: below the video (the test pattern takes about 1 Mbit/s) but above
     // the 160 kbit/s of audio plus keyframes.
     let proxy = throttling_proxy(server.port, 50_000, Duration::from_secs(12));
@@ -557,7 +523,7 @@ fn a_squeezed_link_drops_video_by_policy_and_keeps_all_audio() {
 fn backup_ingest_takes_over_when_the_primary_fails() {
     let server = RtmpServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let scene = scene(dir.path());
+    let scene = pattern_scene(dir.path(), "30");
     let dead_primary = format!("rtmp://127.0.0.1:{}/live/primarykey", free_port());
     let destination = format!("{dead_primary}|{}", server.url("backupkey"));
     let (ok, text) = stream(&[
@@ -580,7 +546,7 @@ fn backup_ingest_takes_over_when_the_primary_fails() {
 fn destinations_file_with_keys_from_the_environment() {
     let server = RtmpServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let scene = scene(dir.path());
+    let scene = pattern_scene(dir.path(), "30");
     let file = dir.path().join("destinations.toml");
     std::fs::write(
         &file,
@@ -627,7 +593,7 @@ fn reconnect_now_skips_the_backoff_wait() {
 
     std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
     let dir = tempfile::tempdir().unwrap();
-    let collection = tally::scene::load_file(&scene(dir.path())).unwrap();
+    let collection = tally::scene::load_file(&pattern_scene(dir.path(), "30")).unwrap();
     let mut server = RtmpServer::start();
     server.kill(); // nothing listens yet
     let config = EngineConfig {
@@ -678,7 +644,7 @@ fn reconnect_now_skips_the_backoff_wait() {
 fn rtmps_checks_the_server_certificate() {
     let server = RtmpServer::start_with_tls();
     let dir = tempfile::tempdir().unwrap();
-    let scene = scene(dir.path());
+    let scene = pattern_scene(dir.path(), "30");
     let scene = scene.to_str().unwrap();
     let ca_file = server.ca_file();
 
@@ -724,7 +690,7 @@ fn rtmps_checks_the_server_certificate() {
 #[test]
 fn srt_listener_mode_waits_for_the_receiver() {
     let dir = tempfile::tempdir().unwrap();
-    let scene = scene(dir.path());
+    let scene = pattern_scene(dir.path(), "30");
     let port = free_port();
     let mut tally_process = tally()
         .arg("stream")
@@ -776,7 +742,7 @@ fn srt_listener_mode_waits_for_the_receiver() {
 fn adaptive_bitrate_follows_a_squeezed_link_and_recovers() {
     let server = RtmpServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let scene = scene(dir.path());
+    let scene = pattern_scene(dir.path(), "30");
     // 600 kbit/s for 10 s, then full speed.
     let proxy = throttling_proxy(server.port, 75_000, Duration::from_secs(10));
     let url = format!("rtmp://127.0.0.1:{proxy}/live/adaptive");

@@ -26,10 +26,7 @@ impl FrameTimes {
     const KEPT: usize = 600;
 
     pub fn record(&self, frame: i64, at: Instant) {
-        let mut frames = self
-            .frames
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut frames = lock(&self.frames);
         if frames.len() == Self::KEPT {
             frames.pop_front();
         }
@@ -37,10 +34,7 @@ impl FrameTimes {
     }
 
     fn left_compositor(&self, frame: i64) -> Option<Instant> {
-        let frames = self
-            .frames
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let frames = lock(&self.frames);
         frames
             .iter()
             .rev()
@@ -153,17 +147,21 @@ struct Shared {
     notices: crossbeam_channel::Sender<OutputNotice>,
 }
 
+/// Locks a mutex whether or not another thread panicked while holding it: every value kept
+/// here stays meaningful (counters, queues), and an output must keep running.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, QueueState> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.state)
     }
 
     fn stats(&self) -> MutexGuard<'_, OutputStats> {
-        self.stats
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.stats)
     }
 
     fn set_state(&self, state: OutputState, detail: Option<String>) {
@@ -290,11 +288,7 @@ impl StreamOutput {
             )
         };
         let bitrate_kbps = {
-            let mut window = self
-                .shared
-                .sent_window
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut window = lock(&self.shared.sent_window);
             while window
                 .front()
                 .is_some_and(|(at, _)| now.duration_since(*at) > Duration::from_secs(1))
@@ -304,11 +298,7 @@ impl StreamOutput {
             window.iter().map(|(_, bytes)| *bytes).sum::<usize>() as f64 * 8.0 / 1000.0
         };
         let (latency_median, latency_p99) = {
-            let latencies = self
-                .shared
-                .latencies
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let latencies = lock(&self.shared.latencies);
             let mut sorted: Vec<Duration> = latencies.iter().copied().collect();
             sorted.sort();
             let at = |share: f64| {
@@ -331,11 +321,7 @@ impl StreamOutput {
     /// Waits for the writer to send what is queued (or give up) and returns the final figures.
     /// Call it after both streams have ended.
     pub fn finish(&self) -> OutputStats {
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
+        let thread = lock(&self.thread).take();
         if let Some(thread) = thread {
             let _ = thread.join();
         }
@@ -357,11 +343,7 @@ impl std::fmt::Debug for StreamOutput {
 
 impl Drop for StreamOutput {
     fn drop(&mut self) {
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
+        let thread = lock(&self.thread).take();
         if let Some(thread) = thread {
             self.abort();
             let _ = thread.join();
@@ -487,11 +469,7 @@ impl Writer {
         else {
             return;
         };
-        let mut latencies = self
-            .shared
-            .latencies
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut latencies = lock(&self.shared.latencies);
         if latencies.len() == LATENCY_SAMPLES {
             latencies.pop_front();
         }
@@ -554,11 +532,7 @@ impl Writer {
             let size = connection.write(&packet)?;
             self.record_latency(&packet);
             self.shared.stats().bytes_sent += size as u64;
-            self.shared
-                .sent_window
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push_back((Instant::now(), size));
+            lock(&self.shared.sent_window).push_back((Instant::now(), size));
         }
     }
 }

@@ -109,6 +109,43 @@ pub fn write_scene(dir: &Path, name: &str, toml: &str) -> PathBuf {
     path
 }
 
+/// A 640x360 canvas: the test pattern drawn 1:1 (so its frame counter can be read back) and
+/// the bundled clip, whose sound makes the audio track.
+pub fn pattern_scene(dir: &Path, fps: &str) -> PathBuf {
+    write_scene(
+        dir,
+        "pattern.toml",
+        &format!(
+            r#"
+[canvas]
+width = 640
+height = 360
+fps = {fps}
+
+[[sources]]
+id = "bars"
+kind = "test_pattern"
+
+[[sources]]
+id = "clip"
+kind = "media"
+path = "ASSETS/clip.mp4"
+
+[[scenes]]
+name = "Pattern"
+
+[[scenes.items]]
+source = "bars"
+
+[[scenes.items]]
+source = "clip"
+position = [400, 230]
+scale = [0.3, 0.3]
+"#
+        ),
+    )
+}
+
 /// A free TCP/UDP port on loopback (bound, then released for the server to take).
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
