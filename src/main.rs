@@ -445,6 +445,7 @@ fn run_engine(
             match event {
                 Event::Warning(message) => say(format!("warning: {message}")),
                 Event::SceneChanged { scene } => say(format!("on air: {scene}")),
+                Event::AudioLevels(_) => {}
                 Event::Output(notice) => say(format!(
                     "{}: {}{}",
                     notice.output,
@@ -455,8 +456,15 @@ fn run_engine(
         }
         let stats = engine.stats();
         progress.set_position(stats.frames_rendered);
+        let loudness = stats.audio_levels.as_ref().map_or(String::new(), |levels| {
+            format!(
+                "  audio {:.1} LUFS, peak {:.1} dBTP",
+                levels.master.short_term_lufs.max(-99.0),
+                levels.master.true_peak_dbfs.max(-99.0)
+            )
+        });
         progress.set_message(format!(
-            "lagged {} skipped {}  {:.1} MB",
+            "lagged {} skipped {}  {:.1} MB{loudness}",
             stats.frames_lagged,
             stats.frames_skipped,
             stats.bytes_written as f64 / 1e6

@@ -296,8 +296,9 @@ fn first_time_above(file: &Path, filter: &str, key: &str, above: f64) -> f64 {
         })
 }
 
-#[test]
-fn media_picture_and_sound_stay_in_sync() {
+/// Records a clip with a white flash and a beep at the same moment (1.0 s), with the given
+/// audio sync offset; returns when the flash and the beep happen in the recording.
+fn flash_and_beep(sync_offset_ms: i32) -> (f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     // A clip that is black and silent except for a white flash and a beep, both at 1.0-1.1 s.
     let flash = dir.path().join("flash.mp4");
@@ -322,6 +323,7 @@ id = "flash"
 kind = "media"
 path = "{}"
 loop = false
+sync_offset_ms = {sync_offset_ms}
 
 [[scenes]]
 name = "Sync"
@@ -347,9 +349,25 @@ source = "flash"
         // The beep peaks at -18 dBFS mono, -21 dBFS per channel once spread over stereo.
         -30.0,
     );
+    (flash_at, beep_at)
+}
+
+#[test]
+fn media_picture_and_sound_stay_in_sync() {
+    let (flash_at, beep_at) = flash_and_beep(0);
     assert!(
         (flash_at - beep_at).abs() < 1.0 / 30.0,
         "flash at {flash_at:.3} s, beep at {beep_at:.3} s: more than one video frame apart"
+    );
+}
+
+#[test]
+fn sync_offset_moves_the_sound_against_the_picture() {
+    let (flash_at, beep_at) = flash_and_beep(200);
+    let shift = beep_at - flash_at;
+    assert!(
+        (shift - 0.2).abs() < 1.0 / 30.0,
+        "the beep is {shift:.3} s after the flash, expected 0.200"
     );
 }
 

@@ -220,6 +220,26 @@ fn empty_file_lists_what_is_missing() {
 }
 
 #[test]
+fn audio_filters_are_checked_like_everything_else() {
+    let text = GOOD.replace(
+        "[[sources]]\nid = \"background\"",
+        "[[sources]]\nid = \"clip\"\nkind = \"media\"\npath = \"ASSETS/clip.mp4\"\n\
+         filters = [{ kind = \"compresor\" }, { kind = \"limiter\", threshold_db = 3 }]\n\n\
+         [[sources]]\nid = \"background\"",
+    );
+    let (ok, stderr) = check(&text);
+    assert!(!ok);
+    assert!(
+        stderr.contains("unknown filter `compresor` (did you mean `compressor`?)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("filters[1].threshold_db: 3 is out of range"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn every_problem_is_reported_in_one_run() {
     let text = GOOD
         .replace("width = 1280", "width = 0")

@@ -1,32 +1,140 @@
 //! The audio mixer: sums the sound of the sources that are on air into one 48 kHz stereo
-//! stream, block by block, on the same clock as the video, and measures its peak level.
+//! stream, block by block, on the same clock as the video. Each source has a channel strip:
+//! sync offset, filters, fader, mute, balance, and a meter; the master bus has a meter too.
 
-use crate::sources::{Pacing, RunningSource, AUDIO_CHANNELS};
+pub mod filters;
+pub mod meter;
 
-#[derive(Default)]
+pub use filters::{db_to_gain, gain_to_db, FilterState};
+pub use meter::{Levels, Meter};
+
+use crate::scene::{AudioSettings, Collection, SourceKind};
+use crate::sources::{Pacing, RunningSource, AUDIO_CHANNELS, SAMPLE_RATE};
+use std::collections::{HashMap, HashSet};
+
+/// Meter readings of every channel strip and the master bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MixerLevels {
+    pub master: Levels,
+    /// Source id and reading, in the collection's order.
+    pub sources: Vec<(String, Levels)>,
+}
+
+struct Channel {
+    source: String,
+    settings: AudioSettings,
+    filters: Vec<FilterState>,
+    meter: Meter,
+}
+
+impl Channel {
+    fn new(source: &str, settings: &AudioSettings) -> Self {
+        Self {
+            source: source.to_string(),
+            settings: settings.clone(),
+            filters: settings.filters.iter().map(FilterState::new).collect(),
+            meter: Meter::new(),
+        }
+    }
+
+    /// Samples to shift the source by: positive plays it later.
+    fn offset_samples(&self) -> i64 {
+        i64::from(self.settings.sync_offset_ms) * i64::from(SAMPLE_RATE) / 1000
+    }
+
+    /// Fader and balance as one gain per channel: -1 is left only, +1 right only.
+    fn channel_gains(&self) -> [f32; 2] {
+        if self.settings.muted {
+            return [0.0, 0.0];
+        }
+        let fader = db_to_gain(self.settings.volume_db);
+        let balance = self.settings.balance.clamp(-1.0, 1.0);
+        [
+            fader * (1.0 - balance).min(1.0),
+            fader * (1.0 + balance).min(1.0),
+        ]
+    }
+}
+
 pub struct Mixer {
+    channels: Vec<Channel>,
+    master: Meter,
     block: Vec<f32>,
+    scratch: Vec<f32>,
 }
 
 impl Mixer {
-    /// Mixes `samples` samples starting at `first_sample` from `sources`. The result is
+    /// A channel strip for every source of the collection that has sound.
+    pub fn new(collection: &Collection) -> Self {
+        let channels = collection
+            .sources
+            .iter()
+            .filter_map(|source| match &source.kind {
+                SourceKind::Media(media) => Some(Channel::new(&source.id, &media.audio)),
+                _ => None,
+            })
+            .collect();
+        Self {
+            channels,
+            master: Meter::new(),
+            block: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Mixes `samples` samples from `first_sample` of the sources in `on_air`. The result is
     /// interleaved stereo, clipped to [-1, 1].
-    pub fn mix<'a>(
+    pub fn mix(
         &mut self,
-        sources: impl IntoIterator<Item = &'a mut Box<dyn RunningSource>>,
+        sources: &mut HashMap<String, Box<dyn RunningSource>>,
+        on_air: &HashSet<&str>,
         first_sample: u64,
         samples: usize,
         pacing: Pacing,
     ) -> &[f32] {
         self.block.clear();
         self.block.resize(samples * AUDIO_CHANNELS, 0.0);
-        for source in sources {
-            source.mix_audio(first_sample, &mut self.block, pacing);
+        for channel in &mut self.channels {
+            self.scratch.clear();
+            self.scratch.resize(samples * AUDIO_CHANNELS, 0.0);
+            let live = on_air.contains(channel.source.as_str());
+            if let (true, Some(source)) = (live, sources.get_mut(&channel.source)) {
+                // A delayed source reads from earlier in its timeline; before its start: silence.
+                let start = first_sample as i64 - channel.offset_samples();
+                let skip = (-start).clamp(0, samples as i64) as usize;
+                let from = start.max(0) as u64;
+                source.mix_audio(from, &mut self.scratch[skip * AUDIO_CHANNELS..], pacing);
+                for filter in &mut channel.filters {
+                    filter.process(&mut self.scratch);
+                }
+                let gains = channel.channel_gains();
+                for frame in self.scratch.chunks_exact_mut(AUDIO_CHANNELS) {
+                    frame[0] *= gains[0];
+                    frame[1] *= gains[1];
+                }
+            }
+            channel.meter.add(&self.scratch);
+            for (mixed, sample) in self.block.iter_mut().zip(&self.scratch) {
+                *mixed += sample;
+            }
         }
         for sample in &mut self.block {
             *sample = sample.clamp(-1.0, 1.0);
         }
+        self.master.add(&self.block);
         &self.block
+    }
+
+    /// Meter readings since the last call.
+    pub fn take_levels(&mut self) -> MixerLevels {
+        MixerLevels {
+            master: self.master.take(),
+            sources: self
+                .channels
+                .iter_mut()
+                .map(|channel| (channel.source.clone(), channel.meter.take()))
+                .collect(),
+        }
     }
 }
 
@@ -39,6 +147,132 @@ pub fn peak_dbfs(samples: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scene::{Canvas, FrameRate, MediaSource, Source};
+    use crate::sources::{FrameRef, Tick};
+
+    /// A source whose sound is a known function of the sample index (a ramp per channel).
+    struct Ramp;
+
+    impl RunningSource for Ramp {
+        fn size(&self) -> [u32; 2] {
+            [1, 1]
+        }
+        fn video(&mut self, _tick: Tick) -> Option<FrameRef> {
+            None
+        }
+        fn mix_audio(&mut self, first_sample: u64, out: &mut [f32], _pacing: Pacing) {
+            for (i, frame) in out.chunks_exact_mut(AUDIO_CHANNELS).enumerate() {
+                let value = ((first_sample + i as u64) % 1000) as f32 / 1000.0 * 0.5;
+                frame[0] += value;
+                frame[1] += value;
+            }
+        }
+    }
+
+    fn mixer_with(settings: AudioSettings) -> (Mixer, HashMap<String, Box<dyn RunningSource>>) {
+        let collection = Collection {
+            base_dir: ".".into(),
+            canvas: Canvas {
+                width: 2,
+                height: 2,
+                fps: FrameRate::new(30, 1),
+            },
+            current_scene: "S".into(),
+            sources: vec![Source {
+                id: "ramp".into(),
+                kind: SourceKind::Media(MediaSource {
+                    path: "unused".into(),
+                    looping: false,
+                    audio: settings,
+                }),
+            }],
+            scenes: Vec::new(),
+        };
+        let mut sources: HashMap<String, Box<dyn RunningSource>> = HashMap::new();
+        sources.insert("ramp".into(), Box::new(Ramp));
+        (Mixer::new(&collection), sources)
+    }
+
+    fn on_air() -> HashSet<&'static str> {
+        ["ramp"].into_iter().collect()
+    }
+
+    #[test]
+    fn fader_mute_and_balance_shape_the_channel() {
+        let (mut mixer, mut sources) = mixer_with(AudioSettings {
+            volume_db: -6.0206,
+            balance: 0.5,
+            ..AudioSettings::default()
+        });
+        let block = mixer
+            .mix(&mut sources, &on_air(), 400, 1, Pacing::Deterministic)
+            .to_vec();
+        // Ramp value at sample 400 is 0.2; fader halves it; balance +0.5 halves the left.
+        assert!(
+            (block[0] - 0.05).abs() < 1e-4 && (block[1] - 0.1).abs() < 1e-4,
+            "{block:?}"
+        );
+
+        let (mut mixer, mut sources) = mixer_with(AudioSettings {
+            muted: true,
+            ..AudioSettings::default()
+        });
+        assert!(mixer
+            .mix(&mut sources, &on_air(), 400, 10, Pacing::Deterministic)
+            .iter()
+            .all(|s| *s == 0.0));
+    }
+
+    #[test]
+    fn sync_offset_shifts_the_sound_against_the_clock() {
+        // +100 ms: what the source made at sample 0 is heard at sample 4800.
+        let (mut mixer, mut sources) = mixer_with(AudioSettings {
+            sync_offset_ms: 100,
+            ..AudioSettings::default()
+        });
+        let early = mixer
+            .mix(&mut sources, &on_air(), 0, 4800, Pacing::Deterministic)
+            .to_vec();
+        assert!(
+            early.iter().all(|s| *s == 0.0),
+            "nothing before the source starts"
+        );
+        let later = mixer
+            .mix(
+                &mut sources,
+                &on_air(),
+                4800 + 400,
+                1,
+                Pacing::Deterministic,
+            )
+            .to_vec();
+        assert!(
+            (later[0] - 0.2).abs() < 1e-4,
+            "sample 5200 plays the source's sample 400"
+        );
+
+        // -100 ms: sample 0 plays the source's sample 4800.
+        let (mut mixer, mut sources) = mixer_with(AudioSettings {
+            sync_offset_ms: -100,
+            ..AudioSettings::default()
+        });
+        let ahead = mixer
+            .mix(&mut sources, &on_air(), 0, 1, Pacing::Deterministic)
+            .to_vec();
+        assert!((ahead[0] - 0.4).abs() < 1e-4, "{ahead:?}");
+    }
+
+    #[test]
+    fn sources_off_air_are_silent_but_still_metered() {
+        let (mut mixer, mut sources) = mixer_with(AudioSettings::default());
+        let block = mixer
+            .mix(&mut sources, &HashSet::new(), 0, 480, Pacing::Deterministic)
+            .to_vec();
+        assert!(block.iter().all(|s| *s == 0.0));
+        let levels = mixer.take_levels();
+        assert_eq!(levels.sources.len(), 1);
+        assert!(levels.sources[0].1.sample_peak_dbfs.is_infinite());
+    }
 
     #[test]
     fn full_scale_peak_is_zero_dbfs() {

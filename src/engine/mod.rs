@@ -10,6 +10,7 @@ mod pipeline;
 
 pub use clock::{FrameClock, TickStart};
 
+use crate::audio::MixerLevels;
 use crate::encode::{AudioSettings, EncodeError, VideoSettings};
 use crate::output::{
     Destination, OutputError, OutputNotice, OutputStats, RecordingFormat, StreamOutput,
@@ -63,6 +64,8 @@ pub enum Event {
     Warning(String),
     /// A stream output changed state (connected, lost its connection, gave up...).
     Output(OutputNotice),
+    /// Meter readings of every channel strip and the master, ten times a second.
+    AudioLevels(MixerLevels),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +97,7 @@ pub(crate) struct Counters {
     streams: std::sync::Mutex<Vec<Arc<StreamOutput>>>,
     /// The video bitrate outputs ask for (kbps); 0 until adaptive bitrate changes it.
     video_target_kbps: std::sync::atomic::AtomicU32,
+    audio_levels: std::sync::Mutex<Option<MixerLevels>>,
 }
 
 /// A snapshot of the pipeline's counters.
@@ -114,6 +118,8 @@ pub struct Stats {
     pub outputs: Vec<OutputStats>,
     /// The video bitrate adaptive bitrate has set (kbps); `None` while it has changed nothing.
     pub adapted_bitrate_kbps: Option<u32>,
+    /// The latest meter readings (updated ten times a second).
+    pub audio_levels: Option<MixerLevels>,
 }
 
 impl Counters {
@@ -129,6 +135,11 @@ impl Counters {
             mean_render_time: Duration::from_nanos(
                 self.render_nanos.load(Ordering::Relaxed) / rendered.max(1),
             ),
+            audio_levels: self
+                .audio_levels
+                .lock()
+                .ok()
+                .and_then(|levels| levels.clone()),
             adapted_bitrate_kbps: Some(self.video_target_kbps.load(Ordering::Relaxed))
                 .filter(|&kbps| kbps > 0),
             outputs: self

@@ -255,7 +255,9 @@ fn render_loop(
     let fps = collection.canvas.fps;
     let mut scene_name = collection.current_scene.clone();
     let clock = FrameClock::new(fps, Instant::now());
-    let mut mixer = Mixer::default();
+    let mut mixer = Mixer::new(collection);
+    // Meters are read out ten times a second.
+    let mut samples_since_levels = 0usize;
     let encoder_gone = Cell::new(false);
     let mut on_ready = |index: u64, bytes: &[u8], layout: &I420Layout| {
         counters.rendered.fetch_add(1, Ordering::Relaxed);
@@ -373,15 +375,22 @@ fn render_loop(
             .filter(|item| item.visible)
             .map(|item| item.source.as_str())
             .collect();
-        let audible = sources
-            .iter_mut()
-            .filter(|(id, _)| on_air.contains(id.as_str()))
-            .map(|(_, source)| source);
-        let block = mixer.mix(audible, first_sample, samples, config.pacing);
+        let block = mixer
+            .mix(sources, &on_air, first_sample, samples, config.pacing)
+            .to_vec();
         counters
             .audio_samples
             .fetch_add(samples as u64, Ordering::Relaxed);
-        if workers.audio.send(block.to_vec()).is_err() || encoder_gone.get() {
+        samples_since_levels += samples;
+        if samples_since_levels >= SAMPLE_RATE as usize / 10 {
+            samples_since_levels = 0;
+            let levels = mixer.take_levels();
+            if let Ok(mut latest) = counters.audio_levels.lock() {
+                *latest = Some(levels.clone());
+            }
+            let _ = events.try_send(Event::AudioLevels(levels));
+        }
+        if workers.audio.send(block).is_err() || encoder_gone.get() {
             // An encoder thread ended early; its error is reported when it is joined.
             break;
         }

@@ -6,8 +6,8 @@
 
 use super::diagnostics::{did_you_mean, Diagnostic, LineIndex, LoadError};
 use super::{
-    Bounds, BoundsFit, Canvas, Collection, Color, Crop, FrameRate, Item, ItemSize, MediaSource,
-    Outline, Scene, Source, SourceKind, TextSource,
+    AudioFilter, AudioSettings, Bounds, BoundsFit, Canvas, Collection, Color, Crop, FrameRate,
+    Item, ItemSize, MediaSource, Outline, Scene, Source, SourceKind, TextSource,
 };
 use std::collections::HashSet;
 use std::ops::Range;
@@ -423,19 +423,25 @@ impl<'a> Decoder<'a> {
             "media" => {
                 self.reject_unknown_keys(
                     table,
-                    &["id", "kind", "path", "loop", "volume_db", "muted"],
+                    &[
+                        "id",
+                        "kind",
+                        "path",
+                        "loop",
+                        "volume_db",
+                        "muted",
+                        "balance",
+                        "sync_offset_ms",
+                        "filters",
+                    ],
                 );
                 let path = self.required(table, "path", Self::existing_file);
                 let looping = self.optional(table, "loop", Self::boolean);
-                let volume_db = self.optional(table, "volume_db", |d, v, f| {
-                    d.number_in(v, f, -100.0, 30.0)
-                });
-                let muted = self.optional(table, "muted", Self::boolean);
+                let audio = self.audio_settings(table);
                 SourceKind::Media(MediaSource {
                     path: path?,
                     looping: looping.unwrap_or(true),
-                    volume_db: volume_db.unwrap_or(0.0),
-                    muted: muted.unwrap_or(false),
+                    audio,
                 })
             }
             "test_pattern" => {
@@ -464,6 +470,127 @@ impl<'a> Decoder<'a> {
             }
         };
         Some(Source { id: id?, kind })
+    }
+
+    /// The audio keys of a source with sound (validated; bad ones are reported and defaulted).
+    fn audio_settings(&mut self, table: &Table<'_, '_>) -> AudioSettings {
+        let defaults = AudioSettings::default();
+        AudioSettings {
+            volume_db: self
+                .optional(table, "volume_db", |d, v, f| {
+                    d.number_in(v, f, -100.0, 30.0)
+                })
+                .unwrap_or(defaults.volume_db),
+            muted: self
+                .optional(table, "muted", Self::boolean)
+                .unwrap_or(defaults.muted),
+            balance: self
+                .optional(table, "balance", |d, v, f| d.number_in(v, f, -1.0, 1.0))
+                .unwrap_or(defaults.balance),
+            sync_offset_ms: self
+                .optional(table, "sync_offset_ms", |d, v, f| {
+                    d.number_in(v, f, -5000.0, 5000.0)
+                })
+                .map_or(defaults.sync_offset_ms, |ms| ms.round() as i32),
+            filters: self
+                .optional(table, "filters", |decoder, value, field| {
+                    let DeValue::Array(elements) = value.get_ref() else {
+                        decoder.type_error(value, field, "an array of filters");
+                        return None;
+                    };
+                    Some(
+                        elements
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, element)| {
+                                decoder.audio_filter(element, &format!("{field}[{i}]"))
+                            })
+                            .collect(),
+                    )
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    fn audio_filter(&mut self, value: &Value<'_>, field: &str) -> Option<AudioFilter> {
+        const KINDS: [&str; 4] = ["gain", "noise_gate", "compressor", "limiter"];
+        let table = self.sub_table(value, field)?;
+        let kind = self.required(&table, "kind", Self::string)?;
+        let number = |decoder: &mut Self, key: &str, default: f32, min: f64, max: f64| {
+            decoder
+                .optional(&table, key, |d, v, f| d.number_in(v, f, min, max))
+                .unwrap_or(default)
+        };
+        let filter = match kind.as_str() {
+            "gain" => {
+                self.reject_unknown_keys(&table, &["kind", "db"]);
+                AudioFilter::Gain {
+                    db: number(self, "db", 0.0, -60.0, 30.0),
+                }
+            }
+            "noise_gate" => {
+                self.reject_unknown_keys(
+                    &table,
+                    &[
+                        "kind",
+                        "open_db",
+                        "close_db",
+                        "attack_ms",
+                        "hold_ms",
+                        "release_ms",
+                    ],
+                );
+                AudioFilter::NoiseGate {
+                    open_db: number(self, "open_db", -26.0, -100.0, 0.0),
+                    close_db: number(self, "close_db", -32.0, -100.0, 0.0),
+                    attack_ms: number(self, "attack_ms", 25.0, 0.0, 10_000.0),
+                    hold_ms: number(self, "hold_ms", 200.0, 0.0, 10_000.0),
+                    release_ms: number(self, "release_ms", 150.0, 0.0, 10_000.0),
+                }
+            }
+            "compressor" => {
+                self.reject_unknown_keys(
+                    &table,
+                    &[
+                        "kind",
+                        "threshold_db",
+                        "ratio",
+                        "attack_ms",
+                        "release_ms",
+                        "makeup_db",
+                    ],
+                );
+                AudioFilter::Compressor {
+                    threshold_db: number(self, "threshold_db", -18.0, -60.0, 0.0),
+                    ratio: number(self, "ratio", 4.0, 1.0, 100.0),
+                    attack_ms: number(self, "attack_ms", 6.0, 0.0, 10_000.0),
+                    release_ms: number(self, "release_ms", 60.0, 0.0, 10_000.0),
+                    makeup_db: number(self, "makeup_db", 0.0, -30.0, 30.0),
+                }
+            }
+            "limiter" => {
+                self.reject_unknown_keys(&table, &["kind", "threshold_db", "release_ms"]);
+                AudioFilter::Limiter {
+                    threshold_db: number(self, "threshold_db", -6.0, -60.0, 0.0),
+                    release_ms: number(self, "release_ms", 60.0, 0.0, 10_000.0),
+                }
+            }
+            other => {
+                let help = match did_you_mean(other, KINDS) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!("expected one of: {}", KINDS.join(", ")),
+                };
+                let span = table.get("kind").map_or(table.span.clone(), Spanned::span);
+                self.error(
+                    span,
+                    &table.child("kind"),
+                    format!("unknown filter `{other}`"),
+                    Some(help),
+                );
+                return None;
+            }
+        };
+        Some(filter)
     }
 
     fn outline(&mut self, value: &Value<'_>, field: &str) -> Option<Outline> {

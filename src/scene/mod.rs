@@ -231,9 +231,61 @@ pub struct MediaSource {
     pub path: PathBuf,
     #[serde(rename = "loop")]
     pub looping: bool,
-    /// Gain applied to the file's audio, in dB.
+    #[serde(flatten)]
+    pub audio: AudioSettings,
+}
+
+/// How a source's sound goes into the mix.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AudioSettings {
+    /// Fader, in dB.
     pub volume_db: f32,
     pub muted: bool,
+    /// -1 is left only, 0 both, +1 right only.
+    pub balance: f32,
+    /// Positive delays the sound against the picture, negative plays it earlier.
+    pub sync_offset_ms: i32,
+    /// Applied in order, before the fader.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<AudioFilter>,
+}
+
+impl Default for AudioSettings {
+    fn default() -> Self {
+        Self {
+            volume_db: 0.0,
+            muted: false,
+            balance: 0.0,
+            sync_offset_ms: 0,
+            filters: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AudioFilter {
+    Gain {
+        db: f32,
+    },
+    NoiseGate {
+        open_db: f32,
+        close_db: f32,
+        attack_ms: f32,
+        hold_ms: f32,
+        release_ms: f32,
+    },
+    Compressor {
+        threshold_db: f32,
+        ratio: f32,
+        attack_ms: f32,
+        release_ms: f32,
+        makeup_db: f32,
+    },
+    Limiter {
+        threshold_db: f32,
+        release_ms: f32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -41,7 +41,6 @@ struct DecodedSound {
 
 pub struct MediaPlayer {
     size: [u32; 2],
-    gain: f32,
     video: Option<Receiver<DecodedPicture>>,
     pending_picture: Option<DecodedPicture>,
     current: Option<FrameRef>,
@@ -146,14 +145,8 @@ impl MediaPlayer {
         } else {
             None
         };
-        let gain = if settings.muted {
-            0.0
-        } else {
-            10f32.powf(settings.volume_db / 20.0)
-        };
         Ok(Self {
             size: [info.width.max(1), info.height.max(1)],
-            gain,
             video,
             pending_picture: None,
             current: None,
@@ -270,7 +263,7 @@ impl RunningSource for MediaPlayer {
             .skip(offset)
             .zip(self.sound.drain(..available))
         {
-            *slot += sample * self.gain;
+            *slot += sample;
         }
         self.sound_start += (available / AUDIO_CHANNELS) as u64;
     }
