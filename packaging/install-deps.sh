@@ -13,7 +13,7 @@ packages=(
   # run: encoding, probing, fonts, software Vulkan for wgpu without a GPU
   ffmpeg fonts-dejavu-core mesa-vulkan-drivers libvulkan1
   # tests: real servers and a real X display
-  nginx libnginx-mod-rtmp libnginx-mod-stream openssl srt-tools xvfb
+  nginx libnginx-mod-rtmp libnginx-mod-stream openssl srt-tools xvfb x11-xserver-utils
   libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6
 )
 

@@ -7,7 +7,8 @@
 use super::diagnostics::{did_you_mean, Diagnostic, LineIndex, LoadError};
 use super::{
     AudioFilter, AudioSettings, Bounds, BoundsFit, Canvas, Collection, Color, Crop, FrameRate,
-    Item, ItemSize, MediaSource, Outline, Scene, Source, SourceKind, TextSource,
+    Item, ItemSize, MediaSource, Outline, Region, Scene, ScreenSource, Source, SourceKind,
+    TextSource,
 };
 use std::collections::HashSet;
 use std::ops::Range;
@@ -363,7 +364,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn source(&mut self, table: &Table<'_, '_>, canvas: Option<Canvas>) -> Option<Source> {
-        const KINDS: [&str; 5] = ["color", "image", "text", "media", "test_pattern"];
+        const KINDS: [&str; 6] = ["color", "image", "text", "media", "test_pattern", "screen"];
         let id = self.required(table, "id", Self::identifier);
         let kind_value = table.get("kind");
         let kind_name = match kind_value {
@@ -442,6 +443,31 @@ impl<'a> Decoder<'a> {
                     path: path?,
                     looping: looping.unwrap_or(true),
                     audio,
+                })
+            }
+            "screen" => {
+                self.reject_unknown_keys(
+                    table,
+                    &["id", "kind", "display", "region", "window", "cursor"],
+                );
+                let display = self.optional(table, "display", Self::string);
+                let region = self.optional(table, "region", Self::region);
+                let window = self.optional(table, "window", Self::identifier);
+                if region.is_some() && window.is_some() {
+                    self.error(
+                        table.span.clone(),
+                        &table.child("window"),
+                        "a screen source takes either `region` or `window`, not both".into(),
+                        None,
+                    );
+                }
+                SourceKind::Screen(ScreenSource {
+                    display,
+                    region,
+                    window,
+                    cursor: self
+                        .optional(table, "cursor", Self::boolean)
+                        .unwrap_or(true),
                 })
             }
             "test_pattern" => {
@@ -591,6 +617,34 @@ impl<'a> Decoder<'a> {
             }
         };
         Some(filter)
+    }
+
+    fn region(&mut self, value: &Value<'_>, field: &str) -> Option<Region> {
+        let table = self.sub_table(value, field)?;
+        self.reject_unknown_keys(&table, &["x", "y", "width", "height"]);
+        let mut coordinate = |key: &str, min: i64| {
+            self.required(&table, key, |decoder, value, field| {
+                let number = decoder.integer(value, field)?;
+                if !(min..=i64::from(MAX_CANVAS_SIDE)).contains(&number) {
+                    decoder.error(
+                        value.span(),
+                        field,
+                        format!("{number} is out of range"),
+                        Some(format!("expected pixels from {min} to {MAX_CANVAS_SIDE}")),
+                    );
+                    return None;
+                }
+                u32::try_from(number).ok()
+            })
+        };
+        let (x, y) = (coordinate("x", 0), coordinate("y", 0));
+        let (width, height) = (coordinate("width", 1), coordinate("height", 1));
+        Some(Region {
+            x: x?,
+            y: y?,
+            width: width?,
+            height: height?,
+        })
     }
 
     fn outline(&mut self, value: &Value<'_>, field: &str) -> Option<Outline> {

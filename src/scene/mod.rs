@@ -192,6 +192,7 @@ pub enum SourceKind {
         width: u32,
         height: u32,
     },
+    Screen(ScreenSource),
 }
 
 impl SourceKind {
@@ -202,6 +203,7 @@ impl SourceKind {
             SourceKind::Text(_) => "text",
             SourceKind::Media(_) => "media",
             SourceKind::TestPattern { .. } => "test_pattern",
+            SourceKind::Screen(_) => "screen",
         }
     }
 }
@@ -224,6 +226,30 @@ pub struct Outline {
     /// Outline thickness in pixels.
     pub width: f32,
     pub color: Color,
+}
+
+/// An X11 screen, a region of it, or one window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScreenSource {
+    /// X display such as ":0"; `None` is `$DISPLAY`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+    /// Part of the screen, in screen pixels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<Region>,
+    /// The first window whose title contains this text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// Draw the mouse pointer into the picture.
+    pub cursor: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Region {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

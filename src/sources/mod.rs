@@ -8,11 +8,13 @@
 
 mod image_source;
 mod media;
+mod screen;
 mod test_pattern;
 mod text;
 
 pub use image_source::load_image;
 pub use media::{MediaError, MediaPlayer};
+pub use screen::{no_signal_card, ScreenCapture, ScreenError};
 pub use test_pattern::{read_counter, TestPattern};
 pub use text::{render_text, TextError};
 
@@ -170,5 +172,8 @@ pub fn open(
             )
         }
         SourceKind::TestPattern { width, height } => Box::new(TestPattern::new(*width, *height)),
+        SourceKind::Screen(screen) => Box::new(
+            ScreenCapture::open(screen, collection.canvas.fps).map_err(|e| fail(e.to_string()))?,
+        ),
     })
 }

@@ -346,3 +346,59 @@ impl Drop for RtmpServer {
         self.kill();
     }
 }
+
+/// A real X server (Xvfb) on a free display number, kept alive between clients.
+pub struct XServer {
+    pub display: String,
+    child: std::process::Child,
+}
+
+impl XServer {
+    pub fn start(width: u32, height: u32) -> Self {
+        for number in (100 + std::process::id() % 400)..1000 {
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
+            let lock = PathBuf::from(format!("/tmp/.X{number}-lock"));
+            if socket.exists() || lock.exists() {
+                continue;
+            }
+            let display = format!(":{number}");
+            let child = tool("Xvfb")
+                .arg(&display)
+                .args([
+                    "-screen",
+                    "0",
+                    &format!("{width}x{height}x24"),
+                    "-nolisten",
+                    "tcp",
+                    "-noreset",
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start Xvfb");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !socket.exists() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            assert!(socket.exists(), "Xvfb did not start on {display}");
+            return Self { display, child };
+        }
+        panic!("no free X display number");
+    }
+
+    /// Paints the root window (the desktop) one colour, e.g. "#ff0000".
+    pub fn paint_root(&self, color: &str) {
+        run_ok(
+            tool("xsetroot")
+                .env("DISPLAY", &self.display)
+                .args(["-solid", color]),
+        );
+    }
+}
+
+impl Drop for XServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

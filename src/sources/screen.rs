@@ -1,0 +1,395 @@
+//! Screen and window capture on X11: the whole screen, a region of it, or a window found by
+//! its title, with the cursor drawn in. A capture thread grabs at the canvas rate into a
+//! latest-frame slot, so a slow X server never stalls the render clock. A window that closes
+//! (or is not there yet) shows a "no signal" card and is looked for again once a second.
+//!
+//! Uses x11rb (the X protocol in Rust, no C library). Grabs go through GetImage; MIT-SHM would
+//! save a copy per frame but needs shared-memory system calls the crate leaves to unsafe code.
+
+use super::{render_text, FrameRef, RunningSource, Tick, VideoFrame};
+use crate::scene::{Color, FrameRate, ScreenSource, TextSource};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use x11rb::connection::Connection;
+use x11rb::protocol::xfixes::ConnectionExt as _;
+use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, ImageFormat, Window};
+use x11rb::rust_connection::RustConnection;
+
+const NO_SIGNAL_SIZE: [u32; 2] = [640, 360];
+const LOOK_AGAIN_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScreenError {
+    #[error("cannot open X display {display}: {message} (is an X server running there, and may this user use it?)")]
+    Display { display: String, message: String },
+}
+
+struct Latest {
+    frame: Option<FrameRef>,
+    size: [u32; 2],
+}
+
+pub struct ScreenCapture {
+    latest: Arc<Mutex<Latest>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What to grab, in the coordinates of the drawable it is grabbed from.
+#[derive(Clone, Copy)]
+struct Target {
+    drawable: Window,
+    x: i16,
+    y: i16,
+    width: u16,
+    height: u16,
+}
+
+struct Grabber {
+    connection: RustConnection,
+    root: Window,
+    settings: ScreenSource,
+    cursor: bool,
+    no_signal: Arc<VideoFrame>,
+}
+
+impl ScreenCapture {
+    pub fn open(settings: &ScreenSource, fps: FrameRate) -> Result<Self, ScreenError> {
+        let display_name = settings
+            .display
+            .clone()
+            .or_else(|| std::env::var("DISPLAY").ok());
+        let shown = display_name
+            .clone()
+            .unwrap_or_else(|| "(DISPLAY not set)".into());
+        let fail = |message: String| ScreenError::Display {
+            display: shown.clone(),
+            message,
+        };
+        let (connection, screen) =
+            x11rb::connect(display_name.as_deref()).map_err(|e| fail(e.to_string()))?;
+        let root = connection
+            .setup()
+            .roots
+            .get(screen)
+            .map(|screen| screen.root)
+            .ok_or_else(|| fail("the display has no such screen".into()))?;
+        // XFixes must be announced before its cursor requests; without it there is no cursor.
+        let cursor = settings.cursor
+            && connection
+                .xfixes_query_version(4, 0)
+                .ok()
+                .and_then(|cookie| cookie.reply().ok())
+                .is_some();
+        let grabber = Grabber {
+            connection,
+            root,
+            settings: settings.clone(),
+            cursor,
+            no_signal: Arc::new(no_signal_card(NO_SIGNAL_SIZE)),
+        };
+        let first_target = grabber.find_target();
+        if first_target.is_none() {
+            tracing::warn!(
+                "screen capture: {} not found yet; showing \"no signal\"",
+                grabber.describe()
+            );
+        }
+        let size = first_target.map_or(NO_SIGNAL_SIZE, |t| {
+            [u32::from(t.width), u32::from(t.height)]
+        });
+        let latest = Arc::new(Mutex::new(Latest { frame: None, size }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (latest, stop) = (latest.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("screen-capture".into())
+                .spawn(move || grabber.run(first_target, fps, &latest, &stop))
+                .map_err(|e| fail(format!("cannot start the capture thread: {e}")))?
+        };
+        Ok(Self {
+            latest,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl RunningSource for ScreenCapture {
+    fn size(&self) -> [u32; 2] {
+        self.latest
+            .lock()
+            .map_or(NO_SIGNAL_SIZE, |latest| latest.size)
+    }
+
+    fn video(&mut self, _tick: Tick) -> Option<FrameRef> {
+        self.latest
+            .lock()
+            .ok()
+            .and_then(|latest| latest.frame.clone())
+    }
+
+    fn preroll(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self
+            .latest
+            .lock()
+            .is_ok_and(|latest| latest.frame.is_none())
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for ScreenCapture {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Grabber {
+    fn describe(&self) -> String {
+        match &self.settings.window {
+            Some(title) => format!("the window titled \"{title}\""),
+            None => "the screen".into(),
+        }
+    }
+
+    fn run(
+        self,
+        mut target: Option<Target>,
+        fps: FrameRate,
+        latest: &Mutex<Latest>,
+        stop: &AtomicBool,
+    ) {
+        let start = Instant::now();
+        let mut generation = 0u64;
+        let mut showing_no_signal = false;
+        let mut last_search = Instant::now();
+        let mut frame_number = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            if target.is_none() && last_search.elapsed() >= LOOK_AGAIN_EVERY {
+                last_search = Instant::now();
+                target = self.find_target();
+                if target.is_some() {
+                    tracing::info!("screen capture: {} found", self.describe());
+                }
+            }
+            let grabbed = target.and_then(|t| self.grab(t));
+            if target.is_some() && grabbed.is_none() {
+                tracing::warn!(
+                    "screen capture: {} is gone; showing \"no signal\"",
+                    self.describe()
+                );
+                target = None;
+                last_search = Instant::now();
+            }
+            let update = match grabbed {
+                Some(frame) => {
+                    showing_no_signal = false;
+                    Some(Arc::new(frame))
+                }
+                None if !showing_no_signal => {
+                    showing_no_signal = true;
+                    Some(self.no_signal.clone())
+                }
+                None => None,
+            };
+            if let Some(frame) = update {
+                generation += 1;
+                if let Ok(mut latest) = latest.lock() {
+                    latest.size = [frame.width, frame.height];
+                    latest.frame = Some(FrameRef { frame, generation });
+                }
+            }
+            frame_number += 1;
+            let due = start + Duration::from_nanos(fps.frame_start_nanos(frame_number));
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
+    }
+
+    fn find_target(&self) -> Option<Target> {
+        match &self.settings.window {
+            None => {
+                let geometry = self.connection.get_geometry(self.root).ok()?.reply().ok()?;
+                let target = Target {
+                    drawable: self.root,
+                    x: 0,
+                    y: 0,
+                    width: geometry.width,
+                    height: geometry.height,
+                };
+                Some(match self.settings.region {
+                    Some(region) => Target {
+                        x: region.x as i16,
+                        y: region.y as i16,
+                        width: (region.width as u16)
+                            .min(geometry.width.saturating_sub(region.x as u16)),
+                        height: (region.height as u16)
+                            .min(geometry.height.saturating_sub(region.y as u16)),
+                        ..target
+                    },
+                    None => target,
+                })
+            }
+            Some(title) => {
+                let window = self.find_window(self.root, title, 0)?;
+                let geometry = self.connection.get_geometry(window).ok()?.reply().ok()?;
+                Some(Target {
+                    drawable: window,
+                    x: 0,
+                    y: 0,
+                    width: geometry.width,
+                    height: geometry.height,
+                })
+            }
+        }
+    }
+
+    /// Depth-first search for a window whose name contains `title`.
+    fn find_window(&self, window: Window, title: &str, depth: u32) -> Option<Window> {
+        if depth > 0
+            && self
+                .window_name(window)
+                .is_some_and(|name| name.contains(title))
+        {
+            return Some(window);
+        }
+        if depth > 8 {
+            return None;
+        }
+        let tree = self.connection.query_tree(window).ok()?.reply().ok()?;
+        tree.children
+            .iter()
+            .find_map(|child| self.find_window(*child, title, depth + 1))
+    }
+
+    fn window_name(&self, window: Window) -> Option<String> {
+        let reply = self
+            .connection
+            .get_property(false, window, AtomEnum::WM_NAME, AtomEnum::ANY, 0, 1024)
+            .ok()?
+            .reply()
+            .ok()?;
+        (!reply.value.is_empty()).then(|| String::from_utf8_lossy(&reply.value).into_owned())
+    }
+
+    /// One picture of `target`, with the cursor, as packed RGBA; `None` if it cannot be read.
+    fn grab(&self, target: Target) -> Option<VideoFrame> {
+        let reply = self
+            .connection
+            .get_image(
+                ImageFormat::Z_PIXMAP,
+                target.drawable,
+                target.x,
+                target.y,
+                target.width,
+                target.height,
+                !0,
+            )
+            .ok()?
+            .reply()
+            .ok()?;
+        let (width, height) = (u32::from(target.width), u32::from(target.height));
+        if reply.data.len() < (width * height * 4) as usize {
+            return None; // not 32 bits per pixel: depths below 24 are not supported
+        }
+        // TrueColor at 24/32 bits arrives as B, G, R, unused.
+        let mut pixels = Vec::with_capacity((width * height * 4) as usize);
+        for bgrx in reply.data.chunks_exact(4).take((width * height) as usize) {
+            pixels.extend_from_slice(&[bgrx[2], bgrx[1], bgrx[0], 255]);
+        }
+        let mut frame = VideoFrame {
+            width,
+            height,
+            pixels,
+        };
+        if self.cursor {
+            self.draw_cursor(&mut frame, target);
+        }
+        Some(frame)
+    }
+
+    fn draw_cursor(&self, frame: &mut VideoFrame, target: Target) {
+        let Some(cursor) = self
+            .connection
+            .xfixes_get_cursor_image()
+            .ok()
+            .and_then(|c| c.reply().ok())
+        else {
+            return;
+        };
+        // Where the target sits on the screen, to place the pointer within it.
+        let origin = self
+            .connection
+            .translate_coordinates(target.drawable, self.root, target.x, target.y)
+            .ok()
+            .and_then(|c| c.reply().ok())
+            .map_or((0, 0), |t| (i32::from(t.dst_x), i32::from(t.dst_y)));
+        let left = i32::from(cursor.x) - i32::from(cursor.xhot) - origin.0;
+        let top = i32::from(cursor.y) - i32::from(cursor.yhot) - origin.1;
+        for row in 0..i32::from(cursor.height) {
+            for column in 0..i32::from(cursor.width) {
+                let (x, y) = (left + column, top + row);
+                if x < 0 || y < 0 || x >= frame.width as i32 || y >= frame.height as i32 {
+                    continue;
+                }
+                let Some(&argb) = cursor
+                    .cursor_image
+                    .get((row * i32::from(cursor.width) + column) as usize)
+                else {
+                    continue;
+                };
+                let alpha = argb >> 24;
+                if alpha == 0 {
+                    continue;
+                }
+                // The cursor image is premultiplied ARGB: source over destination.
+                let offset = ((y as u32 * frame.width + x as u32) * 4) as usize;
+                let source = [(argb >> 16) & 0xff, (argb >> 8) & 0xff, argb & 0xff];
+                for channel in 0..3 {
+                    let under = u32::from(frame.pixels[offset + channel]);
+                    frame.pixels[offset + channel] =
+                        (source[channel] + under * (255 - alpha) / 255).min(255) as u8;
+                }
+            }
+        }
+    }
+}
+
+/// A dark card saying NO SIGNAL, shown while a capture has nothing to show.
+pub fn no_signal_card(size: [u32; 2]) -> VideoFrame {
+    let [width, height] = size;
+    let mut card = VideoFrame::solid(width, height, [24, 24, 28, 255]);
+    let text = TextSource {
+        text: "NO SIGNAL".into(),
+        font: None,
+        size: (height as f32 / 8.0).max(12.0),
+        color: Color::rgba(200, 200, 200, 255),
+        outline: None,
+    };
+    if let Ok(label) = render_text(&text, None) {
+        let left = width.saturating_sub(label.width) / 2;
+        let top = height.saturating_sub(label.height) / 2;
+        for row in 0..label.height.min(height) {
+            for column in 0..label.width.min(width) {
+                let from = ((row * label.width + column) * 4) as usize;
+                let to = (((top + row) * width + left + column) * 4) as usize;
+                let alpha = u32::from(label.pixels[from + 3]);
+                for channel in 0..3 {
+                    let under = u32::from(card.pixels[to + channel]);
+                    card.pixels[to + channel] = (u32::from(label.pixels[from + channel])
+                        + under * (255 - alpha) / 255)
+                        as u8;
+                }
+            }
+        }
+    }
+    card
+}
