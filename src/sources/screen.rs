@@ -353,10 +353,8 @@ impl Grabber {
                 // The cursor image is premultiplied ARGB: source over destination.
                 let offset = ((y as u32 * frame.width + x as u32) * 4) as usize;
                 let source = [(argb >> 16) & 0xff, (argb >> 8) & 0xff, argb & 0xff];
-                for channel in 0..3 {
-                    let under = u32::from(frame.pixels[offset + channel]);
-                    frame.pixels[offset + channel] =
-                        (source[channel] + under * (255 - alpha) / 255).min(255) as u8;
+                for (pixel, cursor) in frame.pixels[offset..offset + 3].iter_mut().zip(source) {
+                    *pixel = (cursor + u32::from(*pixel) * (255 - alpha) / 255).min(255) as u8;
                 }
             }
         }
