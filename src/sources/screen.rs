@@ -173,6 +173,7 @@ impl Grabber {
         let mut showing_no_signal = false;
         let mut last_search = Instant::now();
         let mut frame_number = 0u64;
+        let mut previous: Option<Arc<VideoFrame>> = None;
         while !stop.load(Ordering::Relaxed) {
             if target.is_none() && last_search.elapsed() >= LOOK_AGAIN_EVERY {
                 last_search = Instant::now();
@@ -191,9 +192,13 @@ impl Grabber {
                 last_search = Instant::now();
             }
             let update = match grabbed {
+                // An unchanged screen is not a new picture: the compositor then skips it.
+                Some(frame) if !showing_no_signal && previous.as_deref() == Some(&frame) => None,
                 Some(frame) => {
                     showing_no_signal = false;
-                    Some(Arc::new(frame))
+                    let frame = Arc::new(frame);
+                    previous = Some(frame.clone());
+                    Some(frame)
                 }
                 None if !showing_no_signal => {
                     showing_no_signal = true;
@@ -301,9 +306,11 @@ impl Grabber {
             return None; // not 32 bits per pixel: depths below 24 are not supported
         }
         // TrueColor at 24/32 bits arrives as B, G, R, unused.
-        let mut pixels = Vec::with_capacity((width * height * 4) as usize);
-        for bgrx in reply.data.chunks_exact(4).take((width * height) as usize) {
-            pixels.extend_from_slice(&[bgrx[2], bgrx[1], bgrx[0], 255]);
+        let mut pixels = vec![255u8; (width * height * 4) as usize];
+        for (rgba, bgrx) in pixels.chunks_exact_mut(4).zip(reply.data.chunks_exact(4)) {
+            rgba[0] = bgrx[2];
+            rgba[1] = bgrx[1];
+            rgba[2] = bgrx[0];
         }
         let mut frame = VideoFrame {
             width,
