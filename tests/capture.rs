@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{run_ok, tally, tool, write_scene, XServer};
+use common::{run_ok, tally, write_scene, XServer};
 use std::path::Path;
 use std::time::Duration;
 use x11rb::connection::Connection;
@@ -12,28 +12,19 @@ use x11rb::wrapper::ConnectionExt as _;
 
 /// The mean colour of a rectangle of frame `at_seconds` of `file` (RGB).
 fn colour_at(file: &Path, at_seconds: f64, x: u32, y: u32, width: u32, height: u32) -> [f64; 3] {
-    let output = tool("ffmpeg")
-        .args(["-v", "error", "-ss", &at_seconds.to_string(), "-i"])
-        .arg(file)
-        .args([
-            "-frames:v",
-            "1",
-            "-vf",
-            &format!("crop={width}:{height}:{x}:{y}"),
-        ])
-        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let seek = at_seconds.to_string();
+    let crop = format!("crop={width}:{height}:{x}:{y}");
+    let rgb = common::raw_video(
+        file,
+        &["-ss", &seek],
+        &["-frames:v", "1", "-vf", &crop],
+        "rgb24",
     );
-    let pixels = output.stdout.chunks_exact(3).count().max(1) as f64;
+    let pixels = rgb.chunks_exact(3).count().max(1) as f64;
     let mut sum = [0.0; 3];
-    for pixel in output.stdout.chunks_exact(3) {
-        for channel in 0..3 {
-            sum[channel] += f64::from(pixel[channel]);
+    for pixel in rgb.chunks_exact(3) {
+        for (total, value) in sum.iter_mut().zip(pixel) {
+            *total += f64::from(*value);
         }
     }
     sum.map(|total| total / pixels)

@@ -33,29 +33,17 @@ fn stream_end(file: &Path, stream: &str) -> f64 {
 fn frame_counters(file: &Path) -> Vec<Option<u64>> {
     const WIDTH: u32 = 256;
     const HEIGHT: u32 = 64;
-    let output = tool("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(file)
-        // passthrough: one picture per coded frame, never duplicated to fill a start offset.
-        .args([
-            "-fps_mode",
-            "passthrough",
-            "-vf",
-            &format!("crop={WIDTH}:{HEIGHT}:0:0"),
-        ])
-        .args(["-f", "rawvideo", "-pix_fmt", "rgba", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-        .stdout
-        .chunks_exact((WIDTH * HEIGHT * 4) as usize)
-        .map(|frame| tally::sources::read_counter(frame, WIDTH, 360))
-        .collect()
+    // passthrough: one picture per coded frame, never duplicated to fill a start offset.
+    let crop = format!("crop={WIDTH}:{HEIGHT}:0:0");
+    common::raw_video(
+        file,
+        &[],
+        &["-fps_mode", "passthrough", "-vf", &crop],
+        "rgba",
+    )
+    .chunks_exact((WIDTH * HEIGHT * 4) as usize)
+    .map(|frame| tally::sources::read_counter(frame, WIDTH, 360))
+    .collect()
 }
 
 #[test]

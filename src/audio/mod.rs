@@ -138,12 +138,6 @@ impl Mixer {
     }
 }
 
-/// The highest absolute sample value, in dBFS (-inf for silence).
-pub fn peak_dbfs(samples: &[f32]) -> f32 {
-    let peak = samples.iter().fold(0.0f32, |peak, s| peak.max(s.abs()));
-    20.0 * peak.log10()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,12 +266,5 @@ mod tests {
         let levels = mixer.take_levels();
         assert_eq!(levels.sources.len(), 1);
         assert!(levels.sources[0].1.sample_peak_dbfs.is_infinite());
-    }
-
-    #[test]
-    fn full_scale_peak_is_zero_dbfs() {
-        assert!((peak_dbfs(&[0.0, -1.0, 0.5]) - 0.0).abs() < 1e-6);
-        assert!((peak_dbfs(&[0.5]) + 6.0206).abs() < 1e-3);
-        assert!(peak_dbfs(&[0.0; 4]).is_infinite());
     }
 }

@@ -68,10 +68,6 @@ impl SendQueue {
         self.counters
     }
 
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }

@@ -248,10 +248,6 @@ impl StreamOutput {
         }
     }
 
-    pub fn name(&self) -> &str {
-        &self.shared.name
-    }
-
     /// Queues a packet; never blocks.
     pub fn push(&self, packet: Arc<EncodedPacket>) {
         let mut state = self.shared.lock();

@@ -563,10 +563,6 @@ impl Compositor {
         }
     }
 
-    pub fn i420_layout(&self) -> I420Layout {
-        self.layout
-    }
-
     pub fn gpu(&self) -> &Gpu {
         &self.gpu
     }

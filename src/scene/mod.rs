@@ -71,11 +71,6 @@ impl FrameRate {
         f64::from(self.num) / f64::from(self.den)
     }
 
-    /// Seconds per frame.
-    pub fn period(self) -> std::time::Duration {
-        std::time::Duration::from_nanos(self.frame_start_nanos(1))
-    }
-
     /// When frame `index` starts, in nanoseconds from frame 0, computed exactly from the fraction.
     pub fn frame_start_nanos(self, index: u64) -> u64 {
         let nanos = u128::from(index) * 1_000_000_000 * u128::from(self.den) / u128::from(self.num);

@@ -360,11 +360,16 @@ impl Grabber {
                 // The cursor image is premultiplied ARGB: source over destination.
                 let offset = ((y as u32 * frame.width + x as u32) * 4) as usize;
                 let source = [(argb >> 16) & 0xff, (argb >> 8) & 0xff, argb & 0xff];
-                for (pixel, cursor) in frame.pixels[offset..offset + 3].iter_mut().zip(source) {
-                    *pixel = (cursor + u32::from(*pixel) * (255 - alpha) / 255).min(255) as u8;
-                }
+                blend_over(&mut frame.pixels[offset..offset + 3], source, alpha);
             }
         }
+    }
+}
+
+/// Premultiplied `source` (RGB, 0-255) with `alpha` over the RGB bytes of one pixel.
+fn blend_over(pixel: &mut [u8], source: [u32; 3], alpha: u32) {
+    for (under, over) in pixel.iter_mut().zip(source) {
+        *under = (over + u32::from(*under) * (255 - alpha) / 255).min(255) as u8;
     }
 }
 
@@ -386,13 +391,9 @@ pub fn no_signal_card(size: [u32; 2]) -> VideoFrame {
             for column in 0..label.width.min(width) {
                 let from = ((row * label.width + column) * 4) as usize;
                 let to = (((top + row) * width + left + column) * 4) as usize;
+                let source = [0, 1, 2].map(|channel| u32::from(label.pixels[from + channel]));
                 let alpha = u32::from(label.pixels[from + 3]);
-                for channel in 0..3 {
-                    let under = u32::from(card.pixels[to + channel]);
-                    card.pixels[to + channel] = (u32::from(label.pixels[from + channel])
-                        + under * (255 - alpha) / 255)
-                        as u8;
-                }
+                blend_over(&mut card.pixels[to..to + 3], source, alpha);
             }
         }
     }

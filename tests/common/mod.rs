@@ -100,6 +100,31 @@ pub fn decode_errors(file: &Path) -> String {
     errors
 }
 
+/// Decoded pictures of `file` as raw bytes in `pix_fmt`, one after another: `before_input`
+/// goes before `-i` (a seek), `after_input` after it (frame count, filters).
+pub fn raw_video(
+    file: &Path,
+    before_input: &[&str],
+    after_input: &[&str],
+    pix_fmt: &str,
+) -> Vec<u8> {
+    let output = tool("ffmpeg")
+        .args(["-v", "error"])
+        .args(before_input)
+        .arg("-i")
+        .arg(file)
+        .args(after_input)
+        .args(["-f", "rawvideo", "-pix_fmt", pix_fmt, "-"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run ffmpeg: {e}"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
 /// Writes a scene collection that may refer to the repo's assets as `ASSETS/...`.
 pub fn write_scene(dir: &Path, name: &str, toml: &str) -> PathBuf {
     let assets = repo_root().join("assets");
