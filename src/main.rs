@@ -69,6 +69,8 @@ struct RecordArgs {
     scene: Option<String>,
     #[command(flatten)]
     encoding: EncodingArgs,
+    #[command(flatten)]
+    monitoring: MonitoringArgs,
 }
 
 #[derive(clap::Args)]
@@ -113,6 +115,8 @@ struct StreamArgs {
     drop_threshold: Duration,
     #[command(flatten)]
     encoding: EncodingArgs,
+    #[command(flatten)]
+    monitoring: MonitoringArgs,
 }
 
 #[derive(clap::Args)]
@@ -152,6 +156,14 @@ struct EncodingArgs {
     /// Do not draw a progress bar or per-second statistics.
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct MonitoringArgs {
+    /// Output device for audio monitoring (id or name from `tally devices`); the default output
+    /// when not given. Used only by sources with `monitoring` set.
+    #[arg(long, value_name = "DEVICE")]
+    monitor_device: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -308,6 +320,7 @@ fn record(args: &RecordArgs) -> Result<()> {
         recording: Some(recording),
         streams: Vec::new(),
         stream_settings: StreamSettings::default(),
+        monitor_device: args.monitoring.monitor_device.clone(),
     };
     run_engine(collection, config, args.encoding.quiet, Some(&args.output))
 }
@@ -376,6 +389,7 @@ fn stream(args: &StreamArgs) -> Result<()> {
         },
         recording,
         streams,
+        monitor_device: args.monitoring.monitor_device.clone(),
         stream_settings: StreamSettings {
             queue: QueueSettings {
                 drop_threshold: args.drop_threshold,
@@ -573,6 +587,60 @@ fn snapshot(scene_file: &Path, output: &Path, frame: u64, scene: Option<String>)
 }
 
 fn devices() {
+    println!("Cameras:");
+    use tally::sources::camera::CameraBackend;
+    match tally::sources::camera::V4lBackend.list() {
+        Ok(cameras) if cameras.is_empty() => println!(
+            "  none found (no /dev/video* devices): plug one in, or check that this user is in the `video` group"
+        ),
+        Ok(cameras) => {
+            for camera in cameras {
+                println!("  {}  {}", camera.id, camera.name);
+                if camera.modes.is_empty() {
+                    println!("      (could not be opened to list its formats: busy, or not a capture node)");
+                }
+                for mode in camera.modes {
+                    println!("      {mode}");
+                }
+            }
+        }
+        Err(error) => println!("  cannot list cameras: {error}"),
+    }
+    use tally::audio::devices::Direction;
+    match tally::audio::devices::list() {
+        Ok(devices) => {
+            for (direction, heading) in [
+                (Direction::Input, "Audio inputs (use the id as `device`; `desktop` is what the computer plays):"),
+                (Direction::Output, "Audio outputs (for --monitor-device):"),
+            ] {
+                println!("{heading}");
+                let mut any = false;
+                for device in devices.iter().filter(|d| d.direction == direction) {
+                    any = true;
+                    let mut notes = Vec::new();
+                    if device.is_default {
+                        notes.push("default");
+                    }
+                    if device.is_monitor {
+                        notes.push("monitor of an output");
+                    }
+                    let notes = if notes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", notes.join(", "))
+                    };
+                    println!(
+                        "  {}  {} ({} ch, {} Hz){notes}",
+                        device.id, device.name, device.channels, device.sample_rate
+                    );
+                }
+                if !any {
+                    println!("  none");
+                }
+            }
+        }
+        Err(error) => println!("Audio devices:\n  {error}"),
+    }
     println!("GPU adapters:");
     let adapters = tally::render::Gpu::list_adapters();
     if adapters.is_empty() {

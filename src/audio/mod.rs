@@ -1,14 +1,18 @@
 //! The audio mixer: sums the sound of the sources that are on air into one 48 kHz stereo
 //! stream, block by block, on the same clock as the video. Each source has a channel strip:
-//! sync offset, filters, fader, mute, balance, and a meter; the master bus has a meter too.
+//! sync offset, filters, fader, mute, balance, monitoring choice and a meter; the master bus
+//! has a meter too. A second bus collects what the operator monitors on headphones.
 
+pub mod devices;
 pub mod filters;
 pub mod meter;
+pub mod monitor;
+pub mod resync;
 
 pub use filters::{db_to_gain, gain_to_db, FilterState};
 pub use meter::{Levels, Meter};
 
-use crate::scene::{AudioSettings, Collection, SourceKind};
+use crate::scene::{AudioSettings, Collection, Monitoring, SourceKind};
 use crate::sources::{Pacing, RunningSource, AUDIO_CHANNELS, SAMPLE_RATE};
 use std::collections::{HashMap, HashSet};
 
@@ -22,15 +26,18 @@ pub struct MixerLevels {
 
 struct Channel {
     source: String,
+    /// Mixed whatever scene is on air (global audio devices).
+    always_on: bool,
     settings: AudioSettings,
     filters: Vec<FilterState>,
     meter: Meter,
 }
 
 impl Channel {
-    fn new(source: &str, settings: &AudioSettings) -> Self {
+    fn new(source: &str, settings: &AudioSettings, always_on: bool) -> Self {
         Self {
             source: source.to_string(),
+            always_on,
             settings: settings.clone(),
             filters: settings.filters.iter().map(FilterState::new).collect(),
             meter: Meter::new(),
@@ -60,6 +67,7 @@ pub struct Mixer {
     channels: Vec<Channel>,
     master: Meter,
     block: Vec<f32>,
+    monitor: Vec<f32>,
     scratch: Vec<f32>,
 }
 
@@ -69,17 +77,31 @@ impl Mixer {
         let channels = collection
             .sources
             .iter()
-            .filter_map(|source| match &source.kind {
-                SourceKind::Media(media) => Some(Channel::new(&source.id, &media.audio)),
-                _ => None,
+            .filter_map(|source| {
+                let always_on = matches!(&source.kind, SourceKind::AudioInput(input) if input.always_on);
+                let settings = source.kind.audio()?;
+                Some(Channel::new(&source.id, settings, always_on))
             })
             .collect();
         Self {
             channels,
             master: Meter::new(),
             block: Vec::new(),
+            monitor: Vec::new(),
             scratch: Vec::new(),
         }
+    }
+
+    /// Whether any strip sends sound to the monitoring device.
+    pub fn monitors_anything(&self) -> bool {
+        self.channels
+            .iter()
+            .any(|channel| channel.settings.monitoring != Monitoring::Off)
+    }
+
+    /// The monitoring bus for the samples of the last [`Mixer::mix`], interleaved stereo.
+    pub fn monitor_block(&self) -> &[f32] {
+        &self.monitor
     }
 
     /// Mixes `samples` samples from `first_sample` of the sources in `on_air`. The result is
@@ -94,10 +116,12 @@ impl Mixer {
     ) -> &[f32] {
         self.block.clear();
         self.block.resize(samples * AUDIO_CHANNELS, 0.0);
+        self.monitor.clear();
+        self.monitor.resize(samples * AUDIO_CHANNELS, 0.0);
         for channel in &mut self.channels {
             self.scratch.clear();
             self.scratch.resize(samples * AUDIO_CHANNELS, 0.0);
-            let live = on_air.contains(channel.source.as_str());
+            let live = channel.always_on || on_air.contains(channel.source.as_str());
             if let (true, Some(source)) = (live, sources.get_mut(&channel.source)) {
                 // A delayed source reads from earlier in its timeline; before its start: silence.
                 let start = first_sample as i64 - channel.offset_samples();
@@ -114,11 +138,19 @@ impl Mixer {
                 }
             }
             channel.meter.add(&self.scratch);
-            for (mixed, sample) in self.block.iter_mut().zip(&self.scratch) {
-                *mixed += sample;
+            let monitoring = channel.settings.monitoring;
+            if monitoring != Monitoring::MonitorOnly {
+                for (mixed, sample) in self.block.iter_mut().zip(&self.scratch) {
+                    *mixed += sample;
+                }
+            }
+            if monitoring != Monitoring::Off {
+                for (monitored, sample) in self.monitor.iter_mut().zip(&self.scratch) {
+                    *monitored += sample;
+                }
             }
         }
-        for sample in &mut self.block {
+        for sample in self.block.iter_mut().chain(self.monitor.iter_mut()) {
             *sample = sample.clamp(-1.0, 1.0);
         }
         self.master.add(&self.block);
@@ -254,6 +286,30 @@ mod tests {
             .mix(&mut sources, &on_air(), 0, 1, Pacing::Deterministic)
             .to_vec();
         assert!((ahead[0] - 0.4).abs() < 1e-4, "{ahead:?}");
+    }
+
+    #[test]
+    fn monitoring_routes_to_the_monitor_bus_and_optionally_the_program() {
+        for (monitoring, in_program, in_monitor) in [
+            (Monitoring::Off, true, false),
+            (Monitoring::MonitorOnly, false, true),
+            (Monitoring::MonitorAndOutput, true, true),
+        ] {
+            let (mut mixer, mut sources) = mixer_with(AudioSettings {
+                monitoring,
+                ..AudioSettings::default()
+            });
+            assert_eq!(mixer.monitors_anything(), in_monitor);
+            let program = mixer
+                .mix(&mut sources, &on_air(), 400, 1, Pacing::Deterministic)
+                .to_vec();
+            let monitor = mixer.monitor_block().to_vec();
+            assert_eq!(program[0] != 0.0, in_program, "{monitoring:?} program");
+            assert_eq!(monitor[0] != 0.0, in_monitor, "{monitoring:?} monitor");
+            // Monitor-only sound is still metered: the operator sees what they hear.
+            let levels = mixer.take_levels();
+            assert!(levels.sources[0].1.sample_peak_dbfs.is_finite());
+        }
     }
 
     #[test]

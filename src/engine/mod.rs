@@ -43,6 +43,9 @@ pub struct EngineConfig {
     /// Live stream outputs, all fed from the same encode.
     pub streams: Vec<Destination>,
     pub stream_settings: StreamSettings,
+    /// Output device for audio monitoring (`default` when `None`); opened only when a source
+    /// is set to be monitored.
+    pub monitor_device: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

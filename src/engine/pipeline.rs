@@ -11,6 +11,7 @@
 //! `Engine::start` at once.
 
 use super::{Command, Counters, EngineConfig, EngineError, Event, FrameClock, Summary, TickStart};
+use crate::audio::monitor::MonitorOutput;
 use crate::audio::Mixer;
 use crate::encode::{
     i420_frame, AudioEncoder, EncodeError, EncodedPacket, StreamKind, VideoEncoder,
@@ -254,8 +255,19 @@ fn render_loop(
 ) -> Result<(), EngineError> {
     let fps = collection.canvas.fps;
     let mut scene_name = collection.current_scene.clone();
-    let clock = FrameClock::new(fps, Instant::now());
     let mut mixer = Mixer::new(collection);
+    let monitor = open_monitor(&mixer, config, events);
+    // Live inputs are heard a little after they happen; the mix runs this far behind the
+    // picture clock so their sound has arrived when it is mixed. Timestamps stay exact.
+    let audio_delay = match config.pacing {
+        Pacing::RealTime if has_live_audio(collection) => LIVE_AUDIO_DELAY_SAMPLES,
+        _ => 0,
+    };
+    let clock_start = Instant::now();
+    let clock = FrameClock::new(fps, clock_start);
+    for source in sources.values_mut() {
+        source.clock_started(clock_start);
+    }
     // Meters are read out ten times a second.
     let mut samples_since_levels = 0usize;
     let encoder_gone = Cell::new(false);
@@ -336,6 +348,13 @@ fn render_loop(
         while let Ok(notice) = workers.notices.try_recv() {
             let _ = events.try_send(Event::Output(notice));
         }
+        for message in sources
+            .values()
+            .filter_map(|source| source.notices())
+            .flat_map(|notices| notices.take())
+        {
+            let _ = events.try_send(Event::Warning(message));
+        }
         if stop {
             break;
         }
@@ -367,29 +386,18 @@ fn render_loop(
             .fetch_add(tick_started.elapsed().as_nanos() as u64, Ordering::Relaxed);
 
         // Sound for exactly this frame's span of samples, so audio and video never drift.
-        let first_sample = fps.first_sample_of_frame(index, SAMPLE_RATE);
-        let samples = (fps.first_sample_of_frame(index + 1, SAMPLE_RATE) - first_sample) as usize;
-        let on_air: HashSet<&str> = scene
-            .items
-            .iter()
-            .filter(|item| item.visible)
-            .map(|item| item.source.as_str())
-            .collect();
-        let block = mixer
-            .mix(sources, &on_air, first_sample, samples, config.pacing)
-            .to_vec();
-        counters
-            .audio_samples
-            .fetch_add(samples as u64, Ordering::Relaxed);
-        samples_since_levels += samples;
-        if samples_since_levels >= SAMPLE_RATE as usize / 10 {
-            samples_since_levels = 0;
-            let levels = mixer.take_levels();
-            if let Ok(mut latest) = counters.audio_levels.lock() {
-                *latest = Some(levels.clone());
-            }
-            let _ = events.try_send(Event::AudioLevels(levels));
-        }
+        let span = fps.first_sample_of_frame(index, SAMPLE_RATE)
+            ..fps.first_sample_of_frame(index + 1, SAMPLE_RATE);
+        let mixed = span.start.saturating_sub(audio_delay)..span.end.saturating_sub(audio_delay);
+        let on_air = on_air(scene);
+        let mut audio_step = AudioStep {
+            mixer: &mut mixer,
+            monitor: monitor.as_ref(),
+            counters,
+            events,
+            samples_since_levels: &mut samples_since_levels,
+        };
+        let block = audio_step.mix(sources, &on_air, mixed, config.pacing);
         if workers.audio.send(block).is_err() || encoder_gone.get() {
             // An encoder thread ended early; its error is reported when it is joined.
             break;
@@ -397,7 +405,107 @@ fn render_loop(
         index += 1;
     }
     compositor.flush(&mut on_ready)?;
+    if audio_delay > 0 && !encoder_gone.get() {
+        // The mix is behind the picture: let the live inputs deliver the last of it, then
+        // send the sound that belongs to the final frames.
+        std::thread::sleep(Duration::from_nanos(
+            audio_delay * 1_000_000_000 / u64::from(SAMPLE_RATE),
+        ));
+        let end = fps.first_sample_of_frame(index, SAMPLE_RATE);
+        if let Some(scene) = collection.scene(&scene_name) {
+            let on_air = on_air(scene);
+            let mut audio_step = AudioStep {
+                mixer: &mut mixer,
+                monitor: monitor.as_ref(),
+                counters,
+                events,
+                samples_since_levels: &mut samples_since_levels,
+            };
+            let block = audio_step.mix(sources, &on_air, end - audio_delay..end, config.pacing);
+            let _ = workers.audio.send(block);
+        }
+    }
     Ok(())
+}
+
+/// How far the mix runs behind the picture when live audio inputs are in the collection
+/// (200 ms): more than a sound server's capture latency and scheduling jitter.
+const LIVE_AUDIO_DELAY_SAMPLES: u64 = SAMPLE_RATE as u64 / 5;
+
+fn has_live_audio(collection: &Collection) -> bool {
+    collection
+        .sources
+        .iter()
+        .any(|source| matches!(source.kind, crate::scene::SourceKind::AudioInput(_)))
+}
+
+fn on_air(scene: &Scene) -> HashSet<&str> {
+    scene
+        .items
+        .iter()
+        .filter(|item| item.visible)
+        .map(|item| item.source.as_str())
+        .collect()
+}
+
+/// Opens the monitoring device when some source is monitored; a device that will not open
+/// is a warning, not a stopped show.
+fn open_monitor(mixer: &Mixer, config: &EngineConfig, events: &Sender<Event>) -> Option<MonitorOutput> {
+    if !mixer.monitors_anything() {
+        return None;
+    }
+    let device = config.monitor_device.as_deref().unwrap_or("default");
+    match MonitorOutput::open(device) {
+        Ok(monitor) => Some(monitor),
+        Err(error) => {
+            let _ = events.try_send(Event::Warning(format!(
+                "audio monitoring is off: {error}"
+            )));
+            None
+        }
+    }
+}
+
+/// One block of the mix: program sound for the encoder, the monitoring bus for the operator's
+/// headphones, and the meters every tenth of a second.
+struct AudioStep<'a> {
+    mixer: &'a mut Mixer,
+    monitor: Option<&'a MonitorOutput>,
+    counters: &'a Counters,
+    events: &'a Sender<Event>,
+    samples_since_levels: &'a mut usize,
+}
+
+impl AudioStep<'_> {
+    fn mix(
+        &mut self,
+        sources: &mut HashMap<String, Box<dyn RunningSource>>,
+        on_air: &HashSet<&str>,
+        span: std::ops::Range<u64>,
+        pacing: Pacing,
+    ) -> Vec<f32> {
+        let samples = (span.end - span.start) as usize;
+        let block = self
+            .mixer
+            .mix(sources, on_air, span.start, samples, pacing)
+            .to_vec();
+        if let Some(monitor) = self.monitor {
+            monitor.play(self.mixer.monitor_block());
+        }
+        self.counters
+            .audio_samples
+            .fetch_add(samples as u64, Ordering::Relaxed);
+        *self.samples_since_levels += samples;
+        if *self.samples_since_levels >= SAMPLE_RATE as usize / 10 {
+            *self.samples_since_levels = 0;
+            let levels = self.mixer.take_levels();
+            if let Ok(mut latest) = self.counters.audio_levels.lock() {
+                *latest = Some(levels.clone());
+            }
+            let _ = self.events.try_send(Event::AudioLevels(levels));
+        }
+        block
+    }
 }
 
 /// Asks each source shown in `scene` for its picture, once per tick however many items show it.

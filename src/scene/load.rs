@@ -6,9 +6,9 @@
 
 use super::diagnostics::{did_you_mean, Diagnostic, LineIndex, LoadError};
 use super::{
-    AudioFilter, AudioSettings, Bounds, BoundsFit, Canvas, Collection, Color, Crop, FrameRate,
-    Item, ItemSize, MediaSource, Outline, Region, Scene, ScreenSource, Source, SourceKind,
-    TextSource,
+    AudioFilter, AudioInputSource, AudioSettings, Bounds, BoundsFit, CameraFormat, CameraSource,
+    Canvas, Collection, Color, Crop, FrameRate, Item, ItemSize, MediaSource, Monitoring, Outline,
+    Region, Scene, ScreenSource, Source, SourceKind, TextSource,
 };
 use std::collections::HashSet;
 use std::ops::Range;
@@ -364,7 +364,16 @@ impl<'a> Decoder<'a> {
     }
 
     fn source(&mut self, table: &Table<'_, '_>, canvas: Option<Canvas>) -> Option<Source> {
-        const KINDS: [&str; 6] = ["color", "image", "text", "media", "test_pattern", "screen"];
+        const KINDS: [&str; 8] = [
+            "color",
+            "image",
+            "text",
+            "media",
+            "test_pattern",
+            "screen",
+            "audio_input",
+            "camera",
+        ];
         let id = self.required(table, "id", Self::identifier);
         let kind_value = table.get("kind");
         let kind_name = match kind_value {
@@ -434,6 +443,7 @@ impl<'a> Decoder<'a> {
                         "balance",
                         "sync_offset_ms",
                         "filters",
+                        "monitoring",
                     ],
                 );
                 let path = self.required(table, "path", Self::existing_file);
@@ -468,6 +478,51 @@ impl<'a> Decoder<'a> {
                     cursor: self
                         .optional(table, "cursor", Self::boolean)
                         .unwrap_or(true),
+                })
+            }
+            "audio_input" => {
+                self.reject_unknown_keys(
+                    table,
+                    &[
+                        "id",
+                        "kind",
+                        "device",
+                        "always_on",
+                        "volume_db",
+                        "muted",
+                        "balance",
+                        "sync_offset_ms",
+                        "filters",
+                        "monitoring",
+                    ],
+                );
+                let device = self.required(table, "device", Self::string);
+                let always_on = self.optional(table, "always_on", Self::boolean);
+                let audio = self.audio_settings(table);
+                SourceKind::AudioInput(AudioInputSource {
+                    device: device?,
+                    always_on: always_on.unwrap_or(false),
+                    audio,
+                })
+            }
+            "camera" => {
+                self.reject_unknown_keys(
+                    table,
+                    &["id", "kind", "device", "width", "height", "fps", "format"],
+                );
+                let device = self.required(table, "device", Self::string);
+                let width = self.optional(table, "width", Self::size_px);
+                let height = self.optional(table, "height", Self::size_px);
+                let fps = self.optional(table, "fps", |d, v, f| d.number_in(v, f, 1.0, 240.0));
+                let format = self.optional(table, "format", |d, v, f| {
+                    d.keyword(v, f, &CameraFormat::NAMES, CameraFormat::parse)
+                });
+                SourceKind::Camera(CameraSource {
+                    device: device?,
+                    width: width.unwrap_or(1280),
+                    height: height.unwrap_or(720),
+                    fps: fps.map_or(30, |fps| fps.round() as u32),
+                    format: format.unwrap_or(CameraFormat::Any),
                 })
             }
             "test_pattern" => {
@@ -535,7 +590,37 @@ impl<'a> Decoder<'a> {
                     )
                 })
                 .unwrap_or_default(),
+            monitoring: self
+                .optional(table, "monitoring", |d, v, f| {
+                    d.keyword(v, f, &Monitoring::NAMES, Monitoring::parse)
+                })
+                .unwrap_or(defaults.monitoring),
         }
+    }
+
+    /// One of a fixed set of words.
+    fn keyword<T>(
+        &mut self,
+        value: &Value<'_>,
+        field: &str,
+        names: &[&str],
+        parse: fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        let text = self.string(value, field)?;
+        if let Some(parsed) = parse(&text) {
+            return Some(parsed);
+        }
+        let help = match did_you_mean(&text, names.iter().copied()) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => format!("expected one of: {}", names.join(", ")),
+        };
+        self.error(
+            value.span(),
+            field,
+            format!("unknown value `{text}`"),
+            Some(help),
+        );
+        None
     }
 
     fn audio_filter(&mut self, value: &Value<'_>, field: &str) -> Option<AudioFilter> {

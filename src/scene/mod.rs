@@ -188,6 +188,8 @@ pub enum SourceKind {
         height: u32,
     },
     Screen(ScreenSource),
+    AudioInput(AudioInputSource),
+    Camera(CameraSource),
 }
 
 impl SourceKind {
@@ -199,6 +201,17 @@ impl SourceKind {
             SourceKind::Media(_) => "media",
             SourceKind::TestPattern { .. } => "test_pattern",
             SourceKind::Screen(_) => "screen",
+            SourceKind::AudioInput(_) => "audio_input",
+            SourceKind::Camera(_) => "camera",
+        }
+    }
+
+    /// The source's mixer settings, for kinds that make sound.
+    pub fn audio(&self) -> Option<&AudioSettings> {
+        match self {
+            SourceKind::Media(media) => Some(&media.audio),
+            SourceKind::AudioInput(input) => Some(&input.audio),
+            _ => None,
         }
     }
 }
@@ -247,6 +260,54 @@ pub struct Region {
     pub height: u32,
 }
 
+/// A microphone, line input or desktop-audio monitor, captured through the sound server.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AudioInputSource {
+    /// Device id or name as `tally devices` lists it; `default` is the default input and
+    /// `desktop` the monitor of the default output (what the computer is playing).
+    pub device: String,
+    /// Mixed in every scene (like OBS's global audio devices), not only in scenes that show it.
+    pub always_on: bool,
+    #[serde(flatten)]
+    pub audio: AudioSettings,
+}
+
+/// A camera or capture card (V4L2 on Linux).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CameraSource {
+    /// Device path (`/dev/video0`), index, or name as `tally devices` lists it.
+    pub device: String,
+    /// The format to ask for; the nearest the camera supports is used and reported.
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub format: CameraFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraFormat {
+    /// Whatever the camera offers closest to the asked size and rate.
+    Any,
+    Mjpeg,
+    Yuyv,
+    Nv12,
+}
+
+impl CameraFormat {
+    pub const NAMES: [&'static str; 4] = ["any", "mjpeg", "yuyv", "nv12"];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "any" => Self::Any,
+            "mjpeg" => Self::Mjpeg,
+            "yuyv" => Self::Yuyv,
+            "nv12" => Self::Nv12,
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MediaSource {
     pub path: PathBuf,
@@ -269,6 +330,31 @@ pub struct AudioSettings {
     /// Applied in order, before the fader.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<AudioFilter>,
+    pub monitoring: Monitoring,
+}
+
+/// Whether the operator hears a source on the monitoring device, and whether it goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitoring {
+    #[default]
+    Off,
+    /// Heard on the monitoring device only; left out of the program mix.
+    MonitorOnly,
+    MonitorAndOutput,
+}
+
+impl Monitoring {
+    pub const NAMES: [&'static str; 3] = ["off", "monitor_only", "monitor_and_output"];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "off" => Self::Off,
+            "monitor_only" => Self::MonitorOnly,
+            "monitor_and_output" => Self::MonitorAndOutput,
+            _ => return None,
+        })
+    }
 }
 
 impl Default for AudioSettings {
@@ -279,6 +365,7 @@ impl Default for AudioSettings {
             balance: 0.0,
             sync_offset_ms: 0,
             filters: Vec::new(),
+            monitoring: Monitoring::Off,
         }
     }
 }

@@ -501,7 +501,7 @@ fn rescale_to_nanos(pts: i64, time_base: ffmpeg::Rational) -> i64 {
 }
 
 /// Copies an RGBA frame out of FFmpeg's padded rows into packed rows.
-fn packed_rgba(frame: &ffmpeg::frame::Video) -> VideoFrame {
+pub(super) fn packed_rgba(frame: &ffmpeg::frame::Video) -> VideoFrame {
     let (width, height) = (frame.width(), frame.height());
     let row_bytes = width as usize * 4;
     let stride = frame.stride(0);

@@ -6,12 +6,15 @@
 //! so a slow source never stalls the render clock; in deterministic pacing the render thread
 //! waits for them instead, so a `--fast` render is the same every time.
 
+mod audio_input;
+pub mod camera;
 mod image_source;
 mod media;
 mod screen;
 mod test_pattern;
 mod text;
 
+pub use audio_input::AudioInput;
 pub use image_source::load_image;
 pub use media::{MediaError, MediaPlayer};
 pub use screen::{no_signal_card, ScreenCapture, ScreenError};
@@ -19,8 +22,8 @@ pub use test_pattern::{read_counter, TestPattern};
 pub use text::{render_text, TextError};
 
 use crate::scene::{Collection, Source, SourceKind};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// A picture: premultiplied-alpha RGBA8, rows packed with no padding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +91,38 @@ pub trait RunningSource: Send {
     /// Waits (up to `timeout`) until the source can show its first picture; live sources with
     /// decoders use this so a recording does not start on black frames.
     fn preroll(&mut self, _timeout: Duration) {}
+
+    /// Tells a live source when engine sample 0 and frame 0 are due, so it can place what
+    /// its device captures on the engine's timeline.
+    fn clock_started(&mut self, _epoch: Instant) {}
+
+    /// Messages for the operator (a device lost or back), collected by the engine.
+    fn notices(&self) -> Option<&Notices> {
+        None
+    }
+}
+
+/// Messages a source's own threads leave for the engine to pass on as warnings.
+#[derive(Debug, Clone, Default)]
+pub struct Notices(Arc<Mutex<Vec<String>>>);
+
+impl Notices {
+    pub fn push(&self, message: String) {
+        tracing::warn!("{message}");
+        if let Ok(mut pending) = self.0.lock() {
+            // Bounded: nobody may be collecting (a source opened outside an engine).
+            if pending.len() < 64 {
+                pending.push(message);
+            }
+        }
+    }
+
+    pub fn take(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|mut pending| std::mem::take(&mut *pending))
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,5 +210,11 @@ pub fn open(
         SourceKind::Screen(screen) => Box::new(
             ScreenCapture::open(screen, collection.canvas.fps).map_err(|e| fail(e.to_string()))?,
         ),
+        SourceKind::AudioInput(input) => Box::new(AudioInput::open(&source.id, input)),
+        SourceKind::Camera(camera) => Box::new(camera::Camera::open(
+            &source.id,
+            camera,
+            Box::new(camera::V4lBackend),
+        )),
     })
 }

@@ -1,0 +1,292 @@
+//! Audio input sources: a microphone, a line input or desktop audio, captured through cpal.
+//!
+//! The device delivers sound on its own thread; each block is stamped with the engine time it
+//! was captured at and fed to a [`Resync`], which resamples it to 48 kHz and steers it onto the
+//! engine clock. The mixer then reads it by engine sample position, like any other source.
+//! A watchdog thread owns the device stream: when the device fails or goes silent for good
+//! (unplugged, sound server restarted) it reports that once and reopens it every second until
+//! it is back. A device that cannot be opened at start is a warning, never a failed show.
+
+use super::{FrameRef, Notices, Pacing, RunningSource, Tick, AUDIO_CHANNELS, SAMPLE_RATE};
+use crate::audio::devices::{self, AudioDeviceError};
+use crate::audio::resync::Resync;
+use crate::scene::AudioInputSource;
+use cpal::traits::{DeviceTrait, StreamTrait};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A device that has delivered nothing for this long is treated as gone.
+const SILENT_DEVICE: Duration = Duration::from_secs(2);
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// What the capture callback and the render thread share.
+struct Shared {
+    /// When engine sample 0 is due; sound captured before it is not kept.
+    epoch: Option<Instant>,
+    resync: Option<Resync>,
+    last_delivery: Option<Instant>,
+    failure: Option<String>,
+}
+
+pub struct AudioInput {
+    shared: Arc<Mutex<Shared>>,
+    notices: Notices,
+    stop: Arc<AtomicBool>,
+    watchdog: Option<JoinHandle<()>>,
+}
+
+impl AudioInput {
+    pub fn open(id: &str, settings: &AudioInputSource) -> Self {
+        let shared = Arc::new(Mutex::new(Shared {
+            epoch: None,
+            resync: None,
+            last_delivery: None,
+            failure: None,
+        }));
+        let notices = Notices::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let label = format!("audio input `{id}` (device `{}`)", settings.device);
+        let watchdog = {
+            let shared = shared.clone();
+            let notices = notices.clone();
+            let stop = stop.clone();
+            let device = settings.device.clone();
+            std::thread::Builder::new()
+                .name(format!("audio-in-{id}"))
+                .spawn(move || watch(&label, &device, &shared, &notices, &stop))
+                .ok()
+        };
+        Self {
+            shared,
+            notices,
+            stop,
+            watchdog,
+        }
+    }
+}
+
+impl RunningSource for AudioInput {
+    fn size(&self) -> [u32; 2] {
+        [0, 0]
+    }
+
+    fn video(&mut self, _tick: Tick) -> Option<FrameRef> {
+        None
+    }
+
+    fn mix_audio(&mut self, first_sample: u64, out: &mut [f32], _pacing: Pacing) {
+        if let Ok(mut shared) = self.shared.lock() {
+            if let Some(resync) = shared.resync.as_mut() {
+                resync.read(first_sample, out);
+            }
+        }
+    }
+
+    fn clock_started(&mut self, epoch: Instant) {
+        if let Ok(mut shared) = self.shared.lock() {
+            shared.epoch = Some(epoch);
+        }
+    }
+
+    fn notices(&self) -> Option<&Notices> {
+        Some(&self.notices)
+    }
+}
+
+impl Drop for AudioInput {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(watchdog) = self.watchdog.take() {
+            let _ = watchdog.join();
+        }
+    }
+}
+
+/// Keeps the device open for as long as the source lives, reopening it when it is lost.
+fn watch(label: &str, device: &str, shared: &Arc<Mutex<Shared>>, notices: &Notices, stop: &AtomicBool) {
+    let mut stream: Option<cpal::Stream> = None;
+    let mut ever_opened = false;
+    let mut last_problem: Option<String> = None;
+    let mut next_try = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if stream.is_none() && Instant::now() >= next_try {
+            next_try = Instant::now() + RETRY_EVERY;
+            match open_stream(device, shared) {
+                Ok((opened, description)) => {
+                    stream = Some(opened);
+                    if ever_opened {
+                        notices.push(format!("{label}: reattached ({description})"));
+                    } else {
+                        tracing::info!("{label}: capturing {description}");
+                    }
+                    ever_opened = true;
+                    last_problem = None;
+                }
+                Err(error) => {
+                    let problem = error.to_string();
+                    // Said once, not every second while the device stays away.
+                    if last_problem.as_ref() != Some(&problem) {
+                        notices.push(format!("{label}: {problem}; retrying every second"));
+                        last_problem = Some(problem);
+                    }
+                }
+            }
+        }
+        if stream.is_some() {
+            let lost = match shared.lock() {
+                Ok(mut shared) => {
+                    let silent = shared
+                        .last_delivery
+                        .is_some_and(|last| last.elapsed() > SILENT_DEVICE);
+                    match shared.failure.take() {
+                        Some(failure) => Some(failure),
+                        None if silent => Some("the device stopped delivering sound".into()),
+                        None => None,
+                    }
+                }
+                Err(_) => None,
+            };
+            if let Some(reason) = lost {
+                stream = None;
+                notices.push(format!(
+                    "{label}: lost ({reason}); the mix goes on without it and it is reattached when it is back"
+                ));
+                last_problem = Some(reason);
+                next_try = Instant::now() + RETRY_EVERY;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Opens and starts the capture stream; returns it with a description of the format in use.
+fn open_stream(
+    wanted: &str,
+    shared: &Arc<Mutex<Shared>>,
+) -> Result<(cpal::Stream, String), AudioDeviceError> {
+    let host = devices::host();
+    let device = devices::find_input(&host, wanted)?;
+    let fail = |message: String| AudioDeviceError::Device {
+        device: wanted.to_string(),
+        message,
+    };
+    let default = device.default_input_config().map_err(|error| fail(explain(&error)))?;
+    // Ask for 48 kHz where the device (or the sound server) offers it, so usually no rate
+    // conversion is needed; the resampler still steers the clock.
+    let supports_48k = device.supported_input_configs().is_ok_and(|mut configs| {
+        configs.any(|range| {
+            range.min_sample_rate() <= SAMPLE_RATE && SAMPLE_RATE <= range.max_sample_rate()
+        })
+    });
+    let rate = if supports_48k {
+        SAMPLE_RATE
+    } else {
+        default.sample_rate()
+    };
+    let channels = default.channels().clamp(1, 2);
+    let config = cpal::StreamConfig {
+        channels,
+        sample_rate: rate,
+        buffer_size: cpal::BufferSize::Default,
+    };
+    if let Ok(mut shared) = shared.lock() {
+        shared.resync = Some(Resync::new(rate));
+        shared.last_delivery = None;
+        shared.failure = None;
+    }
+    let on_error = {
+        let shared = shared.clone();
+        move |error: cpal::Error| {
+            if let Ok(mut shared) = shared.lock() {
+                shared.failure = Some(explain(&error));
+            }
+        }
+    };
+    let mut stereo = Vec::new();
+    let stream = match default.sample_format() {
+        cpal::SampleFormat::I16 | cpal::SampleFormat::U16 | cpal::SampleFormat::I32 => {
+            let shared = shared.clone();
+            device.build_input_stream::<i16, _, _>(
+                config,
+                move |data, info| {
+                    let samples = data.iter().map(|&s| f32::from(s) / 32768.0);
+                    deliver(&shared, samples, channels, info, &mut stereo);
+                },
+                on_error,
+                None,
+            )
+        }
+        _ => {
+            let shared = shared.clone();
+            device.build_input_stream::<f32, _, _>(
+                config,
+                move |data, info| {
+                    deliver(&shared, data.iter().copied(), channels, info, &mut stereo);
+                },
+                on_error,
+                None,
+            )
+        }
+    }
+    .map_err(|error| fail(explain(&error)))?;
+    stream.play().map_err(|error| fail(explain(&error)))?;
+    let description = format!("{channels} channel(s) at {rate} Hz");
+    Ok((stream, description))
+}
+
+/// Runs on the device's thread for each block it captures.
+fn deliver(
+    shared: &Mutex<Shared>,
+    samples: impl Iterator<Item = f32>,
+    channels: u16,
+    info: &cpal::InputCallbackInfo,
+    stereo: &mut Vec<f32>,
+) {
+    let now = Instant::now();
+    let timestamp = info.timestamp();
+    let latency = timestamp.callback.duration_since(timestamp.capture);
+    let captured = now.checked_sub(latency).unwrap_or(now);
+    stereo.clear();
+    if channels == 1 {
+        // A microphone is one voice in the middle: both sides at full level, as OBS does.
+        stereo.extend(samples.flat_map(|s| [s, s]));
+    } else {
+        stereo.extend(samples);
+    }
+    let Ok(mut shared) = shared.lock() else {
+        return;
+    };
+    shared.last_delivery = Some(now);
+    let Some(epoch) = shared.epoch else {
+        return;
+    };
+    let seconds = if captured >= epoch {
+        (captured - epoch).as_secs_f64()
+    } else {
+        -(epoch - captured).as_secs_f64()
+    };
+    if let Some(resync) = shared.resync.as_mut() {
+        let captured_at = seconds * f64::from(SAMPLE_RATE);
+        resync.push(captured_at, &stereo[..stereo.len() / AUDIO_CHANNELS * AUDIO_CHANNELS]);
+    }
+}
+
+/// cpal's error with what the user can do about it.
+fn explain(error: &cpal::Error) -> String {
+    use cpal::ErrorKind;
+    let hint = match error.kind() {
+        ErrorKind::DeviceBusy => "it is busy: close the other program using it, or capture it through the sound server (PulseAudio/PipeWire) which shares it",
+        ErrorKind::DeviceNotAvailable => "it is not available: is it plugged in? `tally devices` lists what is",
+        ErrorKind::PermissionDenied => "access was denied: add this user to the `audio` group or allow microphone access",
+        ErrorKind::UnsupportedConfig => "it offers no format Tally can use (mono or stereo, 16-bit or float)",
+        ErrorKind::HostUnavailable => "the sound server is not running: start PulseAudio or PipeWire",
+        _ => "",
+    };
+    if hint.is_empty() {
+        error.to_string()
+    } else {
+        format!("{error} ({hint})")
+    }
+}
