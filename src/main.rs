@@ -196,11 +196,15 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// Log filter when `TALLY_LOG` is not set: warnings, but not the PulseAudio client's, which
+/// logs every closed connection as an error (Tally reports device trouble itself).
+const QUIET_LOG: &str = "warn,pulseaudio=off";
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(QUIET_LOG)),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -457,7 +461,11 @@ fn run_engine(
         }
         while let Ok(event) = engine.events().try_recv() {
             match event {
-                Event::Warning(message) => say(format!("warning: {message}")),
+                // Warnings go to stderr, where scripts look for trouble.
+                Event::Warning(message) if progress.is_hidden() => {
+                    eprintln!("warning: {message}");
+                }
+                Event::Warning(message) => progress.println(format!("warning: {message}")),
                 Event::SceneChanged { scene } => say(format!("on air: {scene}")),
                 Event::AudioLevels(_) => {}
                 Event::Output(notice) => say(format!(
@@ -610,7 +618,10 @@ fn devices() {
     match tally::audio::devices::list() {
         Ok(devices) => {
             for (direction, heading) in [
-                (Direction::Input, "Audio inputs (use the id as `device`; `desktop` is what the computer plays):"),
+                (
+                    Direction::Input,
+                    "Audio inputs (use the id as `device`; `desktop` is what the computer plays):",
+                ),
                 (Direction::Output, "Audio outputs (for --monitor-device):"),
             ] {
                 println!("{heading}");

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{decode_errors, pattern_scene, probe, run_ok, tally, tool, write_scene};
+use common::{
+    decode_errors, first_time_above, pattern_scene, probe, run_ok, tally, tool, write_scene,
+};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -252,36 +254,6 @@ fn recording_killed_with_sigkill_still_decodes() {
             );
         }
     }
-}
-
-/// First timestamp at which a per-frame measurement printed by an ffmpeg filter passes `above`.
-fn first_time_above(file: &Path, filter: &str, key: &str, above: f64) -> f64 {
-    let output = tool("ffprobe")
-        .args(["-v", "error", "-f", "lavfi"])
-        .arg(filter)
-        .args([
-            "-show_entries",
-            &format!("frame=pts_time:frame_tags={key}"),
-            "-of",
-            "csv=p=0",
-        ])
-        .current_dir(file.parent().unwrap())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.lines()
-        .filter_map(|line| {
-            let (time, value) = line.split_once(',')?;
-            Some((time.parse::<f64>().ok()?, value.parse::<f64>().ok()?))
-        })
-        .find(|(_, value)| *value > above)
-        .map(|(time, _)| time)
-        .unwrap_or_else(|| {
-            panic!(
-                "nothing above {above} for {key}:\n{text}\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        })
 }
 
 /// Records a clip with a white flash and a beep at the same moment (1.0 s), with the given

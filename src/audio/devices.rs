@@ -51,14 +51,15 @@ pub fn host() -> cpal::Host {
     cpal::default_host()
 }
 
-fn is_pulse(host: &cpal::Host) -> bool {
+pub fn is_pulse(host: &cpal::Host) -> bool {
     #[cfg(target_os = "linux")]
     return host.id() == cpal::HostId::PulseAudio;
     #[cfg(not(target_os = "linux"))]
     return false;
 }
 
-fn device_id(device: &cpal::Device) -> String {
+/// The sound server's own name for a device (a PulseAudio source or sink name).
+pub fn device_id(device: &cpal::Device) -> String {
     device
         .id()
         .map(|id| id.id().to_string())

@@ -78,7 +78,8 @@ impl Mixer {
             .sources
             .iter()
             .filter_map(|source| {
-                let always_on = matches!(&source.kind, SourceKind::AudioInput(input) if input.always_on);
+                let always_on =
+                    matches!(&source.kind, SourceKind::AudioInput(input) if input.always_on);
                 let settings = source.kind.audio()?;
                 Some(Channel::new(&source.id, settings, always_on))
             })

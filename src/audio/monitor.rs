@@ -30,10 +30,12 @@ impl MonitorOutput {
             device: device.to_string(),
             message,
         };
+        // 20 ms: a sound server's default playback buffer is seconds long, and it would ask
+        // for more sound at once than the short monitoring queue ever holds.
         let config = cpal::StreamConfig {
             channels: AUDIO_CHANNELS as u16,
             sample_rate: SAMPLE_RATE,
-            buffer_size: cpal::BufferSize::Default,
+            buffer_size: cpal::BufferSize::Fixed(SAMPLE_RATE / 50),
         };
         let queue = Arc::new(Mutex::new(VecDeque::with_capacity(MAX_QUEUED)));
         let playing = queue.clone();

@@ -21,8 +21,10 @@ const CHUNK_FRAMES: usize = 480;
 /// The steering never moves the ratio further than this from nominal (±0.5 %, far more than
 /// any real crystal is off).
 const MAX_CORRECTION: f64 = 0.005;
-/// Beyond this misalignment the stream is re-anchored instead of steered.
-const REANCHOR_SAMPLES: f64 = SAMPLE_RATE as f64 * 0.25;
+/// Beyond this misalignment the stream is re-anchored instead of steered (1 s). Some devices
+/// deliver in bursts (a sound-server monitor of a sink that renders far ahead), so single
+/// timestamps can be hundreds of milliseconds off while the stream itself is fine.
+const REANCHOR_SAMPLES: f64 = SAMPLE_RATE as f64;
 /// Resampled sound kept waiting for the mixer before the oldest is discarded (2 s).
 const MAX_BUFFERED: usize = SAMPLE_RATE as usize * 2;
 /// Time constant of the timestamp-jitter filter, in device blocks pushed.
@@ -107,7 +109,10 @@ impl Resync {
             return;
         }
         let error = self.landing_position() - captured_at;
-        if !self.anchored || error.abs() > REANCHOR_SAMPLES {
+        if !self.anchored
+            || error.abs() > REANCHOR_SAMPLES * 2.0
+            || self.error.abs() > REANCHOR_SAMPLES
+        {
             self.anchor(captured_at);
         } else {
             self.steer(error);
@@ -237,7 +242,10 @@ mod tests {
             let frames = self.rate as usize / 100;
             let device_time = self.sent as f64 / f64::from(self.rate);
             let engine_time = device_time / self.speed;
-            self.jitter_seed = self.jitter_seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            self.jitter_seed = self
+                .jitter_seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1);
             let jitter = ((self.jitter_seed >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 0.004;
             let captured_at = (engine_time + jitter) * f64::from(SAMPLE_RATE);
             let samples = (0..frames)
@@ -262,8 +270,7 @@ mod tests {
         while engine_sample < end {
             // Deliver every device block captured by now.
             loop {
-                let next_engine_time =
-                    device.sent as f64 / f64::from(device.rate) / device.speed;
+                let next_engine_time = device.sent as f64 / f64::from(device.rate) / device.speed;
                 if next_engine_time * f64::from(SAMPLE_RATE) > engine_sample as f64 {
                     break;
                 }
@@ -339,8 +346,13 @@ mod tests {
             .windows(2)
             .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
             .count();
-        assert!((19_960..=19_990).contains(&crossings), "{crossings} crossings");
-        assert!(largest_second_difference(tail) < 0.3 * (TAU * 1000.0 / 48_000.0).powi(2) as f32 * 10.0);
+        assert!(
+            (19_960..=19_990).contains(&crossings),
+            "{crossings} crossings"
+        );
+        assert!(
+            largest_second_difference(tail) < 0.3 * (TAU * 1000.0 / 48_000.0).powi(2) as f32 * 10.0
+        );
     }
 
     #[test]
@@ -368,8 +380,11 @@ mod tests {
         let block = vec![0.1f32; 480 * 2];
         resync.push(0.0, &block);
         resync.push(480.0, &block);
-        // The device stalled for a second.
-        resync.push(48_960.0, &block);
+        // Half a second late is jitter to steer out, not a jump.
+        resync.push(960.0 + 24_000.0, &block);
+        assert_eq!(resync.state().reanchors, 0);
+        // The device stalled for three seconds.
+        resync.push(960.0 + 3.0 * 48_000.0, &block);
         assert_eq!(resync.state().reanchors, 1);
     }
 }

@@ -450,7 +450,11 @@ fn on_air(scene: &Scene) -> HashSet<&str> {
 
 /// Opens the monitoring device when some source is monitored; a device that will not open
 /// is a warning, not a stopped show.
-fn open_monitor(mixer: &Mixer, config: &EngineConfig, events: &Sender<Event>) -> Option<MonitorOutput> {
+fn open_monitor(
+    mixer: &Mixer,
+    config: &EngineConfig,
+    events: &Sender<Event>,
+) -> Option<MonitorOutput> {
     if !mixer.monitors_anything() {
         return None;
     }
@@ -458,9 +462,7 @@ fn open_monitor(mixer: &Mixer, config: &EngineConfig, events: &Sender<Event>) ->
     match MonitorOutput::open(device) {
         Ok(monitor) => Some(monitor),
         Err(error) => {
-            let _ = events.try_send(Event::Warning(format!(
-                "audio monitoring is off: {error}"
-            )));
+            let _ = events.try_send(Event::Warning(format!("audio monitoring is off: {error}")));
             None
         }
     }

@@ -108,7 +108,8 @@ pub struct Notices(Arc<Mutex<Vec<String>>>);
 
 impl Notices {
     pub fn push(&self, message: String) {
-        tracing::warn!("{message}");
+        // The engine passes these on as warnings; the log gets them too, quietly.
+        tracing::info!("{message}");
         if let Ok(mut pending) = self.0.lock() {
             // Bounded: nobody may be collecting (a source opened outside an engine).
             if pending.len() < 64 {

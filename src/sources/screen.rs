@@ -33,6 +33,8 @@ struct Latest {
 
 pub struct ScreenCapture {
     latest: Arc<Mutex<Latest>>,
+    /// When the engine's frame 0 is due; grabs are timed to land just before each frame.
+    epoch: Arc<Mutex<Option<Instant>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -102,15 +104,17 @@ impl ScreenCapture {
         });
         let latest = Arc::new(Mutex::new(Latest { frame: None, size }));
         let stop = Arc::new(AtomicBool::new(false));
+        let epoch = Arc::new(Mutex::new(None));
         let thread = {
-            let (latest, stop) = (latest.clone(), stop.clone());
+            let (latest, stop, epoch) = (latest.clone(), stop.clone(), epoch.clone());
             std::thread::Builder::new()
                 .name("screen-capture".into())
-                .spawn(move || grabber.run(first_target, fps, &latest, &stop))
+                .spawn(move || grabber.run(first_target, fps, &latest, &epoch, &stop))
                 .map_err(|e| fail(format!("cannot start the capture thread: {e}")))?
         };
         Ok(Self {
             latest,
+            epoch,
             stop,
             thread: Some(thread),
         })
@@ -129,6 +133,12 @@ impl RunningSource for ScreenCapture {
             .lock()
             .ok()
             .and_then(|latest| latest.frame.clone())
+    }
+
+    fn clock_started(&mut self, epoch: Instant) {
+        if let Ok(mut slot) = self.epoch.lock() {
+            *slot = Some(epoch);
+        }
     }
 
     fn preroll(&mut self, timeout: Duration) {
@@ -166,6 +176,7 @@ impl Grabber {
         mut target: Option<Target>,
         fps: FrameRate,
         latest: &Mutex<Latest>,
+        epoch: &Mutex<Option<Instant>>,
         stop: &AtomicBool,
     ) {
         let start = Instant::now();
@@ -182,7 +193,9 @@ impl Grabber {
                     tracing::info!("screen capture: {} found", self.describe());
                 }
             }
+            let grab_started = Instant::now();
             let grabbed = target.and_then(|t| self.grab(t));
+            let grab_time = grab_started.elapsed();
             if target.is_some() && grabbed.is_none() {
                 tracing::warn!(
                     "screen capture: {} is gone; showing \"no signal\"",
@@ -213,8 +226,16 @@ impl Grabber {
                     latest.frame = Some(FrameRef { frame, generation });
                 }
             }
-            frame_number += 1;
-            let due = start + Duration::from_nanos(fps.frame_start_nanos(frame_number));
+            let engine_epoch = epoch.lock().ok().and_then(|epoch| *epoch);
+            let due = match engine_epoch {
+                // Grab just before each frame is rendered, so what a frame shows is at most
+                // the grab's own duration old instead of up to a whole frame.
+                Some(epoch) => next_grab(epoch, fps, grab_time, Instant::now()),
+                None => {
+                    frame_number += 1;
+                    start + Duration::from_nanos(fps.frame_start_nanos(frame_number))
+                }
+            };
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
         }
     }
@@ -367,6 +388,16 @@ impl Grabber {
 }
 
 /// Premultiplied `source` (RGB, 0-255) with `alpha` over the RGB bytes of one pixel.
+/// When to grab next: `lead` (the last grab's duration plus a margin) before the first frame
+/// deadline that leaves time for it.
+fn next_grab(epoch: Instant, fps: FrameRate, grab_time: Duration, now: Instant) -> Instant {
+    let period = Duration::from_nanos(fps.frame_start_nanos(1));
+    let lead = (grab_time + Duration::from_millis(2)).min(period / 2);
+    let since = now.saturating_duration_since(epoch) + lead;
+    let next_frame = fps.frames_in(since) + 1;
+    epoch + Duration::from_nanos(fps.frame_start_nanos(next_frame)) - lead
+}
+
 fn blend_over(pixel: &mut [u8], source: [u32; 3], alpha: u32) {
     for (under, over) in pixel.iter_mut().zip(source) {
         *under = (over + u32::from(*under) * (255 - alpha) / 255).min(255) as u8;
@@ -398,4 +429,25 @@ pub fn no_signal_card(size: [u32; 2]) -> VideoFrame {
         }
     }
     card
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grabs_land_just_before_each_frame() {
+        let epoch = Instant::now();
+        let fps = FrameRate::new(30, 1);
+        let ms = Duration::from_millis;
+        // 10 ms into frame 0, a 5 ms grab is due 7 ms before frame 1 (33.3 ms).
+        let due = next_grab(epoch, fps, ms(5), epoch + ms(10));
+        assert_eq!(due - epoch, Duration::from_nanos(33_333_333) - ms(7));
+        // Too late for frame 1's slot: the next one.
+        let due = next_grab(epoch, fps, ms(5), epoch + ms(30));
+        assert_eq!(due - epoch, Duration::from_nanos(66_666_666) - ms(7));
+        // A grab slower than half a frame is started half a frame early, no more.
+        let due = next_grab(epoch, fps, ms(40), epoch + ms(1));
+        assert_eq!(due - epoch, Duration::from_nanos(33_333_333 - 16_666_666));
+    }
 }

@@ -427,3 +427,220 @@ impl Drop for XServer {
         let _ = self.child.wait();
     }
 }
+
+/// A real PulseAudio server on a private socket with null sinks (virtual sound cards), for
+/// capture tests: `speakers` (the default output) and `headphones`. Children that should
+/// use it get `PULSE_SERVER` from [`PulseServer::env`].
+pub struct PulseServer {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl PulseServer {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let socket = dir.path().join("native");
+        let null_sink = |name: &str| {
+            format!("module-null-sink sink_name={name} rate=48000 sink_properties=device.description={name}")
+        };
+        let child = tool("pulseaudio")
+            .env("HOME", dir.path())
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .args([
+                "-n",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--disable-shm=yes",
+                "--use-pid-file=no",
+                "--realtime=no",
+                "--high-priority=no",
+                "--log-level=error",
+                "-L",
+            ])
+            .arg(format!(
+                "module-native-protocol-unix socket={} auth-anonymous=1",
+                socket.display()
+            ))
+            .args(["-L", &null_sink("speakers"), "-L", &null_sink("headphones")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start pulseaudio (packaging/install-deps.sh installs it)");
+        let server = Self { dir, child };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !socket.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(socket.exists(), "pulseaudio did not start");
+        run_ok(
+            server
+                .command("pactl")
+                .args(["set-default-sink", "speakers"]),
+        );
+        server
+    }
+
+    pub fn address(&self) -> String {
+        format!("unix:{}", self.dir.path().join("native").display())
+    }
+
+    /// A command that talks to this server (pactl, pacat, tally...).
+    pub fn env<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        command
+            .env("PULSE_SERVER", self.address())
+            .env("HOME", self.dir.path())
+    }
+
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = tool(program);
+        self.env(&mut command);
+        command
+    }
+
+    /// Plays `seconds` of a sine at `frequency` Hz and `amplitude` (peak, 0-1) into `sink`
+    /// until stopped; the player is killed when the returned guard drops.
+    pub fn play_tone(&self, sink: &str, frequency: f64, amplitude: f64, seconds: f64) -> Player {
+        let wav = self.dir.path().join(format!("tone-{frequency}.wav"));
+        run_ok(tool("ffmpeg").args(["-v", "error", "-y", "-f", "lavfi", "-i"]).arg(format!(
+            "sine=frequency={frequency}:sample_rate=48000:duration={seconds},volume={amplitude}*8:precision=double"
+        // The same signal on both sides at full level (`-ac 2` would pan it down by 3 dB).
+        )).args(["-af", "pan=stereo|c0=c0|c1=c0"]).arg(&wav));
+        // A 20 ms buffer, like a media player or browser; paplay's default (about 2 s) makes a
+        // null sink render, and its monitor deliver, in 2-second bursts.
+        let child = self
+            .command("pacat")
+            .args(["--playback", "--file-format=wav", "--latency-msec=20"])
+            .arg(format!("--device={sink}"))
+            .arg(&wav)
+            .spawn()
+            .expect("start pacat");
+        Player { child }
+    }
+
+    /// Records `seconds` of what `sink` plays (its monitor) as interleaved stereo f32.
+    pub fn record_sink(&self, sink: &str, seconds: f64) -> Vec<f32> {
+        let output = self
+            .command("timeout")
+            .arg(format!("{seconds}"))
+            .args([
+                "parec",
+                "--format=float32le",
+                "--rate=48000",
+                "--channels=2",
+            ])
+            .arg(format!("--device={sink}.monitor"))
+            .output()
+            .expect("run parec");
+        output
+            .stdout
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    }
+}
+
+impl Drop for PulseServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Player {
+    child: std::process::Child,
+}
+
+impl Drop for Player {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The decoded sound of `file` as the average of its two channels, f32 samples at 48 kHz.
+pub fn mono_audio(file: &Path) -> Vec<f32> {
+    let output = tool("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args([
+            "-af",
+            "pan=mono|c0=0.5*c0+0.5*c1",
+            "-ar",
+            "48000",
+            "-f",
+            "f32le",
+            "-",
+        ])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+        .stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// The strongest frequency in `samples` (48 kHz) and the RMS level in dBFS.
+pub fn dominant_tone(samples: &[f32]) -> (f64, f64) {
+    use realfft::RealFftPlanner;
+    let n = samples.len().min(1 << 16) & !1;
+    let mut input: Vec<f32> = samples[..n]
+        .iter()
+        .enumerate()
+        // Hann window, so the peak does not leak into its neighbours.
+        .map(|(i, s)| s * (0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / n as f32).cos()))
+        .collect();
+    let fft = RealFftPlanner::<f32>::new().plan_fft_forward(n);
+    let mut spectrum = fft.make_output_vec();
+    fft.process(&mut input, &mut spectrum).expect("fft");
+    let (bin, _) = spectrum
+        .iter()
+        .enumerate()
+        .skip(1)
+        .max_by(|a, b| a.1.norm().total_cmp(&b.1.norm()))
+        .expect("non-empty spectrum");
+    let frequency = bin as f64 * 48_000.0 / n as f64;
+    let rms = (samples[..n]
+        .iter()
+        .map(|s| f64::from(*s).powi(2))
+        .sum::<f64>()
+        / n as f64)
+        .sqrt();
+    (frequency, 20.0 * rms.log10())
+}
+
+/// First timestamp at which a per-frame measurement printed by an ffmpeg filter passes `above`.
+pub fn first_time_above(file: &Path, filter: &str, key: &str, above: f64) -> f64 {
+    let output = tool("ffprobe")
+        .args(["-v", "error", "-f", "lavfi"])
+        .arg(filter)
+        .args([
+            "-show_entries",
+            &format!("frame=pts_time:frame_tags={key}"),
+            "-of",
+            "csv=p=0",
+        ])
+        .current_dir(file.parent().unwrap())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .filter_map(|line| {
+            let (time, value) = line.split_once(',')?;
+            Some((time.parse::<f64>().ok()?, value.parse::<f64>().ok()?))
+        })
+        .find(|(_, value)| *value > above)
+        .map(|(time, _)| time)
+        .unwrap_or_else(|| {
+            panic!(
+                "nothing above {above} for {key}:\n{text}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+}

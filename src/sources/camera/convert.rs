@@ -126,7 +126,11 @@ pub fn nv12_to_rgba(width: u32, height: u32, data: &[u8]) -> Result<VideoFrame, 
 /// FFmpeg's MJPEG decoder and a scaler to RGBA, reused frame after frame.
 pub struct JpegDecoder {
     decoder: ffmpeg_next::decoder::Video,
-    scaler: Option<(ffmpeg_next::software::scaling::Context, [u32; 2], ffmpeg_next::format::Pixel)>,
+    scaler: Option<(
+        ffmpeg_next::software::scaling::Context,
+        [u32; 2],
+        ffmpeg_next::format::Pixel,
+    )>,
     decoded: ffmpeg_next::frame::Video,
     rgba: ffmpeg_next::frame::Video,
 }
@@ -151,11 +155,15 @@ impl JpegDecoder {
     pub fn decode(&mut self, jpeg: &[u8]) -> Result<VideoFrame, ConvertError> {
         let fail = |error: ffmpeg_next::Error| ConvertError::Jpeg(error.to_string());
         if jpeg.len() < 4 || jpeg[..2] != [0xFF, 0xD8] {
-            return Err(ConvertError::Jpeg("not a JPEG image (no start-of-image marker)".into()));
+            return Err(ConvertError::Jpeg(
+                "not a JPEG image (no start-of-image marker)".into(),
+            ));
         }
         let packet = ffmpeg_next::Packet::copy(jpeg);
         self.decoder.send_packet(&packet).map_err(fail)?;
-        self.decoder.receive_frame(&mut self.decoded).map_err(fail)?;
+        self.decoder
+            .receive_frame(&mut self.decoded)
+            .map_err(fail)?;
         let size = [self.decoded.width(), self.decoded.height()];
         let format = self.decoded.format();
         let stale = self
@@ -192,11 +200,25 @@ mod tests {
         assert_eq!(yuv_to_rgb(16, 128, 128), [0, 0, 0]);
         assert_eq!(yuv_to_rgb(235, 128, 128), [255, 255, 255]);
         let close = |got: [u8; 3], want: [u8; 3]| {
-            got.iter().zip(want).all(|(g, w)| (i32::from(*g) - i32::from(w)).abs() <= 1)
+            got.iter()
+                .zip(want)
+                .all(|(g, w)| (i32::from(*g) - i32::from(w)).abs() <= 1)
         };
-        assert!(close(yuv_to_rgb(65, 100, 212), [191, 0, 0]), "{:?}", yuv_to_rgb(65, 100, 212));
-        assert!(close(yuv_to_rgb(112, 72, 58), [0, 191, 0]), "{:?}", yuv_to_rgb(112, 72, 58));
-        assert!(close(yuv_to_rgb(35, 212, 114), [0, 0, 191]), "{:?}", yuv_to_rgb(35, 212, 114));
+        assert!(
+            close(yuv_to_rgb(65, 100, 212), [191, 0, 0]),
+            "{:?}",
+            yuv_to_rgb(65, 100, 212)
+        );
+        assert!(
+            close(yuv_to_rgb(112, 72, 58), [0, 191, 0]),
+            "{:?}",
+            yuv_to_rgb(112, 72, 58)
+        );
+        assert!(
+            close(yuv_to_rgb(35, 212, 114), [0, 0, 191]),
+            "{:?}",
+            yuv_to_rgb(35, 212, 114)
+        );
     }
 
     #[test]

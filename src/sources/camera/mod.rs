@@ -100,8 +100,11 @@ pub struct RawFrame {
 pub trait CameraBackend: Send {
     fn list(&self) -> Result<Vec<CameraInfo>, CameraError>;
     /// Opens `device` in `mode` (one of those it listed) and starts streaming.
-    fn open(&mut self, device: &str, mode: &CameraMode)
-        -> Result<Box<dyn CameraStream>, CameraError>;
+    fn open(
+        &mut self,
+        device: &str,
+        mode: &CameraMode,
+    ) -> Result<Box<dyn CameraStream>, CameraError>;
 }
 
 /// Lives on the capture thread that opened it, so it need not be `Send`.
@@ -144,7 +147,8 @@ fn matches(format: CameraFormat, pixel: &PixelFormat) -> bool {
 /// then (for `any`) uncompressed over MJPEG, which costs a decode.
 pub fn choose_mode(modes: &[CameraMode], request: &FormatRequest) -> Option<CameraMode> {
     let size_distance = |mode: &CameraMode| {
-        let ratio = |got: u32, want: u32| (f64::from(got.max(1)) / f64::from(want.max(1))).ln().abs();
+        let ratio =
+            |got: u32, want: u32| (f64::from(got.max(1)) / f64::from(want.max(1))).ln().abs();
         ratio(mode.width, request.width) + ratio(mode.height, request.height)
     };
     let rate_distance = |mode: &CameraMode| {
@@ -309,13 +313,12 @@ impl Capture {
                 )
             },
         })?;
-        let mode = choose_mode(&camera.modes, &self.request).ok_or_else(|| {
-            CameraError::NoFormat {
+        let mode =
+            choose_mode(&camera.modes, &self.request).ok_or_else(|| CameraError::NoFormat {
                 device: camera.id.clone(),
                 wanted: format!("{:?}", self.request.format).to_lowercase(),
                 offered: offered(&camera.modes),
-            }
-        })?;
+            })?;
         let asked = &self.request;
         if (mode.width, mode.height, mode.fps) != (asked.width, asked.height, asked.fps) {
             self.notices.push(format!(
@@ -328,7 +331,11 @@ impl Capture {
     }
 
     /// Publishes frames until the camera fails or the source stops.
-    fn stream(&mut self, stream: &mut dyn CameraStream, mode: &CameraMode) -> Result<(), CameraError> {
+    fn stream(
+        &mut self,
+        stream: &mut dyn CameraStream,
+        mode: &CameraMode,
+    ) -> Result<(), CameraError> {
         let mut jpeg = None;
         let mut bad_frames_reported = false;
         while !self.stop.load(Ordering::Relaxed) {
@@ -436,7 +443,11 @@ mod tests {
         let chosen = choose_mode(&webcam(), &request(1920, 1080, 30, CameraFormat::Any));
         assert_eq!(chosen, Some(mode(1920, 1080, 30, PixelFormat::Mjpeg)));
         let chosen = choose_mode(&webcam(), &request(640, 480, 30, CameraFormat::Any));
-        assert_eq!(chosen, Some(mode(640, 480, 30, PixelFormat::Yuyv)), "uncompressed wins a tie");
+        assert_eq!(
+            chosen,
+            Some(mode(640, 480, 30, PixelFormat::Yuyv)),
+            "uncompressed wins a tie"
+        );
     }
 
     #[test]
@@ -456,9 +467,15 @@ mod tests {
 
     #[test]
     fn a_format_the_camera_lacks_is_none() {
-        assert_eq!(choose_mode(&webcam(), &request(640, 480, 30, CameraFormat::Nv12)), None);
+        assert_eq!(
+            choose_mode(&webcam(), &request(640, 480, 30, CameraFormat::Nv12)),
+            None
+        );
         let only_h264 = [mode(1920, 1080, 30, PixelFormat::Other("H264".into()))];
-        assert_eq!(choose_mode(&only_h264, &request(1920, 1080, 30, CameraFormat::Any)), None);
+        assert_eq!(
+            choose_mode(&only_h264, &request(1920, 1080, 30, CameraFormat::Any)),
+            None
+        );
     }
 
     #[test]
@@ -475,9 +492,15 @@ mod tests {
                 modes: webcam(),
             },
         ];
-        assert_eq!(find_camera(&cameras, "/dev/video2").unwrap().name, "Cam Link 4K");
+        assert_eq!(
+            find_camera(&cameras, "/dev/video2").unwrap().name,
+            "Cam Link 4K"
+        );
         assert_eq!(find_camera(&cameras, "0").unwrap().id, "/dev/video0");
-        assert_eq!(find_camera(&cameras, "cam link 4k").unwrap().id, "/dev/video2");
+        assert_eq!(
+            find_camera(&cameras, "cam link 4k").unwrap().id,
+            "/dev/video2"
+        );
         assert!(find_camera(&cameras, "/dev/video9").is_none());
     }
 }

@@ -2,7 +2,9 @@
 //! reading raw frames; everything else (negotiation, conversion, reattaching) is Tally's own
 //! code in the parent module, where it is tested.
 
-use super::{CameraBackend, CameraError, CameraInfo, CameraMode, CameraStream, PixelFormat, RawFrame};
+use super::{
+    CameraBackend, CameraError, CameraInfo, CameraMode, CameraStream, PixelFormat, RawFrame,
+};
 use nokhwa::utils::{
     ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
 };
@@ -69,10 +71,11 @@ fn classify(device: &str, error: nokhwa::NokhwaError) -> CameraError {
 
 impl CameraBackend for V4lBackend {
     fn list(&self) -> Result<Vec<CameraInfo>, CameraError> {
-        let found = nokhwa::query(ApiBackend::Video4Linux).map_err(|error| CameraError::Device {
-            device: "V4L2".into(),
-            message: error.to_string(),
-        })?;
+        let found =
+            nokhwa::query(ApiBackend::Video4Linux).map_err(|error| CameraError::Device {
+                device: "V4L2".into(),
+                message: error.to_string(),
+            })?;
         let mut cameras = Vec::new();
         for info in found {
             let id = device_path(info.index());
@@ -139,13 +142,10 @@ struct V4lStream {
 
 impl CameraStream for V4lStream {
     fn next_frame(&mut self) -> Result<RawFrame, CameraError> {
-        let data = self
-            .camera
-            .frame_raw()
-            .map_err(|error| CameraError::Lost {
-                device: self.device.clone(),
-                message: error.to_string(),
-            })?;
+        let data = self.camera.frame_raw().map_err(|error| CameraError::Lost {
+            device: self.device.clone(),
+            message: error.to_string(),
+        })?;
         Ok(RawFrame {
             data: data.into_owned(),
         })

@@ -7,6 +7,8 @@
 //! (unplugged, sound server restarted) it reports that once and reopens it every second until
 //! it is back. A device that cannot be opened at start is a warning, never a failed show.
 
+mod pulse;
+
 use super::{FrameRef, Notices, Pacing, RunningSource, Tick, AUDIO_CHANNELS, SAMPLE_RATE};
 use crate::audio::devices::{self, AudioDeviceError};
 use crate::audio::resync::Resync;
@@ -105,8 +107,15 @@ impl Drop for AudioInput {
 }
 
 /// Keeps the device open for as long as the source lives, reopening it when it is lost.
-fn watch(label: &str, device: &str, shared: &Arc<Mutex<Shared>>, notices: &Notices, stop: &AtomicBool) {
-    let mut stream: Option<cpal::Stream> = None;
+fn watch(
+    label: &str,
+    device: &str,
+    shared: &Arc<Mutex<Shared>>,
+    notices: &Notices,
+    stop: &AtomicBool,
+) {
+    let mut stream: Option<LiveCapture> = None;
+    let mut last_maintained = Instant::now();
     let mut ever_opened = false;
     let mut last_problem: Option<String> = None;
     let mut next_try = Instant::now();
@@ -133,6 +142,13 @@ fn watch(label: &str, device: &str, shared: &Arc<Mutex<Shared>>, notices: &Notic
                     }
                 }
             }
+        }
+        if let Some(capture) = stream
+            .as_ref()
+            .filter(|_| last_maintained.elapsed() >= RETRY_EVERY)
+        {
+            capture.maintain();
+            last_maintained = Instant::now();
         }
         if stream.is_some() {
             let lost = match shared.lock() {
@@ -162,17 +178,45 @@ fn watch(label: &str, device: &str, shared: &Arc<Mutex<Shared>>, notices: &Notic
 }
 
 /// Opens and starts the capture stream; returns it with a description of the format in use.
+/// An open capture stream; dropping it closes the device.
+enum LiveCapture {
+    Pulse(pulse::PulseCapture),
+    /// Held only to keep the device open.
+    Cpal {
+        _stream: cpal::Stream,
+    },
+}
+
+impl LiveCapture {
+    /// Housekeeping from the watchdog, about once a second.
+    fn maintain(&self) {
+        if let LiveCapture::Pulse(capture) = self {
+            capture.refresh_latency();
+        }
+    }
+}
+
 fn open_stream(
     wanted: &str,
     shared: &Arc<Mutex<Shared>>,
-) -> Result<(cpal::Stream, String), AudioDeviceError> {
+) -> Result<(LiveCapture, String), AudioDeviceError> {
     let host = devices::host();
     let device = devices::find_input(&host, wanted)?;
     let fail = |message: String| AudioDeviceError::Device {
         device: wanted.to_string(),
         message,
     };
-    let default = device.default_input_config().map_err(|error| fail(explain(&error)))?;
+    if devices::is_pulse(&host) {
+        let name = devices::device_id(&device);
+        let capture = pulse::PulseCapture::open(&name, shared).map_err(fail)?;
+        return Ok((
+            LiveCapture::Pulse(capture),
+            format!("`{name}` through the sound server, stereo at {SAMPLE_RATE} Hz"),
+        ));
+    }
+    let default = device
+        .default_input_config()
+        .map_err(|error| fail(explain(&error)))?;
     // Ask for 48 kHz where the device (or the sound server) offers it, so usually no rate
     // conversion is needed; the resampler still steers the clock.
     let supports_48k = device.supported_input_configs().is_ok_and(|mut configs| {
@@ -186,10 +230,46 @@ fn open_stream(
         default.sample_rate()
     };
     let channels = default.channels().clamp(1, 2);
+    // Small blocks (10 ms) keep the capture latency well inside the mix delay; a host that
+    // will not take a fixed size gets its default.
+    let format = default.sample_format();
+    let fixed = build(
+        &device,
+        shared,
+        rate,
+        channels,
+        cpal::BufferSize::Fixed(rate / 100),
+        format,
+    );
+    let stream = match fixed {
+        Ok(stream) => stream,
+        Err(_) => build(
+            &device,
+            shared,
+            rate,
+            channels,
+            cpal::BufferSize::Default,
+            format,
+        )
+        .map_err(|error| fail(explain(&error)))?,
+    };
+    stream.play().map_err(|error| fail(explain(&error)))?;
+    let description = format!("{channels} channel(s) at {rate} Hz");
+    Ok((LiveCapture::Cpal { _stream: stream }, description))
+}
+
+fn build(
+    device: &cpal::Device,
+    shared: &Arc<Mutex<Shared>>,
+    rate: u32,
+    channels: u16,
+    buffer_size: cpal::BufferSize,
+    format: cpal::SampleFormat,
+) -> Result<cpal::Stream, cpal::Error> {
     let config = cpal::StreamConfig {
         channels,
         sample_rate: rate,
-        buffer_size: cpal::BufferSize::Default,
+        buffer_size,
     };
     if let Ok(mut shared) = shared.lock() {
         shared.resync = Some(Resync::new(rate));
@@ -205,14 +285,14 @@ fn open_stream(
         }
     };
     let mut stereo = Vec::new();
-    let stream = match default.sample_format() {
+    match format {
         cpal::SampleFormat::I16 | cpal::SampleFormat::U16 | cpal::SampleFormat::I32 => {
             let shared = shared.clone();
             device.build_input_stream::<i16, _, _>(
                 config,
                 move |data, info| {
                     let samples = data.iter().map(|&s| f32::from(s) / 32768.0);
-                    deliver(&shared, samples, channels, info, &mut stereo);
+                    deliver(&shared, samples, channels, latency_of(info), &mut stereo);
                 },
                 on_error,
                 None,
@@ -223,30 +303,38 @@ fn open_stream(
             device.build_input_stream::<f32, _, _>(
                 config,
                 move |data, info| {
-                    deliver(&shared, data.iter().copied(), channels, info, &mut stereo);
+                    let latency = latency_of(info);
+                    deliver(
+                        &shared,
+                        data.iter().copied(),
+                        channels,
+                        latency,
+                        &mut stereo,
+                    );
                 },
                 on_error,
                 None,
             )
         }
     }
-    .map_err(|error| fail(explain(&error)))?;
-    stream.play().map_err(|error| fail(explain(&error)))?;
-    let description = format!("{channels} channel(s) at {rate} Hz");
-    Ok((stream, description))
 }
 
-/// Runs on the device's thread for each block it captures.
+/// How long ago the first frame of a cpal block was captured.
+fn latency_of(info: &cpal::InputCallbackInfo) -> Duration {
+    let timestamp = info.timestamp();
+    timestamp.callback.duration_since(timestamp.capture)
+}
+
+/// Runs on the device's thread for each block it captures; `latency` is how long ago the
+/// block's first frame was captured.
 fn deliver(
     shared: &Mutex<Shared>,
     samples: impl Iterator<Item = f32>,
     channels: u16,
-    info: &cpal::InputCallbackInfo,
+    latency: Duration,
     stereo: &mut Vec<f32>,
 ) {
     let now = Instant::now();
-    let timestamp = info.timestamp();
-    let latency = timestamp.callback.duration_since(timestamp.capture);
     let captured = now.checked_sub(latency).unwrap_or(now);
     stereo.clear();
     if channels == 1 {
@@ -269,7 +357,14 @@ fn deliver(
     };
     if let Some(resync) = shared.resync.as_mut() {
         let captured_at = seconds * f64::from(SAMPLE_RATE);
-        resync.push(captured_at, &stereo[..stereo.len() / AUDIO_CHANNELS * AUDIO_CHANNELS]);
+        let reanchors = resync.state().reanchors;
+        resync.push(
+            captured_at,
+            &stereo[..stereo.len() / AUDIO_CHANNELS * AUDIO_CHANNELS],
+        );
+        if resync.state().reanchors > reanchors {
+            tracing::warn!("an audio input's clock jumped; its sound was realigned (a short gap)");
+        }
     }
 }
 

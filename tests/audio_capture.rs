@@ -1,0 +1,379 @@
+//! Audio capture against a real sound server: a PulseAudio started by the test with null sinks
+//! (virtual sound cards). Tones are played into them with paplay/pacat, Tally captures the
+//! sinks' monitors ("desktop audio") through its audio input sources and records, and the
+//! recordings are checked with an FFT and level measurement.
+
+mod common;
+
+use common::{dominant_tone, mono_audio, run, tally, write_scene, PulseServer, XServer};
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn audio_scene(dir: &Path, input: &str) -> std::path::PathBuf {
+    write_scene(
+        dir,
+        "audio.toml",
+        &format!(
+            r##"
+[canvas]
+width = 320
+height = 180
+fps = 30
+
+[[sources]]
+id = "background"
+kind = "color"
+color = "#203040"
+
+{input}
+
+[[scenes]]
+name = "Main"
+
+[[scenes.items]]
+source = "background"
+"##
+        ),
+    )
+}
+
+fn record(
+    pulse: &PulseServer,
+    scene: &Path,
+    output: &Path,
+    seconds: u32,
+    extra: &[&str],
+) -> String {
+    let mut command = tally();
+    pulse.env(&mut command);
+    let result = run(command
+        .arg("record")
+        .arg(scene)
+        .arg("-o")
+        .arg(output)
+        .args(["--duration", &format!("{seconds}s"), "--quiet"])
+        .args(extra));
+    let stderr = String::from_utf8_lossy(&result.stderr).to_string();
+    assert!(result.status.success(), "tally record failed:\n{stderr}");
+    stderr
+}
+
+#[test]
+fn desktop_audio_is_captured_at_its_frequency_and_level() {
+    let pulse = PulseServer::start();
+    // A 997 Hz sine at 0.25 peak (-12 dBFS; RMS -15.05 dBFS) playing on the default output.
+    let _player = pulse.play_tone("speakers", 997.0, 0.25, 30.0);
+    let dir = tempfile::tempdir().unwrap();
+    let scene = audio_scene(
+        dir.path(),
+        r#"
+[[sources]]
+id = "desktop"
+kind = "audio_input"
+device = "desktop"
+always_on = true
+"#,
+    );
+    let output = dir.path().join("desktop.mkv");
+    record(&pulse, &scene, &output, 6, &[]);
+    let audio = mono_audio(&output);
+    assert!(audio.len() >= 48_000 * 5, "{} samples", audio.len());
+    // The sound server takes a moment to start a new monitor stream; judge the last 3 s, up
+    // to where the recording's sound ends (the encoder pads its last frame with silence).
+    let tail = &audio[audio.len() - 48_000 * 3..audio.len() - 4800];
+    let (frequency, rms_dbfs) = dominant_tone(tail);
+    assert!(
+        (frequency - 997.0).abs() < 2.0,
+        "strongest frequency {frequency:.1} Hz, expected 997"
+    );
+    // AAC at 160 kbps keeps a pure tone's level within a fraction of a dB.
+    assert!(
+        (rms_dbfs + 15.05).abs() < 0.5,
+        "level {rms_dbfs:.2} dBFS RMS, expected -15.05"
+    );
+    // Dropped or repeated blocks would show as sudden jumps in a pure tone.
+    let worst_step = tail
+        .windows(3)
+        .map(|w| (w[2] - 2.0 * w[1] + w[0]).abs())
+        .fold(0.0f32, f32::max);
+    let smooth = 0.25 * (std::f32::consts::TAU * 997.0 / 48_000.0).powi(2);
+    assert!(
+        worst_step < smooth * 4.0,
+        "a discontinuity of {worst_step} (a clean tone's largest is {smooth})"
+    );
+}
+
+#[test]
+fn a_missing_device_is_a_warning_and_the_show_goes_on() {
+    let pulse = PulseServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let scene = audio_scene(
+        dir.path(),
+        r#"
+[[sources]]
+id = "mic"
+kind = "audio_input"
+device = "Studio Microphone"
+always_on = true
+"#,
+    );
+    let output = dir.path().join("missing.mkv");
+    let stderr = record(&pulse, &scene, &output, 2, &[]);
+    assert!(
+        stderr.contains("audio input `mic` (device `Studio Microphone`): no audio input named `Studio Microphone`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("speakers.monitor"),
+        "lists what there is: {stderr}"
+    );
+    assert!(stderr.contains("retrying every second"), "{stderr}");
+    let audio = mono_audio(&output);
+    assert!(audio.len() >= 48_000 * 19 / 10, "the recording is whole");
+    assert!(audio.iter().all(|s| s.abs() < 1e-3), "and silent");
+}
+
+#[test]
+fn an_unplugged_device_is_reported_and_reattached() {
+    let pulse = PulseServer::start();
+    let load_usb_mic = || {
+        let output = run(pulse.command("pactl").args([
+            "load-module",
+            "module-null-sink",
+            "sink_name=usbmic",
+            "rate=48000",
+        ]));
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    let module = load_usb_mic();
+    let dir = tempfile::tempdir().unwrap();
+    let scene = audio_scene(
+        dir.path(),
+        r#"
+[[sources]]
+id = "mic"
+kind = "audio_input"
+device = "usbmic.monitor"
+always_on = true
+"#,
+    );
+    let output = dir.path().join("unplug.mkv");
+    let mut command = tally();
+    pulse.env(&mut command);
+    let child = command
+        .arg("record")
+        .arg(&scene)
+        .arg("-o")
+        .arg(&output)
+        .args(["--duration", "12s", "--quiet"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    run(pulse.command("pactl").args(["unload-module", &module]));
+    std::thread::sleep(Duration::from_secs(3));
+    load_usb_mic();
+    let _player = pulse.play_tone("usbmic", 440.0, 0.5, 30.0);
+    let result = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("audio input `mic` (device `usbmic.monitor`): lost"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("reattached"), "{stderr}");
+    // The sound after the re-plug made it into the recording.
+    let audio = mono_audio(&output);
+    let (frequency, level) = dominant_tone(&audio[audio.len() - 48_000 * 2..audio.len() - 4800]);
+    assert!(
+        (frequency - 440.0).abs() < 2.0 && level > -12.0,
+        "{frequency} Hz at {level} dBFS"
+    );
+}
+
+#[test]
+fn monitoring_plays_the_source_to_the_monitor_device() {
+    let pulse = PulseServer::start();
+    let _player = pulse.play_tone("speakers", 660.0, 0.25, 30.0);
+    let dir = tempfile::tempdir().unwrap();
+    let scene = audio_scene(
+        dir.path(),
+        r#"
+[[sources]]
+id = "desktop"
+kind = "audio_input"
+device = "desktop"
+always_on = true
+monitoring = "monitor_only"
+"#,
+    );
+    let output = dir.path().join("monitor.mkv");
+    let listener = std::thread::spawn({
+        let address = pulse.address();
+        move || {
+            std::thread::sleep(Duration::from_secs(4));
+            let output = std::process::Command::new("timeout")
+                .env("PULSE_SERVER", address)
+                .args([
+                    "2",
+                    "parec",
+                    "--format=float32le",
+                    "--rate=48000",
+                    "--channels=2",
+                ])
+                .arg("--device=headphones.monitor")
+                .output()
+                .unwrap();
+            output
+                .stdout
+                .chunks_exact(8)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect::<Vec<f32>>()
+        }
+    });
+    record(
+        &pulse,
+        &scene,
+        &output,
+        7,
+        &["--monitor-device", "headphones"],
+    );
+    let heard = listener.join().unwrap();
+    assert!(heard.len() > 48_000, "{} samples heard", heard.len());
+    let (frequency, level) = dominant_tone(&heard);
+    assert!(
+        (frequency - 660.0).abs() < 2.0 && (level + 15.05).abs() < 1.0,
+        "the headphones hear {frequency:.1} Hz at {level:.2} dBFS"
+    );
+    // Monitor only: the operator hears it, the recording does not have it.
+    let recorded = mono_audio(&output);
+    assert!(
+        recorded.iter().all(|s| s.abs() < 1e-3),
+        "monitor-only sound leaked into the program"
+    );
+}
+
+/// A screen goes white and a tone starts at the same instant; in the recording the first
+/// white frame and the first sound are less than one video frame apart.
+#[test]
+fn captured_picture_and_sound_line_up_within_a_frame() {
+    let x = XServer::start(320, 180);
+    x.paint_root("#000000");
+    let pulse = PulseServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let scene = write_scene(
+        dir.path(),
+        "av.toml",
+        &format!(
+            r#"
+[canvas]
+width = 320
+height = 180
+fps = 30
+
+[[sources]]
+id = "screen"
+kind = "screen"
+display = "{}"
+cursor = false
+
+[[sources]]
+id = "desktop"
+kind = "audio_input"
+device = "desktop"
+always_on = true
+
+[[scenes]]
+name = "Main"
+
+[[scenes.items]]
+source = "screen"
+"#,
+            x.display
+        ),
+    );
+    // A player that is fed in real time, 5 ms at a time, with a 10 ms buffer: silence until
+    // the switch, then a tone, so the tone reaches the sound server when it is written.
+    let mut player = pulse
+        .command("pacat")
+        .args([
+            "--playback",
+            "--raw",
+            "--format=float32le",
+            "--rate=48000",
+            "--channels=2",
+            "--latency-msec=10",
+            "--device=speakers",
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut feed = player.stdin.take().unwrap();
+    let output = dir.path().join("av.mkv");
+    let mut command = tally();
+    pulse.env(&mut command);
+    let recorder = command
+        .arg("record")
+        .arg(&scene)
+        .arg("-o")
+        .arg(&output)
+        .args(["--duration", "7s", "--quiet"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nothing is written before the switch but a moment of silence to open the stream, so no
+    // backlog waits in the pipe ahead of the tone; after it, the tone is written as it is due.
+    let start = Instant::now();
+    feed.write_all(&vec![0u8; 48_000 / 10 * 8]).unwrap();
+    let switch_at = start + Duration::from_millis(4500);
+    std::thread::sleep(switch_at - Instant::now());
+    x.paint_root("#ffffff");
+    let tone_start = Instant::now();
+    let block = 240usize;
+    let mut written = 0u64;
+    while written < 48_000 {
+        let samples: Vec<u8> = (0..block)
+            .flat_map(|i| {
+                let t = (written + i as u64) as f32 / 48_000.0;
+                let bytes = (0.5 * (std::f32::consts::TAU * 1000.0 * t).sin()).to_le_bytes();
+                [bytes, bytes].concat()
+            })
+            .collect();
+        feed.write_all(&samples).unwrap();
+        written += block as u64;
+        let due = tone_start + Duration::from_nanos(written * 1_000_000_000 / 48_000);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    drop(feed);
+    let _ = player.wait();
+    let result = recorder.wait_with_output().unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+
+    let fps = 30.0;
+    // Real presentation times, from the file's timestamps.
+    let picture_at = common::first_time_above(
+        &output,
+        "movie=av.mkv,signalstats",
+        "lavfi.signalstats.YAVG",
+        128.0,
+    );
+    let sound_at = common::first_time_above(
+        &output,
+        "amovie=av.mkv,asetnsamples=n=48,astats=metadata=1:reset=1",
+        "lavfi.astats.Overall.Peak_level",
+        -20.0,
+    );
+    eprintln!("picture at {picture_at:.3} s, sound at {sound_at:.3} s");
+    assert!(
+        (picture_at - sound_at).abs() < 1.0 / fps,
+        "picture at {picture_at:.3} s and sound at {sound_at:.3} s are more than a frame apart"
+    );
+}
