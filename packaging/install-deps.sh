@@ -9,11 +9,12 @@ packages=(
   # build
   build-essential pkg-config clang libclang-dev nasm curl ca-certificates
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
-  libavfilter-dev libavdevice-dev
+  libavfilter-dev libavdevice-dev libasound2-dev
   # run: encoding, probing, fonts, software Vulkan for wgpu without a GPU
   ffmpeg fonts-dejavu-core mesa-vulkan-drivers libvulkan1
-  # tests: real servers and a real X display
+  # tests: real servers, a real X display and a real sound server (PulseAudio with null sinks)
   nginx libnginx-mod-rtmp libnginx-mod-stream openssl srt-tools xvfb x11-xserver-utils
+  pulseaudio pulseaudio-utils
   libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6
 )
 

@@ -240,6 +240,46 @@ fn audio_filters_are_checked_like_everything_else() {
 }
 
 #[test]
+fn device_sources_are_checked_like_everything_else() {
+    let text = GOOD.replace(
+        "[[sources]]\nid = \"background\"",
+        "[[sources]]\nid = \"mic\"\nkind = \"audio_input\"\nmonitoring = \"monitor-only\"\n\n\
+         [[sources]]\nid = \"cam\"\nkind = \"camera\"\ndevice = \"/dev/video0\"\nformat = \"h264\"\nfps = 0\n\n\
+         [[sources]]\nid = \"background\"",
+    );
+    let (ok, stderr) = check(&text);
+    assert!(!ok);
+    for expected in [
+        "scene.toml:14:1: sources[1].device: missing required field `device`",
+        "scene.toml:17:14: sources[1].monitoring: unknown value `monitor-only` (did you mean `monitor_only`?)",
+        "scene.toml:23:10: sources[2].format: unknown value `h264` (expected one of: any, mjpeg, yuyv, nv12)",
+        "scene.toml:24:7: sources[2].fps: 0 is out of range",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+}
+
+#[test]
+fn device_sources_round_trip_through_save() {
+    let text = GOOD.replace(
+        "[[sources]]\nid = \"background\"",
+        "[[sources]]\nid = \"mic\"\nkind = \"audio_input\"\ndevice = \"desktop\"\nalways_on = true\n\
+         monitoring = \"monitor_and_output\"\nvolume_db = -6.0\n\n\
+         [[sources]]\nid = \"cam\"\nkind = \"camera\"\ndevice = \"Cam Link 4K\"\nwidth = 1920\nheight = 1080\nfps = 60\nformat = \"nv12\"\n\n\
+         [[sources]]\nid = \"background\"",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_scene(dir.path(), "devices.toml", &text);
+    let loaded = scene::load_file(&path).unwrap();
+    scene::save_file(&loaded, &path).unwrap();
+    assert_eq!(scene::load_file(&path).unwrap(), loaded);
+    assert!(matches!(
+        &loaded.source("cam").unwrap().kind,
+        scene::SourceKind::Camera(camera) if camera.fps == 60 && camera.format == scene::CameraFormat::Nv12
+    ));
+}
+
+#[test]
 fn every_problem_is_reported_in_one_run() {
     let text = GOOD
         .replace("width = 1280", "width = 0")
