@@ -325,6 +325,7 @@ fn record(args: &RecordArgs) -> Result<()> {
         streams: Vec::new(),
         stream_settings: StreamSettings::default(),
         monitor_device: args.monitoring.monitor_device.clone(),
+        gpu: None,
     };
     run_engine(collection, config, args.encoding.quiet, Some(&args.output))
 }
@@ -394,6 +395,7 @@ fn stream(args: &StreamArgs) -> Result<()> {
         recording,
         streams,
         monitor_device: args.monitoring.monitor_device.clone(),
+        gpu: None,
         stream_settings: StreamSettings {
             queue: QueueSettings {
                 drop_threshold: args.drop_threshold,
@@ -467,7 +469,7 @@ fn run_engine(
                 }
                 Event::Warning(message) => progress.println(format!("warning: {message}")),
                 Event::SceneChanged { scene } => say(format!("on air: {scene}")),
-                Event::AudioLevels(_) => {}
+                Event::AudioLevels(_) | Event::PreviewChanged { .. } => {}
                 Event::Output(notice) => say(format!(
                     "{}: {}{}",
                     notice.output,

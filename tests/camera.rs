@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use tally::scene::{CameraFormat, CameraSource};
 use tally::sources::camera::convert::{nv12_to_rgba, yuyv_to_rgba, JpegDecoder};
 use tally::sources::camera::{
-    Camera, CameraBackend, CameraError, CameraInfo, CameraMode, CameraStream, PixelFormat,
-    RawFrame,
+    Camera, CameraBackend, CameraError, CameraInfo, CameraMode, CameraStream, PixelFormat, RawFrame,
 };
 use tally::sources::{Pacing, RunningSource, Tick};
 
@@ -26,12 +25,14 @@ const HEIGHT: u32 = 240;
 fn recorded_frame(dir: &Path, pix_fmt: &str) -> Vec<u8> {
     let path = dir.join(format!("frame.{pix_fmt}"));
     let mut command = tool("ffmpeg");
-    command.args(["-v", "error", "-y", "-f", "lavfi", "-i"]).arg(format!(
-        "testsrc2=size={WIDTH}x{HEIGHT}:rate=1:duration=1"
-    ));
+    command
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={WIDTH}x{HEIGHT}:rate=1:duration=1"));
     if pix_fmt == "mjpeg" {
         // What a webcam sends: baseline JPEG, full-range 4:2:2.
-        command.args(["-c:v", "mjpeg", "-pix_fmt", "yuvj422p", "-q:v", "2", "-f", "mjpeg"]);
+        command.args([
+            "-c:v", "mjpeg", "-pix_fmt", "yuvj422p", "-q:v", "2", "-f", "mjpeg",
+        ]);
     } else {
         command.args(["-f", "rawvideo", "-pix_fmt", pix_fmt]);
     }
@@ -71,7 +72,10 @@ fn yuyv_frames_convert_like_ffmpeg() {
     let frame = recorded_frame(dir.path(), "yuyv422");
     let ours = yuyv_to_rgba(WIDTH, HEIGHT, &frame).unwrap();
     let (mean, p999) = difference(&ours.pixels, &ffmpeg_rgba(dir.path(), "yuyv422"));
-    assert!(mean < 1.5 && p999 <= 8, "mean {mean:.2}, 99.9th percentile {p999}");
+    assert!(
+        mean < 1.5 && p999 <= 8,
+        "mean {mean:.2}, 99.9th percentile {p999}"
+    );
 }
 
 #[test]
@@ -80,7 +84,10 @@ fn nv12_frames_convert_like_ffmpeg() {
     let frame = recorded_frame(dir.path(), "nv12");
     let ours = nv12_to_rgba(WIDTH, HEIGHT, &frame).unwrap();
     let (mean, p999) = difference(&ours.pixels, &ffmpeg_rgba(dir.path(), "nv12"));
-    assert!(mean < 1.5 && p999 <= 8, "mean {mean:.2}, 99.9th percentile {p999}");
+    assert!(
+        mean < 1.5 && p999 <= 8,
+        "mean {mean:.2}, 99.9th percentile {p999}"
+    );
 }
 
 #[test]
@@ -91,7 +98,10 @@ fn mjpeg_frames_decode_like_ffmpeg() {
     let ours = decoder.decode(&jpeg).unwrap();
     assert_eq!((ours.width, ours.height), (WIDTH, HEIGHT));
     let (mean, p999) = difference(&ours.pixels, &ffmpeg_rgba(dir.path(), "mjpeg"));
-    assert!(mean < 1.5 && p999 <= 8, "mean {mean:.2}, 99.9th percentile {p999}");
+    assert!(
+        mean < 1.5 && p999 <= 8,
+        "mean {mean:.2}, 99.9th percentile {p999}"
+    );
     // The decoder is reused frame after frame; a truncated frame (a USB hiccup) is decoded
     // as far as it goes or refused, never a panic, and the next good frame decodes again.
     assert!(decoder.decode(&jpeg).is_ok());
@@ -224,7 +234,8 @@ fn an_unplugged_camera_shows_no_signal_and_comes_back_by_itself() {
     assert!(
         notices
             .iter()
-            .any(|n| n.contains("camera source `cam`: camera `/dev/video0` stopped delivering frames")),
+            .any(|n| n
+                .contains("camera source `cam`: camera `/dev/video0` stopped delivering frames")),
         "{notices:?}"
     );
     std::thread::sleep(Duration::from_millis(1500));
@@ -235,7 +246,9 @@ fn an_unplugged_camera_shows_no_signal_and_comes_back_by_itself() {
     plugged.store(true, Ordering::SeqCst);
     wait_for_colour(&mut camera, CAMERA_GREEN, &mut notices);
     assert!(
-        notices.iter().any(|n| n.contains("reattached (64x48 30 fps YUYV)")),
+        notices
+            .iter()
+            .any(|n| n.contains("reattached (64x48 30 fps YUYV)")),
         "{notices:?}"
     );
 }
@@ -246,7 +259,11 @@ fn a_format_the_camera_lacks_is_explained() {
         plugged: Arc::new(AtomicBool::new(true)),
         modes: vec![yuyv_mode()],
     };
-    let mut camera = Camera::open("cam", &camera_source(CameraFormat::Mjpeg), Box::new(backend));
+    let mut camera = Camera::open(
+        "cam",
+        &camera_source(CameraFormat::Mjpeg),
+        Box::new(backend),
+    );
     let mut notices = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(5);
     while notices.is_empty() && Instant::now() < deadline {
@@ -322,8 +339,14 @@ bounds = { width = 320, height = 180 }
     let frame = raw_video(&output, &["-ss", "1"], &["-frames:v", "1"], "rgb24");
     let corner = &frame[..3];
     assert!(
-        corner.iter().zip(NO_SIGNAL_BACKGROUND).all(|(a, b)| a.abs_diff(b) <= 4),
+        corner
+            .iter()
+            .zip(NO_SIGNAL_BACKGROUND)
+            .all(|(a, b)| a.abs_diff(b) <= 4),
         "corner {corner:?}"
     );
-    assert!(frame.chunks_exact(3).any(|p| p[0] > 150), "the card's text is drawn");
+    assert!(
+        frame.chunks_exact(3).any(|p| p[0] > 150),
+        "the card's text is drawn"
+    );
 }

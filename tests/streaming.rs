@@ -612,6 +612,7 @@ fn reconnect_now_skips_the_backoff_wait() {
             ..Default::default()
         },
         monitor_device: None,
+        gpu: None,
     };
     let engine = Engine::start(collection, config).unwrap();
     let state = |engine: &Engine| engine.stats().outputs[0].state.clone();

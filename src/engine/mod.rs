@@ -7,8 +7,11 @@
 
 mod clock;
 mod pipeline;
+pub mod switcher;
+pub mod transition;
 
 pub use clock::{FrameClock, TickStart};
+pub use transition::{Direction, Transition, TransitionKind};
 
 use crate::audio::MixerLevels;
 use crate::encode::{AudioSettings, EncodeError, VideoSettings};
@@ -46,12 +49,29 @@ pub struct EngineConfig {
     /// Output device for audio monitoring (`default` when `None`); opened only when a source
     /// is set to be monitored.
     pub monitor_device: Option<String>,
+    /// Draw on this GPU device (the app shares its own, so the monitors show the compositor's
+    /// canvases without copies); `None` opens one.
+    pub gpu: Option<Arc<Gpu>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// Put this scene on air (a cut; transitions come with studio mode).
+    /// Put this scene on program with a cut.
     SwitchScene(String),
+    /// Studio mode on, with this scene in preview; `None` turns it off.
+    SetPreview(Option<String>),
+    /// Put `to` (the preview scene when `None`) on program with `transition`.
+    Transition {
+        to: Option<String>,
+        transition: Transition,
+    },
+    /// The T-bar moved: takes the preview scene towards program; 1.0 completes it.
+    SetTBar {
+        position: f32,
+        transition: Transition,
+    },
+    /// The collection was edited: new and changed sources are opened, items redrawn.
+    UpdateCollection(Box<Collection>),
     /// Stream outputs waiting to reconnect try again now.
     ReconnectOutputs,
     /// Finish the frame in hand, flush encoders and close outputs.
@@ -60,8 +80,12 @@ pub enum Command {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// A scene went on program.
     SceneChanged {
         scene: String,
+    },
+    PreviewChanged {
+        scene: Option<String>,
     },
     /// Something went wrong that did not stop the engine.
     Warning(String),
@@ -101,6 +125,23 @@ pub(crate) struct Counters {
     /// The video bitrate outputs ask for (kbps); 0 until adaptive bitrate changes it.
     video_target_kbps: std::sync::atomic::AtomicU32,
     audio_levels: std::sync::Mutex<Option<MixerLevels>>,
+    switcher: std::sync::Mutex<SwitcherStats>,
+}
+
+/// Program, preview and transition, as the switcher last drew them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SwitcherStats {
+    pub program: String,
+    pub preview: Option<String>,
+    /// 0..1 while a transition runs.
+    pub transition_progress: Option<f32>,
+}
+
+/// The compositor's canvases, for a front-end that shares the GPU device to show them.
+#[derive(Debug, Clone)]
+pub struct DisplayTextures {
+    pub program: wgpu::Texture,
+    pub preview: wgpu::Texture,
 }
 
 /// A snapshot of the pipeline's counters.
@@ -123,6 +164,7 @@ pub struct Stats {
     pub adapted_bitrate_kbps: Option<u32>,
     /// The latest meter readings (updated ten times a second).
     pub audio_levels: Option<MixerLevels>,
+    pub switcher: SwitcherStats,
 }
 
 impl Counters {
@@ -138,6 +180,11 @@ impl Counters {
             mean_render_time: Duration::from_nanos(
                 self.render_nanos.load(Ordering::Relaxed) / rendered.max(1),
             ),
+            switcher: self
+                .switcher
+                .lock()
+                .map(|switcher| switcher.clone())
+                .unwrap_or_default(),
             audio_levels: self
                 .audio_levels
                 .lock()
@@ -164,6 +211,7 @@ pub struct Summary {
 }
 
 pub struct Engine {
+    display: DisplayTextures,
     commands: Sender<Command>,
     events: Receiver<Event>,
     counters: Arc<Counters>,
@@ -197,7 +245,8 @@ impl Engine {
             })
             .map_err(|error| EngineError::Thread(error.to_string()))?;
         match ready.recv() {
-            Ok(Ok(())) => Ok(Self {
+            Ok(Ok(display)) => Ok(Self {
+                display,
                 commands,
                 events,
                 counters,
@@ -217,6 +266,11 @@ impl Engine {
     pub fn send(&self, command: Command) {
         // A full queue means the engine is already shutting down; nothing to do then.
         let _ = self.commands.try_send(command);
+    }
+
+    /// The program and preview canvases (textures on the engine's GPU device).
+    pub fn display(&self) -> &DisplayTextures {
+        &self.display
     }
 
     pub fn events(&self) -> &Receiver<Event> {
@@ -265,7 +319,7 @@ pub fn render_snapshot(
         time: Duration::from_nanos(collection.canvas.fps.frame_start_nanos(frame_index)),
         pacing: Pacing::Deterministic,
     };
-    let pictures = pipeline::gather_pictures(scene, &mut sources, tick);
+    let pictures = pipeline::gather_pictures(&[scene], &mut sources, tick);
     let layers = pipeline::scene_layers(scene, &pictures, &sources);
     Ok(compositor.render_rgba(&layers)?)
 }

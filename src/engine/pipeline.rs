@@ -10,7 +10,12 @@
 //! outputs before it reports ready, so a refused setting reaches the caller of
 //! `Engine::start` at once.
 
-use super::{Command, Counters, EngineConfig, EngineError, Event, FrameClock, Summary, TickStart};
+use super::switcher::{Change, OnAir, Switcher};
+use super::transition::{self, SceneLook, Transition};
+use super::{
+    Command, Counters, DisplayTextures, EngineConfig, EngineError, Event, FrameClock, Summary,
+    SwitcherStats, TickStart,
+};
 use crate::audio::monitor::MonitorOutput;
 use crate::audio::Mixer;
 use crate::encode::{
@@ -20,7 +25,7 @@ use crate::output::{
     AdaptiveBitrate, FrameTimes, OutputError, OutputNotice, OutputState, Recorder, StreamOutput,
 };
 use crate::render::{Compositor, Gpu, I420Layout, Layer};
-use crate::scene::{Collection, Scene};
+use crate::scene::{Collection, Crop, Item, ItemSize, Scene};
 use crate::sources::{self, FrameRef, Pacing, RunningSource, Tick, SAMPLE_RATE};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use ffmpeg_next as ffmpeg;
@@ -90,7 +95,7 @@ pub(super) fn run(
     commands: Receiver<Command>,
     events: Sender<Event>,
     counters: Arc<Counters>,
-    ready: Sender<Result<(), EngineError>>,
+    ready: Sender<Result<DisplayTextures, EngineError>>,
 ) -> Result<Summary, EngineError> {
     let started = match start(&collection, &config, &counters) {
         Ok(started) => started,
@@ -99,8 +104,11 @@ pub(super) fn run(
             return Err(EngineError::Thread("start-up failed".into()));
         }
     };
-    let _ = ready.send(Ok(()));
-    let (mut sources, mut compositor, workers, encoder_name) = started;
+    let (mut sources, mut compositor, mut preview, workers, encoder_name) = started;
+    let _ = ready.send(Ok(DisplayTextures {
+        program: compositor.canvas_texture(),
+        preview: preview.canvas_texture(),
+    }));
     let gpu_name = compositor.gpu().info.name.clone();
     let wall_start = Instant::now();
 
@@ -112,6 +120,7 @@ pub(super) fn run(
         &counters,
         &mut sources,
         &mut compositor,
+        &mut preview,
         &workers,
     );
     let finish_result = finish(workers);
@@ -127,6 +136,7 @@ pub(super) fn run(
 
 type Started = (
     HashMap<String, Box<dyn RunningSource>>,
+    Compositor,
     Compositor,
     Workers,
     String,
@@ -150,8 +160,13 @@ fn start(
 ) -> Result<Started, EngineError> {
     let canvas = collection.canvas;
     let mut sources = open_sources(collection)?;
-    let gpu = Arc::new(Gpu::open()?);
-    let compositor = Compositor::new(gpu, [canvas.width, canvas.height]);
+    let gpu = match &config.gpu {
+        Some(shared) => shared.clone(),
+        None => Arc::new(Gpu::open()?),
+    };
+    let compositor = Compositor::new(gpu.clone(), [canvas.width, canvas.height]);
+    // Studio mode's preview: drawn for the screen only, never encoded.
+    let preview = Compositor::new(gpu, [canvas.width, canvas.height]);
     let video_encoder = VideoEncoder::open(&config.video, canvas.width, canvas.height, canvas.fps)?;
     let audio_encoder = AudioEncoder::open(&config.audio)?;
     let encoder_name = video_encoder.name().to_string();
@@ -217,6 +232,7 @@ fn start(
     Ok((
         sources,
         compositor,
+        preview,
         Workers {
             video,
             audio,
@@ -251,16 +267,23 @@ fn render_loop(
     counters: &Counters,
     sources: &mut HashMap<String, Box<dyn RunningSource>>,
     compositor: &mut Compositor,
+    preview: &mut Compositor,
     workers: &Workers,
 ) -> Result<(), EngineError> {
+    let mut collection = collection.clone();
     let fps = collection.canvas.fps;
-    let mut scene_name = collection.current_scene.clone();
-    let mut mixer = Mixer::new(collection);
+    let canvas_size = [
+        collection.canvas.width as f32,
+        collection.canvas.height as f32,
+    ];
+    let mut switcher = Switcher::new(&collection.current_scene);
+    publish_switcher(&switcher, Duration::ZERO, counters);
+    let mut mixer = Mixer::new(&collection);
     let monitor = open_monitor(&mixer, config, events);
     // Live inputs are heard a little after they happen; the mix runs this far behind the
     // picture clock so their sound has arrived when it is mixed. Timestamps stay exact.
     let audio_delay = match config.pacing {
-        Pacing::RealTime if has_live_audio(collection) => LIVE_AUDIO_DELAY_SAMPLES,
+        Pacing::RealTime if has_live_audio(&collection) => LIVE_AUDIO_DELAY_SAMPLES,
         _ => 0,
     };
     let clock_start = Instant::now();
@@ -307,6 +330,7 @@ fn render_loop(
             break;
         }
         let mut stop = false;
+        let now = Duration::from_nanos(fps.frame_start_nanos(index));
         while let Ok(command) = commands.try_recv() {
             match command {
                 Command::Stop => stop = true,
@@ -315,17 +339,26 @@ fn render_loop(
                         stream.reconnect_now();
                     }
                 }
-                Command::SwitchScene(name) => {
-                    if collection.scene(&name).is_some() {
-                        scene_name = name.clone();
-                        let _ = events.try_send(Event::SceneChanged { scene: name });
-                    } else {
-                        let _ =
-                            events.try_send(Event::Warning(format!("no scene is named `{name}`")));
+                Command::UpdateCollection(updated) => {
+                    let reopened =
+                        update_collection(&mut collection, *updated, sources, &mut mixer, events);
+                    for id in reopened {
+                        compositor.forget(&id);
+                        preview.forget(&id);
                     }
+                    let fallback = collection.current_scene.clone();
+                    let changes =
+                        switcher.retarget(|name| collection.scene(name).is_some(), &fallback);
+                    announce(changes, events);
+                }
+                command => {
+                    let changes = switch(&mut switcher, &collection, command, now, events);
+                    announce(changes, events);
                 }
             }
         }
+        announce(switcher.tick(now), events);
+        publish_switcher(&switcher, now, counters);
         if !adaptive.is_empty() && last_adapted.elapsed() >= Duration::from_millis(250) {
             let now = Instant::now();
             last_adapted = now;
@@ -373,13 +406,21 @@ fn render_loop(
             time: Duration::from_nanos(fps.frame_start_nanos(index)),
             pacing: config.pacing,
         };
-        let Some(scene) = collection.scene(&scene_name) else {
-            return Err(EngineError::NoSuchScene(scene_name));
-        };
-
-        let pictures = gather_pictures(scene, sources, tick);
-        let layers = scene_layers(scene, &pictures, sources);
+        let on_air = switcher.on_air(tick.time);
+        let program_scenes = scenes_on_air(&collection, &on_air)?;
+        let preview_scene = switcher.preview().and_then(|name| collection.scene(name));
+        let shown: Vec<&Scene> = program_scenes
+            .iter()
+            .copied()
+            .chain(preview_scene)
+            .collect();
+        let pictures = gather_pictures(&shown, sources, tick);
+        let frame = ProgramFrame::new(&on_air, &program_scenes, canvas_size);
+        let layers = frame.layers(&pictures, sources);
         compositor.render(index, &layers, &mut on_ready)?;
+        if let Some(scene) = preview_scene {
+            preview.render_display(&scene_layers(scene, &pictures, sources))?;
+        }
         compositor.collect_ready(false, &mut on_ready)?;
         counters
             .render_nanos
@@ -389,7 +430,7 @@ fn render_loop(
         let span = fps.first_sample_of_frame(index, SAMPLE_RATE)
             ..fps.first_sample_of_frame(index + 1, SAMPLE_RATE);
         let mixed = span.start.saturating_sub(audio_delay)..span.end.saturating_sub(audio_delay);
-        let on_air = on_air(scene);
+        let on_air = audible(&program_scenes);
         let mut audio_step = AudioStep {
             mixer: &mut mixer,
             monitor: monitor.as_ref(),
@@ -412,8 +453,8 @@ fn render_loop(
             audio_delay * 1_000_000_000 / u64::from(SAMPLE_RATE),
         ));
         let end = fps.first_sample_of_frame(index, SAMPLE_RATE);
-        if let Some(scene) = collection.scene(&scene_name) {
-            let on_air = on_air(scene);
+        if let Some(scene) = collection.scene(switcher.program()) {
+            let on_air = audible(&[scene]);
             let mut audio_step = AudioStep {
                 mixer: &mut mixer,
                 monitor: monitor.as_ref(),
@@ -439,13 +480,251 @@ fn has_live_audio(collection: &Collection) -> bool {
         .any(|source| matches!(source.kind, crate::scene::SourceKind::AudioInput(_)))
 }
 
-fn on_air(scene: &Scene) -> HashSet<&str> {
-    scene
-        .items
+/// Sources heard: those shown in the scenes on program (both, during a transition).
+fn audible<'a>(scenes: &[&'a Scene]) -> HashSet<&'a str> {
+    scenes
         .iter()
+        .flat_map(|scene| &scene.items)
         .filter(|item| item.visible)
         .map(|item| item.source.as_str())
         .collect()
+}
+
+/// The scenes drawn on program: one, or the outgoing and incoming during a transition.
+fn scenes_on_air<'c>(
+    collection: &'c Collection,
+    on_air: &OnAir<'_>,
+) -> Result<Vec<&'c Scene>, EngineError> {
+    let names = match on_air {
+        OnAir::Scene(name) => vec![*name],
+        OnAir::Transition { from, to, .. } => vec![*from, *to],
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            collection
+                .scene(name)
+                .ok_or_else(|| EngineError::NoSuchScene(name.to_string()))
+        })
+        .collect()
+}
+
+/// The items of the program picture with a transition's look applied (owned, since a
+/// transition changes their opacity, position and clipping), plus a colour wash.
+struct ProgramFrame {
+    /// Bottom first, each with its clip rectangle.
+    items: Vec<(Item, Option<[f32; 4]>)>,
+    wash: Option<(FrameRef, Item)>,
+    canvas_size: [u32; 2],
+}
+
+/// Source id of the colour wash of fade-to-colour; ids in files cannot start with a space.
+const WASH_ID: &str = " transition wash";
+
+impl ProgramFrame {
+    fn new(on_air: &OnAir<'_>, scenes: &[&Scene], canvas: [f32; 2]) -> Self {
+        let looks = match on_air {
+            OnAir::Scene(_) => vec![SceneLook::NORMAL],
+            OnAir::Transition {
+                transition,
+                progress,
+                ..
+            } => {
+                let blend = transition::blend(transition.kind, *progress, canvas);
+                vec![blend.outgoing, blend.incoming]
+            }
+        };
+        let wash = match on_air {
+            OnAir::Transition {
+                transition,
+                progress,
+                ..
+            } => transition::blend(transition.kind, *progress, canvas).wash,
+            OnAir::Scene(_) => None,
+        };
+        let items = scenes
+            .iter()
+            .zip(looks)
+            .filter(|(_, look)| !look.is_hidden())
+            .flat_map(|(scene, look)| {
+                scene
+                    .items
+                    .iter()
+                    .filter(|item| item.visible)
+                    .map(move |item| {
+                        let mut item = item.clone();
+                        item.opacity *= look.opacity;
+                        item.position[0] += look.offset[0];
+                        item.position[1] += look.offset[1];
+                        (item, look.clip)
+                    })
+            })
+            .collect();
+        let canvas_size = canvas.map(|side| side as u32);
+        let wash = wash
+            .filter(|(_, alpha)| *alpha > 0.0)
+            .map(|(color, alpha)| {
+                let frame = FrameRef {
+                    frame: Arc::new(sources::VideoFrame::solid(1, 1, color.premultiplied())),
+                    generation: u64::from(u32::from_be_bytes([color.r, color.g, color.b, color.a])),
+                };
+                let item = Item {
+                    source: WASH_ID.into(),
+                    position: [0.0, 0.0],
+                    size: ItemSize::Scale([1.0, 1.0]),
+                    crop: Crop::default(),
+                    rotation: 0.0,
+                    opacity: alpha,
+                    visible: true,
+                };
+                (frame, item)
+            });
+        Self {
+            items,
+            wash,
+            canvas_size,
+        }
+    }
+
+    fn layers<'f>(
+        &'f self,
+        pictures: &'f HashMap<String, FrameRef>,
+        sources: &HashMap<String, Box<dyn RunningSource>>,
+    ) -> Vec<Layer<'f>> {
+        let mut layers: Vec<Layer<'f>> = self
+            .items
+            .iter()
+            .filter_map(|(item, clip)| {
+                Some(Layer {
+                    source_id: &item.source,
+                    frame: pictures.get(&item.source)?,
+                    source_size: sources.get(&item.source)?.size(),
+                    item,
+                    clip: *clip,
+                })
+            })
+            .collect();
+        if let Some((frame, item)) = &self.wash {
+            layers.push(Layer {
+                source_id: WASH_ID,
+                frame,
+                source_size: self.canvas_size,
+                item,
+                clip: None,
+            });
+        }
+        layers
+    }
+}
+
+/// Applies a switching command to the switcher; unknown scene names are warnings.
+fn switch(
+    switcher: &mut Switcher,
+    collection: &Collection,
+    command: Command,
+    now: Duration,
+    events: &Sender<Event>,
+) -> Vec<Change> {
+    let known = |name: &str| {
+        let exists = collection.scene(name).is_some();
+        if !exists {
+            let _ = events.try_send(Event::Warning(format!("no scene is named `{name}`")));
+        }
+        exists
+    };
+    match command {
+        Command::SwitchScene(name) if known(&name) => {
+            switcher.transition_to(&name, Transition::CUT, now)
+        }
+        Command::SetPreview(None) => switcher.set_preview(None),
+        Command::SetPreview(Some(name)) if known(&name) => switcher.set_preview(Some(&name)),
+        Command::Transition {
+            to: Some(name),
+            transition,
+        } if known(&name) => switcher.transition_to(&name, transition, now),
+        Command::Transition {
+            to: None,
+            transition,
+        } => switcher.take(transition, now),
+        Command::SetTBar {
+            position,
+            transition,
+        } => switcher.set_tbar(position, transition),
+        _ => Vec::new(),
+    }
+}
+
+fn announce(changes: Vec<Change>, events: &Sender<Event>) {
+    for change in changes {
+        let event = match change {
+            Change::Program(scene) => Event::SceneChanged { scene },
+            Change::Preview(scene) => Event::PreviewChanged { scene },
+        };
+        let _ = events.try_send(event);
+    }
+}
+
+fn publish_switcher(switcher: &Switcher, now: Duration, counters: &Counters) {
+    if let Ok(mut shown) = counters.switcher.lock() {
+        *shown = SwitcherStats {
+            program: switcher.program().to_string(),
+            preview: switcher.preview().map(str::to_string),
+            transition_progress: match switcher.on_air(now) {
+                OnAir::Transition { progress, .. } => Some(progress),
+                OnAir::Scene(_) => None,
+            },
+        };
+    }
+}
+
+/// Swaps in an edited collection: sources that are new or whose settings changed are
+/// (re)opened, removed ones closed; item changes (position, size...) need nothing more.
+/// A source that fails to open is a warning; the rest of the edit still applies. Returns the
+/// ids of the sources replaced, whose cached textures are now stale.
+fn update_collection(
+    collection: &mut Collection,
+    updated: Collection,
+    sources: &mut HashMap<String, Box<dyn RunningSource>>,
+    mixer: &mut Mixer,
+    events: &Sender<Event>,
+) -> Vec<String> {
+    let mut reopened = Vec::new();
+    if updated.canvas != collection.canvas {
+        let _ = events.try_send(Event::Warning(
+            "canvas size and frame rate changes apply when the engine restarts".into(),
+        ));
+    }
+    sources.retain(|id, _| updated.source(id).is_some());
+    let mut sound_changed = false;
+    for source in &updated.sources {
+        let unchanged =
+            collection.source(&source.id) == Some(source) && sources.contains_key(&source.id);
+        if unchanged {
+            continue;
+        }
+        sound_changed |= source.kind.audio().is_some()
+            || collection
+                .source(&source.id)
+                .is_some_and(|old| old.kind.audio().is_some());
+        reopened.push(source.id.clone());
+        match sources::open(source, &updated) {
+            Ok(mut running) => {
+                running.preroll(Duration::from_millis(500));
+                sources.insert(source.id.clone(), running);
+            }
+            Err(error) => {
+                sources.remove(&source.id);
+                let _ = events.try_send(Event::Warning(error.to_string()));
+            }
+        }
+    }
+    let canvas = collection.canvas;
+    *collection = updated;
+    collection.canvas = canvas;
+    if sound_changed {
+        *mixer = Mixer::new(collection);
+    }
+    reopened
 }
 
 /// Opens the monitoring device when some source is monitored; a device that will not open
@@ -512,12 +791,13 @@ impl AudioStep<'_> {
 
 /// Asks each source shown in `scene` for its picture, once per tick however many items show it.
 pub(super) fn gather_pictures(
-    scene: &Scene,
+    scenes: &[&Scene],
     sources: &mut HashMap<String, Box<dyn RunningSource>>,
     tick: Tick,
 ) -> HashMap<String, FrameRef> {
     let mut pictures = HashMap::new();
-    for item in scene.items.iter().filter(|item| item.visible) {
+    let items = scenes.iter().flat_map(|scene| &scene.items);
+    for item in items.filter(|item| item.visible) {
         if pictures.contains_key(&item.source) {
             continue;
         }
@@ -548,6 +828,7 @@ pub(super) fn scene_layers<'a>(
                 frame: pictures.get(&item.source)?,
                 source_size: sources.get(&item.source)?.size(),
                 item,
+                clip: None,
             })
         })
         .collect()

@@ -45,6 +45,7 @@ fn instance() -> wgpu::Instance {
 }
 
 /// The wgpu device the compositor draws with.
+#[derive(Debug)]
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -104,6 +105,8 @@ pub struct Layer<'a> {
     pub frame: &'a FrameRef,
     pub source_size: [u32; 2],
     pub item: &'a Item,
+    /// Only this canvas rectangle `[x0, y0, x1, y1]` of the layer is drawn (wipe transitions).
+    pub clip: Option<[f32; 4]>,
 }
 
 /// Where each plane lives in a converted frame's bytes.
@@ -274,6 +277,17 @@ struct DrawnLayer {
     generation: u64,
     uniform: [u8; std::mem::size_of::<ItemUniform>()],
     bounds: [f32; 4],
+    /// Scissor in whole canvas pixels `[x0, y0, x1, y1]`, when the layer is clipped.
+    clip: Option<[u32; 4]>,
+}
+
+fn intersection(a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
+    [
+        a[0].max(b[0]),
+        a[1].max(b[1]),
+        a[2].min(b[2]),
+        a[3].min(b[3]),
+    ]
 }
 
 fn union(a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
@@ -567,6 +581,32 @@ impl Compositor {
         &self.gpu
     }
 
+    /// Drops what is cached for `source_id` (its texture, and the record of what was drawn),
+    /// after the source was replaced: the next frame uploads and redraws it in full.
+    pub fn forget(&mut self, source_id: &str) {
+        self.textures.remove(source_id);
+        self.drawn = None;
+    }
+
+    /// The canvas the layers are drawn on (RGBA, premultiplied), for showing on screen.
+    pub fn canvas_texture(&self) -> wgpu::Texture {
+        self.canvas.clone()
+    }
+
+    /// Composites `layers` onto the canvas for display only: no conversion, no readback.
+    pub fn render_display(&mut self, layers: &[Layer<'_>]) -> Result<(), RenderError> {
+        let mut encoder = self
+            .gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("display"),
+            });
+        if self.draw(&mut encoder, layers, false).is_some() {
+            self.gpu.queue.submit([encoder.finish()]);
+        }
+        Ok(())
+    }
+
     fn item_uniform_buffer(
         device: &wgpu::Device,
         layout: &wgpu::BindGroupLayout,
@@ -664,11 +704,29 @@ impl Compositor {
                 };
                 let mut bytes = [0u8; std::mem::size_of::<ItemUniform>()];
                 bytes.copy_from_slice(bytemuck::bytes_of(&uniform));
+                let clip = layer.clip.map(|[x0, y0, x1, y1]| {
+                    let [width, height] = self.canvas_size.map(|side| side as f32);
+                    let x0 = x0.clamp(0.0, width).round() as u32;
+                    let y0 = y0.clamp(0.0, height).round() as u32;
+                    [
+                        x0,
+                        y0,
+                        (x1.clamp(0.0, width).round() as u32).max(x0),
+                        (y1.clamp(0.0, height).round() as u32).max(y0),
+                    ]
+                });
+                if let Some([x0, y0, x1, y1]) = clip {
+                    bounds = intersection(bounds, [x0 as f32, y0 as f32, x1 as f32, y1 as f32]);
+                    if bounds[2] <= bounds[0] || bounds[3] <= bounds[1] {
+                        return None;
+                    }
+                }
                 Some(DrawnLayer {
                     source_id: layer.source_id.to_string(),
                     generation: layer.frame.generation,
                     uniform: bytes,
                     bounds,
+                    clip,
                 })
             })
             .collect()
@@ -788,6 +846,20 @@ impl Compositor {
             let Some(cached) = self.textures.get(&layer.source_id).filter(|_| overlaps) else {
                 continue;
             };
+            let scissor = match layer.clip {
+                Some([x0, y0, x1, y1]) => {
+                    let x = x0.max(region.x);
+                    let y = y0.max(region.y);
+                    let right = x1.min(region.x + region.width);
+                    let bottom = y1.min(region.y + region.height);
+                    if right <= x || bottom <= y {
+                        continue;
+                    }
+                    [x, y, right - x, bottom - y]
+                }
+                None => [region.x, region.y, region.width, region.height],
+            };
+            pass.set_scissor_rect(scissor[0], scissor[1], scissor[2], scissor[3]);
             pass.set_bind_group(
                 0,
                 &self.item_uniform_group,
