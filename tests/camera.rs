@@ -259,7 +259,7 @@ fn a_format_the_camera_lacks_is_explained() {
         plugged: Arc::new(AtomicBool::new(true)),
         modes: vec![yuyv_mode()],
     };
-    let mut camera = Camera::open(
+    let camera = Camera::open(
         "cam",
         &camera_source(CameraFormat::Mjpeg),
         Box::new(backend),
