@@ -66,9 +66,12 @@ fn config(output: &Path, frames: u64) -> EngineConfig {
     }
 }
 
+/// Average colours (r, g, b) of a frame's left and right halves.
+type Halves = ([f32; 3], [f32; 3]);
+
 /// Average (r, g, b) of the middle of the left and right halves of every recorded 64x32
 /// frame (columns 4-27 and 36-59, clear of the chroma blur around an edge in the middle).
-fn halves(file: &Path) -> Vec<([f32; 3], [f32; 3])> {
+fn halves(file: &Path) -> Vec<Halves> {
     let raw = raw_video(file, &[], &[], "rgb24");
     raw.chunks_exact(64 * 32 * 3)
         .map(|frame| {
@@ -99,7 +102,7 @@ fn is_blue(rgb: [f32; 3]) -> bool {
 
 /// Starts an engine in studio mode with Blue in preview, takes it with `transition`, records
 /// 90 frames, and returns the events seen and the frames' halves.
-fn take_with(transition: Transition) -> (Vec<Event>, Vec<([f32; 3], [f32; 3])>) {
+fn take_with(transition: Transition) -> (Vec<Event>, Vec<Halves>) {
     std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("take.mkv");
