@@ -2,8 +2,8 @@
 //!
 //! The pipeline, in the order data flows: [`scene`] (what to show, from files) →
 //! [`sources`] (pictures and sound) → [`render`] (GPU compositor) and [`audio`] (mixer) →
-//! [`encode`] (H.264, AAC) → [`output`] (recording). [`engine`] wires them together behind one
-//! handle that the command line (and later the app and remote control) drive.
+//! [`encode`] (H.264, AAC) → [`output`] (recording, streaming). [`engine`] wires them together
+//! behind one handle that the command line and the desktop app ([`ui`]) drive.
 
 pub mod audio;
 pub mod encode;
@@ -12,3 +12,4 @@ pub mod output;
 pub mod render;
 pub mod scene;
 pub mod sources;
+pub mod ui;

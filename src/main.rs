@@ -18,11 +18,16 @@ use tally::sources::Pacing;
 #[command(
     name = "tally",
     version,
-    about = "Live-production switcher and streaming encoder"
+    about = "Live-production switcher and streaming encoder",
+    long_about = "Live-production switcher and streaming encoder.\n\nWithout a command, opens the \
+                  desktop app on COLLECTION (or the bundled demo).",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Commands>,
+    /// Scene collection to open in the app.
+    collection: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -210,13 +215,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        None => {
-            eprintln!(
-                "The desktop app is not built yet. Use `tally record`, `tally check`, `tally snapshot` \
-                 or `tally devices`; `tally --help` lists them."
-            );
-            Ok(true)
-        }
+        None => open_app(cli.collection),
         Some(Commands::Check { files }) => check(&files),
         Some(Commands::Record(args)) => record(&args).map(|()| true),
         Some(Commands::Stream(args)) => stream(&args).map(|()| true),
@@ -594,6 +593,20 @@ fn snapshot(scene_file: &Path, output: &Path, frame: u64, scene: Option<String>)
         collection.current_scene
     );
     Ok(())
+}
+
+fn open_app(collection: Option<PathBuf>) -> Result<bool> {
+    let has_display = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty());
+    if !has_display {
+        eprintln!(
+            "error: no display to open the app on (DISPLAY is not set). Run it in an X session, or \
+             under Xvfb (`xvfb-run tally`); without a screen, `tally record` and `tally stream` run \
+             a collection headless."
+        );
+        return Ok(false);
+    }
+    tally::ui::run(collection).map_err(anyhow::Error::msg)?;
+    Ok(true)
 }
 
 fn devices() {

@@ -126,6 +126,7 @@ pub(crate) struct Counters {
     video_target_kbps: std::sync::atomic::AtomicU32,
     audio_levels: std::sync::Mutex<Option<MixerLevels>>,
     switcher: std::sync::Mutex<SwitcherStats>,
+    source_sizes: std::sync::Mutex<std::collections::HashMap<String, [u32; 2]>>,
 }
 
 /// Program, preview and transition, as the switcher last drew them.
@@ -165,6 +166,8 @@ pub struct Stats {
     /// The latest meter readings (updated ten times a second).
     pub audio_levels: Option<MixerLevels>,
     pub switcher: SwitcherStats,
+    /// Each running source's size, which item transforms refer to (for editing handles).
+    pub source_sizes: std::collections::HashMap<String, [u32; 2]>,
 }
 
 impl Counters {
@@ -180,6 +183,11 @@ impl Counters {
             mean_render_time: Duration::from_nanos(
                 self.render_nanos.load(Ordering::Relaxed) / rendered.max(1),
             ),
+            source_sizes: self
+                .source_sizes
+                .lock()
+                .map(|sizes| sizes.clone())
+                .unwrap_or_default(),
             switcher: self
                 .switcher
                 .lock()

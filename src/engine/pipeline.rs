@@ -359,6 +359,12 @@ fn render_loop(
         }
         announce(switcher.tick(now), events);
         publish_switcher(&switcher, now, counters);
+        if index % 10 == 0 {
+            if let Ok(mut sizes) = counters.source_sizes.lock() {
+                sizes.clear();
+                sizes.extend(sources.iter().map(|(id, source)| (id.clone(), source.size())));
+            }
+        }
         if !adaptive.is_empty() && last_adapted.elapsed() >= Duration::from_millis(250) {
             let now = Instant::now();
             last_adapted = now;
@@ -408,7 +414,12 @@ fn render_loop(
         };
         let on_air = switcher.on_air(tick.time);
         let program_scenes = scenes_on_air(&collection, &on_air)?;
-        let preview_scene = switcher.preview().and_then(|name| collection.scene(name));
+        // A preview showing what program shows is not drawn twice: front-ends show the
+        // program canvas for it (see `SwitcherStats`).
+        let preview_scene = switcher
+            .preview()
+            .filter(|name| *name != switcher.program() || switcher.in_transition())
+            .and_then(|name| collection.scene(name));
         let shown: Vec<&Scene> = program_scenes
             .iter()
             .copied()

@@ -1,0 +1,580 @@
+//! The app's state and frame loop: the collection being edited (with its undo history), the
+//! running engine and the monitors' textures, studio mode and the transition settings.
+
+use super::docks;
+use super::history::History;
+use super::monitor::{self, PREVIEW_GREEN, PROGRAM_RED};
+use super::stats::StatsHistory;
+use crate::engine::{
+    Command, Direction, Engine, EngineConfig, Event, RecordingConfig, Stats, Transition,
+    TransitionKind,
+};
+use crate::output::RecordingFormat;
+use crate::render::Gpu;
+use crate::scene::{self, Collection, Color, Item};
+use crate::sources::Pacing;
+use eframe::egui::{self, TextureId};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The transitions offered in the Transitions dock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransitionChoice {
+    Cut,
+    Fade,
+    FadeToBlack,
+    SlideLeft,
+    WipeRight,
+}
+
+impl TransitionChoice {
+    pub const ALL: [TransitionChoice; 5] = [
+        TransitionChoice::Cut,
+        TransitionChoice::Fade,
+        TransitionChoice::FadeToBlack,
+        TransitionChoice::SlideLeft,
+        TransitionChoice::WipeRight,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TransitionChoice::Cut => "Cut",
+            TransitionChoice::Fade => "Fade",
+            TransitionChoice::FadeToBlack => "Fade to black",
+            TransitionChoice::SlideLeft => "Slide",
+            TransitionChoice::WipeRight => "Wipe",
+        }
+    }
+
+    pub fn transition(self, duration: Duration) -> Transition {
+        let kind = match self {
+            TransitionChoice::Cut => return Transition::CUT,
+            TransitionChoice::Fade => TransitionKind::Fade,
+            TransitionChoice::FadeToBlack => TransitionKind::FadeToColor(Color::BLACK),
+            TransitionChoice::SlideLeft => TransitionKind::Slide(Direction::Left),
+            TransitionChoice::WipeRight => TransitionKind::Wipe(Direction::Right),
+        };
+        Transition { kind, duration }
+    }
+}
+
+/// The running engine and the egui textures that show its canvases.
+struct Session {
+    engine: Engine,
+    program: TextureId,
+    preview: TextureId,
+}
+
+pub struct TallyApp {
+    pub(super) collection: Collection,
+    pub(super) file: Option<PathBuf>,
+    pub(super) unsaved: bool,
+    pub(super) history: History,
+    session: Option<Session>,
+    gpu: Option<Arc<Gpu>>,
+    render_state: Option<eframe::egui_wgpu::RenderState>,
+    pub(super) studio_mode: bool,
+    pub(super) transition: TransitionChoice,
+    pub(super) transition_ms: u32,
+    pub(super) tbar: f32,
+    /// Index of the selected item in the edited scene.
+    pub(super) selected: Option<usize>,
+    pub(super) stats: Stats,
+    pub(super) history_stats: StatsHistory,
+    pub(super) recording: Option<PathBuf>,
+    pub(super) recordings_dir: PathBuf,
+    /// Problems to show: a collection that failed to load, an engine that failed to start.
+    pub(super) problem: Option<String>,
+    pub(super) warnings: Vec<String>,
+    pub(super) open_path: String,
+    pub(super) new_text: String,
+    dragging: Option<DragState>,
+}
+
+struct DragState {
+    item: usize,
+    start_position: [f32; 2],
+    start_bounds: [f32; 4],
+    start_pointer: [f32; 2],
+}
+
+impl TallyApp {
+    /// Builds the app on eframe's wgpu device and starts the engine on `path` (or the demo).
+    pub fn new(cc: &eframe::CreationContext<'_>, path: Option<PathBuf>) -> Self {
+        cc.egui_ctx.set_theme(egui::Theme::Dark);
+        let render_state = cc.wgpu_render_state.clone();
+        let gpu = render_state.as_ref().map(|state| {
+            Arc::new(Gpu {
+                device: state.device.clone(),
+                queue: state.queue.clone(),
+                info: state.adapter.get_info(),
+            })
+        });
+        let path = path.unwrap_or_else(demo_collection);
+        let (collection, problem) = match scene::load_file(&path) {
+            Ok(collection) => (collection, None),
+            Err(error) => (empty_collection(), Some(error.to_string())),
+        };
+        let mut app = Self {
+            collection,
+            file: problem.is_none().then_some(path),
+            unsaved: false,
+            history: History::default(),
+            session: None,
+            gpu,
+            render_state,
+            studio_mode: true,
+            transition: TransitionChoice::Fade,
+            transition_ms: 300,
+            tbar: 0.0,
+            selected: None,
+            stats: Stats::default(),
+            history_stats: StatsHistory::default(),
+            recording: None,
+            recordings_dir: std::env::temp_dir(),
+            problem,
+            warnings: Vec::new(),
+            open_path: String::new(),
+            new_text: "Title".into(),
+            dragging: None,
+        };
+        app.start_engine(None);
+        app
+    }
+
+    pub fn engine(&self) -> Option<&Engine> {
+        self.session.as_ref().map(|session| &session.engine)
+    }
+
+    pub fn collection(&self) -> &Collection {
+        &self.collection
+    }
+
+    /// The scene that editing applies to: the preview in studio mode, else the program.
+    pub fn edited_scene_name(&self) -> String {
+        if self.studio_mode {
+            self.stats
+                .switcher
+                .preview
+                .clone()
+                .unwrap_or_else(|| self.program_scene())
+        } else {
+            self.program_scene()
+        }
+    }
+
+    pub fn program_scene(&self) -> String {
+        if self.stats.switcher.program.is_empty() {
+            self.collection.current_scene.clone()
+        } else {
+            self.stats.switcher.program.clone()
+        }
+    }
+
+    pub(super) fn send(&self, command: Command) {
+        if let Some(engine) = self.engine() {
+            engine.send(command);
+        }
+    }
+
+    pub(super) fn chosen_transition(&self) -> Transition {
+        self.transition
+            .transition(Duration::from_millis(u64::from(self.transition_ms)))
+    }
+
+    /// Starts (or restarts) the engine on the current collection, recording to `recording`.
+    /// The switcher's program and preview are carried over.
+    pub(super) fn start_engine(&mut self, recording: Option<PathBuf>) {
+        let program = self.program_scene();
+        let studio_preview = self.stats.switcher.preview.clone();
+        if let Some(old) = self.session.take() {
+            if let Some(state) = &self.render_state {
+                let mut renderer = state.renderer.write();
+                renderer.free_texture(&old.program);
+                renderer.free_texture(&old.preview);
+            }
+            if let Err(error) = old.engine.stop() {
+                self.warnings.push(format!("stopping the engine: {error}"));
+            }
+        }
+        let mut collection = self.collection.clone();
+        if collection.scene(&program).is_some() {
+            collection.current_scene = program;
+        }
+        let config = EngineConfig {
+            pacing: Pacing::RealTime,
+            frame_limit: None,
+            video: Default::default(),
+            audio: Default::default(),
+            recording: recording.clone().map(|path| RecordingConfig {
+                path,
+                format: RecordingFormat::Mp4,
+            }),
+            streams: Vec::new(),
+            stream_settings: Default::default(),
+            monitor_device: None,
+            gpu: self.gpu.clone(),
+        };
+        match Engine::start(collection, config) {
+            Ok(engine) => {
+                let (program, preview) = match &self.render_state {
+                    Some(state) => {
+                        let display = engine.display();
+                        let view = |texture: &eframe::wgpu::Texture| {
+                            texture.create_view(&eframe::wgpu::TextureViewDescriptor::default())
+                        };
+                        let mut renderer = state.renderer.write();
+                        (
+                            renderer.register_native_texture(
+                                &state.device,
+                                &view(&display.program),
+                                eframe::wgpu::FilterMode::Linear,
+                            ),
+                            renderer.register_native_texture(
+                                &state.device,
+                                &view(&display.preview),
+                                eframe::wgpu::FilterMode::Linear,
+                            ),
+                        )
+                    }
+                    None => (TextureId::default(), TextureId::default()),
+                };
+                if self.studio_mode {
+                    let scene = studio_preview
+                        .filter(|name| self.collection.scene(name).is_some())
+                        .unwrap_or_else(|| self.program_scene());
+                    engine.send(Command::SetPreview(Some(scene)));
+                }
+                self.session = Some(Session {
+                    engine,
+                    program,
+                    preview,
+                });
+                self.recording = recording;
+            }
+            Err(error) => {
+                self.problem = Some(format!("the engine could not start: {error}"));
+                self.recording = None;
+            }
+        }
+    }
+
+    /// Applies an edit to the collection, recording it for undo, and sends it to the engine.
+    pub(super) fn edit(&mut self, change: impl FnOnce(&mut Collection)) {
+        self.history.record(&self.collection);
+        self.edit_without_history(change);
+    }
+
+    /// For continuous changes (dragging, typing) whose start was already recorded.
+    pub(super) fn edit_without_history(&mut self, change: impl FnOnce(&mut Collection)) {
+        change(&mut self.collection);
+        self.unsaved = true;
+        self.send(Command::UpdateCollection(Box::new(self.collection.clone())));
+    }
+
+    pub fn undo(&mut self) {
+        if let Some(previous) = self.history.undo(&self.collection) {
+            self.collection = previous;
+            self.unsaved = true;
+            self.send(Command::UpdateCollection(Box::new(self.collection.clone())));
+        }
+    }
+
+    pub fn redo(&mut self) {
+        if let Some(next) = self.history.redo(&self.collection) {
+            self.collection = next;
+            self.unsaved = true;
+            self.send(Command::UpdateCollection(Box::new(self.collection.clone())));
+        }
+    }
+
+    /// Opens another collection; one that fails to load leaves the current one untouched.
+    pub fn open(&mut self, path: &Path) {
+        match scene::load_file(path) {
+            Ok(collection) => {
+                self.collection = collection;
+                self.file = Some(path.to_path_buf());
+                self.unsaved = false;
+                self.history.clear();
+                self.selected = None;
+                self.problem = None;
+                self.stats = Stats::default();
+                self.start_engine(None);
+            }
+            Err(error) => self.problem = Some(error.to_string()),
+        }
+    }
+
+    /// Saves to the open file (atomically, keeping a `.bak`), or to `path` (save as).
+    pub fn save(&mut self, path: Option<&Path>) {
+        let Some(target) = path.map(Path::to_path_buf).or_else(|| self.file.clone()) else {
+            self.problem = Some("there is no file to save to yet: use Save as".into());
+            return;
+        };
+        match scene::save_file(&self.collection, &target) {
+            Ok(()) => {
+                self.file = Some(target);
+                self.unsaved = false;
+            }
+            Err(error) => self.problem = Some(format!("{}: {error}", target.display())),
+        }
+    }
+
+    pub fn start_recording(&mut self) {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        let path = self.recordings_dir.join(format!("tally-{stamp}.mp4"));
+        self.start_engine(Some(path));
+    }
+
+    pub fn stop_recording(&mut self) {
+        self.start_engine(None);
+    }
+
+    pub(super) fn set_studio_mode(&mut self, on: bool) {
+        self.studio_mode = on;
+        let preview = on.then(|| self.program_scene());
+        self.send(Command::SetPreview(preview));
+    }
+
+    /// A scene clicked in the Scenes dock: to preview in studio mode, else cut to program.
+    pub fn choose_scene(&mut self, name: &str) {
+        self.selected = None;
+        if self.studio_mode {
+            self.send(Command::SetPreview(Some(name.to_string())));
+            self.stats.switcher.preview = Some(name.to_string());
+        } else {
+            self.send(Command::Transition {
+                to: Some(name.to_string()),
+                transition: self.chosen_transition(),
+            });
+        }
+    }
+
+    /// The Transition button (or Enter): preview to program.
+    pub fn take(&mut self) {
+        self.tbar = 0.0;
+        self.selected = None;
+        self.send(Command::Transition {
+            to: None,
+            transition: self.chosen_transition(),
+        });
+    }
+
+    fn poll_engine(&mut self) {
+        let Some(engine) = self.engine() else {
+            return;
+        };
+        let events: Vec<Event> = engine.events().try_iter().collect();
+        let stats = engine.stats();
+        let finished = engine.is_finished();
+        for event in events {
+            if let Event::Warning(message) = event {
+                self.warnings.push(message);
+            }
+        }
+        if self.warnings.len() > 20 {
+            let excess = self.warnings.len() - 20;
+            self.warnings.drain(..excess);
+        }
+        // Keep a preview chosen a moment ago until the engine has caught up with it.
+        let chosen_preview = self.stats.switcher.preview.clone();
+        self.stats = stats;
+        if self.studio_mode && self.stats.switcher.preview.is_none() {
+            self.stats.switcher.preview = chosen_preview;
+        }
+        self.history_stats.update(&self.stats, Instant::now());
+        if finished {
+            if let Some(session) = self.session.take() {
+                if let Err(error) = session.engine.wait() {
+                    self.problem = Some(format!("the engine stopped: {error}"));
+                }
+            }
+        }
+    }
+
+    fn keyboard(&mut self, ctx: &egui::Context) {
+        // Asked before `input_mut`: egui's context lock is not re-entrant.
+        let typing = ctx.egui_wants_keyboard_input();
+        let (undo, redo, take) = ctx.input_mut(|input| {
+            let undo = input.consume_key(egui::Modifiers::COMMAND, egui::Key::Z);
+            let redo = input.consume_key(egui::Modifiers::COMMAND, egui::Key::Y)
+                || input.consume_key(
+                    egui::Modifiers::COMMAND | egui::Modifiers::SHIFT,
+                    egui::Key::Z,
+                );
+            let take = !typing && input.consume_key(egui::Modifiers::NONE, egui::Key::Enter);
+            (undo, redo, take)
+        });
+        if undo {
+            self.undo();
+        }
+        if redo {
+            self.redo();
+        }
+        if take && self.studio_mode {
+            self.take();
+        }
+    }
+
+    /// Files dropped on the window become image or media sources in the edited scene.
+    fn dropped_files(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> =
+            ctx.input(|input| input.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect());
+        for path in dropped {
+            docks::add_file_source(self, &path);
+        }
+    }
+
+    /// The monitors: preview and program side by side in studio mode, else program alone.
+    fn monitors(&mut self, ui: &mut egui::Ui) {
+        let canvas = [self.collection.canvas.width, self.collection.canvas.height];
+        let (program_texture, preview_texture) = match &self.session {
+            Some(session) => (Some(session.program), Some(session.preview)),
+            None => (None, None),
+        };
+        // The engine does not draw a preview that shows the program scene; show program's.
+        let preview_texture = if self.edited_scene_name() == self.program_scene()
+            && self.stats.switcher.transition_progress.is_none()
+        {
+            program_texture
+        } else {
+            preview_texture
+        };
+        if self.studio_mode {
+            ui.columns(2, |columns| {
+                let preview_title = format!("Preview: {}", self.edited_scene_name());
+                let shown = monitor::show(
+                    &mut columns[0],
+                    preview_texture,
+                    canvas,
+                    &preview_title,
+                    PREVIEW_GREEN,
+                );
+                self.interact_with_items(&columns[0], &shown);
+                let program_title = format!("Program: {}", self.program_scene());
+                monitor::show(&mut columns[1], program_texture, canvas, &program_title, PROGRAM_RED);
+            });
+        } else {
+            let title = format!("Program: {}", self.program_scene());
+            let shown = monitor::show(ui, program_texture, canvas, &title, PROGRAM_RED);
+            self.interact_with_items(ui, &shown);
+        }
+    }
+
+    /// Selecting and dragging items in the editable monitor.
+    fn interact_with_items(&mut self, ui: &egui::Ui, shown: &monitor::Shown) {
+        let scene_name = self.edited_scene_name();
+        let sizes = self.stats.source_sizes.clone();
+        let size_of = |id: &str| sizes.get(id).copied();
+        let Some(scene_index) = self.collection.scenes.iter().position(|s| s.name == scene_name)
+        else {
+            return;
+        };
+        let response = &shown.response;
+        if response.drag_started() || response.clicked() {
+            if let Some(pointer) = response.interact_pointer_pos() {
+                let at = shown.to_canvas(pointer);
+                let items = &self.collection.scenes[scene_index].items;
+                self.selected = monitor::item_at(items, &size_of, at);
+                if response.drag_started() {
+                    self.dragging = self.selected.and_then(|index| {
+                        let item = &items[index];
+                        Some(DragState {
+                            item: index,
+                            start_position: item.position,
+                            start_bounds: monitor::item_bounds(item, size_of(&item.source)?)?,
+                            start_pointer: at,
+                        })
+                    });
+                    if self.dragging.is_some() {
+                        self.history.record(&self.collection);
+                    }
+                }
+            }
+        }
+        if let (Some(drag), Some(pointer)) = (&self.dragging, response.interact_pointer_pos()) {
+            if response.dragged() {
+                let at = shown.to_canvas(pointer);
+                let delta = [at[0] - drag.start_pointer[0], at[1] - drag.start_pointer[1]];
+                let canvas = [self.collection.canvas.width, self.collection.canvas.height];
+                let position =
+                    monitor::snapped_position(drag.start_position, delta, drag.start_bounds, canvas);
+                let index = drag.item;
+                if self.collection.scenes[scene_index].items[index].position != position {
+                    self.edit_without_history(|collection| {
+                        collection.scenes[scene_index].items[index].position = position;
+                    });
+                }
+            }
+        }
+        if response.drag_stopped() {
+            self.dragging = None;
+        }
+        if let Some(item) = self
+            .selected
+            .and_then(|index| self.collection.scenes[scene_index].items.get(index))
+        {
+            if let Some(bounds) = size_of(&item.source).and_then(|size| monitor::item_bounds(item, size)) {
+                monitor::draw_selection(ui, shown, bounds);
+            }
+        }
+    }
+
+    /// The selected item of the edited scene, with its scene's index.
+    pub(super) fn selected_item(&self) -> Option<(usize, usize, &Item)> {
+        let scene_name = self.edited_scene_name();
+        let scene_index = self.collection.scenes.iter().position(|s| s.name == scene_name)?;
+        let index = self.selected?;
+        let item = self.collection.scenes[scene_index].items.get(index)?;
+        Some((scene_index, index, item))
+    }
+}
+
+impl eframe::App for TallyApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.poll_engine();
+        self.keyboard(ctx);
+        self.dropped_files(ctx);
+        // The monitors change every frame: draw at the canvas rate.
+        let fps = self.collection.canvas.fps.as_f64().max(1.0);
+        // TALLY_UI_FPS lowers how often the window is redrawn (software rendering is costly)
+        // until the app has a setting for it.
+        let fps = std::env::var("TALLY_UI_FPS")
+            .ok()
+            .and_then(|value| value.parse::<f64>().ok())
+            .filter(|value| *value > 0.0)
+            .map_or(fps, |value| value.min(fps));
+        ctx.request_repaint_after(Duration::from_secs_f64(1.0 / fps));
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        docks::top_bar(self, ui);
+        docks::bottom_docks(self, ui);
+        docks::problem_window(self, &ui.ctx().clone());
+        egui::CentralPanel::default().show(ui, |ui| self.monitors(ui));
+    }
+
+    fn on_exit(&mut self) {
+        if let Some(session) = self.session.take() {
+            let _ = session.engine.stop();
+        }
+    }
+}
+
+/// The bundled demo collection, next to the executable's source tree or installed data.
+fn demo_collection() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenes/demo.toml")
+}
+
+/// What the app shows while no collection could be loaded: one black scene.
+fn empty_collection() -> Collection {
+    scene::parse_str(
+        "[canvas]\nwidth = 1280\nheight = 720\nfps = 30\n\n[[sources]]\nid = \"black\"\nkind = \"color\"\ncolor = \"#000000\"\n\n[[scenes]]\nname = \"Scene\"\n\n[[scenes.items]]\nsource = \"black\"\n",
+        Path::new("untitled.toml"),
+        Path::new("."),
+    )
+    .expect("the built-in empty collection is valid")
+}

@@ -1,0 +1,552 @@
+//! The docks around the monitors: Scenes, Sources, Properties, Audio Mixer, Transitions,
+//! Controls and Stats, and the File bar above. Each dock reads the app's state and turns
+//! clicks into edits (undoable) or engine commands.
+
+use super::app::{TallyApp, TransitionChoice};
+use super::monitor::{PREVIEW_GREEN, PROGRAM_RED};
+use crate::audio::Levels;
+use crate::engine::Command;
+use crate::scene::{
+    AudioSettings, Color, Crop, Item, ItemSize, MediaSource, Monitoring, Source, SourceKind,
+    TextSource,
+};
+use eframe::egui::{self, Color32, RichText};
+use std::path::Path;
+
+const AMBER: Color32 = Color32::from_rgb(230, 160, 30);
+
+pub fn top_bar(app: &mut TallyApp, ui: &mut egui::Ui) {
+    egui::Panel::top("file bar").show(ui, |ui| {
+        ui.horizontal(|ui| {
+            let name = app
+                .file
+                .as_ref()
+                .map_or("untitled".to_string(), |path| path.display().to_string());
+            let marker = if app.unsaved { " •" } else { "" };
+            ui.label(RichText::new(format!("Tally — {name}{marker}")).strong());
+            ui.separator();
+            ui.add(
+                egui::TextEdit::singleline(&mut app.open_path)
+                    .hint_text("scene collection file")
+                    .desired_width(260.0),
+            );
+            if ui.button("Open").clicked() {
+                let path = std::path::PathBuf::from(app.open_path.trim());
+                app.open(&path);
+            }
+            if ui.button("Save as").clicked() && !app.open_path.trim().is_empty() {
+                let path = std::path::PathBuf::from(app.open_path.trim());
+                app.save(Some(&path));
+            }
+            if ui
+                .add_enabled(app.file.is_some(), egui::Button::new("Save"))
+                .clicked()
+            {
+                app.save(None);
+            }
+            ui.separator();
+            if ui
+                .add_enabled(app.history.can_undo(), egui::Button::new("Undo"))
+                .on_hover_text("Ctrl+Z")
+                .clicked()
+            {
+                app.undo();
+            }
+            if ui
+                .add_enabled(app.history.can_redo(), egui::Button::new("Redo"))
+                .on_hover_text("Ctrl+Y")
+                .clicked()
+            {
+                app.redo();
+            }
+        });
+    });
+}
+
+pub fn bottom_docks(app: &mut TallyApp, ui: &mut egui::Ui) {
+    egui::Panel::bottom("docks")
+        .resizable(true)
+        .default_size(300.0)
+        .show(ui, |ui| {
+            // Fixed widths that fit 1280 pixels; wider windows give the rest to Stats, and
+            // narrower ones scroll.
+            egui::ScrollArea::horizontal().show(ui, |ui| {
+                ui.horizontal_top(|ui| {
+                    dock(ui, "Scenes", 140.0, |ui| scenes(app, ui));
+                    dock(ui, "Sources", 170.0, |ui| sources(app, ui));
+                    dock(ui, "Properties", 170.0, |ui| properties(app, ui));
+                    dock(ui, "Audio Mixer", 220.0, |ui| mixer(app, ui));
+                    dock(ui, "Transitions", 190.0, |ui| transitions(app, ui));
+                    dock(ui, "Controls", 140.0, |ui| controls(app, ui));
+                    let rest = (ui.available_width() - 16.0).max(150.0);
+                    dock(ui, "Stats", rest, |ui| stats(app, ui));
+                });
+            });
+        });
+}
+
+fn dock(ui: &mut egui::Ui, title: &str, width: f32, contents: impl FnOnce(&mut egui::Ui)) {
+    let height = ui.available_height();
+    let layout = egui::Layout::top_down(egui::Align::Min);
+    ui.allocate_ui_with_layout(egui::vec2(width, height), layout, |ui| {
+        ui.group(|ui| {
+            ui.set_width(width - 14.0);
+            ui.set_min_height(height - 14.0);
+            ui.label(RichText::new(title).strong());
+            ui.separator();
+            egui::ScrollArea::vertical()
+                .id_salt(title)
+                .show(ui, contents);
+        });
+    });
+}
+
+fn scenes(app: &mut TallyApp, ui: &mut egui::Ui) {
+    let program = app.program_scene();
+    let preview = app.studio_mode.then(|| app.edited_scene_name());
+    let names: Vec<String> = app.collection.scenes.iter().map(|s| s.name.clone()).collect();
+    for name in names {
+        ui.horizontal(|ui| {
+            // The tally light: red on program, green in preview.
+            let color = if name == program {
+                PROGRAM_RED
+            } else if preview.as_deref() == Some(name.as_str()) {
+                PREVIEW_GREEN
+            } else {
+                Color32::from_gray(70)
+            };
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+            ui.painter().circle_filled(rect.center(), 5.0, color);
+            let chosen = preview.as_deref() == Some(name.as_str())
+                || (!app.studio_mode && name == program);
+            if ui.selectable_label(chosen, &name).clicked() {
+                app.choose_scene(&name);
+            }
+        });
+    }
+}
+
+fn sources(app: &mut TallyApp, ui: &mut egui::Ui) {
+    let scene_name = app.edited_scene_name();
+    let Some(scene_index) = app.collection.scenes.iter().position(|s| s.name == scene_name)
+    else {
+        return;
+    };
+    ui.label(RichText::new(format!("in {scene_name}, top first")).small());
+    let count = app.collection.scenes[scene_index].items.len();
+    for index in (0..count).rev() {
+        let item = &app.collection.scenes[scene_index].items[index];
+        let (source, mut visible) = (item.source.clone(), item.visible);
+        ui.horizontal(|ui| {
+            if ui.checkbox(&mut visible, "").on_hover_text("visible").changed() {
+                app.edit(|c| c.scenes[scene_index].items[index].visible = visible);
+            }
+            if ui
+                .selectable_label(app.selected == Some(index), &source)
+                .clicked()
+            {
+                app.selected = Some(index);
+            }
+        });
+    }
+    ui.separator();
+    ui.horizontal_wrapped(|ui| {
+        if ui.button("+ Text").clicked() {
+            let text = app.new_text.clone();
+            add_source(app, "text", SourceKind::Text(TextSource {
+                text,
+                font: None,
+                size: 48.0,
+                color: Color::WHITE,
+                outline: None,
+            }));
+        }
+        if ui.button("+ Colour").clicked() {
+            let canvas = app.collection.canvas;
+            add_source(app, "colour", SourceKind::Color {
+                color: Color::rgba(40, 60, 90, 255),
+                width: canvas.width / 4,
+                height: canvas.height / 4,
+            });
+        }
+        if ui.button("+ Test pattern").clicked() {
+            add_source(app, "pattern", SourceKind::TestPattern {
+                width: 640,
+                height: 360,
+            });
+        }
+    });
+    ui.add(egui::TextEdit::singleline(&mut app.new_text).hint_text("text for + Text"));
+    let selected = app.selected.filter(|index| *index < count);
+    ui.horizontal(|ui| {
+        let Some(index) = selected else {
+            return;
+        };
+        if ui.button("⬆").on_hover_text("raise").clicked() && index + 1 < count {
+            app.edit(|c| c.scenes[scene_index].items.swap(index, index + 1));
+            app.selected = Some(index + 1);
+        }
+        if ui.button("⬇").on_hover_text("lower").clicked() && index > 0 {
+            app.edit(|c| c.scenes[scene_index].items.swap(index, index - 1));
+            app.selected = Some(index - 1);
+        }
+        if ui.button("Delete").clicked() {
+            app.edit(|c| {
+                c.scenes[scene_index].items.remove(index);
+            });
+            app.selected = None;
+        }
+    });
+    ui.label(RichText::new("Drop image or media files on the window to add them.").small());
+}
+
+/// A new source of `kind` with an unused id, shown on top of the edited scene.
+fn add_source(app: &mut TallyApp, base: &str, kind: SourceKind) {
+    let id = (1..)
+        .map(|n| format!("{base}{n}"))
+        .find(|id| app.collection.source(id).is_none())
+        .unwrap_or_else(|| base.to_string());
+    let scene_name = app.edited_scene_name();
+    let Some(scene_index) = app.collection.scenes.iter().position(|s| s.name == scene_name)
+    else {
+        return;
+    };
+    let item = Item {
+        source: id.clone(),
+        position: [40.0, 40.0],
+        size: ItemSize::Scale([1.0, 1.0]),
+        crop: Crop::default(),
+        rotation: 0.0,
+        opacity: 1.0,
+        visible: true,
+    };
+    app.edit(|c| {
+        c.sources.push(Source { id, kind });
+        c.scenes[scene_index].items.push(item);
+    });
+    app.selected = Some(app.collection.scenes[scene_index].items.len() - 1);
+}
+
+/// A file dropped on the window: an image or a media source.
+pub fn add_file_source(app: &mut TallyApp, path: &Path) {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let kind = if matches!(extension.as_str(), "png" | "jpg" | "jpeg") {
+        SourceKind::Image {
+            path: path.to_path_buf(),
+        }
+    } else {
+        SourceKind::Media(MediaSource {
+            path: path.to_path_buf(),
+            looping: true,
+            audio: AudioSettings::default(),
+        })
+    };
+    let base = path
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .map(|stem| {
+            stem.chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect::<String>()
+        })
+        .filter(|stem| !stem.is_empty())
+        .unwrap_or_else(|| "file".into());
+    add_source(app, &base, kind);
+}
+
+fn properties(app: &mut TallyApp, ui: &mut egui::Ui) {
+    let Some((scene_index, index, item)) = app.selected_item() else {
+        ui.label("Select an item in the preview or in Sources.");
+        return;
+    };
+    let mut item = item.clone();
+    let source = app.collection.source(&item.source).cloned();
+    ui.label(RichText::new(&item.source).strong());
+    let before = item.clone();
+    egui::Grid::new("item properties").num_columns(2).show(ui, |ui| {
+        ui.label("x");
+        ui.add(egui::DragValue::new(&mut item.position[0]).speed(1.0));
+        ui.end_row();
+        ui.label("y");
+        ui.add(egui::DragValue::new(&mut item.position[1]).speed(1.0));
+        ui.end_row();
+        ui.label("rotation");
+        ui.add(egui::DragValue::new(&mut item.rotation).speed(0.5).suffix("°"));
+        ui.end_row();
+        ui.label("opacity");
+        ui.add(egui::Slider::new(&mut item.opacity, 0.0..=1.0));
+        ui.end_row();
+    });
+    if item != before {
+        app.edit(|c| c.scenes[scene_index].items[index] = item.clone());
+    }
+    if let Some(Source {
+        id,
+        kind: SourceKind::Text(text),
+    }) = source
+    {
+        ui.separator();
+        ui.label("Text");
+        let mut edited = text.text.clone();
+        let response = ui.add(
+            egui::TextEdit::multiline(&mut edited)
+                .desired_rows(2)
+                .id_salt("text source"),
+        );
+        if response.changed() {
+            app.edit(|c| {
+                if let Some(Source {
+                    kind: SourceKind::Text(text),
+                    ..
+                }) = c.sources.iter_mut().find(|s| s.id == id)
+                {
+                    text.text = edited;
+                }
+            });
+        }
+    }
+}
+
+fn mixer(app: &mut TallyApp, ui: &mut egui::Ui) {
+    let levels = app.stats.audio_levels.clone();
+    if let Some(levels) = &levels {
+        meter(ui, "Master", &levels.master);
+    }
+    let strips: Vec<(String, AudioSettings)> = app
+        .collection
+        .sources
+        .iter()
+        .filter_map(|s| Some((s.id.clone(), s.kind.audio()?.clone())))
+        .collect();
+    if strips.is_empty() {
+        ui.label("No sources with sound.");
+    }
+    for (id, settings) in strips {
+        ui.separator();
+        let reading = levels
+            .as_ref()
+            .and_then(|l| l.sources.iter().find(|(source, _)| *source == id))
+            .map(|(_, reading)| reading.clone());
+        if let Some(reading) = &reading {
+            meter(ui, &id, reading);
+        } else {
+            ui.label(&id);
+        }
+        let mut changed = settings.clone();
+        ui.horizontal(|ui| {
+            ui.add(egui::Slider::new(&mut changed.volume_db, -60.0..=10.0).suffix(" dB"));
+        });
+        ui.horizontal(|ui| {
+            ui.toggle_value(&mut changed.muted, "mute");
+            egui::ComboBox::from_id_salt(format!("monitoring {id}"))
+                .selected_text(monitoring_label(changed.monitoring))
+                .show_ui(ui, |ui| {
+                    for choice in [
+                        Monitoring::Off,
+                        Monitoring::MonitorOnly,
+                        Monitoring::MonitorAndOutput,
+                    ] {
+                        ui.selectable_value(&mut changed.monitoring, choice, monitoring_label(choice));
+                    }
+                });
+        });
+        if changed != settings {
+            app.edit(|c| {
+                if let Some(source) = c.sources.iter_mut().find(|s| s.id == id) {
+                    match &mut source.kind {
+                        SourceKind::Media(media) => media.audio = changed,
+                        SourceKind::AudioInput(input) => input.audio = changed,
+                        _ => {}
+                    }
+                }
+            });
+        }
+    }
+}
+
+fn monitoring_label(monitoring: Monitoring) -> &'static str {
+    match monitoring {
+        Monitoring::Off => "monitor off",
+        Monitoring::MonitorOnly => "monitor only",
+        Monitoring::MonitorAndOutput => "monitor and output",
+    }
+}
+
+/// A horizontal meter on a -60..0 dBFS scale: RMS as the bar, sample peak as a tick; green up
+/// to -20, yellow to -9, red above.
+fn meter(ui: &mut egui::Ui, label: &str, levels: &Levels) {
+    ui.label(format!(
+        "{label}  {:.1} dBFS peak, {:.1} RMS",
+        levels.sample_peak_dbfs.max(-99.0),
+        levels.rms_dbfs.max(-99.0)
+    ));
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(ui.available_width(), 10.0), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 2.0, Color32::from_gray(30));
+    let x_of = |db: f32| rect.left() + rect.width() * ((db.max(-60.0) + 60.0) / 60.0).clamp(0.0, 1.0);
+    for (from, to, color) in [
+        (-60.0, -20.0, Color32::from_rgb(40, 170, 60)),
+        (-20.0, -9.0, Color32::from_rgb(220, 200, 40)),
+        (-9.0, 0.0, Color32::from_rgb(220, 50, 40)),
+    ] {
+        let end = levels.rms_dbfs.min(to);
+        if end > from {
+            painter.rect_filled(
+                egui::Rect::from_x_y_ranges(x_of(from)..=x_of(end), rect.y_range()),
+                0.0,
+                color,
+            );
+        }
+    }
+    if levels.sample_peak_dbfs > -60.0 {
+        let x = x_of(levels.sample_peak_dbfs);
+        painter.line_segment(
+            [egui::pos2(x, rect.top()), egui::pos2(x, rect.bottom())],
+            egui::Stroke::new(2.0, Color32::WHITE),
+        );
+    }
+}
+
+fn transitions(app: &mut TallyApp, ui: &mut egui::Ui) {
+    egui::ComboBox::from_id_salt("transition kind")
+        .selected_text(app.transition.label())
+        .show_ui(ui, |ui| {
+            for choice in TransitionChoice::ALL {
+                ui.selectable_value(&mut app.transition, choice, choice.label());
+            }
+        });
+    ui.add(egui::Slider::new(&mut app.transition_ms, 0..=5000).suffix(" ms"));
+    ui.horizontal(|ui| {
+        if ui.button("Cut").on_hover_text("quick: cut to the preview").clicked() {
+            app.send(Command::Transition {
+                to: None,
+                transition: crate::engine::Transition::CUT,
+            });
+        }
+        if ui.button("Fade").on_hover_text("quick: 300 ms fade").clicked() {
+            app.send(Command::Transition {
+                to: None,
+                transition: crate::engine::Transition::fade(std::time::Duration::from_millis(300)),
+            });
+        }
+    });
+    let enabled = app.studio_mode;
+    if ui
+        .add_enabled(enabled, egui::Button::new(RichText::new("Transition").strong()).min_size(egui::vec2(120.0, 32.0)))
+        .on_hover_text("Enter")
+        .clicked()
+    {
+        app.take();
+    }
+    ui.label("T-bar");
+    let response = ui.add_enabled(
+        enabled,
+        egui::Slider::new(&mut app.tbar, 0.0..=1.0).show_value(false),
+    );
+    if response.changed() {
+        let transition = app.chosen_transition();
+        app.send(Command::SetTBar {
+            position: app.tbar,
+            transition,
+        });
+        if app.tbar >= 1.0 {
+            app.tbar = 0.0;
+        }
+    }
+    if let Some(progress) = app.stats.switcher.transition_progress {
+        ui.add(egui::ProgressBar::new(progress).text("transition"));
+    }
+}
+
+fn controls(app: &mut TallyApp, ui: &mut egui::Ui) {
+    let mut studio = app.studio_mode;
+    if ui.toggle_value(&mut studio, "Studio Mode").changed() {
+        app.set_studio_mode(studio);
+    }
+    match app.recording.clone() {
+        Some(path) => {
+            if ui
+                .button(RichText::new("Stop Recording").color(PROGRAM_RED))
+                .clicked()
+            {
+                app.stop_recording();
+            }
+            ui.label(RichText::new(format!("● REC {}", path.display())).color(PROGRAM_RED).small());
+        }
+        None => {
+            if ui.button("Start Recording").clicked() {
+                app.start_recording();
+            }
+        }
+    }
+    ui.add_enabled(false, egui::Button::new("Start Streaming"))
+        .on_disabled_hover_text("not built yet: destinations come with Settings (use `tally stream`)");
+    ui.add_enabled(false, egui::Button::new("Settings"))
+        .on_disabled_hover_text("not built yet");
+}
+
+fn stats(app: &mut TallyApp, ui: &mut egui::Ui) {
+    let latest = app.history_stats.latest().unwrap_or_default();
+    let (lagged, skipped) = app.history_stats.recent_drops();
+    let normal = ui.visuals().text_color();
+    let severity = |count: u64| match count {
+        0 => normal,
+        1..=5 => AMBER,
+        _ => PROGRAM_RED,
+    };
+    ui.label(format!("{:.1} fps", latest.fps));
+    ui.label(format!("render {:.2} ms/frame", latest.render_ms));
+    ui.label(RichText::new(format!("lagged {} (last min {lagged})", app.stats.frames_lagged)).color(severity(lagged)));
+    ui.label(RichText::new(format!("skipped {} (last min {skipped})", app.stats.frames_skipped)).color(severity(skipped)));
+    ui.label(format!("CPU {:.0}% of a core", latest.cpu_percent));
+    ui.label(format!("memory {:.0} MB", latest.rss_mb));
+    for output in &app.stats.outputs {
+        ui.label(format!("{}: {} {} kbps", output.name, output.state, output.bitrate_kbps));
+    }
+    // Render time over the last minute.
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(ui.available_width(), 40.0), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 2.0, Color32::from_gray(25));
+    let samples: Vec<f64> = app.history_stats.samples.iter().map(|s| s.render_ms).collect();
+    let top = samples.iter().copied().fold(1.0, f64::max);
+    let points: Vec<egui::Pos2> = samples
+        .iter()
+        .enumerate()
+        .map(|(i, ms)| {
+            egui::pos2(
+                rect.left() + rect.width() * i as f32 / 59.0,
+                rect.bottom() - rect.height() * (*ms / top) as f32,
+            )
+        })
+        .collect();
+    if points.len() > 1 {
+        painter.line(points, egui::Stroke::new(1.5, PREVIEW_GREEN));
+    }
+    for warning in app.warnings.iter().rev().take(3) {
+        ui.label(RichText::new(warning).color(AMBER).small());
+    }
+}
+
+/// A collection that failed to load, or an engine that failed: shown until dismissed.
+pub fn problem_window(app: &mut TallyApp, ctx: &egui::Context) {
+    let Some(problem) = app.problem.clone() else {
+        return;
+    };
+    let mut open = true;
+    egui::Window::new("Problem")
+        .collapsible(false)
+        .open(&mut open)
+        .show(ctx, |ui| {
+            ui.label(RichText::new(&problem).monospace());
+            if ui.button("OK").clicked() {
+                app.problem = None;
+            }
+        });
+    if !open {
+        app.problem = None;
+    }
+}

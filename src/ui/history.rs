@@ -1,0 +1,94 @@
+//! Undo and redo for the app's edits: whole scene collections, before each edit. A collection
+//! is small (tens of sources), so snapshots are simpler and safer than inverse operations,
+//! and every kind of edit is undoable without writing its inverse.
+
+use crate::scene::Collection;
+
+/// At most this many steps are kept.
+const LIMIT: usize = 200;
+
+#[derive(Debug, Default)]
+pub struct History {
+    undo: Vec<Collection>,
+    redo: Vec<Collection>,
+}
+
+impl History {
+    /// Call before changing `current`: the state to return to.
+    pub fn record(&mut self, current: &Collection) {
+        if self.undo.last() == Some(current) {
+            return;
+        }
+        self.undo.push(current.clone());
+        if self.undo.len() > LIMIT {
+            self.undo.remove(0);
+        }
+        self.redo.clear();
+    }
+
+    /// The state before the last edit, if any; `current` becomes redoable.
+    pub fn undo(&mut self, current: &Collection) -> Option<Collection> {
+        let previous = self.undo.pop()?;
+        self.redo.push(current.clone());
+        Some(previous)
+    }
+
+    pub fn redo(&mut self, current: &Collection) -> Option<Collection> {
+        let next = self.redo.pop()?;
+        self.undo.push(current.clone());
+        Some(next)
+    }
+
+    pub fn can_undo(&self) -> bool {
+        !self.undo.is_empty()
+    }
+
+    pub fn can_redo(&self) -> bool {
+        !self.redo.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.undo.clear();
+        self.redo.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scene::{Canvas, FrameRate};
+
+    fn named(scene: &str) -> Collection {
+        Collection {
+            base_dir: ".".into(),
+            canvas: Canvas {
+                width: 2,
+                height: 2,
+                fps: FrameRate::new(30, 1),
+            },
+            current_scene: scene.into(),
+            sources: Vec::new(),
+            scenes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn undo_and_redo_walk_the_edits_both_ways() {
+        let mut history = History::default();
+        let mut current = named("a");
+        for next in ["b", "c"] {
+            history.record(&current);
+            current = named(next);
+        }
+        current = history.undo(&current).unwrap();
+        assert_eq!(current.current_scene, "b");
+        current = history.undo(&current).unwrap();
+        assert_eq!(current.current_scene, "a");
+        assert!(history.undo(&current).is_none());
+        current = history.redo(&current).unwrap();
+        assert_eq!(current.current_scene, "b");
+        // A new edit drops what could have been redone.
+        history.record(&current);
+        assert!(!history.can_redo());
+    }
+}

@@ -1,0 +1,58 @@
+//! The desktop app: a studio-mode production switcher in egui/eframe on wgpu.
+//!
+//! The app is one more front-end over the engine's handle. It shares the engine's GPU device
+//! (the engine draws with the device eframe created), so the preview and program monitors show
+//! the compositor's own canvases with no copies. Everything the operator changes is an edit of
+//! the scene collection (kept with an undo history) sent to the running engine as a whole.
+
+mod app;
+mod docks;
+mod history;
+mod monitor;
+mod stats;
+
+pub use app::{TallyApp, TransitionChoice};
+pub use history::History;
+
+use std::path::PathBuf;
+
+/// Opens the app's window on `collection` (or the bundled demo) and runs until it is closed.
+pub fn run(collection: Option<PathBuf>) -> Result<(), String> {
+    let options = eframe::NativeOptions {
+        viewport: eframe::egui::ViewportBuilder::default()
+            .with_title("Tally")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([960.0, 600.0]),
+        renderer: eframe::Renderer::Wgpu,
+        wgpu_options: wgpu_options(),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Tally",
+        options,
+        Box::new(move |cc| Ok(Box::new(TallyApp::new(cc, collection)))),
+    )
+    .map_err(|error| format!("the app could not start: {error}"))
+}
+
+/// Vulkan (lavapipe without a GPU) unless `WGPU_BACKEND` says otherwise: the compositor is
+/// tuned for it, and the GL backend would load a second driver. The device gets the limits
+/// and memory hints the compositor asks for.
+fn wgpu_options() -> eframe::egui_wgpu::WgpuConfiguration {
+    use eframe::egui_wgpu::{WgpuSetup, WgpuSetupCreateNew};
+    let mut setup = WgpuSetupCreateNew::without_display_handle();
+    if std::env::var_os("WGPU_BACKEND").is_none() {
+        setup.instance_descriptor.backends = eframe::wgpu::Backends::VULKAN;
+    }
+    setup.device_descriptor = std::sync::Arc::new(|adapter| eframe::wgpu::DeviceDescriptor {
+        label: Some("tally"),
+        required_limits: eframe::wgpu::Limits::downlevel_defaults()
+            .using_resolution(adapter.limits()),
+        memory_hints: eframe::wgpu::MemoryHints::MemoryUsage,
+        ..Default::default()
+    });
+    eframe::egui_wgpu::WgpuConfiguration {
+        wgpu_setup: WgpuSetup::CreateNew(setup),
+        ..Default::default()
+    }
+}

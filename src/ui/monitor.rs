@@ -1,0 +1,172 @@
+//! The preview and program monitors: the compositor's canvas shown at the largest size that
+//! fits, with a tally-coloured frame, and in the editable monitor the selected item's outline
+//! and dragging with snapping to the canvas edges and centre.
+
+use crate::render::geometry::item_quad;
+use crate::scene::Item;
+use eframe::egui::{self, Color32, Pos2, Rect, Sense, Stroke, TextureId, Vec2};
+
+pub const PROGRAM_RED: Color32 = Color32::from_rgb(220, 40, 40);
+pub const PREVIEW_GREEN: Color32 = Color32::from_rgb(40, 180, 80);
+
+/// Canvas pixels within which a dragged item's edge or centre snaps.
+const SNAP_DISTANCE: f32 = 12.0;
+
+/// A monitor on screen: where the canvas was drawn and at what scale.
+pub struct Shown {
+    pub response: egui::Response,
+    pub image: Rect,
+    /// Screen points per canvas pixel.
+    pub scale: f32,
+}
+
+impl Shown {
+    pub fn to_canvas(&self, screen: Pos2) -> [f32; 2] {
+        [
+            (screen.x - self.image.min.x) / self.scale,
+            (screen.y - self.image.min.y) / self.scale,
+        ]
+    }
+
+    fn to_screen(&self, canvas: [f32; 2]) -> Pos2 {
+        Pos2::new(
+            self.image.min.x + canvas[0] * self.scale,
+            self.image.min.y + canvas[1] * self.scale,
+        )
+    }
+}
+
+/// Draws `texture` (a canvas of `canvas` pixels) into the space left in `ui`, letterboxed.
+pub fn show(
+    ui: &mut egui::Ui,
+    texture: Option<TextureId>,
+    canvas: [u32; 2],
+    title: &str,
+    tally: Color32,
+) -> Shown {
+    ui.vertical_centered(|ui| {
+        ui.label(egui::RichText::new(title).color(tally).strong());
+    });
+    let available = ui.available_size();
+    let aspect = canvas[0] as f32 / canvas[1].max(1) as f32;
+    let size = if available.x / available.y.max(1.0) > aspect {
+        Vec2::new(available.y * aspect, available.y)
+    } else {
+        Vec2::new(available.x, available.x / aspect)
+    };
+    let (outer, response) = ui.allocate_exact_size(available, Sense::click_and_drag());
+    let image = Rect::from_center_size(outer.center(), size);
+    let painter = ui.painter_at(outer);
+    painter.rect_filled(image, 0.0, Color32::BLACK);
+    if let Some(texture) = texture {
+        painter.image(
+            texture,
+            image,
+            Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+            Color32::WHITE,
+        );
+    }
+    painter.rect_stroke(
+        image.expand(1.5),
+        0.0,
+        Stroke::new(3.0, tally),
+        egui::StrokeKind::Outside,
+    );
+    Shown {
+        response,
+        image,
+        scale: size.x / canvas[0].max(1) as f32,
+    }
+}
+
+/// An item's axis-aligned bounds on the canvas `[x0, y0, x1, y1]` (rotation included).
+pub fn item_bounds(item: &Item, source_size: [u32; 2]) -> Option<[f32; 4]> {
+    let quad = item_quad(item, source_size)?;
+    let mut bounds = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
+    for [x, y] in quad.pos_in_canvas {
+        bounds = [bounds[0].min(x), bounds[1].min(y), bounds[2].max(x), bounds[3].max(y)];
+    }
+    Some(bounds)
+}
+
+/// The topmost visible item under canvas point `at`.
+pub fn item_at(
+    items: &[Item],
+    sizes: &dyn Fn(&str) -> Option<[u32; 2]>,
+    at: [f32; 2],
+) -> Option<usize> {
+    items.iter().enumerate().rev().find_map(|(index, item)| {
+        let bounds = item_bounds(item, sizes(&item.source)?)?;
+        let inside = item.visible
+            && at[0] >= bounds[0]
+            && at[0] <= bounds[2]
+            && at[1] >= bounds[1]
+            && at[1] <= bounds[3];
+        inside.then_some(index)
+    })
+}
+
+/// Outlines the selected item, with small squares at its corners.
+pub fn draw_selection(ui: &egui::Ui, shown: &Shown, bounds: [f32; 4]) {
+    let rect = Rect::from_min_max(
+        shown.to_screen([bounds[0], bounds[1]]),
+        shown.to_screen([bounds[2], bounds[3]]),
+    );
+    let painter = ui.painter_at(shown.image.expand(4.0));
+    let stroke = Stroke::new(1.5, Color32::from_rgb(255, 200, 0));
+    painter.rect_stroke(rect, 0.0, stroke, egui::StrokeKind::Middle);
+    for corner in [rect.left_top(), rect.right_top(), rect.left_bottom(), rect.right_bottom()] {
+        painter.rect_filled(Rect::from_center_size(corner, Vec2::splat(6.0)), 0.0, stroke.color);
+    }
+}
+
+/// Where an item moved by `delta` lands: its edges and centre snap to the canvas's edges and
+/// centre lines when within a few pixels.
+pub fn snapped_position(
+    position: [f32; 2],
+    delta: [f32; 2],
+    bounds: [f32; 4],
+    canvas: [u32; 2],
+) -> [f32; 2] {
+    let mut moved = [position[0] + delta[0], position[1] + delta[1]];
+    for axis in 0..2 {
+        let low = bounds[axis] + delta[axis];
+        let high = bounds[axis + 2] + delta[axis];
+        let size = canvas[axis] as f32;
+        let centre = (low + high) / 2.0;
+        let candidates = [(low, 0.0), (high, size), (centre, size / 2.0)];
+        if let Some((edge, target)) = candidates
+            .iter()
+            .filter(|(edge, target)| (edge - target).abs() < SNAP_DISTANCE)
+            .min_by(|a, b| (a.0 - a.1).abs().total_cmp(&(b.0 - b.1).abs()))
+        {
+            moved[axis] += target - edge;
+        }
+    }
+    moved
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dragged_items_snap_to_edges_and_centre() {
+        let canvas = [1280, 720];
+        // A 100x100 item at (20, 300) dragged 5 px left: its left edge is 15 px from 0, no snap.
+        assert_eq!(
+            snapped_position([20.0, 300.0], [-5.0, 0.0], [20.0, 300.0, 120.0, 400.0], canvas),
+            [15.0, 300.0]
+        );
+        // Dragged 12 px left it would be 8 px from the edge: it snaps to 0.
+        assert_eq!(
+            snapped_position([20.0, 300.0], [-12.0, 0.0], [20.0, 300.0, 120.0, 400.0], canvas),
+            [0.0, 300.0]
+        );
+        // Its centre near the canvas centre snaps there.
+        assert_eq!(
+            snapped_position([585.0, 100.0], [0.0, 0.0], [585.0, 100.0, 685.0, 200.0], canvas),
+            [590.0, 100.0]
+        );
+    }
+}
