@@ -90,6 +90,10 @@ pub struct TallyApp {
     pub(super) open_path: String,
     pub(super) new_text: String,
     dragging: Option<DragState>,
+    /// A scene just put in preview, shown as such until the engine reports it.
+    pending_preview: Option<(String, Instant)>,
+    /// Where the editable monitor's picture was last drawn, and its points per canvas pixel.
+    edit_monitor: Option<(egui::Rect, f32)>,
 }
 
 struct DragState {
@@ -138,6 +142,8 @@ impl TallyApp {
             open_path: String::new(),
             new_text: "Title".into(),
             dragging: None,
+            pending_preview: None,
+            edit_monitor: None,
         };
         app.start_engine(None);
         app
@@ -153,6 +159,9 @@ impl TallyApp {
 
     /// The scene that editing applies to: the preview in studio mode, else the program.
     pub fn edited_scene_name(&self) -> String {
+        if let (true, Some((pending, _))) = (self.studio_mode, &self.pending_preview) {
+            return pending.clone();
+        }
         if self.studio_mode {
             self.stats
                 .switcher
@@ -344,7 +353,7 @@ impl TallyApp {
         self.selected = None;
         if self.studio_mode {
             self.send(Command::SetPreview(Some(name.to_string())));
-            self.stats.switcher.preview = Some(name.to_string());
+            self.pending_preview = Some((name.to_string(), Instant::now()));
         } else {
             self.send(Command::Transition {
                 to: Some(name.to_string()),
@@ -356,6 +365,7 @@ impl TallyApp {
     /// The Transition button (or Enter): preview to program.
     pub fn take(&mut self) {
         self.tbar = 0.0;
+        self.pending_preview = None;
         self.selected = None;
         self.send(Command::Transition {
             to: None,
@@ -379,11 +389,13 @@ impl TallyApp {
             let excess = self.warnings.len() - 20;
             self.warnings.drain(..excess);
         }
-        // Keep a preview chosen a moment ago until the engine has caught up with it.
-        let chosen_preview = self.stats.switcher.preview.clone();
         self.stats = stats;
-        if self.studio_mode && self.stats.switcher.preview.is_none() {
-            self.stats.switcher.preview = chosen_preview;
+        let caught_up = self.pending_preview.as_ref().is_some_and(|(scene, since)| {
+            self.stats.switcher.preview.as_ref() == Some(scene)
+                || since.elapsed() > Duration::from_secs(1)
+        });
+        if caught_up {
+            self.pending_preview = None;
         }
         self.history_stats.update(&self.stats, Instant::now());
         if finished {
@@ -464,8 +476,16 @@ impl TallyApp {
         }
     }
 
+    /// Where an item's canvas point is on screen in the editable monitor (preview in studio
+    /// mode), as last drawn.
+    pub fn edit_monitor_point(&self, canvas: [f32; 2]) -> Option<egui::Pos2> {
+        let (rect, scale) = self.edit_monitor?;
+        Some(rect.min + egui::vec2(canvas[0] * scale, canvas[1] * scale))
+    }
+
     /// Selecting and dragging items in the editable monitor.
     fn interact_with_items(&mut self, ui: &egui::Ui, shown: &monitor::Shown) {
+        self.edit_monitor = Some((shown.image, shown.scale));
         let scene_name = self.edited_scene_name();
         let sizes = self.stats.source_sizes.clone();
         let size_of = |id: &str| sizes.get(id).copied();
@@ -475,7 +495,10 @@ impl TallyApp {
         };
         let response = &shown.response;
         if response.drag_started() || response.clicked() {
-            if let Some(pointer) = response.interact_pointer_pos() {
+            // Where the button went down: a drag is only recognised after the pointer has
+            // moved a little, and that first stretch belongs to the move too.
+            let pressed_at = ui.input(|input| input.pointer.press_origin());
+            if let Some(pointer) = pressed_at.or_else(|| response.interact_pointer_pos()) {
                 let at = shown.to_canvas(pointer);
                 let items = &self.collection.scenes[scene_index].items;
                 self.selected = monitor::item_at(items, &size_of, at);

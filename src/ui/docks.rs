@@ -21,15 +21,23 @@ pub fn top_bar(app: &mut TallyApp, ui: &mut egui::Ui) {
             let name = app
                 .file
                 .as_ref()
-                .map_or("untitled".to_string(), |path| path.display().to_string());
-            let marker = if app.unsaved { " •" } else { "" };
-            ui.label(RichText::new(format!("Tally — {name}{marker}")).strong());
+                .and_then(|path| path.file_name())
+                .map_or("untitled".to_string(), |name| name.to_string_lossy().into_owned());
+            let full = app
+                .file
+                .as_ref()
+                .map_or("not saved yet".to_string(), |path| path.display().to_string());
+            let marker = if app.unsaved { " (unsaved)" } else { "" };
+            ui.label(RichText::new(format!("Tally — {name}{marker}")).strong())
+                .on_hover_text(full);
             ui.separator();
+            let label = ui.label("File");
             ui.add(
                 egui::TextEdit::singleline(&mut app.open_path)
                     .hint_text("scene collection file")
                     .desired_width(260.0),
-            );
+            )
+            .labelled_by(label.id);
             if ui.button("Open").clicked() {
                 let path = std::path::PathBuf::from(app.open_path.trim());
                 app.open(&path);
@@ -73,10 +81,10 @@ pub fn bottom_docks(app: &mut TallyApp, ui: &mut egui::Ui) {
             egui::ScrollArea::horizontal().show(ui, |ui| {
                 ui.horizontal_top(|ui| {
                     dock(ui, "Scenes", 140.0, |ui| scenes(app, ui));
-                    dock(ui, "Sources", 170.0, |ui| sources(app, ui));
-                    dock(ui, "Properties", 170.0, |ui| properties(app, ui));
+                    dock(ui, "Sources", 165.0, |ui| sources(app, ui));
+                    dock(ui, "Properties", 165.0, |ui| properties(app, ui));
                     dock(ui, "Audio Mixer", 220.0, |ui| mixer(app, ui));
-                    dock(ui, "Transitions", 190.0, |ui| transitions(app, ui));
+                    dock(ui, "Transitions", 230.0, |ui| transitions(app, ui));
                     dock(ui, "Controls", 140.0, |ui| controls(app, ui));
                     let rest = (ui.available_width() - 16.0).max(150.0);
                     dock(ui, "Stats", rest, |ui| stats(app, ui));
@@ -176,17 +184,18 @@ fn sources(app: &mut TallyApp, ui: &mut egui::Ui) {
             });
         }
     });
-    ui.add(egui::TextEdit::singleline(&mut app.new_text).hint_text("text for + Text"));
+    let label = ui.label("New text");
+    ui.add(egui::TextEdit::singleline(&mut app.new_text)).labelled_by(label.id);
     let selected = app.selected.filter(|index| *index < count);
     ui.horizontal(|ui| {
         let Some(index) = selected else {
             return;
         };
-        if ui.button("⬆").on_hover_text("raise").clicked() && index + 1 < count {
+        if ui.button("Raise").clicked() && index + 1 < count {
             app.edit(|c| c.scenes[scene_index].items.swap(index, index + 1));
             app.selected = Some(index + 1);
         }
-        if ui.button("⬇").on_hover_text("lower").clicked() && index > 0 {
+        if ui.button("Lower").clicked() && index > 0 {
             app.edit(|c| c.scenes[scene_index].items.swap(index, index - 1));
             app.selected = Some(index - 1);
         }
@@ -290,13 +299,15 @@ fn properties(app: &mut TallyApp, ui: &mut egui::Ui) {
     }) = source
     {
         ui.separator();
-        ui.label("Text");
+        let label = ui.label("Text");
         let mut edited = text.text.clone();
-        let response = ui.add(
-            egui::TextEdit::multiline(&mut edited)
-                .desired_rows(2)
-                .id_salt("text source"),
-        );
+        let response = ui
+            .add(
+                egui::TextEdit::multiline(&mut edited)
+                    .desired_rows(2)
+                    .id_salt("text source"),
+            )
+            .labelled_by(label.id);
         if response.changed() {
             app.edit(|c| {
                 if let Some(Source {
@@ -338,11 +349,16 @@ fn mixer(app: &mut TallyApp, ui: &mut egui::Ui) {
         }
         let mut changed = settings.clone();
         ui.horizontal(|ui| {
-            ui.add(egui::Slider::new(&mut changed.volume_db, -60.0..=10.0).suffix(" dB"));
+            ui.add(
+                egui::Slider::new(&mut changed.volume_db, -60.0..=10.0)
+                    .suffix(" dB")
+                    .text("fader"),
+            );
         });
         ui.horizontal(|ui| {
             ui.toggle_value(&mut changed.muted, "mute");
             egui::ComboBox::from_id_salt(format!("monitoring {id}"))
+                .width(120.0)
                 .selected_text(monitoring_label(changed.monitoring))
                 .show_ui(ui, |ui| {
                     for choice in [
@@ -352,7 +368,9 @@ fn mixer(app: &mut TallyApp, ui: &mut egui::Ui) {
                     ] {
                         ui.selectable_value(&mut changed.monitoring, choice, monitoring_label(choice));
                     }
-                });
+                })
+                .response
+                .on_hover_text("monitoring");
         });
         if changed != settings {
             app.edit(|c| {
@@ -412,14 +430,18 @@ fn meter(ui: &mut egui::Ui, label: &str, levels: &Levels) {
 }
 
 fn transitions(app: &mut TallyApp, ui: &mut egui::Ui) {
-    egui::ComboBox::from_id_salt("transition kind")
+    egui::ComboBox::from_label("kind")
         .selected_text(app.transition.label())
         .show_ui(ui, |ui| {
             for choice in TransitionChoice::ALL {
                 ui.selectable_value(&mut app.transition, choice, choice.label());
             }
         });
-    ui.add(egui::Slider::new(&mut app.transition_ms, 0..=5000).suffix(" ms"));
+    ui.add(
+        egui::Slider::new(&mut app.transition_ms, 0..=5000)
+            .suffix(" ms")
+            .text("length"),
+    );
     ui.horizontal(|ui| {
         if ui.button("Cut").on_hover_text("quick: cut to the preview").clicked() {
             app.send(Command::Transition {
@@ -442,10 +464,11 @@ fn transitions(app: &mut TallyApp, ui: &mut egui::Ui) {
     {
         app.take();
     }
-    ui.label("T-bar");
     let response = ui.add_enabled(
         enabled,
-        egui::Slider::new(&mut app.tbar, 0.0..=1.0).show_value(false),
+        egui::Slider::new(&mut app.tbar, 0.0..=1.0)
+            .show_value(false)
+            .text("T-bar"),
     );
     if response.changed() {
         let transition = app.chosen_transition();

@@ -35,10 +35,17 @@ pub fn run(collection: Option<PathBuf>) -> Result<(), String> {
     .map_err(|error| format!("the app could not start: {error}"))
 }
 
+fn wgpu_options() -> eframe::egui_wgpu::WgpuConfiguration {
+    eframe::egui_wgpu::WgpuConfiguration {
+        wgpu_setup: wgpu_setup(),
+        ..Default::default()
+    }
+}
+
 /// Vulkan (lavapipe without a GPU) unless `WGPU_BACKEND` says otherwise: the compositor is
 /// tuned for it, and the GL backend would load a second driver. The device gets the limits
-/// and memory hints the compositor asks for.
-fn wgpu_options() -> eframe::egui_wgpu::WgpuConfiguration {
+/// and memory hints the compositor asks for. Public for the UI tests' renderer.
+pub fn wgpu_setup() -> eframe::egui_wgpu::WgpuSetup {
     use eframe::egui_wgpu::{WgpuSetup, WgpuSetupCreateNew};
     let mut setup = WgpuSetupCreateNew::without_display_handle();
     if std::env::var_os("WGPU_BACKEND").is_none() {
@@ -51,8 +58,5 @@ fn wgpu_options() -> eframe::egui_wgpu::WgpuConfiguration {
         memory_hints: eframe::wgpu::MemoryHints::MemoryUsage,
         ..Default::default()
     });
-    eframe::egui_wgpu::WgpuConfiguration {
-        wgpu_setup: WgpuSetup::CreateNew(setup),
-        ..Default::default()
-    }
+    WgpuSetup::CreateNew(setup)
 }

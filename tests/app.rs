@@ -1,0 +1,209 @@
+//! The desktop app driven as a user would, with egui_kittest on lavapipe (no display): the real
+//! app, its real engine on the same GPU device, real clicks, typing and drags.
+
+mod common;
+
+use common::write_scene;
+use eframe::egui;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tally::scene::SourceKind;
+use tally::ui::TallyApp;
+
+const SHOW: &str = r##"
+current_scene = "Main"
+
+[canvas]
+width = 640
+height = 360
+fps = 30
+
+[[sources]]
+id = "background"
+kind = "color"
+color = "#1b2735"
+
+[[sources]]
+id = "box"
+kind = "color"
+color = "#e04040"
+width = 100
+height = 100
+
+[[sources]]
+id = "blue"
+kind = "color"
+color = "#2040e0"
+
+[[scenes]]
+name = "Main"
+
+[[scenes.items]]
+source = "background"
+
+[[scenes.items]]
+source = "box"
+position = [200, 100]
+
+[[scenes]]
+name = "Bars"
+
+[[scenes.items]]
+source = "blue"
+"##;
+
+fn harness(path: &Path) -> Harness<'static, TallyApp> {
+    std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
+    let path = path.to_path_buf();
+    Harness::builder()
+        .with_size([1280.0, 800.0])
+        .wgpu_setup(tally::ui::wgpu_setup())
+        .build_eframe(move |cc| TallyApp::new(cc, Some(path)))
+}
+
+/// Steps the app (the engine runs on its own) until `done` holds, for up to five seconds.
+fn step_until(harness: &mut Harness<'static, TallyApp>, done: impl Fn(&TallyApp) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done(harness.state()) {
+        assert!(Instant::now() < deadline, "timed out waiting on the app");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn program(app: &TallyApp) -> String {
+    app.engine().map(|engine| engine.stats().switcher.program).unwrap_or_default()
+}
+
+fn item_position(app: &TallyApp, scene: &str, source: &str) -> [f32; 2] {
+    let scene = app.collection().scene(scene).unwrap();
+    scene.items.iter().find(|i| i.source == source).unwrap().position
+}
+
+#[test]
+fn choosing_a_scene_and_pressing_transition_puts_it_on_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    step_until(&mut harness, |app| program(app) == "Main");
+    harness.get_by_label("Bars").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().edited_scene_name(), "Bars", "Bars went to preview");
+    step_until(&mut harness, |app| {
+        app.engine()
+            .is_some_and(|e| e.stats().switcher.preview.as_deref() == Some("Bars"))
+    });
+    assert_eq!(program(harness.state()), "Main", "not on program yet");
+    harness.get_by_label("Transition").click();
+    harness.run_steps(2);
+    step_until(&mut harness, |app| program(app) == "Bars");
+    // As on a vision mixer, the old program scene is now in preview.
+    step_until(&mut harness, |app| app.edited_scene_name() == "Main");
+}
+
+#[test]
+fn a_text_source_is_added_and_its_text_edited() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    harness.run_steps(2);
+    harness.get_by_label("+ Text").click();
+    harness.run_steps(2);
+    let text_of = |app: &TallyApp| match &app.collection().source("text1").map(|s| &s.kind) {
+        Some(SourceKind::Text(text)) => Some(text.text.clone()),
+        _ => None,
+    };
+    assert_eq!(text_of(harness.state()).as_deref(), Some("Title"));
+    // The new item is selected: its properties show the text, which the user rewrites.
+    let field = harness.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "Text");
+    field.focus();
+    field.type_text(" of the show");
+    harness.run_steps(2);
+    assert_eq!(text_of(harness.state()).as_deref(), Some("Title of the show"));
+    // The engine has the new source running (it reports its size).
+    step_until(&mut harness, |app| {
+        app.engine()
+            .is_some_and(|engine| engine.stats().source_sizes.contains_key("text1"))
+    });
+}
+
+#[test]
+fn dragging_an_item_in_the_preview_moves_it_and_undo_puts_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    // Wait until the engine has told the app the sources' sizes (needed to hit-test items).
+    step_until(&mut harness, |app| {
+        app.engine()
+            .is_some_and(|engine| engine.stats().source_sizes.contains_key("box"))
+    });
+    harness.run_steps(2);
+    let app = harness.state();
+    let grab = app.edit_monitor_point([250.0, 150.0]).expect("the preview is drawn");
+    // 100 px right and 60 down: clear of the snapping to the canvas centre lines.
+    let drop = app.edit_monitor_point([350.0, 210.0]).unwrap();
+    harness.hover_at(grab);
+    harness.step();
+    harness.drag_at(grab);
+    harness.step();
+    for step in 1..=8 {
+        harness.hover_at(grab + (drop - grab) * (step as f32 / 8.0));
+        harness.step();
+    }
+    harness.drop_at(drop);
+    harness.run_steps(2);
+    let moved = item_position(harness.state(), "Main", "box");
+    assert!(
+        (moved[0] - 300.0).abs() < 1.5 && (moved[1] - 160.0).abs() < 1.5,
+        "the box moved by the drag to {moved:?}"
+    );
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    harness.run_steps(2);
+    assert_eq!(item_position(harness.state(), "Main", "box"), [200.0, 100.0]);
+    harness.get_by_label("Redo").click();
+    harness.run_steps(2);
+    assert_eq!(item_position(harness.state(), "Main", "box"), moved);
+}
+
+#[test]
+fn an_invalid_collection_shows_its_error_and_keeps_the_current_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    let broken = write_scene(
+        dir.path(),
+        "broken.toml",
+        "[canvas]\nwidth = 640\nheight = 360\nfps = 30\n\n[[sources]]\nid = \"x\"\nkind = \"colour\"\n",
+    );
+    harness.run_steps(2);
+    let field = harness.get_by_role_and_label(egui::accesskit::Role::TextInput, "File");
+    field.focus();
+    field.type_text(&broken.display().to_string());
+    harness.run_steps(1);
+    harness.get_by_label("Open").click();
+    harness.run_steps(2);
+    assert!(harness
+        .query_by_label_contains("unknown source kind `colour` (did you mean `color`?)")
+        .is_some());
+    assert!(harness.state().collection().scene("Main").is_some(), "the old show stays");
+    harness.get_by_label("OK").click();
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("unknown source kind").is_none());
+}
+
+#[test]
+fn main_window_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    step_until(&mut harness, |app| {
+        app.engine()
+            .is_some_and(|engine| engine.stats().frames_rendered > 10)
+    });
+    // Let the monitors show a rendered frame.
+    for _ in 0..5 {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    // The Stats dock shows live figures (fps, CPU, memory) that differ run to run; the rest
+    // of the window must match.
+    let options = egui_kittest::SnapshotOptions::new().max_failed_pixels(12_000);
+    harness.snapshot_options("main_window", &options);
+}
