@@ -28,6 +28,10 @@ struct Cli {
     command: Option<Commands>,
     /// Scene collection to open in the app.
     collection: Option<PathBuf>,
+    /// Start recording to this file as soon as the app opens (Ctrl-C closes the app and
+    /// finishes the recording).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -215,7 +219,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        None => open_app(cli.collection),
+        None => open_app(cli.collection, cli.record),
         Some(Commands::Check { files }) => check(&files),
         Some(Commands::Record(args)) => record(&args).map(|()| true),
         Some(Commands::Stream(args)) => stream(&args).map(|()| true),
@@ -595,7 +599,7 @@ fn snapshot(scene_file: &Path, output: &Path, frame: u64, scene: Option<String>)
     Ok(())
 }
 
-fn open_app(collection: Option<PathBuf>) -> Result<bool> {
+fn open_app(collection: Option<PathBuf>, record: Option<PathBuf>) -> Result<bool> {
     let has_display = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty());
     if !has_display {
         eprintln!(
@@ -605,7 +609,7 @@ fn open_app(collection: Option<PathBuf>) -> Result<bool> {
         );
         return Ok(false);
     }
-    tally::ui::run(collection).map_err(anyhow::Error::msg)?;
+    tally::ui::run(collection, record).map_err(anyhow::Error::msg)?;
     Ok(true)
 }
 

@@ -74,12 +74,19 @@ fn step_until(harness: &mut Harness<'static, TallyApp>, done: impl Fn(&TallyApp)
 }
 
 fn program(app: &TallyApp) -> String {
-    app.engine().map(|engine| engine.stats().switcher.program).unwrap_or_default()
+    app.engine()
+        .map(|engine| engine.stats().switcher.program)
+        .unwrap_or_default()
 }
 
 fn item_position(app: &TallyApp, scene: &str, source: &str) -> [f32; 2] {
     let scene = app.collection().scene(scene).unwrap();
-    scene.items.iter().find(|i| i.source == source).unwrap().position
+    scene
+        .items
+        .iter()
+        .find(|i| i.source == source)
+        .unwrap()
+        .position
 }
 
 #[test]
@@ -89,7 +96,11 @@ fn choosing_a_scene_and_pressing_transition_puts_it_on_program() {
     step_until(&mut harness, |app| program(app) == "Main");
     harness.get_by_label("Bars").click();
     harness.run_steps(2);
-    assert_eq!(harness.state().edited_scene_name(), "Bars", "Bars went to preview");
+    assert_eq!(
+        harness.state().edited_scene_name(),
+        "Bars",
+        "Bars went to preview"
+    );
     step_until(&mut harness, |app| {
         app.engine()
             .is_some_and(|e| e.stats().switcher.preview.as_deref() == Some("Bars"))
@@ -119,7 +130,10 @@ fn a_text_source_is_added_and_its_text_edited() {
     field.focus();
     field.type_text(" of the show");
     harness.run_steps(2);
-    assert_eq!(text_of(harness.state()).as_deref(), Some("Title of the show"));
+    assert_eq!(
+        text_of(harness.state()).as_deref(),
+        Some("Title of the show")
+    );
     // The engine has the new source running (it reports its size).
     step_until(&mut harness, |app| {
         app.engine()
@@ -138,7 +152,9 @@ fn dragging_an_item_in_the_preview_moves_it_and_undo_puts_it_back() {
     });
     harness.run_steps(2);
     let app = harness.state();
-    let grab = app.edit_monitor_point([250.0, 150.0]).expect("the preview is drawn");
+    let grab = app
+        .edit_monitor_point([250.0, 150.0])
+        .expect("the preview is drawn");
     // 100 px right and 60 down: clear of the snapping to the canvas centre lines.
     let drop = app.edit_monitor_point([350.0, 210.0]).unwrap();
     harness.hover_at(grab);
@@ -158,7 +174,10 @@ fn dragging_an_item_in_the_preview_moves_it_and_undo_puts_it_back() {
     );
     harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
     harness.run_steps(2);
-    assert_eq!(item_position(harness.state(), "Main", "box"), [200.0, 100.0]);
+    assert_eq!(
+        item_position(harness.state(), "Main", "box"),
+        [200.0, 100.0]
+    );
     harness.get_by_label("Redo").click();
     harness.run_steps(2);
     assert_eq!(item_position(harness.state(), "Main", "box"), moved);
@@ -183,10 +202,15 @@ fn an_invalid_collection_shows_its_error_and_keeps_the_current_one() {
     assert!(harness
         .query_by_label_contains("unknown source kind `colour` (did you mean `color`?)")
         .is_some());
-    assert!(harness.state().collection().scene("Main").is_some(), "the old show stays");
+    assert!(
+        harness.state().collection().scene("Main").is_some(),
+        "the old show stays"
+    );
     harness.get_by_label("OK").click();
     harness.run_steps(2);
-    assert!(harness.query_by_label_contains("unknown source kind").is_none());
+    assert!(harness
+        .query_by_label_contains("unknown source kind")
+        .is_none());
 }
 
 #[test]

@@ -33,7 +33,16 @@ fn the_app_opens_a_window_showing_the_scene() {
             String::from_utf8_lossy(&app.wait_with_output().unwrap().stderr)
         );
         let status = tool("ffmpeg")
-            .args(["-v", "error", "-y", "-f", "x11grab", "-video_size", "1280x800", "-i"])
+            .args([
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "x11grab",
+                "-video_size",
+                "1280x800",
+                "-i",
+            ])
             .arg(&x.display)
             .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24"])
             .arg(&shot)
@@ -43,16 +52,24 @@ fn the_app_opens_a_window_showing_the_scene() {
         let pixels = std::fs::read(&shot).unwrap();
         let green = pixels
             .chunks_exact(3)
-            .filter(|p| p[0].abs_diff(0x20) < 12 && p[1].abs_diff(0xc0) < 12 && p[2].abs_diff(0x40) < 12)
+            .filter(|p| {
+                p[0].abs_diff(0x20) < 12 && p[1].abs_diff(0xc0) < 12 && p[2].abs_diff(0x40) < 12
+            })
             .count();
         // Two monitors of about 630x355 each at 1280x800.
         if green > 300_000 {
             break green;
         }
-        assert!(Instant::now() < deadline, "no picture after 30 s ({green} green pixels)");
+        assert!(
+            Instant::now() < deadline,
+            "no picture after 30 s ({green} green pixels)"
+        );
         std::thread::sleep(Duration::from_millis(500));
     };
     let _ = app.kill();
     let _ = app.wait();
-    assert!(green_pixels < 1280 * 800, "the window has more than the monitors");
+    assert!(
+        green_pixels < 1280 * 800,
+        "the window has more than the monitors"
+    );
 }

@@ -362,7 +362,11 @@ fn render_loop(
         if index % 10 == 0 {
             if let Ok(mut sizes) = counters.source_sizes.lock() {
                 sizes.clear();
-                sizes.extend(sources.iter().map(|(id, source)| (id.clone(), source.size())));
+                sizes.extend(
+                    sources
+                        .iter()
+                        .map(|(id, source)| (id.clone(), source.size())),
+                );
             }
         }
         if !adaptive.is_empty() && last_adapted.elapsed() >= Duration::from_millis(250) {

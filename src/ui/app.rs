@@ -330,6 +330,11 @@ impl TallyApp {
         }
     }
 
+    /// Starts recording to `path` (the engine restarts with the recording attached).
+    pub fn record_to(&mut self, path: PathBuf) {
+        self.start_engine(Some(path));
+    }
+
     pub fn start_recording(&mut self) {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -433,8 +438,15 @@ impl TallyApp {
 
     /// Files dropped on the window become image or media sources in the edited scene.
     fn dropped_files(&mut self, ctx: &egui::Context) {
-        let dropped: Vec<PathBuf> =
-            ctx.input(|input| input.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect());
+        let dropped: Vec<PathBuf> = ctx.input(|input| {
+            input
+                .raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
         for path in dropped {
             docks::add_file_source(self, &path);
         }
@@ -467,7 +479,13 @@ impl TallyApp {
                 );
                 self.interact_with_items(&columns[0], &shown);
                 let program_title = format!("Program: {}", self.program_scene());
-                monitor::show(&mut columns[1], program_texture, canvas, &program_title, PROGRAM_RED);
+                monitor::show(
+                    &mut columns[1],
+                    program_texture,
+                    canvas,
+                    &program_title,
+                    PROGRAM_RED,
+                );
             });
         } else {
             let title = format!("Program: {}", self.program_scene());
@@ -489,7 +507,11 @@ impl TallyApp {
         let scene_name = self.edited_scene_name();
         let sizes = self.stats.source_sizes.clone();
         let size_of = |id: &str| sizes.get(id).copied();
-        let Some(scene_index) = self.collection.scenes.iter().position(|s| s.name == scene_name)
+        let Some(scene_index) = self
+            .collection
+            .scenes
+            .iter()
+            .position(|s| s.name == scene_name)
         else {
             return;
         };
@@ -523,8 +545,12 @@ impl TallyApp {
                 let at = shown.to_canvas(pointer);
                 let delta = [at[0] - drag.start_pointer[0], at[1] - drag.start_pointer[1]];
                 let canvas = [self.collection.canvas.width, self.collection.canvas.height];
-                let position =
-                    monitor::snapped_position(drag.start_position, delta, drag.start_bounds, canvas);
+                let position = monitor::snapped_position(
+                    drag.start_position,
+                    delta,
+                    drag.start_bounds,
+                    canvas,
+                );
                 let index = drag.item;
                 if self.collection.scenes[scene_index].items[index].position != position {
                     self.edit_without_history(|collection| {
@@ -540,7 +566,9 @@ impl TallyApp {
             .selected
             .and_then(|index| self.collection.scenes[scene_index].items.get(index))
         {
-            if let Some(bounds) = size_of(&item.source).and_then(|size| monitor::item_bounds(item, size)) {
+            if let Some(bounds) =
+                size_of(&item.source).and_then(|size| monitor::item_bounds(item, size))
+            {
                 monitor::draw_selection(ui, shown, bounds);
             }
         }
@@ -549,7 +577,11 @@ impl TallyApp {
     /// The selected item of the edited scene, with its scene's index.
     pub(super) fn selected_item(&self) -> Option<(usize, usize, &Item)> {
         let scene_name = self.edited_scene_name();
-        let scene_index = self.collection.scenes.iter().position(|s| s.name == scene_name)?;
+        let scene_index = self
+            .collection
+            .scenes
+            .iter()
+            .position(|s| s.name == scene_name)?;
         let index = self.selected?;
         let item = self.collection.scenes[scene_index].items.get(index)?;
         Some((scene_index, index, item))
@@ -582,7 +614,28 @@ impl eframe::App for TallyApp {
 
     fn on_exit(&mut self) {
         if let Some(session) = self.session.take() {
-            let _ = session.engine.stop();
+            match session.engine.stop() {
+                Ok(summary) => {
+                    let stats = summary.stats;
+                    if let Some(path) = &self.recording {
+                        eprintln!(
+                            "Recorded {} to {}",
+                            humantime::format_duration(Duration::from_secs(
+                                summary.wall_time.as_secs()
+                            )),
+                            path.display()
+                        );
+                    }
+                    eprintln!(
+                        "frames: {} rendered, {} lagged, {} skipped, {} encoded",
+                        stats.frames_rendered,
+                        stats.frames_lagged,
+                        stats.frames_skipped,
+                        stats.frames_encoded
+                    );
+                }
+                Err(error) => eprintln!("error: {error}"),
+            }
         }
     }
 }

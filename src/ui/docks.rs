@@ -22,11 +22,15 @@ pub fn top_bar(app: &mut TallyApp, ui: &mut egui::Ui) {
                 .file
                 .as_ref()
                 .and_then(|path| path.file_name())
-                .map_or("untitled".to_string(), |name| name.to_string_lossy().into_owned());
+                .map_or("untitled".to_string(), |name| {
+                    name.to_string_lossy().into_owned()
+                });
             let full = app
                 .file
                 .as_ref()
-                .map_or("not saved yet".to_string(), |path| path.display().to_string());
+                .map_or("not saved yet".to_string(), |path| {
+                    path.display().to_string()
+                });
             let marker = if app.unsaved { " (unsaved)" } else { "" };
             ui.label(RichText::new(format!("Tally — {name}{marker}")).strong())
                 .on_hover_text(full);
@@ -112,7 +116,12 @@ fn dock(ui: &mut egui::Ui, title: &str, width: f32, contents: impl FnOnce(&mut e
 fn scenes(app: &mut TallyApp, ui: &mut egui::Ui) {
     let program = app.program_scene();
     let preview = app.studio_mode.then(|| app.edited_scene_name());
-    let names: Vec<String> = app.collection.scenes.iter().map(|s| s.name.clone()).collect();
+    let names: Vec<String> = app
+        .collection
+        .scenes
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
     for name in names {
         ui.horizontal(|ui| {
             // The tally light: red on program, green in preview.
@@ -125,8 +134,8 @@ fn scenes(app: &mut TallyApp, ui: &mut egui::Ui) {
             };
             let (rect, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
             ui.painter().circle_filled(rect.center(), 5.0, color);
-            let chosen = preview.as_deref() == Some(name.as_str())
-                || (!app.studio_mode && name == program);
+            let chosen =
+                preview.as_deref() == Some(name.as_str()) || (!app.studio_mode && name == program);
             if ui.selectable_label(chosen, &name).clicked() {
                 app.choose_scene(&name);
             }
@@ -136,7 +145,11 @@ fn scenes(app: &mut TallyApp, ui: &mut egui::Ui) {
 
 fn sources(app: &mut TallyApp, ui: &mut egui::Ui) {
     let scene_name = app.edited_scene_name();
-    let Some(scene_index) = app.collection.scenes.iter().position(|s| s.name == scene_name)
+    let Some(scene_index) = app
+        .collection
+        .scenes
+        .iter()
+        .position(|s| s.name == scene_name)
     else {
         return;
     };
@@ -146,7 +159,11 @@ fn sources(app: &mut TallyApp, ui: &mut egui::Ui) {
         let item = &app.collection.scenes[scene_index].items[index];
         let (source, mut visible) = (item.source.clone(), item.visible);
         ui.horizontal(|ui| {
-            if ui.checkbox(&mut visible, "").on_hover_text("visible").changed() {
+            if ui
+                .checkbox(&mut visible, "")
+                .on_hover_text("visible")
+                .changed()
+            {
                 app.edit(|c| c.scenes[scene_index].items[index].visible = visible);
             }
             if ui
@@ -161,31 +178,44 @@ fn sources(app: &mut TallyApp, ui: &mut egui::Ui) {
     ui.horizontal_wrapped(|ui| {
         if ui.button("+ Text").clicked() {
             let text = app.new_text.clone();
-            add_source(app, "text", SourceKind::Text(TextSource {
-                text,
-                font: None,
-                size: 48.0,
-                color: Color::WHITE,
-                outline: None,
-            }));
+            add_source(
+                app,
+                "text",
+                SourceKind::Text(TextSource {
+                    text,
+                    font: None,
+                    size: 48.0,
+                    color: Color::WHITE,
+                    outline: None,
+                }),
+            );
         }
         if ui.button("+ Colour").clicked() {
             let canvas = app.collection.canvas;
-            add_source(app, "colour", SourceKind::Color {
-                color: Color::rgba(40, 60, 90, 255),
-                width: canvas.width / 4,
-                height: canvas.height / 4,
-            });
+            add_source(
+                app,
+                "colour",
+                SourceKind::Color {
+                    color: Color::rgba(40, 60, 90, 255),
+                    width: canvas.width / 4,
+                    height: canvas.height / 4,
+                },
+            );
         }
         if ui.button("+ Test pattern").clicked() {
-            add_source(app, "pattern", SourceKind::TestPattern {
-                width: 640,
-                height: 360,
-            });
+            add_source(
+                app,
+                "pattern",
+                SourceKind::TestPattern {
+                    width: 640,
+                    height: 360,
+                },
+            );
         }
     });
     let label = ui.label("New text");
-    ui.add(egui::TextEdit::singleline(&mut app.new_text)).labelled_by(label.id);
+    ui.add(egui::TextEdit::singleline(&mut app.new_text))
+        .labelled_by(label.id);
     let selected = app.selected.filter(|index| *index < count);
     ui.horizontal(|ui| {
         let Some(index) = selected else {
@@ -216,7 +246,11 @@ fn add_source(app: &mut TallyApp, base: &str, kind: SourceKind) {
         .find(|id| app.collection.source(id).is_none())
         .unwrap_or_else(|| base.to_string());
     let scene_name = app.edited_scene_name();
-    let Some(scene_index) = app.collection.scenes.iter().position(|s| s.name == scene_name)
+    let Some(scene_index) = app
+        .collection
+        .scenes
+        .iter()
+        .position(|s| s.name == scene_name)
     else {
         return;
     };
@@ -276,20 +310,26 @@ fn properties(app: &mut TallyApp, ui: &mut egui::Ui) {
     let source = app.collection.source(&item.source).cloned();
     ui.label(RichText::new(&item.source).strong());
     let before = item.clone();
-    egui::Grid::new("item properties").num_columns(2).show(ui, |ui| {
-        ui.label("x");
-        ui.add(egui::DragValue::new(&mut item.position[0]).speed(1.0));
-        ui.end_row();
-        ui.label("y");
-        ui.add(egui::DragValue::new(&mut item.position[1]).speed(1.0));
-        ui.end_row();
-        ui.label("rotation");
-        ui.add(egui::DragValue::new(&mut item.rotation).speed(0.5).suffix("°"));
-        ui.end_row();
-        ui.label("opacity");
-        ui.add(egui::Slider::new(&mut item.opacity, 0.0..=1.0));
-        ui.end_row();
-    });
+    egui::Grid::new("item properties")
+        .num_columns(2)
+        .show(ui, |ui| {
+            ui.label("x");
+            ui.add(egui::DragValue::new(&mut item.position[0]).speed(1.0));
+            ui.end_row();
+            ui.label("y");
+            ui.add(egui::DragValue::new(&mut item.position[1]).speed(1.0));
+            ui.end_row();
+            ui.label("rotation");
+            ui.add(
+                egui::DragValue::new(&mut item.rotation)
+                    .speed(0.5)
+                    .suffix("°"),
+            );
+            ui.end_row();
+            ui.label("opacity");
+            ui.add(egui::Slider::new(&mut item.opacity, 0.0..=1.0));
+            ui.end_row();
+        });
     if item != before {
         app.edit(|c| c.scenes[scene_index].items[index] = item.clone());
     }
@@ -341,7 +381,7 @@ fn mixer(app: &mut TallyApp, ui: &mut egui::Ui) {
         let reading = levels
             .as_ref()
             .and_then(|l| l.sources.iter().find(|(source, _)| *source == id))
-            .map(|(_, reading)| reading.clone());
+            .map(|(_, reading)| *reading);
         if let Some(reading) = &reading {
             meter(ui, &id, reading);
         } else {
@@ -366,7 +406,11 @@ fn mixer(app: &mut TallyApp, ui: &mut egui::Ui) {
                         Monitoring::MonitorOnly,
                         Monitoring::MonitorAndOutput,
                     ] {
-                        ui.selectable_value(&mut changed.monitoring, choice, monitoring_label(choice));
+                        ui.selectable_value(
+                            &mut changed.monitoring,
+                            choice,
+                            monitoring_label(choice),
+                        );
                     }
                 })
                 .response
@@ -402,10 +446,12 @@ fn meter(ui: &mut egui::Ui, label: &str, levels: &Levels) {
         levels.sample_peak_dbfs.max(-99.0),
         levels.rms_dbfs.max(-99.0)
     ));
-    let (rect, _) = ui.allocate_exact_size(egui::vec2(ui.available_width(), 10.0), egui::Sense::hover());
+    let (rect, _) =
+        ui.allocate_exact_size(egui::vec2(ui.available_width(), 10.0), egui::Sense::hover());
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 2.0, Color32::from_gray(30));
-    let x_of = |db: f32| rect.left() + rect.width() * ((db.max(-60.0) + 60.0) / 60.0).clamp(0.0, 1.0);
+    let x_of =
+        |db: f32| rect.left() + rect.width() * ((db.max(-60.0) + 60.0) / 60.0).clamp(0.0, 1.0);
     for (from, to, color) in [
         (-60.0, -20.0, Color32::from_rgb(40, 170, 60)),
         (-20.0, -9.0, Color32::from_rgb(220, 200, 40)),
@@ -443,13 +489,21 @@ fn transitions(app: &mut TallyApp, ui: &mut egui::Ui) {
             .text("length"),
     );
     ui.horizontal(|ui| {
-        if ui.button("Cut").on_hover_text("quick: cut to the preview").clicked() {
+        if ui
+            .button("Cut")
+            .on_hover_text("quick: cut to the preview")
+            .clicked()
+        {
             app.send(Command::Transition {
                 to: None,
                 transition: crate::engine::Transition::CUT,
             });
         }
-        if ui.button("Fade").on_hover_text("quick: 300 ms fade").clicked() {
+        if ui
+            .button("Fade")
+            .on_hover_text("quick: 300 ms fade")
+            .clicked()
+        {
             app.send(Command::Transition {
                 to: None,
                 transition: crate::engine::Transition::fade(std::time::Duration::from_millis(300)),
@@ -458,7 +512,11 @@ fn transitions(app: &mut TallyApp, ui: &mut egui::Ui) {
     });
     let enabled = app.studio_mode;
     if ui
-        .add_enabled(enabled, egui::Button::new(RichText::new("Transition").strong()).min_size(egui::vec2(120.0, 32.0)))
+        .add_enabled(
+            enabled,
+            egui::Button::new(RichText::new("Transition").strong())
+                .min_size(egui::vec2(120.0, 32.0)),
+        )
         .on_hover_text("Enter")
         .clicked()
     {
@@ -498,7 +556,11 @@ fn controls(app: &mut TallyApp, ui: &mut egui::Ui) {
             {
                 app.stop_recording();
             }
-            ui.label(RichText::new(format!("● REC {}", path.display())).color(PROGRAM_RED).small());
+            ui.label(
+                RichText::new(format!("● REC {}", path.display()))
+                    .color(PROGRAM_RED)
+                    .small(),
+            );
         }
         None => {
             if ui.button("Start Recording").clicked() {
@@ -507,7 +569,9 @@ fn controls(app: &mut TallyApp, ui: &mut egui::Ui) {
         }
     }
     ui.add_enabled(false, egui::Button::new("Start Streaming"))
-        .on_disabled_hover_text("not built yet: destinations come with Settings (use `tally stream`)");
+        .on_disabled_hover_text(
+            "not built yet: destinations come with Settings (use `tally stream`)",
+        );
     ui.add_enabled(false, egui::Button::new("Settings"))
         .on_disabled_hover_text("not built yet");
 }
@@ -523,18 +587,39 @@ fn stats(app: &mut TallyApp, ui: &mut egui::Ui) {
     };
     ui.label(format!("{:.1} fps", latest.fps));
     ui.label(format!("render {:.2} ms/frame", latest.render_ms));
-    ui.label(RichText::new(format!("lagged {} (last min {lagged})", app.stats.frames_lagged)).color(severity(lagged)));
-    ui.label(RichText::new(format!("skipped {} (last min {skipped})", app.stats.frames_skipped)).color(severity(skipped)));
+    ui.label(
+        RichText::new(format!(
+            "lagged {} (last min {lagged})",
+            app.stats.frames_lagged
+        ))
+        .color(severity(lagged)),
+    );
+    ui.label(
+        RichText::new(format!(
+            "skipped {} (last min {skipped})",
+            app.stats.frames_skipped
+        ))
+        .color(severity(skipped)),
+    );
     ui.label(format!("CPU {:.0}% of a core", latest.cpu_percent));
     ui.label(format!("memory {:.0} MB", latest.rss_mb));
     for output in &app.stats.outputs {
-        ui.label(format!("{}: {} {} kbps", output.name, output.state, output.bitrate_kbps));
+        ui.label(format!(
+            "{}: {} {} kbps",
+            output.name, output.state, output.bitrate_kbps
+        ));
     }
     // Render time over the last minute.
-    let (rect, _) = ui.allocate_exact_size(egui::vec2(ui.available_width(), 40.0), egui::Sense::hover());
+    let (rect, _) =
+        ui.allocate_exact_size(egui::vec2(ui.available_width(), 40.0), egui::Sense::hover());
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 2.0, Color32::from_gray(25));
-    let samples: Vec<f64> = app.history_stats.samples.iter().map(|s| s.render_ms).collect();
+    let samples: Vec<f64> = app
+        .history_stats
+        .samples
+        .iter()
+        .map(|s| s.render_ms)
+        .collect();
     let top = samples.iter().copied().fold(1.0, f64::max);
     let points: Vec<egui::Pos2> = samples
         .iter()

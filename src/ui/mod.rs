@@ -16,8 +16,9 @@ pub use history::History;
 
 use std::path::PathBuf;
 
-/// Opens the app's window on `collection` (or the bundled demo) and runs until it is closed.
-pub fn run(collection: Option<PathBuf>) -> Result<(), String> {
+/// Opens the app's window on `collection` (or the bundled demo), recording to `record` from
+/// the start if given, and runs until it is closed (or interrupted with Ctrl-C).
+pub fn run(collection: Option<PathBuf>, record: Option<PathBuf>) -> Result<(), String> {
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()
             .with_title("Tally")
@@ -30,7 +31,19 @@ pub fn run(collection: Option<PathBuf>) -> Result<(), String> {
     eframe::run_native(
         "Tally",
         options,
-        Box::new(move |cc| Ok(Box::new(TallyApp::new(cc, collection)))),
+        Box::new(move |cc| {
+            // Ctrl-C closes the window the normal way, so the recording is finished properly.
+            let ctx = cc.egui_ctx.clone();
+            let _ = ctrlc::set_handler(move || {
+                ctx.send_viewport_cmd(eframe::egui::ViewportCommand::Close);
+                ctx.request_repaint();
+            });
+            let mut app = TallyApp::new(cc, collection);
+            if let Some(path) = record {
+                app.record_to(path);
+            }
+            Ok(Box::new(app))
+        }),
     )
     .map_err(|error| format!("the app could not start: {error}"))
 }

@@ -84,7 +84,12 @@ pub fn item_bounds(item: &Item, source_size: [u32; 2]) -> Option<[f32; 4]> {
     let quad = item_quad(item, source_size)?;
     let mut bounds = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
     for [x, y] in quad.pos_in_canvas {
-        bounds = [bounds[0].min(x), bounds[1].min(y), bounds[2].max(x), bounds[3].max(y)];
+        bounds = [
+            bounds[0].min(x),
+            bounds[1].min(y),
+            bounds[2].max(x),
+            bounds[3].max(y),
+        ];
     }
     Some(bounds)
 }
@@ -115,8 +120,17 @@ pub fn draw_selection(ui: &egui::Ui, shown: &Shown, bounds: [f32; 4]) {
     let painter = ui.painter_at(shown.image.expand(4.0));
     let stroke = Stroke::new(1.5, Color32::from_rgb(255, 200, 0));
     painter.rect_stroke(rect, 0.0, stroke, egui::StrokeKind::Middle);
-    for corner in [rect.left_top(), rect.right_top(), rect.left_bottom(), rect.right_bottom()] {
-        painter.rect_filled(Rect::from_center_size(corner, Vec2::splat(6.0)), 0.0, stroke.color);
+    for corner in [
+        rect.left_top(),
+        rect.right_top(),
+        rect.left_bottom(),
+        rect.right_bottom(),
+    ] {
+        painter.rect_filled(
+            Rect::from_center_size(corner, Vec2::splat(6.0)),
+            0.0,
+            stroke.color,
+        );
     }
 }
 
@@ -155,17 +169,32 @@ mod tests {
         let canvas = [1280, 720];
         // A 100x100 item at (20, 300) dragged 5 px left: its left edge is 15 px from 0, no snap.
         assert_eq!(
-            snapped_position([20.0, 300.0], [-5.0, 0.0], [20.0, 300.0, 120.0, 400.0], canvas),
+            snapped_position(
+                [20.0, 300.0],
+                [-5.0, 0.0],
+                [20.0, 300.0, 120.0, 400.0],
+                canvas
+            ),
             [15.0, 300.0]
         );
         // Dragged 12 px left it would be 8 px from the edge: it snaps to 0.
         assert_eq!(
-            snapped_position([20.0, 300.0], [-12.0, 0.0], [20.0, 300.0, 120.0, 400.0], canvas),
+            snapped_position(
+                [20.0, 300.0],
+                [-12.0, 0.0],
+                [20.0, 300.0, 120.0, 400.0],
+                canvas
+            ),
             [0.0, 300.0]
         );
         // Its centre near the canvas centre snaps there.
         assert_eq!(
-            snapped_position([585.0, 100.0], [0.0, 0.0], [585.0, 100.0, 685.0, 200.0], canvas),
+            snapped_position(
+                [585.0, 100.0],
+                [0.0, 0.0],
+                [585.0, 100.0, 685.0, 200.0],
+                canvas
+            ),
             [590.0, 100.0]
         );
     }

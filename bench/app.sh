@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The desktop app's added CPU: the demo collection (1280x720, 30 fps) recorded for SECONDS in
+# real time headless with `tally record`, then by the app in a 1280x800 Xvfb window (studio
+# mode, preview = program) with the window redrawn at 30 fps and at 10 fps (TALLY_UI_FPS).
+# Each run reports CPU-seconds, peak RSS, and the engine's frame counts.
+#
+# usage: bench/app.sh [SECONDS]     (default 30)
+set -euo pipefail
+seconds=${1:-30}
+source "$(dirname "$0")/common.sh"
+
+display=":$((500 + RANDOM % 400))"
+Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp -noreset >/dev/null 2>&1 &
+xvfb_pid=$!
+trap 'kill $xvfb_pid 2>/dev/null' EXIT
+sleep 1
+
+# app NAME UI_FPS: runs the app recording for $seconds, then closes it with Ctrl-C.
+app() {
+  local name=$1 ui_fps=$2
+  rm -f "$out/$name.mp4"
+  DISPLAY=$display TALLY_UI_FPS=$ui_fps /usr/bin/time -f "%U %S %M %e" -o "$out/$name.time" \
+    "$tally" scenes/demo.toml --record "$out/$name.mp4" >"$out/$name.log" 2>&1 &
+  local pid=$!
+  sleep "$seconds"
+  pkill -INT -f "$tally scenes/demo.toml --record $out/$name.mp4" || true
+  wait $pid || true
+  read -r user sys rss wall <"$out/$name.time"
+  printf '%s %s %s %s\n' "$(echo "$user + $sys" | bc)" "$rss" "$wall" "$name"
+}
+
+echo "demo collection, 1280x720 at 30 fps, $seconds s real time"
+echo "cpu_s  peak_rss_kb  wall_s  run"
+measure headless-record "$tally" record scenes/demo.toml -o "$out/headless.mp4" --duration "${seconds}s" --quiet
+app app-ui-30fps 30
+app app-ui-10fps 10
+grep -h "frames:" "$out/headless-record.log" "$out/app-ui-30fps.log" "$out/app-ui-10fps.log"
