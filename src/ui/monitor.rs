@@ -167,35 +167,23 @@ mod tests {
     #[test]
     fn dragged_items_snap_to_edges_and_centre() {
         let canvas = [1280, 720];
-        // A 100x100 item at (20, 300) dragged 5 px left: its left edge is 15 px from 0, no snap.
-        assert_eq!(
-            snapped_position(
-                [20.0, 300.0],
-                [-5.0, 0.0],
-                [20.0, 300.0, 120.0, 400.0],
-                canvas
-            ),
-            [15.0, 300.0]
-        );
+        let snap = |position: [f32; 2], delta: [f32; 2], size: f32| {
+            let bounds = [
+                position[0],
+                position[1],
+                position[0] + size,
+                position[1] + size,
+            ];
+            snapped_position(position, delta, bounds, canvas)
+        };
+        // A 100x100 item at (20, 100) dragged 5 px left: its left edge is 15 px from 0, no snap.
+        assert_eq!(snap([20.0, 100.0], [-5.0, 0.0], 100.0), [15.0, 100.0]);
         // Dragged 12 px left it would be 8 px from the edge: it snaps to 0.
-        assert_eq!(
-            snapped_position(
-                [20.0, 300.0],
-                [-12.0, 0.0],
-                [20.0, 300.0, 120.0, 400.0],
-                canvas
-            ),
-            [0.0, 300.0]
-        );
-        // Its centre near the canvas centre snaps there.
-        assert_eq!(
-            snapped_position(
-                [585.0, 100.0],
-                [0.0, 0.0],
-                [585.0, 100.0, 685.0, 200.0],
-                canvas
-            ),
-            [590.0, 100.0]
-        );
+        assert_eq!(snap([20.0, 100.0], [-12.0, 0.0], 100.0), [0.0, 100.0]);
+        // A centre 10 px from the canvas's centre lines snaps onto them.
+        assert_eq!(snap([20.0, 300.0], [0.0, 0.0], 100.0), [20.0, 310.0]);
+        assert_eq!(snap([585.0, 100.0], [0.0, 0.0], 100.0), [590.0, 100.0]);
+        // The right edge snaps to the canvas's right edge.
+        assert_eq!(snap([1175.0, 100.0], [0.0, 0.0], 100.0), [1180.0, 100.0]);
     }
 }
