@@ -11,12 +11,14 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tally::render::{Compositor, Gpu, Layer};
 use tally::scene::{CameraFormat, CameraSource};
-use tally::sources::camera::convert::{nv12_to_rgba, yuyv_to_rgba, JpegDecoder};
+use tally::scene::{Crop, Item, ItemSize};
+use tally::sources::camera::convert::{nv12_to_rgba, yuyv_frame, yuyv_to_rgba, JpegDecoder};
 use tally::sources::camera::{
     Camera, CameraBackend, CameraError, CameraInfo, CameraMode, CameraStream, PixelFormat, RawFrame,
 };
-use tally::sources::{Pacing, RunningSource, Tick};
+use tally::sources::{FrameRef, Pacing, Packing, RunningSource, Tick, VideoFrame};
 
 const WIDTH: u32 = 320;
 const HEIGHT: u32 = 240;
@@ -71,6 +73,52 @@ fn yuyv_frames_convert_like_ffmpeg() {
     let dir = tempfile::tempdir().unwrap();
     let frame = recorded_frame(dir.path(), "yuyv422");
     let ours = yuyv_to_rgba(WIDTH, HEIGHT, &frame).unwrap();
+    let (mean, p999) = difference(&ours.pixels, &ffmpeg_rgba(dir.path(), "yuyv422"));
+    assert!(
+        mean < 1.5 && p999 <= 8,
+        "mean {mean:.2}, 99.9th percentile {p999}"
+    );
+}
+
+/// Draws `frame` alone on a canvas of its size through the compositor and reads it back.
+fn through_the_compositor(frame: VideoFrame) -> VideoFrame {
+    std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
+    let size = [frame.width, frame.height];
+    let mut compositor = Compositor::new(Arc::new(Gpu::open().unwrap()), size);
+    let item = Item {
+        source: "camera".into(),
+        position: [0.0, 0.0],
+        size: ItemSize::Scale([1.0, 1.0]),
+        crop: Crop::default(),
+        rotation: 0.0,
+        opacity: 1.0,
+        visible: true,
+    };
+    let frame = FrameRef {
+        frame: Arc::new(frame),
+        generation: 1,
+    };
+    let layer = Layer {
+        source_id: "camera",
+        frame: &frame,
+        source_size: size,
+        item: &item,
+        clip: None,
+    };
+    compositor.render_rgba(&[layer]).unwrap()
+}
+
+#[test]
+fn yuyv_frames_are_unpacked_on_the_gpu_like_ffmpeg_converts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let packed = yuyv_frame(WIDTH, HEIGHT, recorded_frame(dir.path(), "yuyv422")).unwrap();
+    assert_eq!(packed.packing, Packing::Yuyv);
+    assert_eq!(
+        packed.pixels.len(),
+        (WIDTH * HEIGHT * 2) as usize,
+        "uploaded as it came"
+    );
+    let ours = through_the_compositor(packed);
     let (mean, p999) = difference(&ours.pixels, &ffmpeg_rgba(dir.path(), "yuyv422"));
     assert!(
         mean < 1.5 && p999 <= 8,
@@ -197,7 +245,15 @@ fn wait_for_colour(camera: &mut Camera, rgb: [u8; 3], notices: &mut Vec<String>)
     loop {
         notices.extend(camera.notices().unwrap().take());
         if let Some(frame) = camera.video(tick()) {
-            let f = &frame.frame;
+            // Cameras' YUYV is unpacked by the compositor; unpack it here the same way.
+            let unpacked = match frame.frame.packing {
+                Packing::Yuyv => {
+                    yuyv_to_rgba(frame.frame.width, frame.frame.height, &frame.frame.pixels)
+                        .unwrap()
+                }
+                Packing::Rgba => (*frame.frame).clone(),
+            };
+            let f = &unpacked;
             let corner = ((f.width + 1) * 4) as usize;
             let pixel = &f.pixels[corner..corner + 3];
             if pixel.iter().zip(rgb).all(|(a, b)| a.abs_diff(b) <= 3) {
@@ -348,5 +404,25 @@ bounds = { width = 320, height = 180 }
     assert!(
         frame.chunks_exact(3).any(|p| p[0] > 150),
         "the card's text is drawn"
+    );
+}
+
+#[test]
+fn devices_says_plainly_when_there_is_no_camera() {
+    let has_camera = std::fs::read_dir("/dev").is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|entry| entry.file_name().to_string_lossy().starts_with("video"))
+    });
+    if has_camera {
+        eprintln!("this machine has a /dev/video* node; the empty listing is not checked here");
+        return;
+    }
+    let output = run(tally().arg("devices"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        stdout.contains("Cameras:\n  none found (no /dev/video* devices): plug one in, or check that this user is in the `video` group"),
+        "{stdout}"
     );
 }

@@ -7,9 +7,10 @@
 //! submitted. It knows nothing about encoders, files or clocks.
 
 pub mod geometry;
+mod unpack;
 
 use crate::scene::Item;
-use crate::sources::{FrameRef, VideoFrame};
+use crate::sources::{FrameRef, Packing, VideoFrame};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -150,6 +151,8 @@ struct CachedTexture {
     bind_group: wgpu::BindGroup,
     generation: u64,
     frame: Arc<VideoFrame>,
+    /// For YUYV sources: the packed upload the GPU unpacks into `texture`.
+    packed: Option<wgpu::Texture>,
 }
 
 #[repr(C)]
@@ -211,7 +214,13 @@ fn source_texture(
     sampler: &wgpu::Sampler,
     label: &str,
     size: [u32; 2],
+    unpacked_on_gpu: bool,
 ) -> (wgpu::Texture, wgpu::BindGroup) {
+    let written_by = if unpacked_on_gpu {
+        wgpu::TextureUsages::STORAGE_BINDING
+    } else {
+        wgpu::TextureUsages::COPY_DST
+    };
     let texture = device.create_texture(&wgpu::TextureDescriptor {
         label: Some(label),
         size: wgpu::Extent3d {
@@ -223,7 +232,7 @@ fn source_texture(
         sample_count: 1,
         dimension: wgpu::TextureDimension::D2,
         format: wgpu::TextureFormat::Rgba8Unorm,
-        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | written_by,
         view_formats: &[],
     });
     let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
@@ -245,8 +254,32 @@ fn source_texture(
 }
 
 /// Uploads a packed RGBA picture into a texture of its size (pictures too short are skipped).
+/// The texture a YUYV picture is uploaded to: one RGBA8 texel per pixel pair.
+fn packed_texture(device: &wgpu::Device, picture: &VideoFrame) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("packed yuyv"),
+        size: wgpu::Extent3d {
+            width: (picture.width / 2).max(1),
+            height: picture.height.max(1),
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba8Unorm,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    })
+}
+
+/// Uploads a picture's bytes into `texture`, 4 bytes a texel: RGBA pixels as they are, YUYV
+/// as one texel per pixel pair (for the GPU to unpack).
 fn write_rgba(queue: &wgpu::Queue, texture: &wgpu::Texture, picture: &VideoFrame) {
-    if picture.pixels.len() < picture.width as usize * picture.height as usize * 4 {
+    let texels_per_row = match picture.packing {
+        Packing::Rgba => picture.width,
+        Packing::Yuyv => picture.width / 2,
+    };
+    if picture.pixels.len() < texels_per_row as usize * picture.height as usize * 4 {
         return;
     }
     queue.write_texture(
@@ -259,11 +292,11 @@ fn write_rgba(queue: &wgpu::Queue, texture: &wgpu::Texture, picture: &VideoFrame
         &picture.pixels,
         wgpu::TexelCopyBufferLayout {
             offset: 0,
-            bytes_per_row: Some(picture.width * 4),
+            bytes_per_row: Some(texels_per_row * 4),
             rows_per_image: Some(picture.height),
         },
         wgpu::Extent3d {
-            width: picture.width,
+            width: texels_per_row,
             height: picture.height,
             depth_or_array_layers: 1,
         },
@@ -326,6 +359,8 @@ pub struct Compositor {
     planes: wgpu::Buffer,
     /// An opaque black 1x1 texture, drawn under the dirty region to clear it.
     clear_texture: wgpu::BindGroup,
+    /// Made when the first YUYV picture arrives.
+    yuyv: Option<unpack::YuyvUnpacker>,
     /// The layers drawn last frame; `None` until the canvas has been drawn once.
     drawn: Option<Vec<DrawnLayer>>,
     free_readbacks: Vec<Readback>,
@@ -574,6 +609,7 @@ impl Compositor {
             drawn: None,
             free_readbacks,
             in_flight: VecDeque::new(),
+            yuyv: None,
         }
     }
 
@@ -638,20 +674,25 @@ impl Compositor {
         let picture = &frame.frame;
         match self.textures.get(source_id) {
             Some(cached)
-                if cached.frame.width == picture.width && cached.frame.height == picture.height =>
+                if cached.frame.width == picture.width
+                    && cached.frame.height == picture.height
+                    && cached.frame.packing == picture.packing =>
             {
                 if cached.generation == frame.generation && Arc::ptr_eq(&cached.frame, picture) {
                     return;
                 }
             }
             _ => {
+                let yuyv = picture.packing == Packing::Yuyv;
                 let (texture, bind_group) = source_texture(
                     &self.gpu.device,
                     &self.texture_layout,
                     &self.sampler,
                     source_id,
                     [picture.width, picture.height],
+                    yuyv,
                 );
+                let packed = yuyv.then(|| packed_texture(&self.gpu.device, picture));
                 self.textures.insert(
                     source_id.to_string(),
                     CachedTexture {
@@ -659,12 +700,22 @@ impl Compositor {
                         bind_group,
                         generation: u64::MAX,
                         frame: picture.clone(),
+                        packed,
                     },
                 );
             }
         }
+        if picture.packing == Packing::Yuyv && self.yuyv.is_none() {
+            self.yuyv = Some(unpack::YuyvUnpacker::new(&self.gpu.device));
+        }
         if let Some(cached) = self.textures.get_mut(source_id) {
-            write_rgba(&self.gpu.queue, &cached.texture, picture);
+            match (&cached.packed, &self.yuyv) {
+                (Some(packed), Some(unpacker)) => {
+                    write_rgba(&self.gpu.queue, packed, picture);
+                    unpacker.unpack(&self.gpu.device, &self.gpu.queue, packed, &cached.texture);
+                }
+                _ => write_rgba(&self.gpu.queue, &cached.texture, picture),
+            }
             cached.generation = frame.generation;
             cached.frame = picture.clone();
         }
@@ -676,7 +727,8 @@ impl Compositor {
         sampler: &wgpu::Sampler,
         rgba: [u8; 4],
     ) -> wgpu::BindGroup {
-        let (texture, bind_group) = source_texture(&gpu.device, layout, sampler, "solid", [1, 1]);
+        let (texture, bind_group) =
+            source_texture(&gpu.device, layout, sampler, "solid", [1, 1], false);
         write_rgba(&gpu.queue, &texture, &VideoFrame::solid(1, 1, rgba));
         bind_group
     }
@@ -1079,6 +1131,7 @@ impl Compositor {
             width,
             height,
             pixels,
+            packing: Packing::Rgba,
         })
     }
 }

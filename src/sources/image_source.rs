@@ -1,6 +1,6 @@
 //! Image files (PNG, JPEG) decoded once into a premultiplied frame.
 
-use super::VideoFrame;
+use super::{Packing, VideoFrame};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,7 @@ pub fn load_image(path: &Path) -> Result<VideoFrame, ImageError> {
         width,
         height,
         pixels,
+        packing: Packing::Rgba,
     })
 }
 

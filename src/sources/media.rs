@@ -6,7 +6,9 @@
 //! zero is when the engine starts, and a loop lasts the container's duration, so pictures and
 //! sound stay together however often the file repeats.
 
-use super::{FrameRef, Pacing, RunningSource, Tick, VideoFrame, AUDIO_CHANNELS, SAMPLE_RATE};
+use super::{
+    FrameRef, Pacing, Packing, RunningSource, Tick, VideoFrame, AUDIO_CHANNELS, SAMPLE_RATE,
+};
 use crate::scene::MediaSource;
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 use ffmpeg_next as ffmpeg;
@@ -516,6 +518,7 @@ pub(super) fn packed_rgba(frame: &ffmpeg::frame::Video) -> VideoFrame {
         width,
         height,
         pixels,
+        packing: Packing::Rgba,
     }
 }
 

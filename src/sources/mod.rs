@@ -25,12 +25,23 @@ use crate::scene::{Collection, Source, SourceKind};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A picture: premultiplied-alpha RGBA8, rows packed with no padding.
+/// A picture, rows packed with no padding: premultiplied-alpha RGBA8, or a camera's YUYV that
+/// the compositor unpacks on the GPU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoFrame {
     pub width: u32,
     pub height: u32,
     pub pixels: Vec<u8>,
+    pub packing: Packing,
+}
+
+/// How a [`VideoFrame`]'s bytes are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// 4 bytes a pixel, premultiplied RGBA.
+    Rgba,
+    /// 4 bytes per two pixels (Y0 U Y1 V), BT.601 limited range, opaque; `width` is even.
+    Yuyv,
 }
 
 impl VideoFrame {
@@ -40,6 +51,7 @@ impl VideoFrame {
             width,
             height,
             pixels: rgba.repeat(count),
+            packing: Packing::Rgba,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! Uses x11rb (the X protocol in Rust, no C library). Grabs go through GetImage; MIT-SHM would
 //! save a copy per frame but needs shared-memory system calls the crate leaves to unsafe code.
 
-use super::{render_text, FrameRef, RunningSource, Tick, VideoFrame};
+use super::{render_text, FrameRef, Packing, RunningSource, Tick, VideoFrame};
 use crate::scene::{Color, FrameRate, ScreenSource, TextSource};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -337,6 +337,7 @@ impl Grabber {
             width,
             height,
             pixels,
+            packing: Packing::Rgba,
         };
         if self.cursor {
             self.draw_cursor(&mut frame, target);

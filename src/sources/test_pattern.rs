@@ -2,7 +2,7 @@
 //! the canvas frame number in seven-segment digits, so dropped or repeated frames can be seen
 //! (and read back by tests) in any recording.
 
-use super::{FrameRef, RunningSource, Tick, VideoFrame};
+use super::{FrameRef, Packing, RunningSource, Tick, VideoFrame};
 use std::sync::Arc;
 
 /// 75% bars in the usual order: white, yellow, cyan, green, magenta, red, blue.
@@ -51,6 +51,7 @@ impl TestPattern {
             width: self.width,
             height: self.height,
             pixels: self.background.clone(),
+            packing: Packing::Rgba,
         };
         let (w, h) = (self.width as i64, self.height as i64);
         // The moving box crosses the bottom band once every 4 seconds at 30 fps.

@@ -1,10 +1,12 @@
-//! Camera pixel formats to the compositor's RGBA: YUYV (4:2:2 packed), NV12 (4:2:0 semi-planar)
-//! and MJPEG. Webcams send BT.601 limited-range YUV unless they say otherwise, which is what
-//! V4L2 cameras almost always do; MJPEG is decoded by FFmpeg (full-range JPEG YUV).
+//! Camera pixel formats to what the compositor takes: YUYV (4:2:2 packed) is passed on as it is
+//! and unpacked on the GPU (`render::unpack`); NV12 (4:2:0 semi-planar) is converted to RGBA
+//! here, and MJPEG decoded by FFmpeg (full-range JPEG YUV) and scaled to RGBA. Webcams send
+//! BT.601 limited-range YUV unless they say otherwise, which is what V4L2 cameras almost
+//! always do. `yuyv_to_rgba` is the CPU reference the GPU unpacking is tested against.
 
 use super::PixelFormat;
 use crate::sources::media::packed_rgba;
-use crate::sources::VideoFrame;
+use crate::sources::{Packing, VideoFrame};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConvertError {
@@ -24,23 +26,24 @@ pub enum ConvertError {
     Unsupported(String),
 }
 
-/// Turns one camera frame into RGBA. `jpeg` keeps an MJPEG decoder between frames.
-pub fn to_rgba(
+/// Turns one camera frame into a picture for the compositor. `jpeg` keeps an MJPEG decoder
+/// between frames.
+pub fn to_frame(
     format: &PixelFormat,
     width: u32,
     height: u32,
-    data: &[u8],
+    data: Vec<u8>,
     jpeg: &mut Option<JpegDecoder>,
 ) -> Result<VideoFrame, ConvertError> {
     match format {
-        PixelFormat::Yuyv => yuyv_to_rgba(width, height, data),
-        PixelFormat::Nv12 => nv12_to_rgba(width, height, data),
+        PixelFormat::Yuyv => yuyv_frame(width, height, data),
+        PixelFormat::Nv12 => nv12_to_rgba(width, height, &data),
         PixelFormat::Mjpeg => {
             if jpeg.is_none() {
                 *jpeg = Some(JpegDecoder::new()?);
             }
             match jpeg.as_mut() {
-                Some(decoder) => decoder.decode(data),
+                Some(decoder) => decoder.decode(&data),
                 None => Err(ConvertError::Jpeg("no decoder".into())),
             }
         }
@@ -62,20 +65,38 @@ fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
     ]
 }
 
-pub fn yuyv_to_rgba(width: u32, height: u32, data: &[u8]) -> Result<VideoFrame, ConvertError> {
+/// A YUYV picture for the GPU to unpack, checked for size.
+pub fn yuyv_frame(width: u32, height: u32, mut data: Vec<u8>) -> Result<VideoFrame, ConvertError> {
+    check_yuyv(width, height, data.len())?;
+    data.truncate(width as usize * height as usize * 2);
+    Ok(VideoFrame {
+        width,
+        height,
+        pixels: data,
+        packing: Packing::Yuyv,
+    })
+}
+
+fn check_yuyv(width: u32, height: u32, got: usize) -> Result<(), ConvertError> {
     if width % 2 != 0 {
         return Err(ConvertError::OddWidth("YUYV"));
     }
     let needed = width as usize * height as usize * 2;
-    if data.len() < needed {
+    if got < needed {
         return Err(ConvertError::Truncated {
             format: "YUYV",
             width,
             height,
-            got: data.len(),
+            got,
             needed,
         });
     }
+    Ok(())
+}
+
+pub fn yuyv_to_rgba(width: u32, height: u32, data: &[u8]) -> Result<VideoFrame, ConvertError> {
+    check_yuyv(width, height, data.len())?;
+    let needed = width as usize * height as usize * 2;
     let mut pixels = Vec::with_capacity(width as usize * height as usize * 4);
     for quad in data[..needed].chunks_exact(4) {
         let (y0, u, y1, v) = (quad[0], quad[1], quad[2], quad[3]);
@@ -88,6 +109,7 @@ pub fn yuyv_to_rgba(width: u32, height: u32, data: &[u8]) -> Result<VideoFrame, 
         width,
         height,
         pixels,
+        packing: Packing::Rgba,
     })
 }
 
@@ -120,6 +142,7 @@ pub fn nv12_to_rgba(width: u32, height: u32, data: &[u8]) -> Result<VideoFrame, 
         width,
         height,
         pixels,
+        packing: Packing::Rgba,
     })
 }
 

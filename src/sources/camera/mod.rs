@@ -340,7 +340,7 @@ impl Capture {
         let mut bad_frames_reported = false;
         while !self.stop.load(Ordering::Relaxed) {
             let raw = stream.next_frame()?;
-            match convert::to_rgba(&mode.pixel, mode.width, mode.height, &raw.data, &mut jpeg) {
+            match convert::to_frame(&mode.pixel, mode.width, mode.height, raw.data, &mut jpeg) {
                 Ok(frame) => self.publish(frame),
                 // A corrupt frame now and then is normal on USB; say it once and go on.
                 Err(error) if !bad_frames_reported => {
