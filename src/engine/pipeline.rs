@@ -538,24 +538,16 @@ const WASH_ID: &str = " transition wash";
 
 impl ProgramFrame {
     fn new(on_air: &OnAir<'_>, scenes: &[&Scene], canvas: [f32; 2]) -> Self {
-        let looks = match on_air {
-            OnAir::Scene(_) => vec![SceneLook::NORMAL],
+        let (looks, wash) = match on_air {
+            OnAir::Scene(_) => (vec![SceneLook::NORMAL], None),
             OnAir::Transition {
                 transition,
                 progress,
                 ..
             } => {
                 let blend = transition::blend(transition.kind, *progress, canvas);
-                vec![blend.outgoing, blend.incoming]
+                (vec![blend.outgoing, blend.incoming], blend.wash)
             }
-        };
-        let wash = match on_air {
-            OnAir::Transition {
-                transition,
-                progress,
-                ..
-            } => transition::blend(transition.kind, *progress, canvas).wash,
-            OnAir::Scene(_) => None,
         };
         let items = scenes
             .iter()

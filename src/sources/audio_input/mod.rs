@@ -32,6 +32,17 @@ struct Shared {
     failure: Option<String>,
 }
 
+impl Shared {
+    /// A new stream from the device at `rate`: fresh resampling, no failure, no delivery yet.
+    fn start_stream(shared: &Mutex<Shared>, rate: u32) {
+        if let Ok(mut shared) = shared.lock() {
+            shared.resync = Some(Resync::new(rate));
+            shared.last_delivery = None;
+            shared.failure = None;
+        }
+    }
+}
+
 pub struct AudioInput {
     shared: Arc<Mutex<Shared>>,
     notices: Notices,
@@ -271,11 +282,7 @@ fn build(
         sample_rate: rate,
         buffer_size,
     };
-    if let Ok(mut shared) = shared.lock() {
-        shared.resync = Some(Resync::new(rate));
-        shared.last_delivery = None;
-        shared.failure = None;
-    }
+    Shared::start_stream(shared, rate);
     let on_error = {
         let shared = shared.clone();
         move |error: cpal::Error| {

@@ -7,7 +7,6 @@
 //! small (10 ms), so nothing is lost and the latency stays low.
 
 use super::{deliver, Shared};
-use crate::audio::resync::Resync;
 use crate::sources::SAMPLE_RATE;
 use pulseaudio::protocol;
 use std::ffi::CString;
@@ -33,11 +32,7 @@ impl PulseCapture {
             CString::new(source).map_err(|_| "device name contains a NUL byte".to_string())?;
         let info = pollster::block_on(client.source_info_by_name(name))
             .map_err(|error| error.to_string())?;
-        if let Ok(mut shared) = shared.lock() {
-            shared.resync = Some(Resync::new(SAMPLE_RATE));
-            shared.last_delivery = None;
-            shared.failure = None;
-        }
+        Shared::start_stream(shared, SAMPLE_RATE);
         let source_latency_us = Arc::new(AtomicU64::new(0));
         let params = protocol::RecordStreamParams {
             sample_spec: protocol::SampleSpec {
