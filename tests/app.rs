@@ -5,7 +5,7 @@ mod common;
 
 use common::write_scene;
 use eframe::egui;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -54,13 +54,21 @@ name = "Bars"
 source = "blue"
 "##;
 
+/// The app on `path`, with its settings file beside it (never the user's).
 fn harness(path: &Path) -> Harness<'static, TallyApp> {
+    let settings = path.with_file_name("settings.toml");
+    app_with(Some(path.to_path_buf()), settings)
+}
+
+fn app_with(
+    path: Option<std::path::PathBuf>,
+    settings: std::path::PathBuf,
+) -> Harness<'static, TallyApp> {
     std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
-    let path = path.to_path_buf();
     Harness::builder()
         .with_size([1280.0, 800.0])
         .wgpu_setup(tally::ui::wgpu_setup())
-        .build_eframe(move |cc| TallyApp::new(cc, Some(path)))
+        .build_eframe(move |cc| TallyApp::with_settings_file(cc, path, settings))
 }
 
 /// Steps the app (the engine runs on its own) until `done` holds, for up to five seconds.
@@ -230,4 +238,77 @@ fn main_window_snapshot() {
     // of the window must match.
     let options = egui_kittest::SnapshotOptions::new().max_failed_pixels(12_000);
     harness.snapshot_options("main_window", &options);
+}
+
+#[test]
+fn streaming_to_a_destination_set_in_settings_reaches_the_server() {
+    let server = common::RtmpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    harness.run_steps(2);
+    harness.get_by_label("Settings").click();
+    harness.run_steps(2);
+    let label = "Stream destinations, one per line (rtmp://, rtmps://, srt://; PRIMARY|BACKUP; ${VAR} for keys)";
+    let field = harness
+        .get_all_by_label(label)
+        .find(|node| node.accesskit_node().role() != egui::accesskit::Role::Label)
+        .expect("the destinations field");
+    field.focus();
+    field.type_text(&server.url("fromapp"));
+    harness.run_steps(2);
+    // The key is masked where the destination is shown.
+    assert!(harness.query_by_label_contains("fromapp").is_none());
+    harness.get_by_label("Save settings").click();
+    harness.run_steps(2);
+    let saved = std::fs::read_to_string(dir.path().join("settings.toml")).unwrap();
+    assert!(saved.contains("fromapp"), "{saved}");
+    harness.get_by_label("Start Streaming").click();
+    harness.run_steps(2);
+    step_until(&mut harness, |app| {
+        app.engine().is_some_and(|engine| {
+            engine
+                .stats()
+                .outputs
+                .first()
+                .is_some_and(|output| output.state == tally::output::OutputState::Live)
+        })
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    harness.get_by_label("Stop Streaming").click();
+    harness.run_steps(2);
+    let recorded = server.recording("fromapp");
+    let frames = common::probe(&recorded, "v:0", "stream=nb_read_frames", true);
+    let count: u64 = frames[0].parse().unwrap_or(0);
+    assert!(count >= 30, "{count} frames reached the server");
+}
+
+#[test]
+fn the_app_reopens_the_collection_open_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write_scene(dir.path(), "first.toml", SHOW);
+    let second = write_scene(
+        dir.path(),
+        "second.toml",
+        &SHOW.replace("\"Bars\"", "\"Second\""),
+    );
+    let settings = dir.path().join("settings.toml");
+    {
+        let mut harness = app_with(Some(first), settings.clone());
+        harness.run_steps(2);
+        let field = harness.get_by_role_and_label(egui::accesskit::Role::TextInput, "File");
+        field.focus();
+        field.type_text(&second.display().to_string());
+        harness.run_steps(1);
+        harness.get_by_label("Open").click();
+        harness.run_steps(2);
+        assert!(harness.state().collection().scene("Second").is_some());
+    }
+    // Started again without a file: the one open last comes back.
+    let mut harness = app_with(None, settings);
+    harness.run_steps(2);
+    assert_eq!(
+        harness.state().file().map(Path::to_path_buf),
+        Some(second.canonicalize().unwrap())
+    );
+    assert!(harness.state().collection().scene("Second").is_some());
 }

@@ -11,7 +11,7 @@ mod save;
 
 pub use diagnostics::{Diagnostic, LoadError};
 pub use load::{load_file, parse_str};
-pub use save::{save_file, to_toml_string};
+pub use save::{save_file, to_toml_string, write_atomically};
 
 use serde::{Serialize, Serializer};
 use std::fmt;

@@ -18,6 +18,12 @@ pub fn save_file(collection: &Collection, path: &Path) -> io::Result<()> {
             format!("cannot write the collection as TOML: {error}"),
         )
     })?;
+    write_atomically(path, text.as_bytes())
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves either the old or the new file, never a
+/// half-written one; the old one is kept as `path.bak`.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
@@ -32,7 +38,7 @@ pub fn save_file(collection: &Collection, path: &Path) -> io::Result<()> {
 
     let result = (|| {
         let mut file = File::create(&temporary)?;
-        file.write_all(text.as_bytes())?;
+        file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
         if path.exists() {

@@ -4,12 +4,13 @@
 use super::docks;
 use super::history::History;
 use super::monitor::{self, PREVIEW_GREEN, PROGRAM_RED};
+use super::settings::{settings_path, AppSettings};
 use super::stats::StatsHistory;
 use crate::engine::{
     Command, Direction, Engine, EngineConfig, Event, RecordingConfig, Stats, Transition,
     TransitionKind,
 };
-use crate::output::RecordingFormat;
+use crate::output::parse_destination;
 use crate::render::Gpu;
 use crate::scene::{self, Collection, Color, Item};
 use crate::sources::Pacing;
@@ -83,7 +84,12 @@ pub struct TallyApp {
     pub(super) stats: Stats,
     pub(super) history_stats: StatsHistory,
     pub(super) recording: Option<PathBuf>,
-    pub(super) recordings_dir: PathBuf,
+    pub(super) streaming: bool,
+    pub(super) settings: AppSettings,
+    pub(super) settings_path: PathBuf,
+    pub(super) show_settings: bool,
+    /// The destinations being edited in the Settings window, one per line.
+    pub(super) destinations_text: String,
     /// Problems to show: a collection that failed to load, an engine that failed to start.
     pub(super) problem: Option<String>,
     pub(super) warnings: Vec<String>,
@@ -104,8 +110,18 @@ struct DragState {
 }
 
 impl TallyApp {
-    /// Builds the app on eframe's wgpu device and starts the engine on `path` (or the demo).
+    /// Builds the app on eframe's wgpu device and starts the engine on `path` (or the
+    /// collection open last, or the demo), with settings from the config directory.
     pub fn new(cc: &eframe::CreationContext<'_>, path: Option<PathBuf>) -> Self {
+        Self::with_settings_file(cc, path, settings_path())
+    }
+
+    /// As [`TallyApp::new`], keeping settings in `settings_path`.
+    pub fn with_settings_file(
+        cc: &eframe::CreationContext<'_>,
+        path: Option<PathBuf>,
+        settings_path: PathBuf,
+    ) -> Self {
         cc.egui_ctx.set_theme(egui::Theme::Dark);
         let render_state = cc.wgpu_render_state.clone();
         let gpu = render_state.as_ref().map(|state| {
@@ -115,7 +131,16 @@ impl TallyApp {
                 info: state.adapter.get_info(),
             })
         });
-        let path = path.unwrap_or_else(demo_collection);
+        let (settings, settings_problem) = AppSettings::load(&settings_path);
+        // What was open last, unless a file is named (or the last one is gone).
+        let path = path
+            .or_else(|| {
+                settings
+                    .last_collection
+                    .clone()
+                    .filter(|last| last.exists())
+            })
+            .unwrap_or_else(demo_collection);
         let (collection, problem) = match scene::load_file(&path) {
             Ok(collection) => (collection, None),
             Err(error) => (empty_collection(), Some(error.to_string())),
@@ -136,8 +161,12 @@ impl TallyApp {
             stats: Stats::default(),
             history_stats: StatsHistory::default(),
             recording: None,
-            recordings_dir: std::env::temp_dir(),
-            problem,
+            streaming: false,
+            destinations_text: settings.destinations.join("\n"),
+            settings,
+            settings_path,
+            show_settings: false,
+            problem: problem.or(settings_problem),
             warnings: Vec::new(),
             open_path: String::new(),
             new_text: "Title".into(),
@@ -155,6 +184,11 @@ impl TallyApp {
 
     pub fn collection(&self) -> &Collection {
         &self.collection
+    }
+
+    /// The open collection's file, if it has one.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
     }
 
     /// The scene that editing applies to: the preview in studio mode, else the program.
@@ -211,16 +245,25 @@ impl TallyApp {
         if collection.scene(&program).is_some() {
             collection.current_scene = program;
         }
+        let mut streams = Vec::new();
+        if self.streaming {
+            for text in &self.settings.destinations {
+                match parse_destination(text) {
+                    Ok(destination) => streams.push(destination),
+                    Err(error) => self.warnings.push(format!("not streaming to it: {error}")),
+                }
+            }
+        }
         let config = EngineConfig {
             pacing: Pacing::RealTime,
             frame_limit: None,
-            video: Default::default(),
+            video: self.settings.video(),
             audio: Default::default(),
             recording: recording.clone().map(|path| RecordingConfig {
                 path,
-                format: RecordingFormat::Mp4,
+                format: self.settings.recording_format(),
             }),
-            streams: Vec::new(),
+            streams,
             stream_settings: Default::default(),
             monitor_device: None,
             gpu: self.gpu.clone(),
@@ -265,6 +308,7 @@ impl TallyApp {
             Err(error) => {
                 self.problem = Some(format!("the engine could not start: {error}"));
                 self.recording = None;
+                self.streaming = false;
             }
         }
     }
@@ -304,6 +348,7 @@ impl TallyApp {
             Ok(collection) => {
                 self.collection = collection;
                 self.file = Some(path.to_path_buf());
+                self.remember_collection();
                 self.unsaved = false;
                 self.history.clear();
                 self.selected = None;
@@ -325,6 +370,7 @@ impl TallyApp {
             Ok(()) => {
                 self.file = Some(target);
                 self.unsaved = false;
+                self.remember_collection();
             }
             Err(error) => self.problem = Some(format!("{}: {error}", target.display())),
         }
@@ -339,8 +385,60 @@ impl TallyApp {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_secs());
-        let path = self.recordings_dir.join(format!("tally-{stamp}.mp4"));
+        let extension = self.settings.recording_format.to_ascii_lowercase();
+        let directory = self.settings.recordings_dir.clone();
+        if let Err(error) = std::fs::create_dir_all(&directory) {
+            self.problem = Some(format!(
+                "recordings folder {}: {error}",
+                directory.display()
+            ));
+            return;
+        }
+        let path = directory.join(format!("tally-{stamp}.{extension}"));
         self.start_engine(Some(path));
+    }
+
+    /// Goes live to the destinations in Settings. Outputs cannot yet be added to a running
+    /// engine, and restarting it would end a recording, so this waits for recording to stop.
+    pub fn start_streaming(&mut self) {
+        if self.recording.is_some() {
+            self.problem = Some(
+                "stop recording before starting the stream (outputs cannot be added to a running show yet)"
+                    .into(),
+            );
+            return;
+        }
+        self.streaming = true;
+        self.start_engine(None);
+    }
+
+    pub fn stop_streaming(&mut self) {
+        self.streaming = false;
+        self.start_engine(None);
+    }
+
+    /// Saves the Settings window's values to the config directory.
+    pub fn save_settings(&mut self) {
+        self.settings.destinations = self
+            .destinations_text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_string)
+            .collect();
+        if let Err(error) = self.settings.save(&self.settings_path) {
+            self.problem = Some(format!("settings not saved: {error}"));
+        }
+    }
+
+    fn remember_collection(&mut self) {
+        let file = self.file.as_ref().and_then(|path| path.canonicalize().ok());
+        if file.is_some() && file != self.settings.last_collection {
+            self.settings.last_collection = file;
+            if let Err(error) = self.settings.save(&self.settings_path) {
+                self.warnings.push(format!("settings not saved: {error}"));
+            }
+        }
     }
 
     pub fn stop_recording(&mut self) {
@@ -608,7 +706,9 @@ impl eframe::App for TallyApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         docks::top_bar(self, ui);
         docks::bottom_docks(self, ui);
-        docks::problem_window(self, &ui.ctx().clone());
+        let ctx = ui.ctx().clone();
+        docks::problem_window(self, &ctx);
+        docks::settings_window(self, &ctx);
         egui::CentralPanel::default().show(ui, |ui| self.monitors(ui));
     }
 

@@ -568,12 +568,107 @@ fn controls(app: &mut TallyApp, ui: &mut egui::Ui) {
             }
         }
     }
-    ui.add_enabled(false, egui::Button::new("Start Streaming"))
-        .on_disabled_hover_text(
-            "not built yet: destinations come with Settings (use `tally stream`)",
-        );
-    ui.add_enabled(false, egui::Button::new("Settings"))
-        .on_disabled_hover_text("not built yet");
+    if app.streaming {
+        if ui
+            .button(RichText::new("Stop Streaming").color(PROGRAM_RED))
+            .clicked()
+        {
+            app.stop_streaming();
+        }
+    } else if ui
+        .add_enabled(
+            !app.settings.destinations.is_empty(),
+            egui::Button::new("Start Streaming"),
+        )
+        .on_disabled_hover_text("add a destination in Settings")
+        .clicked()
+    {
+        app.start_streaming();
+    }
+    if ui.button("Settings").clicked() {
+        app.show_settings = true;
+    }
+}
+
+/// Encoder, recording and stream settings, saved in the config directory.
+pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
+    let mut open = app.show_settings;
+    egui::Window::new("Settings")
+        .open(&mut open)
+        .collapsible(false)
+        .default_width(460.0)
+        .show(ctx, |ui| {
+            egui::Grid::new("settings").num_columns(2).show(ui, |ui| {
+                ui.label("x264 preset");
+                egui::ComboBox::from_id_salt("preset")
+                    .selected_text(app.settings.preset.clone())
+                    .show_ui(ui, |ui| {
+                        for preset in ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] {
+                            ui.selectable_value(&mut app.settings.preset, preset.to_string(), preset);
+                        }
+                    })
+                    .response
+                    .on_hover_text("x264 preset");
+                ui.end_row();
+                ui.label("Bitrate");
+                ui.add(
+                    egui::DragValue::new(&mut app.settings.bitrate_kbps)
+                        .range(200..=50_000)
+                        .suffix(" kbps"),
+                );
+                ui.end_row();
+                ui.label("Keyframe every");
+                ui.add(
+                    egui::DragValue::new(&mut app.settings.keyframe_interval_secs)
+                        .range(0.5..=10.0)
+                        .speed(0.5)
+                        .suffix(" s"),
+                );
+                ui.end_row();
+                let label = ui.label("Recordings folder");
+                let mut folder = app.settings.recordings_dir.display().to_string();
+                if ui.text_edit_singleline(&mut folder).labelled_by(label.id).changed() {
+                    app.settings.recordings_dir = folder.into();
+                }
+                ui.end_row();
+                ui.label("Recording format");
+                ui.horizontal(|ui| {
+                    ui.selectable_value(&mut app.settings.recording_format, "mp4".to_string(), "MP4");
+                    ui.selectable_value(&mut app.settings.recording_format, "mkv".to_string(), "MKV");
+                });
+                ui.end_row();
+            });
+            ui.separator();
+            let label = ui.label(
+                "Stream destinations, one per line (rtmp://, rtmps://, srt://; PRIMARY|BACKUP; ${VAR} for keys)",
+            );
+            ui.add(
+                egui::TextEdit::multiline(&mut app.destinations_text)
+                    .desired_rows(3)
+                    .password(true)
+                    .desired_width(f32::INFINITY),
+            )
+            .labelled_by(label.id);
+            // What was typed stays hidden; each destination is shown with its key masked.
+            for line in app.destinations_text.lines().filter(|l| !l.trim().is_empty()) {
+                match crate::output::parse_destination(line) {
+                    Ok(destination) => {
+                        ui.label(RichText::new(format!("ok: {}", destination.primary.masked())).small())
+                    }
+                    Err(error) => ui.label(RichText::new(error.to_string()).color(AMBER).small()),
+                };
+            }
+            ui.label(
+                RichText::new(
+                    "Changes apply the next time the engine starts (recording, streaming, opening a collection).",
+                )
+                .small(),
+            );
+            if ui.button("Save settings").clicked() {
+                app.save_settings();
+            }
+        });
+    app.show_settings = open;
 }
 
 fn stats(app: &mut TallyApp, ui: &mut egui::Ui) {

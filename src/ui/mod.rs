@@ -9,10 +9,12 @@ mod app;
 mod docks;
 mod history;
 mod monitor;
+mod settings;
 mod stats;
 
 pub use app::{TallyApp, TransitionChoice};
 pub use history::History;
+pub use settings::{settings_path, AppSettings};
 
 use std::path::PathBuf;
 

@@ -1,0 +1,132 @@
+//! The app's settings: how to encode, where recordings go, where to stream, and the collection
+//! open last. Kept in the platform config directory (`$XDG_CONFIG_HOME/tally/settings.toml`,
+//! else `~/.config/tally/settings.toml`), never in a scene file, so a collection can be shared
+//! without its stream keys.
+
+use crate::encode::{RateControl, VideoSettings};
+use crate::output::RecordingFormat;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppSettings {
+    /// x264 preset.
+    pub preset: String,
+    pub bitrate_kbps: u32,
+    pub keyframe_interval_secs: f64,
+    pub recordings_dir: PathBuf,
+    /// `mp4` or `mkv`.
+    pub recording_format: String,
+    /// Stream destinations (`rtmp://...`, `srt://...`; `PRIMARY|BACKUP`; `${VAR}` for keys).
+    pub destinations: Vec<String>,
+    pub last_collection: Option<PathBuf>,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        let video = VideoSettings::default();
+        Self {
+            preset: video.preset,
+            bitrate_kbps: 2500,
+            keyframe_interval_secs: video.keyframe_interval_secs,
+            recordings_dir: home().join("Videos"),
+            recording_format: "mp4".into(),
+            destinations: Vec::new(),
+            last_collection: None,
+        }
+    }
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from)
+}
+
+/// Where the settings file lives.
+pub fn settings_path() -> PathBuf {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(|| home().join(".config"), PathBuf::from);
+    config.join("tally").join("settings.toml")
+}
+
+impl AppSettings {
+    /// The saved settings; defaults when there are none. A file that cannot be read is
+    /// reported and left alone (it is not overwritten until the user saves).
+    pub fn load(path: &Path) -> (Self, Option<String>) {
+        match std::fs::read_to_string(path) {
+            Ok(text) => match toml::from_str(&text) {
+                Ok(settings) => (settings, None),
+                Err(error) => (
+                    Self::default(),
+                    Some(format!(
+                        "{}: {error}; using default settings until they are saved again",
+                        path.display()
+                    )),
+                ),
+            },
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => (Self::default(), None),
+            Err(error) => (
+                Self::default(),
+                Some(format!("{}: {error}", path.display())),
+            ),
+        }
+    }
+
+    /// Writes the settings atomically, creating the directory if needed.
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        let text = toml::to_string_pretty(self).map_err(|error| error.to_string())?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| format!("{}: {error}", parent.display()))?;
+        }
+        crate::scene::write_atomically(path, text.as_bytes()).map_err(|error| error.to_string())
+    }
+
+    pub fn video(&self) -> VideoSettings {
+        VideoSettings {
+            preset: self.preset.clone(),
+            rate_control: RateControl::Cbr {
+                kbps: self.bitrate_kbps,
+            },
+            keyframe_interval_secs: self.keyframe_interval_secs,
+            ..VideoSettings::default()
+        }
+    }
+
+    pub fn recording_format(&self) -> RecordingFormat {
+        if self.recording_format.eq_ignore_ascii_case("mkv") {
+            RecordingFormat::Mkv
+        } else {
+            RecordingFormat::Mp4
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_round_trip_and_a_broken_file_is_reported_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tally").join("settings.toml");
+        assert_eq!(AppSettings::load(&path), (AppSettings::default(), None));
+        let settings = AppSettings {
+            bitrate_kbps: 6000,
+            destinations: vec!["rtmp://live.example/app/${KEY}".into()],
+            last_collection: Some("/shows/monday.toml".into()),
+            ..AppSettings::default()
+        };
+        settings.save(&path).unwrap();
+        assert_eq!(AppSettings::load(&path).0, settings);
+        std::fs::write(&path, "bitrate_kbps = \"fast\"").unwrap();
+        let (loaded, problem) = AppSettings::load(&path);
+        assert_eq!(loaded, AppSettings::default());
+        assert!(problem.unwrap().contains("settings.toml"));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "bitrate_kbps = \"fast\""
+        );
+    }
+}
