@@ -312,3 +312,41 @@ fn the_app_reopens_the_collection_open_last() {
     );
     assert!(harness.state().collection().scene("Second").is_some());
 }
+
+#[test]
+fn unsaved_changes_are_asked_about_before_opening_another_collection() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = write_scene(
+        dir.path(),
+        "other.toml",
+        &SHOW.replace("\"Bars\"", "\"Other\""),
+    );
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    harness.run_steps(2);
+    harness.get_by_label("+ Colour").click();
+    harness.run_steps(2);
+    let field = harness.get_by_role_and_label(egui::accesskit::Role::TextInput, "File");
+    field.focus();
+    field.type_text(&other.display().to_string());
+    harness.run_steps(1);
+    harness.get_by_label("Open").click();
+    harness.run_steps(2);
+    assert!(harness
+        .query_by_label_contains("changes that are not saved")
+        .is_some());
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(2);
+    assert!(
+        harness.state().collection().source("colour1").is_some(),
+        "the edit is kept"
+    );
+    assert!(harness.state().collection().scene("Other").is_none());
+    harness.get_by_label("Open").click();
+    harness.run_steps(2);
+    harness.get_by_label("Don't save").click();
+    harness.run_steps(2);
+    assert!(harness.state().collection().scene("Other").is_some());
+    // The file on disk was not touched by the discarded edit.
+    let original = std::fs::read_to_string(dir.path().join("show.toml")).unwrap();
+    assert!(!original.contains("colour1"));
+}

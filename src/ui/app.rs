@@ -98,8 +98,19 @@ pub struct TallyApp {
     dragging: Option<DragState>,
     /// A scene just put in preview, shown as such until the engine reports it.
     pending_preview: Option<(String, Instant)>,
+    /// What waits on the unsaved-changes question.
+    pub(super) pending: Option<Pending>,
+    /// The user chose to close without saving: let the window go.
+    closing: bool,
     /// Where the editable monitor's picture was last drawn, and its points per canvas pixel.
     edit_monitor: Option<(egui::Rect, f32)>,
+}
+
+/// An action held back because the collection has unsaved changes.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Pending {
+    Open(PathBuf),
+    Quit,
 }
 
 struct DragState {
@@ -172,6 +183,8 @@ impl TallyApp {
             new_text: "Title".into(),
             dragging: None,
             pending_preview: None,
+            pending: None,
+            closing: false,
             edit_monitor: None,
         };
         app.start_engine(None);
@@ -339,6 +352,40 @@ impl TallyApp {
             self.collection = next;
             self.unsaved = true;
             self.send(Command::UpdateCollection(Box::new(self.collection.clone())));
+        }
+    }
+
+    /// Opens another collection, first asking about unsaved changes.
+    pub fn request_open(&mut self, path: PathBuf) {
+        if self.unsaved {
+            self.pending = Some(Pending::Open(path));
+        } else {
+            self.open(&path);
+        }
+    }
+
+    /// The answer to the unsaved-changes question: save first or not, then go on; or cancel.
+    pub(super) fn resolve_pending(&mut self, save_first: Option<bool>, ctx: &egui::Context) {
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
+        match save_first {
+            None => return,
+            Some(true) => {
+                self.save(None);
+                if self.unsaved {
+                    // Saving failed (the problem is shown): do not lose the edits.
+                    return;
+                }
+            }
+            Some(false) => {}
+        }
+        match pending {
+            Pending::Open(path) => self.open(&path),
+            Pending::Quit => {
+                self.closing = true;
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
         }
     }
 
@@ -688,6 +735,11 @@ impl TallyApp {
 
 impl eframe::App for TallyApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        let close_requested = ctx.input(|input| input.viewport().close_requested());
+        if close_requested && self.unsaved && !self.closing {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.pending = Some(Pending::Quit);
+        }
         self.poll_engine();
         self.keyboard(ctx);
         self.dropped_files(ctx);
@@ -709,6 +761,7 @@ impl eframe::App for TallyApp {
         let ctx = ui.ctx().clone();
         docks::problem_window(self, &ctx);
         docks::settings_window(self, &ctx);
+        docks::unsaved_window(self, &ctx);
         egui::CentralPanel::default().show(ui, |ui| self.monitors(ui));
     }
 

@@ -44,7 +44,7 @@ pub fn top_bar(app: &mut TallyApp, ui: &mut egui::Ui) {
             .labelled_by(label.id);
             if ui.button("Open").clicked() {
                 let path = std::path::PathBuf::from(app.open_path.trim());
-                app.open(&path);
+                app.request_open(path);
             }
             if ui.button("Save as").clicked() && !app.open_path.trim().is_empty() {
                 let path = std::path::PathBuf::from(app.open_path.trim());
@@ -731,6 +731,38 @@ fn stats(app: &mut TallyApp, ui: &mut egui::Ui) {
     }
     for warning in app.warnings.iter().rev().take(3) {
         ui.label(RichText::new(warning).color(AMBER).small());
+    }
+}
+
+/// Asks what to do with unsaved changes before opening another collection or quitting.
+pub fn unsaved_window(app: &mut TallyApp, ctx: &egui::Context) {
+    if app.pending.is_none() {
+        return;
+    }
+    let mut answer = None;
+    let mut cancelled = false;
+    egui::Window::new("Unsaved changes")
+        .collapsible(false)
+        .resizable(false)
+        .show(ctx, |ui| {
+            ui.label("The collection has changes that are not saved.");
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(app.file.is_some(), egui::Button::new("Save"))
+                    .clicked()
+                {
+                    answer = Some(true);
+                }
+                if ui.button("Don't save").clicked() {
+                    answer = Some(false);
+                }
+                if ui.button("Cancel").clicked() {
+                    cancelled = true;
+                }
+            });
+        });
+    if answer.is_some() || cancelled {
+        app.resolve_pending(answer, ctx);
     }
 }
 
