@@ -350,3 +350,94 @@ fn unsaved_changes_are_asked_about_before_opening_another_collection() {
     let original = std::fs::read_to_string(dir.path().join("show.toml")).unwrap();
     assert!(!original.contains("colour1"));
 }
+
+/// Drags the mouse from canvas point `from` to `to` in the editable monitor, in steps.
+fn drag_in_preview(harness: &mut Harness<'static, TallyApp>, from: [f32; 2], to: [f32; 2]) {
+    let grab = harness
+        .state()
+        .edit_monitor_point(from)
+        .expect("the preview is drawn");
+    let drop = harness.state().edit_monitor_point(to).unwrap();
+    harness.hover_at(grab);
+    harness.step();
+    harness.drag_at(grab);
+    harness.step();
+    for step in 1..=8 {
+        harness.hover_at(grab + (drop - grab) * (step as f32 / 8.0));
+        harness.step();
+    }
+    harness.drop_at(drop);
+    harness.run_steps(2);
+}
+
+fn click_in_preview(harness: &mut Harness<'static, TallyApp>, at: [f32; 2]) {
+    let point = harness
+        .state()
+        .edit_monitor_point(at)
+        .expect("the preview is drawn");
+    harness.hover_at(point);
+    harness.step();
+    harness.drag_at(point);
+    harness.step();
+    harness.drop_at(point);
+    harness.run_steps(2);
+}
+
+fn wait_for_sizes(harness: &mut Harness<'static, TallyApp>) {
+    step_until(harness, |app| {
+        app.engine()
+            .is_some_and(|engine| engine.stats().source_sizes.contains_key("box"))
+    });
+    harness.run_steps(2);
+}
+
+#[test]
+fn a_corner_handle_resizes_the_item_and_a_locked_item_stays_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    wait_for_sizes(&mut harness);
+    // Select the box (100x100 at 200,100), then pull its bottom-right corner 50 px right.
+    click_in_preview(&mut harness, [250.0, 150.0]);
+    assert_eq!(harness.state().selected_source().as_deref(), Some("box"));
+    drag_in_preview(&mut harness, [300.0, 200.0], [350.0, 200.0]);
+    let item = harness.state().collection().scene("Main").unwrap().items[1].clone();
+    assert_eq!(item.position, [200.0, 100.0], "the opposite corner stays");
+    match item.size {
+        tally::scene::ItemSize::Scale([x, y]) => {
+            assert!((x - 1.5).abs() < 0.02 && (y - 1.5).abs() < 0.02, "{x} {y}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Locked, it is not picked up by a drag.
+    // Sources lists the top item (the box) first.
+    harness.get_all_by_label("lock").next().unwrap().click();
+    harness.run_steps(2);
+    assert!(harness.state().collection().scene("Main").unwrap().items[1].locked);
+    let before = item_position(harness.state(), "Main", "box");
+    drag_in_preview(&mut harness, [260.0, 160.0], [300.0, 200.0]);
+    assert_eq!(item_position(harness.state(), "Main", "box"), before);
+}
+
+#[test]
+fn renaming_a_source_renames_it_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    wait_for_sizes(&mut harness);
+    click_in_preview(&mut harness, [250.0, 150.0]);
+    let field = harness.get_by_role_and_label(egui::accesskit::Role::TextInput, "Name");
+    field.focus();
+    field.type_text("_red");
+    harness.run_steps(1);
+    harness.key_press(egui::Key::Enter);
+    harness.run_steps(2);
+    let app = harness.state();
+    assert!(app.collection().source("box_red").is_some(), "renamed");
+    assert!(app.collection().source("box").is_none());
+    assert!(app
+        .collection()
+        .scene("Main")
+        .unwrap()
+        .items
+        .iter()
+        .any(|item| item.source == "box_red"));
+}

@@ -93,6 +93,7 @@ fn through_the_compositor(frame: VideoFrame) -> VideoFrame {
         rotation: 0.0,
         opacity: 1.0,
         visible: true,
+        locked: false,
     };
     let frame = FrameRef {
         frame: Arc::new(frame),

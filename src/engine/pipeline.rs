@@ -583,6 +583,7 @@ impl ProgramFrame {
                     rotation: 0.0,
                     opacity: alpha,
                     visible: true,
+                    locked: false,
                 };
                 (frame, item)
             });

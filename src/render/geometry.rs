@@ -131,6 +131,7 @@ mod tests {
             rotation: 0.0,
             opacity: 1.0,
             visible: true,
+            locked: false,
         }
     }
 

@@ -760,6 +760,7 @@ impl<'a> Decoder<'a> {
             table,
             &[
                 "source", "position", "scale", "bounds", "crop", "rotation", "opacity", "visible",
+                "locked",
             ],
         );
         let source = self.required(table, "source", Self::string);
@@ -798,6 +799,7 @@ impl<'a> Decoder<'a> {
         });
         let opacity = self.optional(table, "opacity", |d, v, f| d.number_in(v, f, 0.0, 1.0));
         let visible = self.optional(table, "visible", Self::boolean);
+        let locked = self.optional(table, "locked", Self::boolean);
         Some(Item {
             source: source?,
             position,
@@ -806,6 +808,7 @@ impl<'a> Decoder<'a> {
             rotation: rotation.unwrap_or(0.0),
             opacity: opacity.unwrap_or(1.0),
             visible: visible.unwrap_or(true),
+            locked: locked.unwrap_or(false),
         })
     }
 

@@ -415,6 +415,9 @@ pub struct Item {
     pub rotation: f32,
     pub opacity: f32,
     pub visible: bool,
+    /// Not selectable or movable in the app's preview.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub locked: bool,
 }
 
 /// How an item's on-canvas size is derived from its (cropped) source size.

@@ -12,7 +12,7 @@ use crate::engine::{
 };
 use crate::output::parse_destination;
 use crate::render::Gpu;
-use crate::scene::{self, Collection, Color, Item};
+use crate::scene::{self, Collection, Color, Item, ItemSize};
 use crate::sources::Pacing;
 use eframe::egui::{self, TextureId};
 use std::path::{Path, PathBuf};
@@ -95,6 +95,8 @@ pub struct TallyApp {
     pub(super) warnings: Vec<String>,
     pub(super) open_path: String,
     pub(super) new_text: String,
+    /// The Name field of the Properties dock while it is being edited.
+    pub(super) renaming: Option<String>,
     dragging: Option<DragState>,
     /// A scene just put in preview, shown as such until the engine reports it.
     pending_preview: Option<(String, Instant)>,
@@ -115,6 +117,9 @@ pub(super) enum Pending {
 
 struct DragState {
     item: usize,
+    /// Dragging a corner handle (resize) instead of the item (move).
+    corner: Option<usize>,
+    start_size: ItemSize,
     start_position: [f32; 2],
     start_bounds: [f32; 4],
     start_pointer: [f32; 2],
@@ -181,6 +186,7 @@ impl TallyApp {
             warnings: Vec::new(),
             open_path: String::new(),
             new_text: "Title".into(),
+            renaming: None,
             dragging: None,
             pending_preview: None,
             pending: None,
@@ -197,6 +203,11 @@ impl TallyApp {
 
     pub fn collection(&self) -> &Collection {
         &self.collection
+    }
+
+    /// The source of the item selected in the edited scene.
+    pub fn selected_source(&self) -> Option<String> {
+        self.selected_item().map(|(_, _, item)| item.source.clone())
     }
 
     /// The open collection's file, if it has one.
@@ -353,6 +364,40 @@ impl TallyApp {
             self.unsaved = true;
             self.send(Command::UpdateCollection(Box::new(self.collection.clone())));
         }
+    }
+
+    /// Renames source `from` to `to` everywhere it is used. New names are letters, digits, `_`
+    /// and `-` (easy to type in a file) and must be unused; a bad one is reported, not applied.
+    pub fn rename_source(&mut self, from: &str, to: &str) {
+        let valid = !to.is_empty()
+            && to
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            self.problem = Some(format!(
+                "`{to}` cannot name a source: use letters, digits, `_` and `-`"
+            ));
+            return;
+        }
+        if self.collection.source(to).is_some() {
+            self.problem = Some(format!("a source is already named `{to}`"));
+            return;
+        }
+        let (from, to) = (from.to_string(), to.to_string());
+        self.edit(|collection| {
+            for source in collection.sources.iter_mut().filter(|s| s.id == from) {
+                source.id = to.clone();
+            }
+            for item in collection
+                .scenes
+                .iter_mut()
+                .flat_map(|scene| &mut scene.items)
+            {
+                if item.source == from {
+                    item.source = to.clone();
+                }
+            }
+        });
     }
 
     /// Opens another collection, first asking about unsaved changes.
@@ -668,12 +713,24 @@ impl TallyApp {
             if let Some(pointer) = pressed_at.or_else(|| response.interact_pointer_pos()) {
                 let at = shown.to_canvas(pointer);
                 let items = &self.collection.scenes[scene_index].items;
-                self.selected = monitor::item_at(items, &size_of, at);
+                // A corner handle of the selected item first, then whatever is under the pointer.
+                let reach = 8.0 / shown.scale;
+                let handle = self.selected.and_then(|index| {
+                    let item = items.get(index).filter(|item| !item.locked)?;
+                    let bounds = monitor::item_bounds(item, size_of(&item.source)?)?;
+                    Some((index, monitor::corner_at(bounds, at, reach)?))
+                });
+                self.selected = match handle {
+                    Some((index, _)) => Some(index),
+                    None => monitor::item_at(items, &size_of, at),
+                };
                 if response.drag_started() {
                     self.dragging = self.selected.and_then(|index| {
                         let item = &items[index];
                         Some(DragState {
                             item: index,
+                            corner: handle.map(|(_, corner)| corner),
+                            start_size: item.size,
                             start_position: item.position,
                             start_bounds: monitor::item_bounds(item, size_of(&item.source)?)?,
                             start_pointer: at,
@@ -690,16 +747,29 @@ impl TallyApp {
                 let at = shown.to_canvas(pointer);
                 let delta = [at[0] - drag.start_pointer[0], at[1] - drag.start_pointer[1]];
                 let canvas = [self.collection.canvas.width, self.collection.canvas.height];
-                let position = monitor::snapped_position(
-                    drag.start_position,
-                    delta,
-                    drag.start_bounds,
-                    canvas,
-                );
                 let index = drag.item;
-                if self.collection.scenes[scene_index].items[index].position != position {
+                let (position, size) = match drag.corner {
+                    Some(corner) => {
+                        let (factor, position) =
+                            monitor::resized(corner, drag.start_bounds, drag.start_position, delta);
+                        (position, scaled(drag.start_size, factor))
+                    }
+                    None => (
+                        monitor::snapped_position(
+                            drag.start_position,
+                            delta,
+                            drag.start_bounds,
+                            canvas,
+                        ),
+                        drag.start_size,
+                    ),
+                };
+                let item = &self.collection.scenes[scene_index].items[index];
+                if item.position != position || item.size != size {
                     self.edit_without_history(|collection| {
-                        collection.scenes[scene_index].items[index].position = position;
+                        let item = &mut collection.scenes[scene_index].items[index];
+                        item.position = position;
+                        item.size = size;
                     });
                 }
             }
@@ -789,6 +859,18 @@ impl eframe::App for TallyApp {
                 }
                 Err(error) => eprintln!("error: {error}"),
             }
+        }
+    }
+}
+
+/// An item's size multiplied by `factor`.
+fn scaled(size: ItemSize, factor: f32) -> ItemSize {
+    match size {
+        ItemSize::Scale([x, y]) => ItemSize::Scale([x * factor, y * factor]),
+        ItemSize::Bounds(mut bounds) => {
+            bounds.width *= factor;
+            bounds.height *= factor;
+            ItemSize::Bounds(bounds)
         }
     }
 }

@@ -157,7 +157,7 @@ fn sources(app: &mut TallyApp, ui: &mut egui::Ui) {
     let count = app.collection.scenes[scene_index].items.len();
     for index in (0..count).rev() {
         let item = &app.collection.scenes[scene_index].items[index];
-        let (source, mut visible) = (item.source.clone(), item.visible);
+        let (source, mut visible, mut locked) = (item.source.clone(), item.visible, item.locked);
         ui.horizontal(|ui| {
             if ui
                 .checkbox(&mut visible, "")
@@ -165,6 +165,13 @@ fn sources(app: &mut TallyApp, ui: &mut egui::Ui) {
                 .changed()
             {
                 app.edit(|c| c.scenes[scene_index].items[index].visible = visible);
+            }
+            if ui
+                .toggle_value(&mut locked, RichText::new("lock").small())
+                .on_hover_text(format!("lock {source} against moving in the preview"))
+                .changed()
+            {
+                app.edit(|c| c.scenes[scene_index].items[index].locked = locked);
             }
             if ui
                 .selectable_label(app.selected == Some(index), &source)
@@ -262,6 +269,7 @@ fn add_source(app: &mut TallyApp, base: &str, kind: SourceKind) {
         rotation: 0.0,
         opacity: 1.0,
         visible: true,
+        locked: false,
     };
     app.edit(|c| {
         c.sources.push(Source { id, kind });
@@ -308,7 +316,22 @@ fn properties(app: &mut TallyApp, ui: &mut egui::Ui) {
     };
     let mut item = item.clone();
     let source = app.collection.source(&item.source).cloned();
-    ui.label(RichText::new(&item.source).strong());
+    ui.horizontal(|ui| {
+        let label = ui.label("Name");
+        let mut name = app.renaming.clone().unwrap_or_else(|| item.source.clone());
+        let response = ui
+            .add(egui::TextEdit::singleline(&mut name).desired_width(90.0))
+            .labelled_by(label.id);
+        if response.changed() || response.gained_focus() {
+            app.renaming = Some(name.clone());
+        }
+        if response.lost_focus() {
+            app.renaming = None;
+            if name != item.source {
+                app.rename_source(&item.source, &name);
+            }
+        }
+    });
     let before = item.clone();
     egui::Grid::new("item properties")
         .num_columns(2)

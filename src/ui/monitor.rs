@@ -94,7 +94,7 @@ pub fn item_bounds(item: &Item, source_size: [u32; 2]) -> Option<[f32; 4]> {
     Some(bounds)
 }
 
-/// The topmost visible item under canvas point `at`.
+/// The topmost visible, unlocked item under canvas point `at`.
 pub fn item_at(
     items: &[Item],
     sizes: &dyn Fn(&str) -> Option<[u32; 2]>,
@@ -103,6 +103,7 @@ pub fn item_at(
     items.iter().enumerate().rev().find_map(|(index, item)| {
         let bounds = item_bounds(item, sizes(&item.source)?)?;
         let inside = item.visible
+            && !item.locked
             && at[0] >= bounds[0]
             && at[0] <= bounds[2]
             && at[1] >= bounds[1]
@@ -134,6 +135,58 @@ pub fn draw_selection(ui: &egui::Ui, shown: &Shown, bounds: [f32; 4]) {
     }
 }
 
+/// Which corner of `bounds` (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right) is
+/// within `reach` canvas pixels of `at`.
+pub fn corner_at(bounds: [f32; 4], at: [f32; 2], reach: f32) -> Option<usize> {
+    let corners = [
+        [bounds[0], bounds[1]],
+        [bounds[2], bounds[1]],
+        [bounds[0], bounds[3]],
+        [bounds[2], bounds[3]],
+    ];
+    corners
+        .iter()
+        .position(|c| (c[0] - at[0]).abs() <= reach && (c[1] - at[1]).abs() <= reach)
+}
+
+/// Resizing by dragging `corner` of an item (bounds and position at the drag's start) by
+/// `delta`: the item scales uniformly about the opposite corner, never below 8 pixels.
+/// Returns the scale factor and the new position.
+pub fn resized(
+    corner: usize,
+    start_bounds: [f32; 4],
+    start_position: [f32; 2],
+    delta: [f32; 2],
+) -> (f32, [f32; 2]) {
+    let width = (start_bounds[2] - start_bounds[0]).max(1.0);
+    let height = (start_bounds[3] - start_bounds[1]).max(1.0);
+    let grow_x = if corner % 2 == 1 { delta[0] } else { -delta[0] };
+    let grow_y = if corner >= 2 { delta[1] } else { -delta[1] };
+    // The larger relative pull decides, so the corner follows the pointer's main direction.
+    let factor = if (grow_x / width).abs() > (grow_y / height).abs() {
+        (width + grow_x) / width
+    } else {
+        (height + grow_y) / height
+    };
+    let factor = factor.max(8.0 / width.min(height));
+    let (new_width, new_height) = (width * factor, height * factor);
+    // Keep the opposite corner where it was.
+    let shift_x = if corner % 2 == 1 {
+        0.0
+    } else {
+        width - new_width
+    };
+    let shift_y = if corner >= 2 {
+        0.0
+    } else {
+        height - new_height
+    };
+    (
+        factor,
+        [start_position[0] + shift_x, start_position[1] + shift_y],
+    )
+}
+
 /// Where an item moved by `delta` lands: its edges and centre snap to the canvas's edges and
 /// centre lines when within a few pixels.
 pub fn snapped_position(
@@ -163,6 +216,26 @@ pub fn snapped_position(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn corners_resize_about_the_opposite_corner() {
+        let bounds = [100.0, 100.0, 300.0, 200.0];
+        assert_eq!(corner_at(bounds, [298.0, 203.0], 6.0), Some(3));
+        assert_eq!(corner_at(bounds, [200.0, 150.0], 6.0), None);
+        // Bottom-right pulled 100 px right: twice as wide, the top-left stays.
+        assert_eq!(
+            resized(3, bounds, [100.0, 100.0], [200.0, 10.0]),
+            (2.0, [100.0, 100.0])
+        );
+        // Top-left pulled 100 px left: 1.5 times, so the item's corner moves up-left.
+        assert_eq!(
+            resized(0, bounds, [100.0, 100.0], [-100.0, 0.0]),
+            (1.5, [0.0, 50.0])
+        );
+        // Never below 8 px.
+        let (factor, _) = resized(3, bounds, [100.0, 100.0], [-1000.0, 0.0]);
+        assert!((factor - 0.08).abs() < 1e-6);
+    }
 
     #[test]
     fn dragged_items_snap_to_edges_and_centre() {
