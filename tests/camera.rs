@@ -286,6 +286,8 @@ fn an_unplugged_camera_shows_no_signal_and_comes_back_by_itself() {
 
     plugged.store(false, Ordering::SeqCst);
     wait_for_colour(&mut camera, NO_SIGNAL_BACKGROUND, &mut notices);
+    // The reason is given before the card is shown.
+    notices.extend(camera.notices().unwrap().take());
     // The card keeps the camera's size, so the layout does not jump.
     assert_eq!(camera.size(), [64, 48]);
     assert!(

@@ -273,11 +273,12 @@ impl Capture {
                     ever_opened = true;
                     last_problem = None;
                     if let Err(error) = self.stream(stream.as_mut(), &mode) {
-                        self.show_no_signal();
+                        // Said before it is shown, so whoever sees the card finds the reason.
                         self.notices.push(format!(
                             "{}: {error}; showing NO SIGNAL until it is back",
                             self.label
                         ));
+                        self.show_no_signal();
                         last_problem = Some(error);
                     }
                 }
