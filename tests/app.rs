@@ -441,3 +441,23 @@ fn renaming_a_source_renames_it_everywhere() {
         .iter()
         .any(|item| item.source == "box_red"));
 }
+
+#[test]
+fn alt_dragging_an_edge_crops_the_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    wait_for_sizes(&mut harness);
+    click_in_preview(&mut harness, [250.0, 150.0]);
+    // Hold Alt and pull the box's left edge (x = 200) 30 px to the right.
+    harness.event(egui::Event::ModifiersChanged(egui::Modifiers::ALT));
+    drag_in_preview(&mut harness, [200.0, 150.0], [230.0, 150.0]);
+    harness.event(egui::Event::ModifiersChanged(egui::Modifiers::NONE));
+    harness.run_steps(1);
+    let item = harness.state().collection().scene("Main").unwrap().items[1].clone();
+    assert_eq!(item.crop.left, 30, "{:?}", item.crop);
+    assert_eq!(
+        item.position,
+        [230.0, 100.0],
+        "the picture stays where it was"
+    );
+}

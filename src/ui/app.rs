@@ -108,6 +108,15 @@ pub struct TallyApp {
     edit_monitor: Option<(egui::Rect, f32)>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DragAction {
+    Move,
+    /// A corner handle: scale about the opposite corner.
+    Resize(usize),
+    /// Alt held on an edge: crop that side.
+    Crop(usize),
+}
+
 /// An action held back because the collection has unsaved changes.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Pending {
@@ -117,9 +126,10 @@ pub(super) enum Pending {
 
 struct DragState {
     item: usize,
-    /// Dragging a corner handle (resize) instead of the item (move).
-    corner: Option<usize>,
+    /// What the drag does to the item.
+    action: DragAction,
     start_size: ItemSize,
+    start_crop: scene::Crop,
     start_position: [f32; 2],
     start_bounds: [f32; 4],
     start_pointer: [f32; 2],
@@ -713,12 +723,19 @@ impl TallyApp {
             if let Some(pointer) = pressed_at.or_else(|| response.interact_pointer_pos()) {
                 let at = shown.to_canvas(pointer);
                 let items = &self.collection.scenes[scene_index].items;
-                // A corner handle of the selected item first, then whatever is under the pointer.
+                // A handle of the selected item first (an edge with Alt held to crop, a corner to
+                // resize), then whatever is under the pointer.
                 let reach = 8.0 / shown.scale;
+                let alt = ui.input(|input| input.modifiers.alt);
                 let handle = self.selected.and_then(|index| {
                     let item = items.get(index).filter(|item| !item.locked)?;
                     let bounds = monitor::item_bounds(item, size_of(&item.source)?)?;
-                    Some((index, monitor::corner_at(bounds, at, reach)?))
+                    let action = if alt {
+                        DragAction::Crop(monitor::edge_at(bounds, at, reach)?)
+                    } else {
+                        DragAction::Resize(monitor::corner_at(bounds, at, reach)?)
+                    };
+                    Some((index, action))
                 });
                 self.selected = match handle {
                     Some((index, _)) => Some(index),
@@ -729,8 +746,9 @@ impl TallyApp {
                         let item = &items[index];
                         Some(DragState {
                             item: index,
-                            corner: handle.map(|(_, corner)| corner),
+                            action: handle.map_or(DragAction::Move, |(_, action)| action),
                             start_size: item.size,
+                            start_crop: item.crop,
                             start_position: item.position,
                             start_bounds: monitor::item_bounds(item, size_of(&item.source)?)?,
                             start_pointer: at,
@@ -748,13 +766,30 @@ impl TallyApp {
                 let delta = [at[0] - drag.start_pointer[0], at[1] - drag.start_pointer[1]];
                 let canvas = [self.collection.canvas.width, self.collection.canvas.height];
                 let index = drag.item;
-                let (position, size) = match drag.corner {
-                    Some(corner) => {
+                let item = &self.collection.scenes[scene_index].items[index];
+                let (position, size, crop) = match drag.action {
+                    DragAction::Resize(corner) => {
                         let (factor, position) =
                             monitor::resized(corner, drag.start_bounds, drag.start_position, delta);
-                        (position, scaled(drag.start_size, factor))
+                        (position, scaled(drag.start_size, factor), drag.start_crop)
                     }
-                    None => (
+                    DragAction::Crop(edge) => match (drag.start_size, size_of(&item.source)) {
+                        // Cropping by dragging is for items sized by scale and not rotated;
+                        // others are cropped in the file for now.
+                        (ItemSize::Scale(scale), Some(source_size)) if item.rotation == 0.0 => {
+                            let (crop, position) = monitor::cropped(
+                                edge,
+                                drag.start_crop,
+                                drag.start_position,
+                                delta,
+                                scale,
+                                source_size,
+                            );
+                            (position, drag.start_size, crop)
+                        }
+                        _ => (drag.start_position, drag.start_size, drag.start_crop),
+                    },
+                    DragAction::Move => (
                         monitor::snapped_position(
                             drag.start_position,
                             delta,
@@ -762,14 +797,15 @@ impl TallyApp {
                             canvas,
                         ),
                         drag.start_size,
+                        drag.start_crop,
                     ),
                 };
-                let item = &self.collection.scenes[scene_index].items[index];
-                if item.position != position || item.size != size {
+                if item.position != position || item.size != size || item.crop != crop {
                     self.edit_without_history(|collection| {
                         let item = &mut collection.scenes[scene_index].items[index];
                         item.position = position;
                         item.size = size;
+                        item.crop = crop;
                     });
                 }
             }

@@ -3,7 +3,7 @@
 //! and dragging with snapping to the canvas edges and centre.
 
 use crate::render::geometry::item_quad;
-use crate::scene::Item;
+use crate::scene::{Crop, Item};
 use eframe::egui::{self, Color32, Pos2, Rect, Sense, Stroke, TextureId, Vec2};
 
 pub const PROGRAM_RED: Color32 = Color32::from_rgb(220, 40, 40);
@@ -187,6 +187,61 @@ pub fn resized(
     )
 }
 
+/// Which edge of `bounds` (0 left, 1 right, 2 top, 3 bottom) is within `reach` canvas pixels
+/// of `at`, along the edge's length.
+pub fn edge_at(bounds: [f32; 4], at: [f32; 2], reach: f32) -> Option<usize> {
+    let [x0, y0, x1, y1] = bounds;
+    let along_x = at[0] > x0 - reach && at[0] < x1 + reach;
+    let along_y = at[1] > y0 - reach && at[1] < y1 + reach;
+    [
+        (at[0] - x0).abs() <= reach && along_y,
+        (at[0] - x1).abs() <= reach && along_y,
+        (at[1] - y0).abs() <= reach && along_x,
+        (at[1] - y1).abs() <= reach && along_x,
+    ]
+    .iter()
+    .position(|hit| *hit)
+}
+
+/// Cropping by alt-dragging `edge` of an unrotated item shown at `scale` (canvas pixels per
+/// source pixel) by `delta` canvas pixels: the edge moves with the pointer and the opposite
+/// edge stays. At least one source pixel is always left.
+pub fn cropped(
+    edge: usize,
+    start: Crop,
+    start_position: [f32; 2],
+    delta: [f32; 2],
+    scale: [f32; 2],
+    source_size: [u32; 2],
+) -> (Crop, [f32; 2]) {
+    let mut crop = start;
+    let mut position = start_position;
+    let room_x = source_size[0].saturating_sub(start.left + start.right + 1) as f32;
+    let room_y = source_size[1].saturating_sub(start.top + start.bottom + 1) as f32;
+    let pixels = |delta: f32, scale: f32| (delta / scale.max(1e-6)).round();
+    match edge {
+        0 => {
+            let change = pixels(delta[0], scale[0]).clamp(-(start.left as f32), room_x);
+            crop.left = (start.left as f32 + change) as u32;
+            position[0] += change * scale[0];
+        }
+        1 => {
+            let change = (-pixels(delta[0], scale[0])).clamp(-(start.right as f32), room_x);
+            crop.right = (start.right as f32 + change) as u32;
+        }
+        2 => {
+            let change = pixels(delta[1], scale[1]).clamp(-(start.top as f32), room_y);
+            crop.top = (start.top as f32 + change) as u32;
+            position[1] += change * scale[1];
+        }
+        _ => {
+            let change = (-pixels(delta[1], scale[1])).clamp(-(start.bottom as f32), room_y);
+            crop.bottom = (start.bottom as f32 + change) as u32;
+        }
+    }
+    (crop, position)
+}
+
 /// Where an item moved by `delta` lands: its edges and centre snap to the canvas's edges and
 /// centre lines when within a few pixels.
 pub fn snapped_position(
@@ -216,6 +271,54 @@ pub fn snapped_position(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alt_dragging_an_edge_crops_that_side() {
+        let bounds = [100.0, 100.0, 300.0, 200.0];
+        assert_eq!(edge_at(bounds, [101.0, 150.0], 4.0), Some(0));
+        assert_eq!(edge_at(bounds, [200.0, 198.0], 4.0), Some(3));
+        assert_eq!(edge_at(bounds, [200.0, 150.0], 4.0), None);
+        // A 200x100 source at scale 1: the left edge dragged 30 px right crops 30 px and the
+        // item's position follows, so the picture does not move.
+        let (crop, position) = cropped(
+            0,
+            Crop::default(),
+            [100.0, 100.0],
+            [30.0, 0.0],
+            [1.0, 1.0],
+            [200, 100],
+        );
+        assert_eq!((crop.left, position), (30, [130.0, 100.0]));
+        // At scale 2, 30 canvas px are 15 source px; the right edge keeps the position.
+        let (crop, position) = cropped(
+            1,
+            Crop::default(),
+            [100.0, 100.0],
+            [-30.0, 0.0],
+            [2.0, 2.0],
+            [200, 100],
+        );
+        assert_eq!((crop.right, position), (15, [100.0, 100.0]));
+        // Never more than the source has, and never negative.
+        let (crop, _) = cropped(
+            2,
+            Crop::default(),
+            [0.0, 0.0],
+            [0.0, 5000.0],
+            [1.0, 1.0],
+            [200, 100],
+        );
+        assert_eq!(crop.top, 99);
+        let (crop, _) = cropped(
+            3,
+            Crop::default(),
+            [0.0, 0.0],
+            [0.0, 50.0],
+            [1.0, 1.0],
+            [200, 100],
+        );
+        assert_eq!(crop.bottom, 0);
+    }
 
     #[test]
     fn corners_resize_about_the_opposite_corner() {
