@@ -153,28 +153,10 @@ fn a_text_source_is_added_and_its_text_edited() {
 fn dragging_an_item_in_the_preview_moves_it_and_undo_puts_it_back() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
-    // Wait until the engine has told the app the sources' sizes (needed to hit-test items).
-    step_until(&mut harness, |app| {
-        app.engine()
-            .is_some_and(|engine| engine.stats().source_sizes.contains_key("box"))
-    });
-    harness.run_steps(2);
-    let app = harness.state();
-    let grab = app
-        .edit_monitor_point([250.0, 150.0])
-        .expect("the preview is drawn");
+    // The engine must have told the app the sources' sizes (needed to hit-test items).
+    wait_for_sizes(&mut harness);
     // 100 px right and 60 down: clear of the snapping to the canvas centre lines.
-    let drop = app.edit_monitor_point([350.0, 210.0]).unwrap();
-    harness.hover_at(grab);
-    harness.step();
-    harness.drag_at(grab);
-    harness.step();
-    for step in 1..=8 {
-        harness.hover_at(grab + (drop - grab) * (step as f32 / 8.0));
-        harness.step();
-    }
-    harness.drop_at(drop);
-    harness.run_steps(2);
+    drag_in_preview(&mut harness, [250.0, 150.0], [350.0, 210.0]);
     let moved = item_position(harness.state(), "Main", "box");
     assert!(
         (moved[0] - 300.0).abs() < 1.5 && (moved[1] - 160.0).abs() < 1.5,

@@ -431,21 +431,7 @@ impl<'a> Decoder<'a> {
                 })
             }
             "media" => {
-                self.reject_unknown_keys(
-                    table,
-                    &[
-                        "id",
-                        "kind",
-                        "path",
-                        "loop",
-                        "volume_db",
-                        "muted",
-                        "balance",
-                        "sync_offset_ms",
-                        "filters",
-                        "monitoring",
-                    ],
-                );
+                self.reject_unknown_keys(table, &with_audio_keys(&["id", "kind", "path", "loop"]));
                 let path = self.required(table, "path", Self::existing_file);
                 let looping = self.optional(table, "loop", Self::boolean);
                 let audio = self.audio_settings(table);
@@ -483,18 +469,7 @@ impl<'a> Decoder<'a> {
             "audio_input" => {
                 self.reject_unknown_keys(
                     table,
-                    &[
-                        "id",
-                        "kind",
-                        "device",
-                        "always_on",
-                        "volume_db",
-                        "muted",
-                        "balance",
-                        "sync_offset_ms",
-                        "filters",
-                        "monitoring",
-                    ],
+                    &with_audio_keys(&["id", "kind", "device", "always_on"]),
                 );
                 let device = self.required(table, "device", Self::string);
                 let always_on = self.optional(table, "always_on", Self::boolean);
@@ -1047,6 +1022,21 @@ impl<'a> Decoder<'a> {
 }
 
 /// The `id` strings of `[[sources]]`, read without judging anything else.
+/// Keys read by [`Decoder::audio_settings`], for sources with sound.
+const AUDIO_KEYS: [&str; 6] = [
+    "volume_db",
+    "muted",
+    "balance",
+    "sync_offset_ms",
+    "filters",
+    "monitoring",
+];
+
+/// A source kind's own keys plus the mixer's.
+fn with_audio_keys<'k>(own: &[&'k str]) -> Vec<&'k str> {
+    own.iter().copied().chain(AUDIO_KEYS).collect()
+}
+
 fn declared_ids(root: &Table<'_, '_>) -> Vec<String> {
     let Some(DeValue::Array(sources)) = root.get("sources").map(Spanned::get_ref) else {
         return Vec::new();

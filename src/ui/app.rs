@@ -241,6 +241,12 @@ impl TallyApp {
         }
     }
 
+    /// Index of the edited scene in the collection, if it still exists.
+    pub(super) fn edited_scene_index(&self) -> Option<usize> {
+        let name = self.edited_scene_name();
+        self.collection.scenes.iter().position(|s| s.name == name)
+    }
+
     pub fn program_scene(&self) -> String {
         if self.stats.switcher.program.is_empty() {
             self.collection.current_scene.clone()
@@ -704,15 +710,9 @@ impl TallyApp {
     /// Selecting and dragging items in the editable monitor.
     fn interact_with_items(&mut self, ui: &egui::Ui, shown: &monitor::Shown) {
         self.edit_monitor = Some((shown.image, shown.scale));
-        let scene_name = self.edited_scene_name();
         let sizes = self.stats.source_sizes.clone();
         let size_of = |id: &str| sizes.get(id).copied();
-        let Some(scene_index) = self
-            .collection
-            .scenes
-            .iter()
-            .position(|s| s.name == scene_name)
-        else {
+        let Some(scene_index) = self.edited_scene_index() else {
             return;
         };
         let response = &shown.response;
@@ -827,12 +827,7 @@ impl TallyApp {
 
     /// The selected item of the edited scene, with its scene's index.
     pub(super) fn selected_item(&self) -> Option<(usize, usize, &Item)> {
-        let scene_name = self.edited_scene_name();
-        let scene_index = self
-            .collection
-            .scenes
-            .iter()
-            .position(|s| s.name == scene_name)?;
+        let scene_index = self.edited_scene_index()?;
         let index = self.selected?;
         let item = self.collection.scenes[scene_index].items.get(index)?;
         Some((scene_index, index, item))

@@ -145,12 +145,7 @@ fn scenes(app: &mut TallyApp, ui: &mut egui::Ui) {
 
 fn sources(app: &mut TallyApp, ui: &mut egui::Ui) {
     let scene_name = app.edited_scene_name();
-    let Some(scene_index) = app
-        .collection
-        .scenes
-        .iter()
-        .position(|s| s.name == scene_name)
-    else {
+    let Some(scene_index) = app.edited_scene_index() else {
         return;
     };
     ui.label(RichText::new(format!("in {scene_name}, top first")).small());
@@ -252,13 +247,7 @@ fn add_source(app: &mut TallyApp, base: &str, kind: SourceKind) {
         .map(|n| format!("{base}{n}"))
         .find(|id| app.collection.source(id).is_none())
         .unwrap_or_else(|| base.to_string());
-    let scene_name = app.edited_scene_name();
-    let Some(scene_index) = app
-        .collection
-        .scenes
-        .iter()
-        .position(|s| s.name == scene_name)
-    else {
+    let Some(scene_index) = app.edited_scene_index() else {
         return;
     };
     let item = Item {
