@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The desktop app's added CPU: the demo collection (1280x720, 30 fps) recorded for SECONDS in
 # real time headless with `tally record`, then by the app in a 1280x800 Xvfb window (studio
-# mode, preview = program) with the window redrawn at 30 fps and at 10 fps (TALLY_UI_FPS).
-# Each run reports CPU-seconds, peak RSS, and the engine's frame counts.
+# mode, preview = program) with the window redrawn at 30 fps and at 10 fps (TALLY_UI_FPS), and
+# at 30 fps with another scene (Bars) clicked into preview, so the engine draws two scenes.
+# Each run reports CPU-seconds, peak RSS, the engine's frame counts and the window's redraws.
 #
 # usage: bench/app.sh [SECONDS]     (default 30)
 set -euo pipefail
@@ -15,14 +16,22 @@ xvfb_pid=$!
 trap 'kill $xvfb_pid 2>/dev/null' EXIT
 sleep 1
 
-# app NAME UI_FPS: runs the app recording for $seconds, then closes it with Ctrl-C.
+# app NAME UI_FPS [PREVIEW_CLICK]: runs the app recording for $seconds, then closes it with
+# Ctrl-C. PREVIEW_CLICK ("x y") is clicked two seconds in (a scene in the Scenes dock).
 app() {
-  local name=$1 ui_fps=$2
+  local name=$1 ui_fps=$2 click=${3:-}
   rm -f "$out/$name.mp4"
   DISPLAY=$display TALLY_UI_FPS=$ui_fps /usr/bin/time -f "%U %S %M %e" -o "$out/$name.time" \
     "$tally" scenes/demo.toml --record "$out/$name.mp4" >"$out/$name.log" 2>&1 &
   local pid=$!
-  sleep "$seconds"
+  if [ -n "$click" ]; then
+    sleep 2
+    # shellcheck disable=SC2086
+    DISPLAY=$display xdotool mousemove $click click 1
+    sleep $((seconds - 2))
+  else
+    sleep "$seconds"
+  fi
   pkill -INT -f "$tally scenes/demo.toml --record $out/$name.mp4" || true
   wait $pid || true
   read -r user sys rss wall <"$out/$name.time"
@@ -34,4 +43,5 @@ echo "cpu_s  peak_rss_kb  wall_s  run"
 measure headless-record "$tally" record scenes/demo.toml -o "$out/headless.mp4" --duration "${seconds}s" --quiet
 app app-ui-30fps 30
 app app-ui-10fps 10
-grep -h "frames:" "$out/headless-record.log" "$out/app-ui-30fps.log" "$out/app-ui-10fps.log"
+app app-ui-30fps-bars-in-preview 30 "55 570"
+grep -H -e "frames:" -e "window:" "$out/headless-record.log" "$out"/app-ui-*.log

@@ -16,6 +16,8 @@ packages=(
   nginx libnginx-mod-rtmp libnginx-mod-stream openssl srt-tools xvfb x11-xserver-utils
   pulseaudio pulseaudio-utils
   libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6
+  # benchmarks: clicks in the app's window
+  xdotool
 )
 
 missing=()

@@ -56,6 +56,10 @@ enum Commands {
         /// Scene to render instead of the collection's current scene.
         #[arg(long)]
         scene: Option<String>,
+        /// Width of the picture in pixels (a thumbnail); the height keeps the canvas's shape.
+        /// Without it, the canvas's own size.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16384))]
+        width: Option<u32>,
     },
     /// List GPU adapters and encoders found on this machine.
     Devices,
@@ -228,7 +232,8 @@ fn main() -> std::process::ExitCode {
             output,
             frame,
             scene,
-        }) => snapshot(&scene_file, &output, frame, scene).map(|()| true),
+            width,
+        }) => snapshot(&scene_file, &output, frame, scene, width).map(|()| true),
         Some(Commands::Devices) => {
             devices();
             Ok(true)
@@ -579,10 +584,24 @@ fn print_summary(summary: &Summary, recording: Option<&Path>, fps: f64) {
     }
 }
 
-fn snapshot(scene_file: &Path, output: &Path, frame: u64, scene: Option<String>) -> Result<()> {
+fn snapshot(
+    scene_file: &Path,
+    output: &Path,
+    frame: u64,
+    scene: Option<String>,
+    width: Option<u32>,
+) -> Result<()> {
     let collection = load(scene_file, scene)?;
-    let picture =
-        tally::engine::render_snapshot(&collection, frame).context("cannot render the snapshot")?;
+    let canvas = &collection.canvas;
+    let size = match width {
+        Some(width) => {
+            let height = u64::from(width) * u64::from(canvas.height) / u64::from(canvas.width);
+            [width, (height as u32).max(1)]
+        }
+        None => [canvas.width, canvas.height],
+    };
+    let picture = tally::engine::render_snapshot_at_size(&collection, frame, size)
+        .context("cannot render the snapshot")?;
     image::save_buffer(
         output,
         &picture.pixels,

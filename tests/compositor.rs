@@ -318,3 +318,91 @@ bounds = { width = 320, height = 180, fit = "stretch" }
     assert_ne!(first.pixels, other.pixels);
     assert_matches_golden("media", &first);
 }
+
+/// A solid-colour layer's item: `size` canvas pixels at `position`.
+fn solid_item(source: &str, position: [f32; 2], size: [f32; 2]) -> tally::scene::Item {
+    tally::scene::Item {
+        source: source.to_string(),
+        position,
+        size: tally::scene::ItemSize::Scale(size),
+        crop: Default::default(),
+        rotation: 0.0,
+        opacity: 1.0,
+        visible: true,
+        locked: false,
+    }
+}
+
+#[test]
+fn a_monitor_canvas_drawn_at_half_size_redraws_what_moved() {
+    use std::sync::Arc;
+    use tally::render::{Compositor, Gpu, Layer};
+    use tally::sources::FrameRef;
+    std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
+    let gpu = Arc::new(Gpu::open().unwrap());
+    // Items are placed on a 320x180 canvas; the monitor's texture is 160x90.
+    let mut monitor = Compositor::for_display(gpu, [320, 180], [160, 90]);
+    let solid = |rgba| FrameRef {
+        frame: Arc::new(VideoFrame::solid(1, 1, rgba)),
+        generation: 1,
+    };
+    let (blue, red) = (solid([0, 0, 255, 255]), solid([255, 0, 0, 255]));
+    let background = solid_item("blue", [0.0, 0.0], [320.0, 180.0]);
+    let draw = |monitor: &mut Compositor, box_at: [f32; 2]| {
+        let square = solid_item("red", box_at, [40.0, 40.0]);
+        let layers = [
+            Layer {
+                source_id: "blue",
+                frame: &blue,
+                source_size: [1, 1],
+                item: &background,
+                clip: None,
+            },
+            Layer {
+                source_id: "red",
+                frame: &red,
+                source_size: [1, 1],
+                item: &square,
+                clip: None,
+            },
+        ];
+        monitor.render_display(&layers).unwrap();
+        monitor.canvas_rgba().unwrap()
+    };
+    let first = draw(&mut monitor, [40.0, 40.0]);
+    assert_eq!((first.width, first.height), (160, 90));
+    // The 40-pixel square at (40, 40) on the canvas is 20 pixels at (20, 20) on the monitor.
+    assert_pixel(&first, 30, 30, [255, 0, 0]);
+    assert_pixel(&first, 45, 30, [0, 0, 255]);
+    // Moved: only the square's old and new places are redrawn (scissored in monitor pixels),
+    // and the old place is blue again.
+    let moved = draw(&mut monitor, [200.0, 100.0]);
+    assert_pixel(&moved, 30, 30, [0, 0, 255]);
+    assert_pixel(&moved, 110, 60, [255, 0, 0]);
+    assert_pixel(&moved, 125, 60, [0, 0, 255]);
+}
+
+#[test]
+fn snapshot_writes_a_thumbnail_of_the_width_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_scene(
+        dir.path(),
+        "scene.toml",
+        &scene(
+            "[[sources]]\nid = \"green\"\nkind = \"color\"\ncolor = \"#00ff00\"\n",
+            "[[scenes.items]]\nsource = \"green\"\n",
+        ),
+    );
+    let png = dir.path().join("thumb.png");
+    let status = common::tally()
+        .args(["snapshot", "--width", "96", "-o"])
+        .arg(&png)
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let thumb = image::open(&png).unwrap().to_rgba8();
+    // 320x180 scaled to 96 across keeps its shape: 96x54.
+    assert_eq!(thumb.dimensions(), (96, 54));
+    assert_eq!(thumb.get_pixel(48, 27).0, [0, 255, 0, 255]);
+}

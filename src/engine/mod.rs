@@ -316,12 +316,23 @@ pub fn render_snapshot(
     collection: &Collection,
     frame_index: u64,
 ) -> Result<VideoFrame, EngineError> {
+    let canvas = [collection.canvas.width, collection.canvas.height];
+    render_snapshot_at_size(collection, frame_index, canvas)
+}
+
+/// As [`render_snapshot`], drawn at `size` pixels (the whole canvas, scaled: a thumbnail).
+pub fn render_snapshot_at_size(
+    collection: &Collection,
+    frame_index: u64,
+    size: [u32; 2],
+) -> Result<VideoFrame, EngineError> {
     let scene = collection
         .scene(&collection.current_scene)
         .ok_or_else(|| EngineError::NoSuchScene(collection.current_scene.clone()))?;
     let mut sources = pipeline::open_sources(collection)?;
     let gpu = Arc::new(Gpu::open()?);
-    let mut compositor = Compositor::new(gpu, [collection.canvas.width, collection.canvas.height]);
+    let canvas = [collection.canvas.width, collection.canvas.height];
+    let mut compositor = Compositor::for_display(gpu, canvas, size);
     let tick = Tick {
         index: frame_index,
         time: Duration::from_nanos(collection.canvas.fps.frame_start_nanos(frame_index)),

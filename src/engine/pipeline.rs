@@ -166,7 +166,8 @@ fn start(
     };
     let compositor = Compositor::new(gpu.clone(), [canvas.width, canvas.height]);
     // Studio mode's preview: drawn for the screen only, never encoded.
-    let preview = Compositor::new(gpu, [canvas.width, canvas.height]);
+    let canvas_size = [canvas.width, canvas.height];
+    let preview = Compositor::for_display(gpu.clone(), canvas_size, gpu.display_size(canvas_size));
     let video_encoder = VideoEncoder::open(&config.video, canvas.width, canvas.height, canvas.fps)?;
     let audio_encoder = AudioEncoder::open(&config.audio)?;
     let encoder_name = video_encoder.name().to_string();

@@ -54,6 +54,18 @@ pub struct Gpu {
 }
 
 impl Gpu {
+    /// The size to draw a canvas of `canvas` pixels at when it is only shown on a monitor
+    /// (studio mode's preview). A software rasteriser pays CPU for every pixel, and a monitor
+    /// in a 1280-wide window is about 630 pixels across, so there it is drawn at half size;
+    /// a real GPU draws it full size.
+    pub fn display_size(&self, canvas: [u32; 2]) -> [u32; 2] {
+        if self.info.device_type == wgpu::DeviceType::Cpu {
+            canvas.map(|side| side.div_ceil(2))
+        } else {
+            canvas
+        }
+    }
+
     /// Opens the best adapter: a real GPU when there is one, else software Vulkan (lavapipe).
     pub fn open() -> Result<Self, RenderError> {
         let instance = instance();
@@ -340,7 +352,10 @@ struct Readback {
 
 pub struct Compositor {
     gpu: Arc<Gpu>,
+    /// The coordinate space items are placed in (the collection's canvas).
     canvas_size: [u32; 2],
+    /// The canvas texture's size: `canvas_size`, or smaller for a display-only compositor.
+    target_size: [u32; 2],
     canvas: wgpu::Texture,
     canvas_view: wgpu::TextureView,
     item_pipeline: wgpu::RenderPipeline,
@@ -369,12 +384,23 @@ pub struct Compositor {
 
 impl Compositor {
     pub fn new(gpu: Arc<Gpu>, canvas_size: [u32; 2]) -> Self {
+        Self::with_target_size(gpu, canvas_size, canvas_size)
+    }
+
+    /// A compositor for [`render_display`](Self::render_display) only, drawing the canvas's
+    /// contents into a texture of `target_size` (smaller than the canvas, for a monitor).
+    pub fn for_display(gpu: Arc<Gpu>, canvas_size: [u32; 2], target_size: [u32; 2]) -> Self {
+        Self::with_target_size(gpu, canvas_size, target_size)
+    }
+
+    fn with_target_size(gpu: Arc<Gpu>, canvas_size: [u32; 2], target_size: [u32; 2]) -> Self {
+        let target_size = target_size.map(|side| side.max(1));
         let device = &gpu.device;
         let canvas = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("canvas"),
             size: wgpu::Extent3d {
-                width: canvas_size[0],
-                height: canvas_size[1],
+                width: target_size[0],
+                height: target_size[1],
                 depth_or_array_layers: 1,
             },
             mip_level_count: 1,
@@ -589,6 +615,7 @@ impl Compositor {
         Self {
             gpu,
             canvas_size,
+            target_size,
             canvas,
             canvas_view,
             item_pipeline,
@@ -627,6 +654,22 @@ impl Compositor {
     /// The canvas the layers are drawn on (RGBA, premultiplied), for showing on screen.
     pub fn canvas_texture(&self) -> wgpu::Texture {
         self.canvas.clone()
+    }
+
+    /// `[x, y, width, height]` in canvas pixels as pixels of the canvas texture: the same for
+    /// the program, scaled (outwards, to whole pixels) for a compositor drawn smaller.
+    fn target_rect(&self, [x, y, width, height]: [u32; 4]) -> [u32; 4] {
+        if self.target_size == self.canvas_size {
+            return [x, y, width, height];
+        }
+        let scale = |value: u32, axis: usize| {
+            f64::from(value) * f64::from(self.target_size[axis]) / f64::from(self.canvas_size[axis])
+        };
+        let x0 = scale(x, 0).floor() as u32;
+        let y0 = scale(y, 1).floor() as u32;
+        let x1 = (scale(x + width, 0).ceil() as u32).min(self.target_size[0]);
+        let y1 = (scale(y + height, 1).ceil() as u32).min(self.target_size[1]);
+        [x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0)]
     }
 
     /// Composites `layers` onto the canvas for display only: no conversion, no readback.
@@ -880,7 +923,9 @@ impl Compositor {
             multiview_mask: None,
         });
         pass.set_pipeline(&self.item_pipeline);
-        pass.set_scissor_rect(region.x, region.y, region.width, region.height);
+        let [x, y, width, height] =
+            self.target_rect([region.x, region.y, region.width, region.height]);
+        pass.set_scissor_rect(x, y, width, height);
         pass.set_bind_group(0, &self.item_uniform_group, &[0]);
         pass.set_bind_group(1, &self.clear_texture, &[]);
         pass.draw(0..4, 0..1);
@@ -911,7 +956,8 @@ impl Compositor {
                 }
                 None => [region.x, region.y, region.width, region.height],
             };
-            pass.set_scissor_rect(scissor[0], scissor[1], scissor[2], scissor[3]);
+            let [x, y, width, height] = self.target_rect(scissor);
+            pass.set_scissor_rect(x, y, width, height);
             pass.set_bind_group(
                 0,
                 &self.item_uniform_group,
@@ -1065,7 +1111,17 @@ impl Compositor {
 
     /// Composites `layers` and returns the canvas as packed RGBA (for snapshots and tests).
     pub fn render_rgba(&mut self, layers: &[Layer<'_>]) -> Result<VideoFrame, RenderError> {
-        let [width, height] = self.canvas_size;
+        self.read_rgba(Some(layers))
+    }
+
+    /// The canvas as it is now, as packed RGBA (for tests of what was drawn).
+    pub fn canvas_rgba(&mut self) -> Result<VideoFrame, RenderError> {
+        self.read_rgba(None)
+    }
+
+    /// Reads the canvas back, first drawing `layers` in full if given.
+    fn read_rgba(&mut self, layers: Option<&[Layer<'_>]>) -> Result<VideoFrame, RenderError> {
+        let [width, height] = self.target_size;
         let padded_row = (width * 4).div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT)
             * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
         let buffer = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -1080,7 +1136,9 @@ impl Compositor {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("snapshot"),
             });
-        self.draw(&mut encoder, layers, true);
+        if let Some(layers) = layers {
+            self.draw(&mut encoder, layers, true);
+        }
         encoder.copy_texture_to_buffer(
             wgpu::TexelCopyTextureInfo {
                 texture: &self.canvas,

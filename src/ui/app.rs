@@ -6,6 +6,7 @@ use super::history::History;
 use super::monitor::{self, PREVIEW_GREEN, PROGRAM_RED};
 use super::settings::{settings_path, AppSettings};
 use super::stats::StatsHistory;
+use super::window_paint::{CanvasImage, WindowPaint};
 use crate::engine::{
     Command, Direction, Engine, EngineConfig, Event, RecordingConfig, Stats, Transition,
     TransitionKind,
@@ -14,10 +15,13 @@ use crate::output::parse_destination;
 use crate::render::Gpu;
 use crate::scene::{self, Collection, Color, Item, ItemSize};
 use crate::sources::Pacing;
-use eframe::egui::{self, TextureId};
+use eframe::egui;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The window's background: egui's dark panel grey.
+const BACKGROUND: egui::Color32 = egui::Color32::from_gray(27);
 
 /// The transitions offered in the Transitions dock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +64,11 @@ impl TransitionChoice {
     }
 }
 
-/// The running engine and the egui textures that show its canvases.
+/// The running engine and its canvases, ready to be shown (none without a wgpu renderer).
 struct Session {
     engine: Engine,
-    program: TextureId,
-    preview: TextureId,
+    program: Option<CanvasImage>,
+    preview: Option<CanvasImage>,
 }
 
 pub struct TallyApp {
@@ -74,7 +78,7 @@ pub struct TallyApp {
     pub(super) history: History,
     session: Option<Session>,
     gpu: Option<Arc<Gpu>>,
-    render_state: Option<eframe::egui_wgpu::RenderState>,
+    window_paint: Option<WindowPaint>,
     pub(super) studio_mode: bool,
     pub(super) transition: TransitionChoice,
     pub(super) transition_ms: u32,
@@ -93,6 +97,10 @@ pub struct TallyApp {
     /// Problems to show: a collection that failed to load, an engine that failed to start.
     pub(super) problem: Option<String>,
     pub(super) warnings: Vec<String>,
+    /// Window redraws since the app opened, for the frame rate reported on exit.
+    redraws: u64,
+    redraw_pacing: RedrawPacing,
+    opened: Instant,
     pub(super) open_path: String,
     pub(super) new_text: String,
     /// The Name field of the Properties dock while it is being edited.
@@ -149,7 +157,15 @@ impl TallyApp {
         settings_path: PathBuf,
     ) -> Self {
         cc.egui_ctx.set_theme(egui::Theme::Dark);
+        // The window's background is painted once by `WindowPaint` (see there for why), so
+        // panels paint nothing of their own.
+        cc.egui_ctx.style_mut_of(egui::Theme::Dark, |style| {
+            style.visuals.panel_fill = egui::Color32::TRANSPARENT;
+        });
         let render_state = cc.wgpu_render_state.clone();
+        let window_paint = render_state
+            .as_ref()
+            .map(|state| WindowPaint::new(state, BACKGROUND));
         let gpu = render_state.as_ref().map(|state| {
             Arc::new(Gpu {
                 device: state.device.clone(),
@@ -178,7 +194,7 @@ impl TallyApp {
             history: History::default(),
             session: None,
             gpu,
-            render_state,
+            window_paint,
             studio_mode: true,
             transition: TransitionChoice::Fade,
             transition_ms: 300,
@@ -194,6 +210,9 @@ impl TallyApp {
             show_settings: false,
             problem: problem.or(settings_problem),
             warnings: Vec::new(),
+            redraws: 0,
+            redraw_pacing: RedrawPacing::default(),
+            opened: Instant::now(),
             open_path: String::new(),
             new_text: "Title".into(),
             renaming: None,
@@ -272,11 +291,6 @@ impl TallyApp {
         let program = self.program_scene();
         let studio_preview = self.stats.switcher.preview.clone();
         if let Some(old) = self.session.take() {
-            if let Some(state) = &self.render_state {
-                let mut renderer = state.renderer.write();
-                renderer.free_texture(&old.program);
-                renderer.free_texture(&old.preview);
-            }
             if let Err(error) = old.engine.stop() {
                 self.warnings.push(format!("stopping the engine: {error}"));
             }
@@ -310,28 +324,15 @@ impl TallyApp {
         };
         match Engine::start(collection, config) {
             Ok(engine) => {
-                let (program, preview) = match &self.render_state {
-                    Some(state) => {
-                        let display = engine.display();
-                        let view = |texture: &eframe::wgpu::Texture| {
-                            texture.create_view(&eframe::wgpu::TextureViewDescriptor::default())
-                        };
-                        let mut renderer = state.renderer.write();
-                        (
-                            renderer.register_native_texture(
-                                &state.device,
-                                &view(&display.program),
-                                eframe::wgpu::FilterMode::Linear,
-                            ),
-                            renderer.register_native_texture(
-                                &state.device,
-                                &view(&display.preview),
-                                eframe::wgpu::FilterMode::Linear,
-                            ),
-                        )
-                    }
-                    None => (TextureId::default(), TextureId::default()),
-                };
+                let display = engine.display();
+                let program = self
+                    .window_paint
+                    .as_ref()
+                    .map(|paint| paint.image(&display.program));
+                let preview = self
+                    .window_paint
+                    .as_ref()
+                    .map(|paint| paint.image(&display.preview));
                 if self.studio_mode {
                     let scene = studio_preview
                         .filter(|name| self.collection.scene(name).is_some())
@@ -661,10 +662,14 @@ impl TallyApp {
     /// The monitors: preview and program side by side in studio mode, else program alone.
     fn monitors(&mut self, ui: &mut egui::Ui) {
         let canvas = [self.collection.canvas.width, self.collection.canvas.height];
-        let (program_texture, preview_texture) = match &self.session {
-            Some(session) => (Some(session.program), Some(session.preview)),
+        // Handles (cheap clones), so that the monitors can be drawn while `self` is edited.
+        let paint = self.window_paint.clone();
+        let (program, preview) = match &self.session {
+            Some(session) => (session.program.clone(), session.preview.clone()),
             None => (None, None),
         };
+        let program_texture = paint.as_ref().zip(program.as_ref());
+        let preview_texture = paint.as_ref().zip(preview.as_ref());
         // The engine does not draw a preview that shows the program scene; show program's.
         let preview_texture = if self.edited_scene_name() == self.program_scene()
             && self.stats.switcher.transition_progress.is_none()
@@ -698,6 +703,11 @@ impl TallyApp {
             let shown = monitor::show(ui, program_texture, canvas, &title, PROGRAM_RED);
             self.interact_with_items(ui, &shown);
         }
+    }
+
+    /// Whether the window redraws at half rate because the engine lagged recently.
+    pub(super) fn window_slowed(&self) -> bool {
+        self.redraw_pacing.slowed(Instant::now())
     }
 
     /// Where an item's canvas point is on screen in the editable monitor (preview in studio
@@ -853,10 +863,21 @@ impl eframe::App for TallyApp {
             .and_then(|value| value.parse::<f64>().ok())
             .filter(|value| *value > 0.0)
             .map_or(fps, |value| value.min(fps));
-        ctx.request_repaint_after(Duration::from_secs_f64(1.0 / fps));
+        let period = Duration::from_secs_f64(1.0 / fps);
+        let delay = self
+            .redraw_pacing
+            .delay(period, self.stats.frames_lagged, Instant::now());
+        ctx.request_repaint_after(delay);
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.redraws += 1;
+        if let Some(paint) = &self.window_paint {
+            let window = ui.ctx().content_rect();
+            ui.ctx()
+                .layer_painter(egui::LayerId::background())
+                .add(paint.background(window));
+        }
         docks::top_bar(self, ui);
         docks::bottom_docks(self, ui);
         let ctx = ui.ctx().clone();
@@ -866,7 +887,17 @@ impl eframe::App for TallyApp {
         egui::CentralPanel::default().show(ui, |ui| self.monitors(ui));
     }
 
+    fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
+        BACKGROUND.to_normalized_gamma_f32()
+    }
+
     fn on_exit(&mut self) {
+        let open = self.opened.elapsed().as_secs_f64();
+        eprintln!(
+            "window: {} redraws in {open:.1} s ({:.1} per second)",
+            self.redraws,
+            self.redraws as f64 / open.max(0.001)
+        );
         if let Some(session) = self.session.take() {
             match session.engine.stop() {
                 Ok(summary) => {
@@ -891,6 +922,48 @@ impl eframe::App for TallyApp {
                 Err(error) => eprintln!("error: {error}"),
             }
         }
+    }
+}
+
+/// When the window redraws: once a period on a fixed grid (so the time a redraw takes does
+/// not lower the rate), and at half the rate for a while after the engine lagged: on a machine
+/// where the window and the engine share the CPU, the program output comes first.
+#[derive(Debug, Default)]
+struct RedrawPacing {
+    next: Option<Instant>,
+    lagged_seen: u64,
+    slow_until: Option<Instant>,
+}
+
+/// How long the window stays at half rate after the engine's last lagged frame.
+const SLOW_AFTER_LAG: Duration = Duration::from_secs(5);
+
+impl RedrawPacing {
+    /// How long to wait before the next redraw at one per `period`, given the engine's count of
+    /// lagged frames so far. A redraw that is late by more than a period starts a new grid
+    /// rather than being followed by a burst.
+    fn delay(&mut self, period: Duration, lagged_total: u64, now: Instant) -> Duration {
+        if lagged_total > self.lagged_seen {
+            self.slow_until = Some(now + SLOW_AFTER_LAG);
+        }
+        // A new engine counts from zero again.
+        self.lagged_seen = lagged_total;
+        let period = match self.slow_until {
+            Some(until) if now < until => period * 2,
+            _ => period,
+        };
+        let next = match self.next {
+            Some(next) if next > now => return next - now,
+            Some(next) if now - next < period => next + period,
+            _ => now + period,
+        };
+        self.next = Some(next);
+        next - now
+    }
+
+    /// Whether the window is at half rate because the engine lagged.
+    fn slowed(&self, now: Instant) -> bool {
+        self.slow_until.is_some_and(|until| now < until)
     }
 }
 
@@ -919,4 +992,45 @@ fn empty_collection() -> Collection {
         Path::new("."),
     )
     .expect("the built-in empty collection is valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redraws_keep_to_the_grid_however_long_each_takes() {
+        let period = Duration::from_millis(33);
+        let start = Instant::now();
+        let mut pacing = RedrawPacing::default();
+        assert_eq!(pacing.delay(period, 0, start), period);
+        // The redraw for `start + 33 ms` took 10 ms: the next is still due at 66 ms.
+        let after_redraw = start + Duration::from_millis(43);
+        assert_eq!(pacing.delay(period, 0, after_redraw), Duration::from_millis(23));
+        // Asked again (input arrived) before then: the same deadline.
+        let input = start + Duration::from_millis(50);
+        assert_eq!(pacing.delay(period, 0, input), Duration::from_millis(16));
+        // Two periods late: a new grid from now, not a burst of catch-up redraws.
+        let late = start + Duration::from_millis(200);
+        assert_eq!(pacing.delay(period, 0, late), period);
+    }
+
+    #[test]
+    fn the_window_redraws_at_half_rate_for_a_while_after_the_engine_lags() {
+        let period = Duration::from_millis(33);
+        let start = Instant::now();
+        let mut pacing = RedrawPacing::default();
+        pacing.delay(period, 0, start);
+        // At the first redraw the engine has lagged twice: the next is two periods away.
+        let first = start + period;
+        assert_eq!(pacing.delay(period, 2, first), period * 2);
+        assert!(pacing.slowed(first));
+        // No further lag: back to the full rate five seconds after the last one.
+        let later = first + SLOW_AFTER_LAG + Duration::from_millis(1);
+        assert!(!pacing.slowed(later));
+        assert_eq!(pacing.delay(period, 2, later), period);
+        // A restarted engine counts from zero; that is not a new lag.
+        assert_eq!(pacing.delay(period, 0, later + period), period);
+        assert!(!pacing.slowed(later + period));
+    }
 }

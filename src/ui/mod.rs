@@ -11,6 +11,7 @@ mod history;
 mod monitor;
 mod settings;
 mod stats;
+mod window_paint;
 
 pub use app::{TallyApp, TransitionChoice};
 pub use history::History;

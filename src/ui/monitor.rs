@@ -2,9 +2,10 @@
 //! fits, with a tally-coloured frame, and in the editable monitor the selected item's outline
 //! and dragging with snapping to the canvas edges and centre.
 
+use super::window_paint::{CanvasImage, WindowPaint};
 use crate::render::geometry::item_quad;
 use crate::scene::{Crop, Item};
-use eframe::egui::{self, Color32, Pos2, Rect, Sense, Stroke, TextureId, Vec2};
+use eframe::egui::{self, Color32, Pos2, Rect, Sense, Stroke, Vec2};
 
 pub const PROGRAM_RED: Color32 = Color32::from_rgb(220, 40, 40);
 pub const PREVIEW_GREEN: Color32 = Color32::from_rgb(40, 180, 80);
@@ -36,10 +37,11 @@ impl Shown {
     }
 }
 
-/// Draws `texture` (a canvas of `canvas` pixels) into the space left in `ui`, letterboxed.
+/// Draws `image` (a canvas of `canvas` pixels) into the space left in `ui`, letterboxed; black
+/// until there is one.
 pub fn show(
     ui: &mut egui::Ui,
-    texture: Option<TextureId>,
+    image: Option<(&WindowPaint, &CanvasImage)>,
     canvas: [u32; 2],
     title: &str,
     tally: Color32,
@@ -55,16 +57,16 @@ pub fn show(
         Vec2::new(available.x, available.x / aspect)
     };
     let (outer, response) = ui.allocate_exact_size(available, Sense::click_and_drag());
+    let shown = image;
     let image = Rect::from_center_size(outer.center(), size);
     let painter = ui.painter_at(outer);
-    painter.rect_filled(image, 0.0, Color32::BLACK);
-    if let Some(texture) = texture {
-        painter.image(
-            texture,
-            image,
-            Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
-            Color32::WHITE,
-        );
+    match shown {
+        Some((paint, canvas_image)) => {
+            painter.add(paint.canvas(image, canvas_image));
+        }
+        None => {
+            painter.rect_filled(image, 0.0, Color32::BLACK);
+        }
     }
     painter.rect_stroke(
         image.expand(1.5),
