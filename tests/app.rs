@@ -443,3 +443,27 @@ fn alt_dragging_an_edge_crops_the_item() {
         "the picture stays where it was"
     );
 }
+
+#[test]
+fn the_rotate_handle_turns_the_item_and_undo_turns_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    wait_for_sizes(&mut harness);
+    // The box is 100x100 at (200, 100): its centre is (250, 150).
+    click_in_preview(&mut harness, [250.0, 150.0]);
+    let handle = harness
+        .state()
+        .rotate_handle_point()
+        .expect("the selected box has a rotate handle");
+    assert_eq!(handle[0], 250.0);
+    assert!(handle[1] < 100.0, "above the box: {handle:?}");
+    // From above the centre to its right: a quarter turn clockwise.
+    drag_in_preview(&mut harness, handle, [350.0, 150.0]);
+    let item = harness.state().collection().scene("Main").unwrap().items[1].clone();
+    assert!((item.rotation - 90.0).abs() < 0.5, "{}", item.rotation);
+    assert_eq!(item.position, [200.0, 100.0], "it turns in place");
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    harness.run_steps(2);
+    let item = &harness.state().collection().scene("Main").unwrap().items[1];
+    assert_eq!(item.rotation, 0.0);
+}

@@ -123,6 +123,8 @@ enum DragAction {
     Resize(usize),
     /// Alt held on an edge: crop that side.
     Crop(usize),
+    /// The handle above the item: turn it about its centre.
+    Rotate,
 }
 
 /// An action held back because the collection has unsaved changes.
@@ -139,6 +141,7 @@ struct DragState {
     start_size: ItemSize,
     start_crop: scene::Crop,
     start_position: [f32; 2],
+    start_rotation: f32,
     start_bounds: [f32; 4],
     start_pointer: [f32; 2],
 }
@@ -705,6 +708,18 @@ impl TallyApp {
         }
     }
 
+    /// The canvas point of the selected item's rotate handle in the editable monitor, as last
+    /// drawn.
+    pub fn rotate_handle_point(&self) -> Option<[f32; 2]> {
+        let (_, scale) = self.edit_monitor?;
+        let (_, _, item) = self.selected_item()?;
+        let size = self.stats.source_sizes.get(&item.source).copied()?;
+        Some(monitor::rotate_handle(
+            monitor::item_bounds(item, size)?,
+            scale,
+        ))
+    }
+
     /// Whether the window redraws at half rate because the engine lagged recently.
     pub(super) fn window_slowed(&self) -> bool {
         self.redraw_pacing.slowed(Instant::now())
@@ -733,14 +748,17 @@ impl TallyApp {
             if let Some(pointer) = pressed_at.or_else(|| response.interact_pointer_pos()) {
                 let at = shown.to_canvas(pointer);
                 let items = &self.collection.scenes[scene_index].items;
-                // A handle of the selected item first (an edge with Alt held to crop, a corner to
-                // resize), then whatever is under the pointer.
+                // A handle of the selected item first (the rotate handle, an edge with Alt held
+                // to crop, a corner to resize), then whatever is under the pointer.
                 let reach = 8.0 / shown.scale;
                 let alt = ui.input(|input| input.modifiers.alt);
                 let handle = self.selected.and_then(|index| {
                     let item = items.get(index).filter(|item| !item.locked)?;
                     let bounds = monitor::item_bounds(item, size_of(&item.source)?)?;
-                    let action = if alt {
+                    let [x, y] = monitor::rotate_handle(bounds, shown.scale);
+                    let action = if (x - at[0]).hypot(y - at[1]) <= reach {
+                        DragAction::Rotate
+                    } else if alt {
                         DragAction::Crop(monitor::edge_at(bounds, at, reach)?)
                     } else {
                         DragAction::Resize(monitor::corner_at(bounds, at, reach)?)
@@ -760,6 +778,7 @@ impl TallyApp {
                             start_size: item.size,
                             start_crop: item.crop,
                             start_position: item.position,
+                            start_rotation: item.rotation,
                             start_bounds: monitor::item_bounds(item, size_of(&item.source)?)?,
                             start_pointer: at,
                         })
@@ -777,6 +796,16 @@ impl TallyApp {
                 let canvas = [self.collection.canvas.width, self.collection.canvas.height];
                 let index = drag.item;
                 let item = &self.collection.scenes[scene_index].items[index];
+                let rotation = match drag.action {
+                    DragAction::Rotate => {
+                        let bounds = drag.start_bounds;
+                        let centre = [(bounds[0] + bounds[2]) / 2.0, (bounds[1] + bounds[3]) / 2.0];
+                        let snap = ui.input(|input| input.modifiers.shift);
+                        let start = drag.start_pointer;
+                        monitor::rotated(drag.start_rotation, centre, start, at, snap)
+                    }
+                    _ => drag.start_rotation,
+                };
                 let (position, size, crop) = match drag.action {
                     DragAction::Resize(corner) => {
                         let (factor, position) =
@@ -799,6 +828,8 @@ impl TallyApp {
                         }
                         _ => (drag.start_position, drag.start_size, drag.start_crop),
                     },
+                    // Turning leaves the item where it is: it rotates about its centre.
+                    DragAction::Rotate => (drag.start_position, drag.start_size, drag.start_crop),
                     DragAction::Move => (
                         monitor::snapped_position(
                             drag.start_position,
@@ -810,12 +841,17 @@ impl TallyApp {
                         drag.start_crop,
                     ),
                 };
-                if item.position != position || item.size != size || item.crop != crop {
+                let changed = item.position != position
+                    || item.size != size
+                    || item.crop != crop
+                    || item.rotation != rotation;
+                if changed {
                     self.edit_without_history(|collection| {
                         let item = &mut collection.scenes[scene_index].items[index];
                         item.position = position;
                         item.size = size;
                         item.crop = crop;
+                        item.rotation = rotation;
                     });
                 }
             }
@@ -1006,7 +1042,10 @@ mod tests {
         assert_eq!(pacing.delay(period, 0, start), period);
         // The redraw for `start + 33 ms` took 10 ms: the next is still due at 66 ms.
         let after_redraw = start + Duration::from_millis(43);
-        assert_eq!(pacing.delay(period, 0, after_redraw), Duration::from_millis(23));
+        assert_eq!(
+            pacing.delay(period, 0, after_redraw),
+            Duration::from_millis(23)
+        );
         // Asked again (input arrived) before then: the same deadline.
         let input = start + Duration::from_millis(50);
         assert_eq!(pacing.delay(period, 0, input), Duration::from_millis(16));

@@ -114,15 +114,22 @@ pub fn item_at(
     })
 }
 
-/// Outlines the selected item, with small squares at its corners.
+/// Screen points between the top of the selection and the rotate handle above it.
+const ROTATE_HANDLE_GAP: f32 = 24.0;
+
+/// Outlines the selected item, with small squares at its corners and the rotate handle (a
+/// circle on a stalk above its top edge).
 pub fn draw_selection(ui: &egui::Ui, shown: &Shown, bounds: [f32; 4]) {
     let rect = Rect::from_min_max(
         shown.to_screen([bounds[0], bounds[1]]),
         shown.to_screen([bounds[2], bounds[3]]),
     );
-    let painter = ui.painter_at(shown.image.expand(4.0));
+    let painter = ui.painter_at(shown.image.expand(ROTATE_HANDLE_GAP + 8.0));
     let stroke = Stroke::new(1.5, Color32::from_rgb(255, 200, 0));
     painter.rect_stroke(rect, 0.0, stroke, egui::StrokeKind::Middle);
+    let handle = shown.to_screen(rotate_handle(bounds, shown.scale));
+    painter.line_segment([rect.center_top(), handle], stroke);
+    painter.circle_stroke(handle, 5.0, stroke);
     for corner in [
         rect.left_top(),
         rect.right_top(),
@@ -134,6 +141,38 @@ pub fn draw_selection(ui: &egui::Ui, shown: &Shown, bounds: [f32; 4]) {
             0.0,
             stroke.color,
         );
+    }
+}
+
+/// Where the rotate handle of an item with `bounds` is, in canvas pixels, on a monitor showing
+/// `scale` screen points per canvas pixel.
+pub fn rotate_handle(bounds: [f32; 4], scale: f32) -> [f32; 2] {
+    [
+        (bounds[0] + bounds[2]) / 2.0,
+        bounds[1] - ROTATE_HANDLE_GAP / scale.max(0.01),
+    ]
+}
+
+/// The rotation after the rotate handle was dragged from `start_pointer` to `pointer` about
+/// the item's `centre`: clockwise degrees in (-180, 180], in whole 15-degree steps with `snap`.
+pub fn rotated(
+    start_rotation: f32,
+    centre: [f32; 2],
+    start_pointer: [f32; 2],
+    pointer: [f32; 2],
+    snap: bool,
+) -> f32 {
+    // The canvas's y axis points down, so a growing angle is clockwise on screen.
+    let angle = |at: [f32; 2]| (at[1] - centre[1]).atan2(at[0] - centre[0]).to_degrees();
+    let mut rotation = start_rotation + angle(pointer) - angle(start_pointer);
+    if snap {
+        rotation = (rotation / 15.0).round() * 15.0;
+    }
+    let wrapped = rotation.rem_euclid(360.0);
+    if wrapped > 180.0 {
+        wrapped - 360.0
+    } else {
+        wrapped
     }
 }
 
@@ -363,5 +402,33 @@ mod tests {
         assert_eq!(snap([585.0, 100.0], [0.0, 0.0], 100.0), [590.0, 100.0]);
         // The right edge snaps to the canvas's right edge.
         assert_eq!(snap([1175.0, 100.0], [0.0, 0.0], 100.0), [1180.0, 100.0]);
+    }
+
+    #[test]
+    fn the_rotate_handle_turns_the_item_about_its_centre() {
+        let centre = [200.0, 100.0];
+        let above = [200.0, 50.0];
+        // From straight above to straight right: a quarter turn clockwise.
+        let right = [250.0, 100.0];
+        assert!((rotated(0.0, centre, above, right, false) - 90.0).abs() < 1e-3);
+        // To the left from 30 degrees: 30 - 90 = -60.
+        let left = [150.0, 100.0];
+        assert!((rotated(30.0, centre, above, left, false) + 60.0).abs() < 1e-3);
+        // Past half a turn it wraps into (-180, 180].
+        let below_left = [190.0, 150.0];
+        let turned = rotated(90.0, centre, above, below_left, false);
+        assert!(turned > -180.0 && turned <= 180.0, "{turned}");
+        assert!(
+            (turned - (90.0 + 180.0 + 11.31 - 360.0)).abs() < 0.01,
+            "{turned}"
+        );
+        // Shift snaps to whole 15-degree steps.
+        let a_bit_right = [210.0, 50.0];
+        assert_eq!(rotated(0.0, centre, above, a_bit_right, true), 15.0);
+        // The handle sits above the top edge's middle, 24 screen points up.
+        assert_eq!(
+            rotate_handle([100.0, 80.0, 300.0, 120.0], 0.5),
+            [200.0, 32.0]
+        );
     }
 }
