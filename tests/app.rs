@@ -467,3 +467,72 @@ fn the_rotate_handle_turns_the_item_and_undo_turns_it_back() {
     let item = &harness.state().collection().scene("Main").unwrap().items[1];
     assert_eq!(item.rotation, 0.0);
 }
+
+#[test]
+fn properties_edit_the_selected_sources_own_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    wait_for_sizes(&mut harness);
+    // The box is a 100x100 colour source: Properties shows its colour and size.
+    click_in_preview(&mut harness, [250.0, 150.0]);
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::SpinButton, "width")
+        .set_value_accesskit(160.0);
+    harness.run_steps(2);
+    let width_of = |app: &TallyApp| match app.collection().source("box").map(|s| &s.kind) {
+        Some(SourceKind::Color { width, .. }) => *width,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(width_of(harness.state()), 160);
+    // The engine reopened it at the new size.
+    step_until(&mut harness, |app| {
+        app.engine()
+            .is_some_and(|engine| engine.stats().source_sizes.get("box") == Some(&[160, 100]))
+    });
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    harness.run_steps(2);
+    assert_eq!(width_of(harness.state()), 100);
+}
+
+#[test]
+fn an_image_path_typed_in_properties_applies_when_the_field_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    image::RgbaImage::from_pixel(64, 64, image::Rgba([0, 200, 0, 255]))
+        .save(dir.path().join("logo.png"))
+        .unwrap();
+    image::RgbaImage::from_pixel(32, 16, image::Rgba([0, 0, 200, 255]))
+        .save(dir.path().join("other.png"))
+        .unwrap();
+    let collection = "[canvas]\nwidth = 1280\nheight = 720\nfps = 30\n\n\
+        [[sources]]\nid = \"logo\"\nkind = \"image\"\npath = \"logo.png\"\n\n\
+        [[scenes]]\nname = \"Main\"\n\n[[scenes.items]]\nsource = \"logo\"\nposition = [200, 100]\n";
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", collection));
+    step_until(&mut harness, |app| {
+        app.engine()
+            .is_some_and(|engine| engine.stats().source_sizes.get("logo") == Some(&[64, 64]))
+    });
+    harness.run_steps(2);
+    click_in_preview(&mut harness, [230.0, 130.0]);
+    assert_eq!(harness.state().selected_source().as_deref(), Some("logo"));
+    let path_of = |app: &TallyApp| match app.collection().source("logo").map(|s| &s.kind) {
+        Some(SourceKind::Image { path }) => path.clone(),
+        other => panic!("{other:?}"),
+    };
+    let field = harness.get_by_role_and_label(egui::accesskit::Role::TextInput, "file");
+    field.focus();
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::TextInput, "file")
+        .type_text("other.png");
+    harness.run_steps(2);
+    // Still typing: nothing applied yet.
+    assert_eq!(path_of(harness.state()), std::path::Path::new("logo.png"));
+    harness.key_press(egui::Key::Enter);
+    harness.run_steps(2);
+    // Relative, as in the file: taken from the collection's folder.
+    assert_eq!(path_of(harness.state()), std::path::Path::new("other.png"));
+    step_until(&mut harness, |app| {
+        app.engine()
+            .is_some_and(|engine| engine.stats().source_sizes.get("logo") == Some(&[32, 16]))
+    });
+}

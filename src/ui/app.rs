@@ -105,6 +105,8 @@ pub struct TallyApp {
     pub(super) new_text: String,
     /// The Name field of the Properties dock while it is being edited.
     pub(super) renaming: Option<String>,
+    /// Text being typed into Properties fields that apply when left, by source and field.
+    pub(super) field_edits: std::collections::HashMap<String, String>,
     dragging: Option<DragState>,
     /// A scene just put in preview, shown as such until the engine reports it.
     pending_preview: Option<(String, Instant)>,
@@ -219,6 +221,7 @@ impl TallyApp {
             open_path: String::new(),
             new_text: "Title".into(),
             renaming: None,
+            field_edits: Default::default(),
             dragging: None,
             pending_preview: None,
             pending: None,

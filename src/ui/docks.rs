@@ -86,7 +86,9 @@ pub fn bottom_docks(app: &mut TallyApp, ui: &mut egui::Ui) {
                 ui.horizontal_top(|ui| {
                     dock(ui, "Scenes", 140.0, |ui| scenes(app, ui));
                     dock(ui, "Sources", 165.0, |ui| sources(app, ui));
-                    dock(ui, "Properties", 165.0, |ui| properties(app, ui));
+                    dock(ui, "Properties", 165.0, |ui| {
+                        super::properties::properties(app, ui)
+                    });
                     dock(ui, "Audio Mixer", 220.0, |ui| mixer(app, ui));
                     dock(ui, "Transitions", 230.0, |ui| transitions(app, ui));
                     dock(ui, "Controls", 140.0, |ui| controls(app, ui));
@@ -296,82 +298,6 @@ pub fn add_file_source(app: &mut TallyApp, path: &Path) {
         .filter(|stem| !stem.is_empty())
         .unwrap_or_else(|| "file".into());
     add_source(app, &base, kind);
-}
-
-fn properties(app: &mut TallyApp, ui: &mut egui::Ui) {
-    let Some((scene_index, index, item)) = app.selected_item() else {
-        ui.label("Select an item in the preview or in Sources.");
-        return;
-    };
-    let mut item = item.clone();
-    let source = app.collection.source(&item.source).cloned();
-    ui.horizontal(|ui| {
-        let label = ui.label("Name");
-        let mut name = app.renaming.clone().unwrap_or_else(|| item.source.clone());
-        let response = ui
-            .add(egui::TextEdit::singleline(&mut name).desired_width(90.0))
-            .labelled_by(label.id);
-        if response.changed() || response.gained_focus() {
-            app.renaming = Some(name.clone());
-        }
-        if response.lost_focus() {
-            app.renaming = None;
-            if name != item.source {
-                app.rename_source(&item.source, &name);
-            }
-        }
-    });
-    let before = item.clone();
-    egui::Grid::new("item properties")
-        .num_columns(2)
-        .show(ui, |ui| {
-            ui.label("x");
-            ui.add(egui::DragValue::new(&mut item.position[0]).speed(1.0));
-            ui.end_row();
-            ui.label("y");
-            ui.add(egui::DragValue::new(&mut item.position[1]).speed(1.0));
-            ui.end_row();
-            ui.label("rotation");
-            ui.add(
-                egui::DragValue::new(&mut item.rotation)
-                    .speed(0.5)
-                    .suffix("°"),
-            );
-            ui.end_row();
-            ui.label("opacity");
-            ui.add(egui::Slider::new(&mut item.opacity, 0.0..=1.0));
-            ui.end_row();
-        });
-    if item != before {
-        app.edit(|c| c.scenes[scene_index].items[index] = item.clone());
-    }
-    if let Some(Source {
-        id,
-        kind: SourceKind::Text(text),
-    }) = source
-    {
-        ui.separator();
-        let label = ui.label("Text");
-        let mut edited = text.text.clone();
-        let response = ui
-            .add(
-                egui::TextEdit::multiline(&mut edited)
-                    .desired_rows(2)
-                    .id_salt("text source"),
-            )
-            .labelled_by(label.id);
-        if response.changed() {
-            app.edit(|c| {
-                if let Some(Source {
-                    kind: SourceKind::Text(text),
-                    ..
-                }) = c.sources.iter_mut().find(|s| s.id == id)
-                {
-                    text.text = edited;
-                }
-            });
-        }
-    }
 }
 
 fn mixer(app: &mut TallyApp, ui: &mut egui::Ui) {

@@ -9,6 +9,7 @@ mod app;
 mod docks;
 mod history;
 mod monitor;
+mod properties;
 mod settings;
 mod stats;
 mod window_paint;
