@@ -536,3 +536,40 @@ fn an_image_path_typed_in_properties_applies_when_the_field_is_left() {
             .is_some_and(|engine| engine.stats().source_sizes.get("logo") == Some(&[32, 16]))
     });
 }
+
+#[test]
+fn the_canvas_size_set_in_settings_restarts_the_engine_on_it_and_undo_restores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    wait_for_sizes(&mut harness);
+    harness.get_by_label("Settings").click();
+    harness.run_steps(2);
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::SpinButton, "canvas width")
+        .set_value_accesskit(320.0);
+    harness.run_steps(1);
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::SpinButton, "canvas height")
+        .set_value_accesskit(180.0);
+    harness.run_steps(1);
+    // Nothing changes until applied.
+    assert_eq!(harness.state().collection().canvas.width, 640);
+    harness.get_by_label("Apply canvas").click();
+    harness.run_steps(2);
+    let canvas = harness.state().collection().canvas;
+    assert_eq!((canvas.width, canvas.height), (320, 180));
+    let program_size = |app: &TallyApp| {
+        let texture = &app.engine().expect("an engine runs").display().program;
+        (texture.width(), texture.height())
+    };
+    assert_eq!(
+        program_size(harness.state()),
+        (320, 180),
+        "a new engine on the new canvas"
+    );
+    // Undo in the top bar (the Settings window may cover it, so by its accessibility action).
+    harness.get_by_label("Undo").click_accesskit();
+    harness.run_steps(2);
+    assert_eq!(harness.state().collection().canvas.width, 640);
+    assert_eq!(program_size(harness.state()), (640, 360));
+}

@@ -92,6 +92,10 @@ pub struct TallyApp {
     pub(super) settings: AppSettings,
     pub(super) settings_path: PathBuf,
     pub(super) show_settings: bool,
+    /// Canvas size and rate being edited in Settings, until applied.
+    pub(super) canvas_draft: Option<scene::Canvas>,
+    /// Whether NVENC opens here, checked when Settings first shows it.
+    nvenc_probe: Option<Result<(), String>>,
     /// The destinations being edited in the Settings window, one per line.
     pub(super) destinations_text: String,
     /// Problems to show: a collection that failed to load, an engine that failed to start.
@@ -213,6 +217,8 @@ impl TallyApp {
             settings,
             settings_path,
             show_settings: false,
+            canvas_draft: None,
+            nvenc_probe: None,
             problem: problem.or(settings_problem),
             warnings: Vec::new(),
             redraws: 0,
@@ -375,16 +381,26 @@ impl TallyApp {
 
     pub fn undo(&mut self) {
         if let Some(previous) = self.history.undo(&self.collection) {
-            self.collection = previous;
-            self.unsaved = true;
-            self.send(Command::UpdateCollection(Box::new(self.collection.clone())));
+            self.replace_collection(previous);
         }
     }
 
     pub fn redo(&mut self) {
         if let Some(next) = self.history.redo(&self.collection) {
-            self.collection = next;
-            self.unsaved = true;
+            self.replace_collection(next);
+        }
+    }
+
+    /// Puts an undone or redone collection in place. A different canvas needs a new engine,
+    /// which is started unless recording or streaming (then the engine says it keeps its
+    /// canvas until it restarts).
+    fn replace_collection(&mut self, collection: Collection) {
+        let canvas_changed = collection.canvas != self.collection.canvas;
+        self.collection = collection;
+        self.unsaved = true;
+        if canvas_changed && self.recording.is_none() && !self.streaming {
+            self.start_engine(None);
+        } else {
             self.send(Command::UpdateCollection(Box::new(self.collection.clone())));
         }
     }
@@ -721,6 +737,25 @@ impl TallyApp {
             monitor::item_bounds(item, size)?,
             scale,
         ))
+    }
+
+    /// Sets the collection's canvas (an undoable edit) and restarts the engine on it, carrying
+    /// over program and preview. The caller makes sure nothing is recording or streaming.
+    pub(super) fn apply_canvas(&mut self, canvas: scene::Canvas) {
+        self.edit(|collection| collection.canvas = canvas);
+        self.start_engine(None);
+    }
+
+    /// Whether NVIDIA's encoder opens on this machine (a short test encode, done once).
+    pub(super) fn nvenc_usable(&mut self) -> Result<(), String> {
+        self.nvenc_probe
+            .get_or_insert_with(|| {
+                crate::encode::probe_encoders()
+                    .into_iter()
+                    .find(|probe| probe.name == "h264_nvenc")
+                    .map_or_else(|| Err("not checked".to_string()), |probe| probe.usable)
+            })
+            .clone()
     }
 
     /// Whether the window redraws at half rate because the engine lagged recently.

@@ -536,7 +536,41 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
         .collapsible(false)
         .default_width(460.0)
         .show(ctx, |ui| {
+            canvas_settings(app, ui);
+            ui.separator();
             egui::Grid::new("settings").num_columns(2).show(ui, |ui| {
+                let label = ui.label("Encoder");
+                let encoders = [
+                    ("x264", "x264 (software)"),
+                    ("nvenc", "NVENC (NVIDIA hardware)"),
+                    ("auto", "Auto (NVENC if it opens, else x264)"),
+                ];
+                let chosen = encoders
+                    .iter()
+                    .find(|(key, _)| *key == app.settings.encoder)
+                    .map_or(encoders[0].1, |(_, name)| name);
+                egui::ComboBox::from_id_salt("encoder")
+                    .selected_text(chosen)
+                    .show_ui(ui, |ui| {
+                        for (key, name) in encoders {
+                            ui.selectable_value(&mut app.settings.encoder, key.to_string(), name);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+                ui.end_row();
+                // Whether the hardware encoder opens here, checked once (a short test encode).
+                let nvenc = app.nvenc_usable();
+                ui.label("");
+                match nvenc {
+                    Ok(()) => ui.label(RichText::new("NVENC opens on this machine").small()),
+                    Err(why) => ui.label(
+                        RichText::new(format!("NVENC not usable here: {why}"))
+                            .small()
+                            .color(if app.settings.encoder == "nvenc" { AMBER } else { ui.visuals().weak_text_color() }),
+                    ),
+                };
+                ui.end_row();
                 ui.label("x264 preset");
                 egui::ComboBox::from_id_salt("preset")
                     .selected_text(app.settings.preset.clone())
@@ -580,6 +614,12 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
             let label = ui.label(
                 "Stream destinations, one per line (rtmp://, rtmps://, srt://; PRIMARY|BACKUP; ${VAR} for keys)",
             );
+            ui.label(
+                RichText::new(
+                    "SRT options go in the URL: srt://HOST:PORT?streamid=...&passphrase=...&latency_ms=200",
+                )
+                .small(),
+            );
             ui.add(
                 egui::TextEdit::multiline(&mut app.destinations_text)
                     .desired_rows(3)
@@ -607,6 +647,84 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
             }
         });
     app.show_settings = open;
+}
+
+/// The collection's canvas (it lives in the scene file, not in the settings): size and frame
+/// rate, applied by restarting the engine, so not while recording or streaming.
+fn canvas_settings(app: &mut TallyApp, ui: &mut egui::Ui) {
+    const RATES: [(u32, u32, &str); 7] = [
+        (24, 1, "24"),
+        (25, 1, "25"),
+        (30000, 1001, "29.97"),
+        (30, 1, "30"),
+        (50, 1, "50"),
+        (60000, 1001, "59.94"),
+        (60, 1, "60"),
+    ];
+    let current = app.collection.canvas;
+    let mut draft = app.canvas_draft.unwrap_or(current);
+    ui.label(RichText::new("Canvas (saved in the scene collection)").strong());
+    egui::Grid::new("canvas settings")
+        .num_columns(2)
+        .show(ui, |ui| {
+            let label = ui.label("canvas width");
+            ui.add(
+                egui::DragValue::new(&mut draft.width)
+                    .range(16..=7680)
+                    .suffix(" px"),
+            )
+            .labelled_by(label.id);
+            ui.end_row();
+            let label = ui.label("canvas height");
+            ui.add(
+                egui::DragValue::new(&mut draft.height)
+                    .range(16..=4320)
+                    .suffix(" px"),
+            )
+            .labelled_by(label.id);
+            ui.end_row();
+            let label = ui.label("frame rate");
+            let shown = RATES
+                .iter()
+                .find(|(num, den, _)| draft.fps == crate::scene::FrameRate::new(*num, *den))
+                .map_or_else(
+                    || format!("{:.3}", draft.fps.as_f64()),
+                    |(_, _, name)| name.to_string(),
+                );
+            egui::ComboBox::from_id_salt("frame rate")
+                .selected_text(shown)
+                .show_ui(ui, |ui| {
+                    for (num, den, name) in RATES {
+                        ui.selectable_value(
+                            &mut draft.fps,
+                            crate::scene::FrameRate::new(num, den),
+                            name,
+                        );
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            ui.end_row();
+        });
+    // Even sizes: the encoder's 4:2:0 chroma needs them.
+    draft.width += draft.width % 2;
+    draft.height += draft.height % 2;
+    let busy = app.recording.is_some() || app.streaming;
+    ui.horizontal(|ui| {
+        let apply = ui.add_enabled(draft != current && !busy, egui::Button::new("Apply canvas"));
+        if apply.clicked() {
+            app.apply_canvas(draft);
+            draft = app.collection.canvas;
+        }
+        if busy && draft != current {
+            ui.label(
+                RichText::new("stop recording and streaming to change the canvas")
+                    .small()
+                    .color(AMBER),
+            );
+        }
+    });
+    app.canvas_draft = (draft != app.collection.canvas).then_some(draft);
 }
 
 fn stats(app: &mut TallyApp, ui: &mut egui::Ui) {

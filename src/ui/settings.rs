@@ -3,7 +3,7 @@
 //! else `~/.config/tally/settings.toml`), never in a scene file, so a collection can be shared
 //! without its stream keys.
 
-use crate::encode::{RateControl, VideoSettings};
+use crate::encode::{RateControl, VideoEncoderKind, VideoSettings};
 use crate::output::RecordingFormat;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AppSettings {
+    /// `x264`, `nvenc` (NVIDIA's hardware encoder) or `auto` (NVENC when it opens, else x264).
+    pub encoder: String,
     /// x264 preset.
     pub preset: String,
     pub bitrate_kbps: u32,
@@ -27,6 +29,7 @@ impl Default for AppSettings {
     fn default() -> Self {
         let video = VideoSettings::default();
         Self {
+            encoder: "x264".into(),
             preset: video.preset,
             bitrate_kbps: 2500,
             keyframe_interval_secs: video.keyframe_interval_secs,
@@ -90,6 +93,11 @@ impl AppSettings {
                 kbps: self.bitrate_kbps,
             },
             keyframe_interval_secs: self.keyframe_interval_secs,
+            encoder: match self.encoder.as_str() {
+                "nvenc" => VideoEncoderKind::Nvenc,
+                "auto" => VideoEncoderKind::Auto,
+                _ => VideoEncoderKind::X264,
+            },
             ..VideoSettings::default()
         }
     }
@@ -114,12 +122,18 @@ mod tests {
         assert_eq!(AppSettings::load(&path), (AppSettings::default(), None));
         let settings = AppSettings {
             bitrate_kbps: 6000,
+            encoder: "nvenc".into(),
             destinations: vec!["rtmp://live.example/app/${KEY}".into()],
             last_collection: Some("/shows/monday.toml".into()),
             ..AppSettings::default()
         };
         settings.save(&path).unwrap();
         assert_eq!(AppSettings::load(&path).0, settings);
+        assert_eq!(settings.video().encoder, VideoEncoderKind::Nvenc);
+        assert_eq!(
+            AppSettings::default().video().encoder,
+            VideoEncoderKind::X264
+        );
         std::fs::write(&path, "bitrate_kbps = \"fast\"").unwrap();
         let (loaded, problem) = AppSettings::load(&path);
         assert_eq!(loaded, AppSettings::default());
