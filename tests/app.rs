@@ -573,3 +573,60 @@ fn the_canvas_size_set_in_settings_restarts_the_engine_on_it_and_undo_restores_i
     assert_eq!(harness.state().collection().canvas.width, 640);
     assert_eq!(program_size(harness.state()), (640, 360));
 }
+
+/// The main window at `size` points and `pixels_per_point` (a display's scale factor): every
+/// dock and control is inside the window, and the monitors get at least `min_monitor` points.
+fn assert_laid_out(size: [f32; 2], pixels_per_point: f32, min_monitor: f32) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_scene(dir.path(), "show.toml", SHOW);
+    let settings = dir.path().join("settings.toml");
+    std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
+    let mut harness = Harness::builder()
+        .with_size(size)
+        .with_pixels_per_point(pixels_per_point)
+        .wgpu_setup(tally::ui::wgpu_setup())
+        .build_eframe(move |cc| TallyApp::with_settings_file(cc, Some(path), settings));
+    harness.run_steps(3);
+    let window = egui::Rect::from_min_size(egui::Pos2::ZERO, size.into());
+    for label in [
+        "Scenes",
+        "Sources",
+        "Properties",
+        "Audio Mixer",
+        "Transitions",
+        "Controls",
+        "Stats",
+        "Studio Mode",
+        "Start Recording",
+        "Start Streaming",
+        "Settings",
+        "Transition",
+        "Open",
+        "Save",
+    ] {
+        let rect = harness.get_by_label(label).rect();
+        assert!(
+            window.contains_rect(rect),
+            "{label} at {rect:?} is outside {window:?}"
+        );
+    }
+    // The preview's top-left and bottom-right canvas corners are on screen, far enough apart.
+    let app = harness.state();
+    let top_left = app
+        .edit_monitor_point([0.0, 0.0])
+        .expect("the preview is drawn");
+    let bottom_right = app.edit_monitor_point([640.0, 360.0]).unwrap();
+    assert!(window.contains(top_left) && window.contains(bottom_right));
+    let width = bottom_right.x - top_left.x;
+    assert!(
+        width >= min_monitor,
+        "preview {width} points wide at {size:?}"
+    );
+}
+
+#[test]
+fn the_window_is_laid_out_at_720p_and_at_4k_with_a_scale_factor_of_two() {
+    // 1280x720 at 1x, and 3840x2160 pixels at 2x (1920x1080 points).
+    assert_laid_out([1280.0, 720.0], 1.0, 450.0);
+    assert_laid_out([1920.0, 1080.0], 2.0, 800.0);
+}
