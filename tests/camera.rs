@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tally::render::{Compositor, Gpu, Layer};
+use tally::scene::Item;
 use tally::scene::{CameraFormat, CameraSource};
-use tally::scene::{Crop, Item, ItemSize};
 use tally::sources::camera::convert::{nv12_to_rgba, yuyv_frame, yuyv_to_rgba, JpegDecoder};
 use tally::sources::camera::{
     Camera, CameraBackend, CameraError, CameraInfo, CameraMode, CameraStream, PixelFormat, RawFrame,
@@ -85,16 +85,7 @@ fn through_the_compositor(frame: VideoFrame) -> VideoFrame {
     std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
     let size = [frame.width, frame.height];
     let mut compositor = Compositor::new(Arc::new(Gpu::open().unwrap()), size);
-    let item = Item {
-        source: "camera".into(),
-        position: [0.0, 0.0],
-        size: ItemSize::Scale([1.0, 1.0]),
-        crop: Crop::default(),
-        rotation: 0.0,
-        opacity: 1.0,
-        visible: true,
-        locked: false,
-    };
+    let item = Item::new("camera", [0.0, 0.0]);
     let frame = FrameRef {
         frame: Arc::new(frame),
         generation: 1,

@@ -322,14 +322,8 @@ bounds = { width = 320, height = 180, fit = "stretch" }
 /// A solid-colour layer's item: `size` canvas pixels at `position`.
 fn solid_item(source: &str, position: [f32; 2], size: [f32; 2]) -> tally::scene::Item {
     tally::scene::Item {
-        source: source.to_string(),
-        position,
         size: tally::scene::ItemSize::Scale(size),
-        crop: Default::default(),
-        rotation: 0.0,
-        opacity: 1.0,
-        visible: true,
-        locked: false,
+        ..tally::scene::Item::new(source, position)
     }
 }
 

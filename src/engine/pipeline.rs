@@ -25,7 +25,7 @@ use crate::output::{
     AdaptiveBitrate, FrameTimes, OutputError, OutputNotice, OutputState, Recorder, StreamOutput,
 };
 use crate::render::{Compositor, Gpu, I420Layout, Layer};
-use crate::scene::{Collection, Crop, Item, ItemSize, Scene};
+use crate::scene::{Collection, Item, Scene};
 use crate::sources::{self, FrameRef, Pacing, RunningSource, Tick, SAMPLE_RATE};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use ffmpeg_next as ffmpeg;
@@ -577,14 +577,8 @@ impl ProgramFrame {
                     generation: u64::from(u32::from_be_bytes([color.r, color.g, color.b, color.a])),
                 };
                 let item = Item {
-                    source: WASH_ID.into(),
-                    position: [0.0, 0.0],
-                    size: ItemSize::Scale([1.0, 1.0]),
-                    crop: Crop::default(),
-                    rotation: 0.0,
                     opacity: alpha,
-                    visible: true,
-                    locked: false,
+                    ..Item::new(WASH_ID, [0.0, 0.0])
                 };
                 (frame, item)
             });

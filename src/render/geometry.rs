@@ -124,14 +124,8 @@ mod tests {
 
     fn item(size: ItemSize) -> Item {
         Item {
-            source: "s".into(),
-            position: [10.0, 20.0],
             size,
-            crop: Crop::default(),
-            rotation: 0.0,
-            opacity: 1.0,
-            visible: true,
-            locked: false,
+            ..Item::new("s", [10.0, 20.0])
         }
     }
 

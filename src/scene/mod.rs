@@ -420,6 +420,23 @@ pub struct Item {
     pub locked: bool,
 }
 
+impl Item {
+    /// `source` at `position`, at its own size, uncropped, unrotated, opaque, visible and
+    /// unlocked: what a new item is, and what a scene file's item is unless it says otherwise.
+    pub fn new(source: impl Into<String>, position: [f32; 2]) -> Self {
+        Self {
+            source: source.into(),
+            position,
+            size: ItemSize::Scale([1.0, 1.0]),
+            crop: Crop::default(),
+            rotation: 0.0,
+            opacity: 1.0,
+            visible: true,
+            locked: false,
+        }
+    }
+}
+
 /// How an item's on-canvas size is derived from its (cropped) source size.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub enum ItemSize {

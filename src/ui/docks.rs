@@ -7,8 +7,7 @@ use super::monitor::{PREVIEW_GREEN, PROGRAM_RED};
 use crate::audio::Levels;
 use crate::engine::Command;
 use crate::scene::{
-    AudioSettings, Color, Crop, Item, ItemSize, MediaSource, Monitoring, Source, SourceKind,
-    TextSource,
+    AudioSettings, Color, Item, MediaSource, Monitoring, Source, SourceKind, TextSource,
 };
 use eframe::egui::{self, Color32, RichText};
 use std::path::Path;
@@ -252,16 +251,7 @@ fn add_source(app: &mut TallyApp, base: &str, kind: SourceKind) {
     let Some(scene_index) = app.edited_scene_index() else {
         return;
     };
-    let item = Item {
-        source: id.clone(),
-        position: [40.0, 40.0],
-        size: ItemSize::Scale([1.0, 1.0]),
-        crop: Crop::default(),
-        rotation: 0.0,
-        opacity: 1.0,
-        visible: true,
-        locked: false,
-    };
+    let item = Item::new(id.clone(), [40.0, 40.0]);
     app.edit(|c| {
         c.sources.push(Source { id, kind });
         c.scenes[scene_index].items.push(item);
