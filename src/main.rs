@@ -478,6 +478,14 @@ fn run_engine(
                 Event::Warning(message) => progress.println(format!("warning: {message}")),
                 Event::SceneChanged { scene } => say(format!("on air: {scene}")),
                 Event::AudioLevels(_) | Event::PreviewChanged { .. } => {}
+                Event::RecordingStopped { path, error } => match error {
+                    Some(error) => say(format!("recording {} failed: {error}", path.display())),
+                    None => say(format!("recording {} complete", path.display())),
+                },
+                Event::StreamingStopped { error } => match error {
+                    Some(error) => say(format!("streaming failed: {error}")),
+                    None => say("streaming stopped".into()),
+                },
                 Event::Output(notice) => say(format!(
                     "{}: {}{}",
                     notice.output,

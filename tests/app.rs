@@ -223,9 +223,15 @@ fn main_window_snapshot() {
 }
 
 #[test]
-fn streaming_to_a_destination_set_in_settings_reaches_the_server() {
+fn streaming_from_settings_reaches_the_server_and_recording_starts_and_stops_beside_it() {
     let server = common::RtmpServer::start();
     let dir = tempfile::tempdir().unwrap();
+    let recordings = dir.path().join("recordings");
+    std::fs::write(
+        dir.path().join("settings.toml"),
+        format!("recordings_dir = {:?}\n", recordings.display().to_string()),
+    )
+    .unwrap();
     let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
     harness.run_steps(2);
     harness.get_by_label("Settings").click();
@@ -255,13 +261,49 @@ fn streaming_to_a_destination_set_in_settings_reaches_the_server() {
                 .is_some_and(|output| output.state == tally::output::OutputState::Live)
         })
     });
+    std::thread::sleep(Duration::from_secs(1));
+
+    // Recording joins the live stream without a restart: the same engine runs throughout.
+    let engines_before = harness.state().engine_starts();
+    harness.get_by_label("Start Recording").click();
+    harness.run_steps(2);
     std::thread::sleep(Duration::from_secs(2));
+    harness.get_by_label("Stop Recording").click();
+    harness.run_steps(2);
+    step_until(&mut harness, |app| app.saved_recording().is_some());
+    let file = harness.state().saved_recording().unwrap().to_path_buf();
+    assert!(file.starts_with(&recordings), "{file:?}");
+    assert_eq!(common::decode_errors(&file), "");
+    let recorded: u64 = common::probe(&file, "v:0", "stream=nb_read_frames", true)[0]
+        .parse()
+        .unwrap();
+    assert!(
+        recorded.abs_diff(60) <= 15,
+        "{recorded} frames in about 2 s"
+    );
+    harness.run_steps(2);
+    let saved_label = format!("saved {}", file.display());
+    assert!(harness.query_by_label(&saved_label).is_some());
+
+    std::thread::sleep(Duration::from_secs(1));
     harness.get_by_label("Stop Streaming").click();
     harness.run_steps(2);
-    let recorded = server.recording("fromapp");
-    let frames = common::probe(&recorded, "v:0", "stream=nb_read_frames", true);
-    let count: u64 = frames[0].parse().unwrap_or(0);
-    assert!(count >= 30, "{count} frames reached the server");
+    step_until(&mut harness, |app| {
+        app.engine()
+            .is_some_and(|engine| engine.stats().outputs.is_empty())
+    });
+    assert_eq!(
+        harness.state().engine_starts(),
+        engines_before,
+        "the engine restarted"
+    );
+    let streamed = server.recording("fromapp");
+    assert_eq!(common::decode_errors(&streamed), "");
+    let frames: u64 = common::probe(&streamed, "v:0", "stream=nb_read_frames", true)[0]
+        .parse()
+        .unwrap_or(0);
+    // Unbroken across the recording's start and stop: about 4 s of pictures.
+    assert!(frames >= 100, "{frames} frames reached the server");
 }
 
 #[test]

@@ -5,7 +5,8 @@
 mod common;
 
 use common::{
-    decode_errors, first_time_above, pattern_scene, probe, run_ok, tally, tool, write_scene,
+    decode_errors, first_time_above, frame_counters, pattern_scene, probe, run_ok, tally, tool,
+    write_scene,
 };
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -29,23 +30,6 @@ fn stream_end(file: &Path, stream: &str) -> f64 {
     let fields = probe(file, stream, "stream=start_time,duration", false);
     let values: Vec<f64> = fields[0].split(',').map(|v| v.parse().unwrap()).collect();
     values[0] + values[1]
-}
-
-/// Reads the test pattern's frame counter from every frame of `file`.
-fn frame_counters(file: &Path) -> Vec<Option<u64>> {
-    const WIDTH: u32 = 256;
-    const HEIGHT: u32 = 64;
-    // passthrough: one picture per coded frame, never duplicated to fill a start offset.
-    let crop = format!("crop={WIDTH}:{HEIGHT}:0:0");
-    common::raw_video(
-        file,
-        &[],
-        &["-fps_mode", "passthrough", "-vf", &crop],
-        "rgba",
-    )
-    .chunks_exact((WIDTH * HEIGHT * 4) as usize)
-    .map(|frame| tally::sources::read_counter(frame, WIDTH, 360))
-    .collect()
 }
 
 #[test]

@@ -260,7 +260,7 @@ fn open_error(name: &str, settings: &VideoSettings, error: ffmpeg::Error) -> Enc
 }
 
 /// AAC-LC at 48 kHz stereo. Takes interleaved f32 samples in any amount and encodes them in
-/// the encoder's frame size; timestamps count samples from zero.
+/// the encoder's frame size; timestamps count samples from zero, or from where it starts.
 pub struct AudioEncoder {
     encoder: ffmpeg::encoder::Audio,
     frame_size: usize,
@@ -300,6 +300,17 @@ impl AudioEncoder {
             pending: Vec::new(),
             next_pts: 0,
         })
+    }
+
+    /// Timestamps count from `sample` (the show's sample the first block starts at).
+    pub fn starting_at(mut self, sample: i64) -> Self {
+        self.next_pts = sample;
+        self
+    }
+
+    /// Samples per AAC packet.
+    pub fn frame_size(&self) -> usize {
+        self.frame_size
     }
 
     pub fn stream_info(&self) -> StreamInfo {

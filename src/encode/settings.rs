@@ -116,6 +116,10 @@ impl VideoSettings {
         match self.encoder {
             VideoEncoderKind::Nvenc => {
                 options.set("preset", nvenc_preset(&self.preset));
+                // A keyframe asked for (an output joining or leaving the running encoder)
+                // must be an IDR frame, where a stream can start; NVENC otherwise makes a
+                // plain intra frame. libx264 makes IDR frames with closed GOPs already.
+                options.set("forced-idr", "1");
                 match self.rate_control {
                     RateControl::Cbr { .. } => options.set("rc", "cbr"),
                     RateControl::Vbr { .. } => options.set("rc", "vbr"),

@@ -6,6 +6,7 @@
 //! [`Event`]s, and poll [`Stats`]; none of them touches the pipeline's internals.
 
 mod clock;
+mod outputs;
 mod pipeline;
 pub mod switcher;
 pub mod transition;
@@ -29,7 +30,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RecordingConfig {
     pub path: PathBuf,
     pub format: RecordingFormat,
@@ -42,8 +43,11 @@ pub struct EngineConfig {
     pub frame_limit: Option<u64>,
     pub video: VideoSettings,
     pub audio: AudioSettings,
+    /// Record from the first frame (the recording can also start and stop while the engine
+    /// runs: [`Command::StartRecording`]).
     pub recording: Option<RecordingConfig>,
-    /// Live stream outputs, all fed from the same encode.
+    /// Live stream outputs from the first frame, all fed from the same encode as the
+    /// recording.
     pub streams: Vec<Destination>,
     pub stream_settings: StreamSettings,
     /// Output device for audio monitoring (`default` when `None`); opened only when a source
@@ -74,6 +78,19 @@ pub enum Command {
     UpdateCollection(Box<Collection>),
     /// Stream outputs waiting to reconnect try again now.
     ReconnectOutputs,
+    /// Start recording from the next frame (beside any live streams: they share the encode).
+    /// A failure is reported as [`Event::RecordingStopped`].
+    StartRecording(RecordingConfig),
+    /// End the recording at the next frame and close the file.
+    StopRecording,
+    /// Start streaming to these destinations from the next frame, beside what is already
+    /// recording or streaming. A failure to start is reported as [`Event::StreamingStopped`].
+    StartStreaming(Vec<Destination>),
+    /// End every live stream at the next frame.
+    StopStreaming,
+    /// Encode with these settings from the next time encoding starts (outputs that join a
+    /// recording or stream already running share its encoder as it is).
+    SetVideoSettings(VideoSettings),
     /// Finish the frame in hand, flush encoders and close outputs.
     Stop,
 }
@@ -93,6 +110,16 @@ pub enum Event {
     Output(OutputNotice),
     /// Meter readings of every channel strip and the master, ten times a second.
     AudioLevels(MixerLevels),
+    /// A recording ended: its file is complete (stopped), or it failed (`error`; also when
+    /// it could not start).
+    RecordingStopped {
+        path: PathBuf,
+        error: Option<String>,
+    },
+    /// The streams stopped were all closed, or streaming could not start (`error`).
+    StreamingStopped {
+        error: Option<String>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

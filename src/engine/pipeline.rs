@@ -1,15 +1,17 @@
-//! The render thread and the threads it feeds:
+//! The render thread: it owns the running sources, the compositors and the outputs
+//! ([`Outputs`]), and each frame composites program (and studio mode's preview), mixes the
+//! sound, and hands both to the outputs:
 //!
 //! ```text
-//! render (clock) --frames (bounded, skip when full)--> video encoder --+
-//!        |                                                             +--> recorder
+//! render (clock) --frames (bounded, skip when full)--> video encoder --+--> recorder
+//!        |                                                             +--> stream outputs
 //!        +-------- sound (bounded) --------------------> audio encoder -+
 //! ```
 //!
-//! The render thread owns the running sources and the compositor. It opens the encoders and
-//! outputs before it reports ready, so a refused setting reaches the caller of
-//! `Engine::start` at once.
+//! The outputs the engine starts with are opened before it reports ready, so a refused setting
+//! reaches the caller of `Engine::start` at once; later ones start and stop on commands.
 
+use super::outputs::{OutputSetup, Outputs};
 use super::switcher::{Change, OnAir, Switcher};
 use super::transition::{self, SceneLook, Transition};
 use super::{
@@ -18,76 +20,16 @@ use super::{
 };
 use crate::audio::monitor::MonitorOutput;
 use crate::audio::Mixer;
-use crate::encode::{
-    i420_frame, AudioEncoder, EncodeError, EncodedPacket, StreamKind, VideoEncoder,
-};
-use crate::output::{
-    AdaptiveBitrate, FrameTimes, OutputError, OutputNotice, OutputState, Recorder, StreamOutput,
-};
-use crate::render::{Compositor, Gpu, I420Layout, Layer};
+use crate::render::{Compositor, Gpu, Layer};
 use crate::scene::{Collection, Item, Scene};
 use crate::sources::{self, FrameRef, Pacing, RunningSource, Tick, SAMPLE_RATE};
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
-use ffmpeg_next as ffmpeg;
-use std::cell::Cell;
+use crossbeam_channel::{Receiver, Sender};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Frames waiting for the video encoder; a full queue means the encoder is behind.
-const VIDEO_QUEUE: usize = 4;
-/// Blocks of sound waiting for the audio encoder (audio is never skipped).
-const AUDIO_QUEUE: usize = 32;
-/// Packets waiting for an output.
-const OUTPUT_QUEUE: usize = 256;
 const PREROLL_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Where encoders deliver packets: a recorder (every packet, blocking: a recording must be
-/// complete) or a stream output (never blocking: its queue drops by policy).
-#[derive(Clone)]
-enum Sink {
-    Recorder(Sender<OutputMessage>),
-    Stream(Arc<StreamOutput>),
-}
-
-impl Sink {
-    fn deliver(&self, packet: &Arc<EncodedPacket>) {
-        match self {
-            // A recorder that failed has dropped its receiver; the others carry on.
-            Sink::Recorder(sender) => {
-                let _ = sender.send(OutputMessage::Packet(packet.clone()));
-            }
-            Sink::Stream(stream) => stream.push(packet.clone()),
-        }
-    }
-
-    fn end(&self, kind: StreamKind) {
-        match self {
-            Sink::Recorder(sender) => {
-                let _ = sender.send(OutputMessage::End(kind));
-            }
-            Sink::Stream(stream) => stream.end_stream(kind),
-        }
-    }
-}
-
-enum OutputMessage {
-    Packet(Arc<EncodedPacket>),
-    End(StreamKind),
-}
-
-struct Workers {
-    video: Sender<ffmpeg::frame::Video>,
-    audio: Sender<Vec<f32>>,
-    video_thread: JoinHandle<Result<(), EncodeError>>,
-    audio_thread: JoinHandle<Result<(), EncodeError>>,
-    output_threads: Vec<JoinHandle<Result<(), OutputError>>>,
-    streams: Vec<Arc<StreamOutput>>,
-    notices: Receiver<OutputNotice>,
-    frame_times: Arc<FrameTimes>,
-}
 
 pub(super) fn run(
     collection: Collection,
@@ -104,7 +46,7 @@ pub(super) fn run(
             return Err(EngineError::Thread("start-up failed".into()));
         }
     };
-    let (mut sources, mut compositor, mut preview, workers, encoder_name) = started;
+    let (mut sources, mut compositor, mut preview, mut outputs) = started;
     let _ = ready.send(Ok(DisplayTextures {
         program: compositor.canvas_texture(),
         preview: preview.canvas_texture(),
@@ -121,15 +63,19 @@ pub(super) fn run(
         &mut sources,
         &mut compositor,
         &mut preview,
-        &workers,
+        &mut outputs,
     );
-    let finish_result = finish(workers);
+    let encoder = outputs
+        .encoder_name
+        .clone()
+        .unwrap_or_else(|| "none (nothing was recorded or streamed)".into());
+    let finish_result = outputs.finish();
     loop_result?;
     finish_result?;
     Ok(Summary {
         stats: counters.snapshot(),
         wall_time: wall_start.elapsed(),
-        encoder: encoder_name,
+        encoder,
         gpu: gpu_name,
     })
 }
@@ -138,8 +84,7 @@ type Started = (
     HashMap<String, Box<dyn RunningSource>>,
     Compositor,
     Compositor,
-    Workers,
-    String,
+    Outputs,
 );
 
 /// Opens every source of the collection.
@@ -168,95 +113,26 @@ fn start(
     // Studio mode's preview: drawn for the screen only, never encoded.
     let canvas_size = [canvas.width, canvas.height];
     let preview = Compositor::for_display(gpu.clone(), canvas_size, gpu.display_size(canvas_size));
-    let video_encoder = VideoEncoder::open(&config.video, canvas.width, canvas.height, canvas.fps)?;
-    let audio_encoder = AudioEncoder::open(&config.audio)?;
-    let encoder_name = video_encoder.name().to_string();
-
-    let mut outputs: Vec<Sink> = Vec::new();
-    let mut output_threads = Vec::new();
+    let setup = OutputSetup {
+        video: config.video.clone(),
+        audio: config.audio,
+        stream_settings: config.stream_settings.clone(),
+        width: canvas.width,
+        height: canvas.height,
+        fps: canvas.fps,
+        pacing: config.pacing,
+    };
+    let mut outputs = Outputs::new(setup, counters.clone());
     if let Some(recording) = &config.recording {
-        let recorder = Recorder::create(
-            &recording.path,
-            recording.format,
-            &video_encoder.stream_info(),
-            &audio_encoder.stream_info(),
-        )?;
-        let (sender, receiver) = bounded(OUTPUT_QUEUE);
-        outputs.push(Sink::Recorder(sender));
-        let counters = counters.clone();
-        output_threads.push(spawn("record", move || {
-            record(recorder, &receiver, &counters)
-        })?);
+        outputs.start_recording(recording, 0)?;
     }
-
-    let (notice_sender, notices) = bounded(256);
-    let frame_times = Arc::new(FrameTimes::default());
-    let mut streams = Vec::new();
-    for destination in &config.streams {
-        let stream = Arc::new(StreamOutput::start(
-            destination.clone(),
-            video_encoder.stream_info(),
-            audio_encoder.stream_info(),
-            config.stream_settings.clone(),
-            notice_sender.clone(),
-            Some(frame_times.clone()),
-        ));
-        outputs.push(Sink::Stream(stream.clone()));
-        streams.push(stream);
-    }
-    if let Ok(mut shown) = counters.streams.lock() {
-        shown.clone_from(&streams);
-    }
-
-    let video_bitrate = config.video.bitrate_kbps();
-    let (video, video_receiver) = bounded(VIDEO_QUEUE);
-    let video_outputs = outputs.clone();
-    let video_counters = counters.clone();
-    let video_thread = spawn("encode-video", move || {
-        encode_video(
-            video_encoder,
-            video_bitrate,
-            &video_receiver,
-            &video_outputs,
-            &video_counters,
-        )
-    })?;
-    let (audio, audio_receiver) = bounded(AUDIO_QUEUE);
-    let audio_thread = spawn("encode-audio", move || {
-        encode_audio(audio_encoder, &audio_receiver, &outputs)
-    })?;
+    outputs.start_streams(&config.streams, 0)?;
 
     // Media files decode their first pictures before the clock starts.
     for source in sources.values_mut() {
         source.preroll(PREROLL_TIMEOUT);
     }
-    Ok((
-        sources,
-        compositor,
-        preview,
-        Workers {
-            video,
-            audio,
-            video_thread,
-            audio_thread,
-            output_threads,
-            streams,
-            notices,
-            frame_times,
-        },
-        encoder_name,
-    ))
-}
-
-fn spawn<T: Send + 'static>(
-    name: &str,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<JoinHandle<T>, EngineError> {
-    let span = tracing::info_span!("thread", name);
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || span.in_scope(work))
-        .map_err(|error| EngineError::Thread(format!("cannot start thread {name}: {error}")))
+    Ok((sources, compositor, preview, outputs))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -269,7 +145,7 @@ fn render_loop(
     sources: &mut HashMap<String, Box<dyn RunningSource>>,
     compositor: &mut Compositor,
     preview: &mut Compositor,
-    workers: &Workers,
+    outputs: &mut Outputs,
 ) -> Result<(), EngineError> {
     let mut collection = collection.clone();
     let fps = collection.canvas.fps;
@@ -277,6 +153,9 @@ fn render_loop(
         collection.canvas.width as f32,
         collection.canvas.height as f32,
     ];
+    // Started with outputs (the command line): a failed encoder or recording ends the run.
+    // The app's outputs come and go; a failure there is reported and the show goes on.
+    let stop_on_output_failure = config.recording.is_some() || !config.streams.is_empty();
     let mut switcher = Switcher::new(&collection.current_scene);
     publish_switcher(&switcher, Duration::ZERO, counters);
     let mut mixer = Mixer::new(&collection);
@@ -294,37 +173,6 @@ fn render_loop(
     }
     // Meters are read out ten times a second.
     let mut samples_since_levels = 0usize;
-    let encoder_gone = Cell::new(false);
-    let mut on_ready = |index: u64, bytes: &[u8], layout: &I420Layout| {
-        counters.rendered.fetch_add(1, Ordering::Relaxed);
-        if !workers.streams.is_empty() {
-            workers.frame_times.record(index as i64, Instant::now());
-        }
-        let frame = i420_frame(index, bytes, layout);
-        match config.pacing {
-            Pacing::RealTime => match workers.video.try_send(frame) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) => {
-                    counters.skipped.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(TrySendError::Disconnected(_)) => encoder_gone.set(true),
-            },
-            Pacing::Deterministic => {
-                if workers.video.send(frame).is_err() {
-                    encoder_gone.set(true);
-                }
-            }
-        }
-    };
-
-    // One controller per adapting output; the encoder gets the lowest of their targets.
-    let mut adaptive: Vec<(usize, AdaptiveBitrate)> = match config.video.bitrate_kbps() {
-        Some((kbps, _)) if config.stream_settings.adaptive_bitrate => (0..workers.streams.len())
-            .map(|i| (i, AdaptiveBitrate::new(kbps)))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let mut last_adapted = Instant::now();
     let mut index = 0u64;
     loop {
         if config.frame_limit.is_some_and(|limit| index >= limit) {
@@ -335,11 +183,29 @@ fn render_loop(
         while let Ok(command) = commands.try_recv() {
             match command {
                 Command::Stop => stop = true,
-                Command::ReconnectOutputs => {
-                    for stream in &workers.streams {
-                        stream.reconnect_now();
+                Command::ReconnectOutputs => outputs.reconnect_streams(),
+                Command::StartRecording(recording) => {
+                    if let Err(error) = outputs.start_recording(&recording, index) {
+                        let _ = events.try_send(Event::RecordingStopped {
+                            path: recording.path,
+                            error: Some(error.to_string()),
+                        });
                     }
                 }
+                Command::StopRecording => {
+                    outputs.stop_recording(index);
+                }
+                Command::StartStreaming(destinations) => {
+                    if let Err(error) = outputs.start_streams(&destinations, index) {
+                        let _ = events.try_send(Event::StreamingStopped {
+                            error: Some(error.to_string()),
+                        });
+                    }
+                }
+                Command::StopStreaming => {
+                    outputs.stop_streams(index);
+                }
+                Command::SetVideoSettings(video) => outputs.set_video_settings(video),
                 Command::UpdateCollection(updated) => {
                     let reopened =
                         update_collection(&mut collection, *updated, sources, &mut mixer, events);
@@ -370,28 +236,8 @@ fn render_loop(
                 );
             }
         }
-        if !adaptive.is_empty() && last_adapted.elapsed() >= Duration::from_millis(250) {
-            let now = Instant::now();
-            last_adapted = now;
-            let target = adaptive
-                .iter_mut()
-                .filter_map(|(output, controller)| {
-                    let stats = workers.streams.get(*output)?.stats();
-                    let live = stats.state == OutputState::Live;
-                    Some(if live {
-                        controller.update(now, stats.congestion, stats.bitrate_kbps)
-                    } else {
-                        controller.current_kbps()
-                    })
-                })
-                .min();
-            if let Some(target) = target {
-                counters.video_target_kbps.store(target, Ordering::Relaxed);
-            }
-        }
-        while let Ok(notice) = workers.notices.try_recv() {
-            let _ = events.try_send(Event::Output(notice));
-        }
+        outputs.adapt_bitrate();
+        outputs.poll(events);
         for message in sources
             .values()
             .filter_map(|source| source.notices())
@@ -399,7 +245,7 @@ fn render_loop(
         {
             let _ = events.try_send(Event::Warning(message));
         }
-        if stop {
+        if stop || (stop_on_output_failure && outputs.failed()) {
             break;
         }
         if config.pacing == Pacing::RealTime {
@@ -433,11 +279,22 @@ fn render_loop(
         let pictures = gather_pictures(&shown, sources, tick);
         let frame = ProgramFrame::new(&on_air, &program_scenes, canvas_size);
         let layers = frame.layers(&pictures, sources);
-        compositor.render(index, &layers, &mut on_ready)?;
+        let encoding = outputs.wants_video();
+        let mut to_outputs = |index, bytes: &[u8], layout: &_| {
+            outputs.video_frame(index, bytes, layout);
+        };
+        if encoding {
+            compositor.render(index, &layers, &mut to_outputs)?;
+        } else {
+            // Nothing records or streams: draw for the screen only; no conversion, no readback.
+            compositor.flush(&mut to_outputs)?;
+            compositor.render_display(&layers)?;
+        }
         if let Some(scene) = preview_scene {
             preview.render_display(&scene_layers(scene, &pictures, sources))?;
         }
-        compositor.collect_ready(false, &mut on_ready)?;
+        compositor.collect_ready(false, &mut to_outputs)?;
+        counters.rendered.fetch_add(1, Ordering::Relaxed);
         counters
             .render_nanos
             .fetch_add(tick_started.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -454,15 +311,12 @@ fn render_loop(
             events,
             samples_since_levels: &mut samples_since_levels,
         };
-        let block = audio_step.mix(sources, &on_air, mixed, config.pacing);
-        if workers.audio.send(block).is_err() || encoder_gone.get() {
-            // An encoder thread ended early; its error is reported when it is joined.
-            break;
-        }
+        let block = audio_step.mix(sources, &on_air, mixed.clone(), config.pacing);
+        outputs.audio_block(mixed, &block);
         index += 1;
     }
-    compositor.flush(&mut on_ready)?;
-    if audio_delay > 0 && !encoder_gone.get() {
+    compositor.flush(&mut |index, bytes, layout| outputs.video_frame(index, bytes, layout))?;
+    if audio_delay > 0 && outputs.wants_audio() {
         // The mix is behind the picture: let the live inputs deliver the last of it, then
         // send the sound that belongs to the final frames.
         std::thread::sleep(Duration::from_nanos(
@@ -478,8 +332,9 @@ fn render_loop(
                 events,
                 samples_since_levels: &mut samples_since_levels,
             };
-            let block = audio_step.mix(sources, &on_air, end - audio_delay..end, config.pacing);
-            let _ = workers.audio.send(block);
+            let mixed = end - audio_delay..end;
+            let block = audio_step.mix(sources, &on_air, mixed.clone(), config.pacing);
+            outputs.audio_block(mixed, &block);
         }
     }
     Ok(())
@@ -835,131 +690,4 @@ pub(super) fn scene_layers<'a>(
             })
         })
         .collect()
-}
-
-/// Ends the streams in order (encoders drain, then outputs close) and reports the first error.
-fn finish(workers: Workers) -> Result<(), EngineError> {
-    let Workers {
-        video,
-        audio,
-        video_thread,
-        audio_thread,
-        output_threads,
-        streams,
-        notices: _,
-        frame_times: _,
-    } = workers;
-    drop(video);
-    drop(audio);
-    let joined = |result: std::thread::Result<Result<(), EncodeError>>| match result {
-        Ok(result) => result.map_err(EngineError::from),
-        Err(_) => Err(EngineError::Thread("an encoder thread panicked".into())),
-    };
-    let video_result = joined(video_thread.join());
-    let audio_result = joined(audio_thread.join());
-    let mut output_result = Ok(());
-    for thread in output_threads {
-        let result = match thread.join() {
-            Ok(result) => result.map_err(EngineError::from),
-            Err(_) => Err(EngineError::Thread("an output thread panicked".into())),
-        };
-        if output_result.is_ok() {
-            output_result = result;
-        }
-    }
-    for stream in &streams {
-        let stats = stream.finish();
-        tracing::info!(
-            "{}: {} ({} bytes sent)",
-            stats.name,
-            stats.state,
-            stats.bytes_sent
-        );
-    }
-    video_result.and(audio_result).and(output_result)
-}
-
-fn fan_out(outputs: &[Sink], packets: Vec<EncodedPacket>) {
-    for packet in packets {
-        let packet = Arc::new(packet);
-        for output in outputs {
-            output.deliver(&packet);
-        }
-    }
-}
-
-fn end_stream(outputs: &[Sink], kind: StreamKind) {
-    for output in outputs {
-        output.end(kind);
-    }
-}
-
-fn encode_video(
-    mut encoder: VideoEncoder,
-    bitrate: Option<(u32, u32)>,
-    frames: &Receiver<ffmpeg::frame::Video>,
-    outputs: &[Sink],
-    counters: &Counters,
-) -> Result<(), EncodeError> {
-    let mut applied_kbps = 0;
-    let result = (|| {
-        for frame in frames {
-            let target_kbps = counters.video_target_kbps.load(Ordering::Relaxed);
-            if target_kbps != 0 && target_kbps != applied_kbps {
-                if let Some((kbps, max_kbps)) = bitrate {
-                    let max = u64::from(target_kbps) * u64::from(max_kbps) / u64::from(kbps.max(1));
-                    encoder.set_bitrate(target_kbps, u32::try_from(max).unwrap_or(u32::MAX));
-                    applied_kbps = target_kbps;
-                }
-            }
-            let packets = encoder.encode(&frame)?;
-            counters.encoded.fetch_add(1, Ordering::Relaxed);
-            fan_out(outputs, packets);
-        }
-        fan_out(outputs, encoder.finish()?);
-        Ok(())
-    })();
-    end_stream(outputs, StreamKind::Video);
-    result
-}
-
-fn encode_audio(
-    mut encoder: AudioEncoder,
-    blocks: &Receiver<Vec<f32>>,
-    outputs: &[Sink],
-) -> Result<(), EncodeError> {
-    let result = (|| {
-        for block in blocks {
-            fan_out(outputs, encoder.encode(&block)?);
-        }
-        fan_out(outputs, encoder.finish()?);
-        Ok(())
-    })();
-    end_stream(outputs, StreamKind::Audio);
-    result
-}
-
-fn record(
-    mut recorder: Recorder,
-    packets: &Receiver<OutputMessage>,
-    counters: &Counters,
-) -> Result<(), OutputError> {
-    let mut open_streams = vec![StreamKind::Video, StreamKind::Audio];
-    for message in packets {
-        match message {
-            OutputMessage::Packet(packet) => {
-                recorder.write(&packet)?;
-                counters
-                    .bytes_written
-                    .store(recorder.bytes_written(), Ordering::Relaxed);
-            }
-            OutputMessage::End(kind) => {
-                open_streams.retain(|open| *open != kind);
-                if open_streams.is_empty() {
-                    break;
-                }
-            }
-        }
-    }
-    recorder.finish()
 }

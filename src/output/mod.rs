@@ -10,6 +10,7 @@ pub mod bitrate;
 pub mod destination;
 pub mod send_queue;
 pub mod stream;
+pub mod window;
 
 pub use backoff::ReconnectSettings;
 pub use bitrate::AdaptiveBitrate;
@@ -18,6 +19,7 @@ pub use send_queue::QueueSettings;
 pub use stream::{
     FrameTimes, OutputNotice, OutputState, OutputStats, StreamOutput, StreamSettings,
 };
+pub use window::{OutputWindow, ShowInstant, Verdict};
 
 use crate::encode::{init_ffmpeg, EncodedPacket, StreamInfo, StreamKind};
 use ffmpeg_next as ffmpeg;
@@ -63,6 +65,9 @@ pub struct Recorder {
     video_time_base: ffmpeg::Rational,
     audio_time_base: ffmpeg::Rational,
     bytes_written: u64,
+    /// The show time the file starts at (seconds), subtracted from every timestamp: a
+    /// recording started in mid-show starts at zero.
+    start_seconds: f64,
 }
 
 impl Recorder {
@@ -117,7 +122,14 @@ impl Recorder {
             video_time_base,
             audio_time_base,
             bytes_written: 0,
+            start_seconds: 0.0,
         })
+    }
+
+    /// The file starts at this show time (seconds) instead of zero.
+    pub fn starting_at(mut self, seconds: f64) -> Self {
+        self.start_seconds = seconds;
+        self
     }
 
     pub fn write(&mut self, encoded: &EncodedPacket) -> Result<(), OutputError> {
@@ -127,6 +139,11 @@ impl Recorder {
             StreamKind::Audio => (self.audio_stream, self.audio_time_base),
         };
         self.bytes_written += packet.size() as u64;
+        let shift = (self.start_seconds / f64::from(encoded.time_base)).round() as i64;
+        if shift != 0 {
+            packet.set_pts(packet.pts().map(|pts| pts - shift));
+            packet.set_dts(packet.dts().map(|dts| dts - shift));
+        }
         packet.set_stream(stream);
         packet.rescale_ts(encoded.time_base, time_base);
         packet.set_position(-1);

@@ -171,6 +171,8 @@ impl SendQueue {
             self.counters.dropped_frames += video;
             self.counters.dropped_audio += self.items.len() as u64 - video;
             self.items.clear();
+            // Pictures that come before the next keyframe cannot start a stream either.
+            self.waiting_for_keyframe = true;
             return;
         };
         for queued in self.items.drain(..position) {
@@ -378,5 +380,27 @@ mod tests {
             .min();
         assert_eq!(earliest_audio, Some(96000));
         assert_eq!(queue.counters().dropped_frames, 60);
+    }
+
+    #[test]
+    fn a_connection_with_no_keyframe_queued_starts_at_the_next_one() {
+        let start = Instant::now();
+        let mut queue = SendQueue::new(QueueSettings::default());
+        // Pictures from the middle of a group: a stream cannot start with them.
+        queue.push(video(5, false, true), start);
+        queue.set_connected();
+        queue.push(video(6, false, true), start);
+        queue.push(audio(6 * 1600), start);
+        queue.push(video(7, true, true), start);
+        queue.push(video(8, false, true), start);
+        assert_eq!(
+            drain_kinds(&mut queue),
+            vec![
+                (StreamKind::Audio, true),
+                (StreamKind::Video, true),
+                (StreamKind::Video, false)
+            ]
+        );
+        assert_eq!(queue.counters().dropped_frames, 2);
     }
 }

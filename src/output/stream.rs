@@ -199,6 +199,7 @@ impl StreamOutput {
         settings: StreamSettings,
         notices: crossbeam_channel::Sender<OutputNotice>,
         frame_times: Option<Arc<FrameTimes>>,
+        start_seconds: f64,
     ) -> Self {
         init_ffmpeg();
         let name = destination.name().to_string();
@@ -235,6 +236,7 @@ impl StreamOutput {
             destination,
             streams: [video, audio],
             settings,
+            start_seconds,
         };
         let span = tracing::info_span!("stream", output = %name);
         let thread = std::thread::Builder::new()
@@ -324,6 +326,14 @@ impl StreamOutput {
         self.stats()
     }
 
+    /// Whether the writer has ended (sent everything after both streams ended, gave up, or
+    /// was stopped).
+    pub fn is_finished(&self) -> bool {
+        lock(&self.thread)
+            .as_ref()
+            .is_none_or(JoinHandle::is_finished)
+    }
+
     /// Asks the writer to stop at once, dropping what is queued.
     pub fn abort(&self) {
         self.shared.lock().stop = true;
@@ -352,6 +362,9 @@ struct Writer {
     destination: Destination,
     streams: [StreamInfo; 2],
     settings: StreamSettings,
+    /// The show time the stream starts at (seconds): zero, or later for a stream started
+    /// while the encoders were already running.
+    start_seconds: f64,
 }
 
 enum SendEnd {
@@ -384,8 +397,8 @@ impl Writer {
             };
             self.shared.stats().on_backup = on_backup;
             self.shared.set_state(OutputState::Connecting, None);
-            let opened =
-                Connection::open(endpoint, &self.streams, &self.settings, connected_before);
+            let offset = (!connected_before).then_some(self.start_seconds);
+            let opened = Connection::open(endpoint, &self.streams, &self.settings, offset);
             let failure = match opened {
                 Ok(mut connection) => {
                     connected_before = true;
@@ -558,8 +571,9 @@ struct Connection {
     context: ffmpeg::format::context::Output,
     time_bases: [ffmpeg::Rational; 2],
     /// Timestamps start near zero on every connection, as servers expect of a new publish.
-    /// The first connection starts with the encoders, already at zero; a reconnection starts
-    /// at a keyframe in mid-show, and its timestamps are shifted back by that keyframe's.
+    /// The first connection starts where the output started (its packets are shifted back
+    /// by that show time); a reconnection starts at a keyframe in mid-show, and its
+    /// timestamps are shifted back by that keyframe's.
     offset_seconds: Option<f64>,
 }
 
@@ -568,7 +582,7 @@ impl Connection {
         endpoint: &Endpoint,
         streams: &[StreamInfo; 2],
         settings: &StreamSettings,
-        resuming: bool,
+        offset_seconds: Option<f64>,
     ) -> Result<Self, ffmpeg::Error> {
         let io_timeout = settings.io_timeout;
         let mut options = ffmpeg::Dictionary::new();
@@ -611,7 +625,7 @@ impl Connection {
         Ok(Self {
             context,
             time_bases,
-            offset_seconds: if resuming { None } else { Some(0.0) },
+            offset_seconds,
         })
     }
 

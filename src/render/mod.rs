@@ -380,6 +380,9 @@ pub struct Compositor {
     drawn: Option<Vec<DrawnLayer>>,
     free_readbacks: Vec<Readback>,
     in_flight: VecDeque<(u64, Readback)>,
+    /// The canvas was drawn without converting it (`render_display`): the I420 planes are
+    /// out of date everywhere, not just where the next frame changes.
+    planes_stale: bool,
 }
 
 impl Compositor {
@@ -636,6 +639,7 @@ impl Compositor {
             drawn: None,
             free_readbacks,
             in_flight: VecDeque::new(),
+            planes_stale: false,
             yuyv: None,
         }
     }
@@ -682,6 +686,7 @@ impl Compositor {
             });
         if self.draw(&mut encoder, layers, false).is_some() {
             self.gpu.queue.submit([encoder.finish()]);
+            self.planes_stale = true;
         }
         Ok(())
     }
@@ -991,7 +996,8 @@ impl Compositor {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("frame"),
             });
-        if let Some(region) = self.draw(&mut encoder, layers, false) {
+        let full = std::mem::take(&mut self.planes_stale);
+        if let Some(region) = self.draw(&mut encoder, layers, full) {
             let params = ConvertParams {
                 width: self.layout.width,
                 height: self.layout.height,
@@ -1138,6 +1144,7 @@ impl Compositor {
             });
         if let Some(layers) = layers {
             self.draw(&mut encoder, layers, true);
+            self.planes_stale = true;
         }
         encoder.copy_texture_to_buffer(
             wgpu::TexelCopyTextureInfo {

@@ -88,6 +88,12 @@ pub struct TallyApp {
     pub(super) stats: Stats,
     pub(super) history_stats: StatsHistory,
     pub(super) recording: Option<PathBuf>,
+    /// A recording stopped whose file the engine is still finishing.
+    pub(super) finishing_recording: Option<PathBuf>,
+    /// The last recording completed.
+    pub(super) saved_recording: Option<PathBuf>,
+    /// Engines started since the app opened (a restart ends outputs and blinks the monitors).
+    engine_starts: u64,
     pub(super) streaming: bool,
     pub(super) settings: AppSettings,
     pub(super) settings_path: PathBuf,
@@ -212,6 +218,9 @@ impl TallyApp {
             stats: Stats::default(),
             history_stats: StatsHistory::default(),
             recording: None,
+            finishing_recording: None,
+            saved_recording: None,
+            engine_starts: 0,
             streaming: false,
             destinations_text: settings.destinations.join("\n"),
             settings,
@@ -236,6 +245,16 @@ impl TallyApp {
         };
         app.start_engine(None);
         app
+    }
+
+    /// The last recording the engine reported complete.
+    pub fn saved_recording(&self) -> Option<&Path> {
+        self.saved_recording.as_deref()
+    }
+
+    /// How many engines were started since the app opened.
+    pub fn engine_starts(&self) -> u64 {
+        self.engine_starts
     }
 
     pub fn engine(&self) -> Option<&Engine> {
@@ -298,7 +317,8 @@ impl TallyApp {
     }
 
     /// Starts (or restarts) the engine on the current collection, recording to `recording`.
-    /// The switcher's program and preview are carried over.
+    /// The switcher's program and preview are carried over; a restart ends what was recording
+    /// or streaming, so callers restart only when nothing is.
     pub(super) fn start_engine(&mut self, recording: Option<PathBuf>) {
         let program = self.program_scene();
         let studio_preview = self.stats.switcher.preview.clone();
@@ -311,15 +331,8 @@ impl TallyApp {
         if collection.scene(&program).is_some() {
             collection.current_scene = program;
         }
-        let mut streams = Vec::new();
-        if self.streaming {
-            for text in &self.settings.destinations {
-                match parse_destination(text) {
-                    Ok(destination) => streams.push(destination),
-                    Err(error) => self.warnings.push(format!("not streaming to it: {error}")),
-                }
-            }
-        }
+        // A new engine starts with no stream; recording only if asked to.
+        self.streaming = false;
         let config = EngineConfig {
             pacing: Pacing::RealTime,
             frame_limit: None,
@@ -329,13 +342,14 @@ impl TallyApp {
                 path,
                 format: self.settings.recording_format(),
             }),
-            streams,
+            streams: Vec::new(),
             stream_settings: Default::default(),
             monitor_device: None,
             gpu: self.gpu.clone(),
         };
         match Engine::start(collection, config) {
             Ok(engine) => {
+                self.engine_starts += 1;
                 let display = engine.display();
                 let program = self
                     .window_paint
@@ -477,6 +491,17 @@ impl TallyApp {
     pub fn open(&mut self, path: &Path) {
         match scene::load_file(path) {
             Ok(collection) => {
+                let on_air = self.session.is_some() && (self.recording.is_some() || self.streaming);
+                if on_air && collection.canvas != self.collection.canvas {
+                    self.problem = Some(format!(
+                        "{}: its canvas ({}) differs from the show's ({}), which cannot change \
+                         while recording or streaming: stop them to open it",
+                        path.display(),
+                        describe_canvas(&collection.canvas),
+                        describe_canvas(&self.collection.canvas),
+                    ));
+                    return;
+                }
                 self.collection = collection;
                 self.file = Some(path.to_path_buf());
                 self.remember_collection();
@@ -484,8 +509,18 @@ impl TallyApp {
                 self.history.clear();
                 self.selected = None;
                 self.problem = None;
-                self.stats = Stats::default();
-                self.start_engine(None);
+                if on_air {
+                    // The show goes on: the engine takes the new collection as an edit.
+                    let scene = self.collection.current_scene.clone();
+                    self.send(Command::UpdateCollection(Box::new(self.collection.clone())));
+                    self.send(Command::SwitchScene(scene.clone()));
+                    if self.studio_mode {
+                        self.send(Command::SetPreview(Some(scene)));
+                    }
+                } else {
+                    self.stats = Stats::default();
+                    self.start_engine(None);
+                }
             }
             Err(error) => self.problem = Some(error.to_string()),
         }
@@ -507,11 +542,22 @@ impl TallyApp {
         }
     }
 
-    /// Starts recording to `path` (the engine restarts with the recording attached).
+    /// Starts recording to `path`: on the running engine (beside a live stream, sharing its
+    /// encoder), or by starting the engine with it.
     pub fn record_to(&mut self, path: PathBuf) {
-        self.start_engine(Some(path));
+        if self.session.is_none() {
+            self.start_engine(Some(path));
+            return;
+        }
+        self.send(Command::SetVideoSettings(self.settings.video()));
+        self.send(Command::StartRecording(RecordingConfig {
+            path: path.clone(),
+            format: self.settings.recording_format(),
+        }));
+        self.recording = Some(path);
     }
 
+    /// Starts recording to a new file named by the time in the recordings folder.
     pub fn start_recording(&mut self) {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -525,27 +571,41 @@ impl TallyApp {
             ));
             return;
         }
-        let path = directory.join(format!("tally-{stamp}.{extension}"));
-        self.start_engine(Some(path));
+        self.record_to(directory.join(format!("tally-{stamp}.{extension}")));
     }
 
-    /// Goes live to the destinations in Settings. Outputs cannot yet be added to a running
-    /// engine, and restarting it would end a recording, so this waits for recording to stop.
+    /// Ends the recording; the engine says when the file is complete.
+    pub fn stop_recording(&mut self) {
+        if let Some(path) = self.recording.take() {
+            self.send(Command::StopRecording);
+            self.finishing_recording = Some(path);
+        }
+    }
+
+    /// Goes live to the destinations in Settings, beside a recording if one is running.
     pub fn start_streaming(&mut self) {
-        if self.recording.is_some() {
-            self.problem = Some(
-                "stop recording before starting the stream (outputs cannot be added to a running show yet)"
-                    .into(),
-            );
+        let mut destinations = Vec::new();
+        for text in &self.settings.destinations {
+            match parse_destination(text) {
+                Ok(destination) => destinations.push(destination),
+                Err(error) => self.warnings.push(format!("not streaming to it: {error}")),
+            }
+        }
+        if destinations.is_empty() {
+            self.problem = Some("no stream destination in Settings can be used".into());
             return;
         }
+        if self.session.is_none() {
+            self.start_engine(None);
+        }
+        self.send(Command::SetVideoSettings(self.settings.video()));
+        self.send(Command::StartStreaming(destinations));
         self.streaming = true;
-        self.start_engine(None);
     }
 
     pub fn stop_streaming(&mut self) {
+        self.send(Command::StopStreaming);
         self.streaming = false;
-        self.start_engine(None);
     }
 
     /// Saves the Settings window's values to the config directory.
@@ -570,10 +630,6 @@ impl TallyApp {
                 self.warnings.push(format!("settings not saved: {error}"));
             }
         }
-    }
-
-    pub fn stop_recording(&mut self) {
-        self.start_engine(None);
     }
 
     pub(super) fn set_studio_mode(&mut self, on: bool) {
@@ -615,8 +671,25 @@ impl TallyApp {
         let stats = engine.stats();
         let finished = engine.is_finished();
         for event in events {
-            if let Event::Warning(message) = event {
-                self.warnings.push(message);
+            match event {
+                Event::Warning(message) => self.warnings.push(message),
+                Event::RecordingStopped { path, error } => {
+                    if self.recording.as_ref() == Some(&path) {
+                        self.recording = None;
+                    }
+                    if self.finishing_recording.as_ref() == Some(&path) {
+                        self.finishing_recording = None;
+                    }
+                    match error {
+                        Some(error) => self.problem = Some(format!("recording failed: {error}")),
+                        None => self.saved_recording = Some(path),
+                    }
+                }
+                Event::StreamingStopped { error: Some(error) } => {
+                    self.streaming = false;
+                    self.problem = Some(format!("streaming failed: {error}"));
+                }
+                _ => {}
             }
         }
         if self.warnings.len() > 20 {
@@ -1066,6 +1139,10 @@ fn empty_collection() -> Collection {
         Path::new("."),
     )
     .expect("the built-in empty collection is valid")
+}
+
+fn describe_canvas(canvas: &scene::Canvas) -> String {
+    format!("{}x{} at {} fps", canvas.width, canvas.height, canvas.fps)
 }
 
 #[cfg(test)]

@@ -485,7 +485,7 @@ fn controls(app: &mut TallyApp, ui: &mut egui::Ui) {
                 app.stop_recording();
             }
             ui.label(
-                RichText::new(format!("● REC {}", path.display()))
+                RichText::new(format!("REC {}", path.display()))
                     .color(PROGRAM_RED)
                     .small(),
             );
@@ -495,6 +495,11 @@ fn controls(app: &mut TallyApp, ui: &mut egui::Ui) {
                 app.start_recording();
             }
         }
+    }
+    if let Some(path) = &app.finishing_recording {
+        ui.label(RichText::new(format!("finishing {}...", path.display())).small());
+    } else if let Some(path) = &app.saved_recording {
+        ui.label(RichText::new(format!("saved {}", path.display())).small());
     }
     if app.streaming {
         if ui
@@ -628,7 +633,7 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
             }
             ui.label(
                 RichText::new(
-                    "Changes apply the next time the engine starts (recording, streaming, opening a collection).",
+                    "Encoder changes apply when recording or streaming starts with neither running (both share one encoder).",
                 )
                 .small(),
             );

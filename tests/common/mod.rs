@@ -125,6 +125,24 @@ pub fn raw_video(
     output.stdout
 }
 
+/// Reads the test pattern's frame counter (drawn 1:1 at the top left, as in
+/// [`pattern_scene`]) from every frame of `file`.
+pub fn frame_counters(file: &Path) -> Vec<Option<u64>> {
+    const WIDTH: u32 = 256;
+    const HEIGHT: u32 = 64;
+    // passthrough: one picture per coded frame, never duplicated to fill a start offset.
+    let crop = format!("crop={WIDTH}:{HEIGHT}:0:0");
+    raw_video(
+        file,
+        &[],
+        &["-fps_mode", "passthrough", "-vf", &crop],
+        "rgba",
+    )
+    .chunks_exact((WIDTH * HEIGHT * 4) as usize)
+    .map(|frame| tally::sources::read_counter(frame, WIDTH, 360))
+    .collect()
+}
+
 /// Writes a scene collection that may refer to the repo's assets as `ASSETS/...`.
 pub fn write_scene(dir: &Path, name: &str, toml: &str) -> PathBuf {
     let assets = repo_root().join("assets");

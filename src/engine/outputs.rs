@@ -1,0 +1,772 @@
+//! The engine's outputs while it runs: the recording and the live streams, and the encode
+//! session they share.
+//!
+//! An encode session (a video and an audio encoder, each on its own thread) opens when the
+//! first output starts and closes after the last one stops, so a show with nothing recording or
+//! streaming encodes nothing. Outputs start and stop at any frame without disturbing each
+//! other: one that joins a running session gets a keyframe asked for at its first frame, one
+//! that leaves ends before a keyframe asked for at its last (see [`OutputWindow`]). The render
+//! thread owns this and drives it: frames and sound in, commands, and a poll each frame that
+//! reaps finished threads and reports what ended as [`Event`]s.
+
+use super::{Counters, EngineError, Event, RecordingConfig};
+use crate::encode::{
+    i420_frame, AudioEncoder, AudioSettings, EncodeError, EncodedPacket, StreamInfo, StreamKind,
+    VideoEncoder, VideoSettings,
+};
+use crate::output::{
+    AdaptiveBitrate, Destination, FrameTimes, OutputError, OutputNotice, OutputState, OutputWindow,
+    Recorder, ShowInstant, StreamOutput, StreamSettings, Verdict,
+};
+use crate::render::I420Layout;
+use crate::scene::FrameRate;
+use crate::sources::{Pacing, SAMPLE_RATE};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use ffmpeg_next as ffmpeg;
+use std::collections::BTreeSet;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Frames waiting for the video encoder; a full queue means the encoder is behind.
+const VIDEO_QUEUE: usize = 4;
+/// Blocks of sound waiting for the audio encoder (audio is never skipped).
+const AUDIO_QUEUE: usize = 32;
+/// Packets waiting for the recorder.
+const RECORDER_QUEUE: usize = 256;
+
+/// What outputs are encoded with; fixed for the engine's run.
+pub(super) struct OutputSetup {
+    pub video: VideoSettings,
+    pub audio: AudioSettings,
+    pub stream_settings: StreamSettings,
+    pub width: u32,
+    pub height: u32,
+    pub fps: FrameRate,
+    pub pacing: Pacing,
+}
+
+/// Locks whether or not another thread panicked holding the lock: the values kept here (lists
+/// of outputs, windows) stay meaningful.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+enum RecorderMessage {
+    Packet(Arc<EncodedPacket>),
+    End(StreamKind),
+}
+
+/// Where encoders deliver packets: a recorder (every packet, blocking: a recording must be
+/// complete) or a stream output (never blocking: its queue drops by policy).
+enum Target {
+    Recorder(Sender<RecorderMessage>),
+    Stream(Arc<StreamOutput>),
+}
+
+/// One output as the encoder threads see it: where its packets go, and which are its.
+struct Sink {
+    target: Target,
+    window: Mutex<OutputWindow>,
+}
+
+impl Sink {
+    fn deliver(&self, packet: &Arc<EncodedPacket>) {
+        let keyframe = packet.kind == StreamKind::Video && packet.is_keyframe();
+        let pts = packet.packet.pts().unwrap_or(0);
+        let verdict = lock(&self.window).judge(packet.kind, pts, keyframe);
+        match verdict {
+            Verdict::Deliver => match &self.target {
+                // A recorder that failed has dropped its receiver; the others carry on.
+                Target::Recorder(sender) => {
+                    let _ = sender.send(RecorderMessage::Packet(packet.clone()));
+                }
+                Target::Stream(stream) => stream.push(packet.clone()),
+            },
+            Verdict::End => self.end(packet.kind),
+            Verdict::Skip => {}
+        }
+    }
+
+    fn encoder_ended(&self, kind: StreamKind) {
+        if lock(&self.window).encoder_ended(kind) {
+            self.end(kind);
+        }
+    }
+
+    fn end(&self, kind: StreamKind) {
+        match &self.target {
+            Target::Recorder(sender) => {
+                let _ = sender.send(RecorderMessage::End(kind));
+            }
+            Target::Stream(stream) => stream.end_stream(kind),
+        }
+    }
+
+    fn end_at(&self, end: ShowInstant) {
+        lock(&self.window).end_at(end);
+    }
+
+    fn is_over(&self) -> bool {
+        lock(&self.window).is_over()
+    }
+}
+
+type Sinks = Arc<Mutex<Vec<Arc<Sink>>>>;
+
+/// A video and an audio encoder fed from the show, from `start` until `end`.
+struct EncodeSession {
+    start: ShowInstant,
+    /// Set when its last output stopped: frames and sound up to here are still encoded.
+    end: Option<ShowInstant>,
+    video: Option<Sender<ffmpeg::frame::Video>>,
+    audio: Option<Sender<Vec<f32>>>,
+    sinks: Sinks,
+    video_info: StreamInfo,
+    audio_info: StreamInfo,
+    audio_frame_size: i64,
+    threads: Vec<JoinHandle<Result<(), EncodeError>>>,
+}
+
+impl EncodeSession {
+    fn open(
+        setup: &OutputSetup,
+        start: ShowInstant,
+        counters: &Arc<Counters>,
+    ) -> Result<(Self, String), EngineError> {
+        let video_encoder = VideoEncoder::open(&setup.video, setup.width, setup.height, setup.fps)?;
+        let audio_encoder = AudioEncoder::open(&setup.audio)?.starting_at(start.sample);
+        let name = video_encoder.name().to_string();
+        let video_info = video_encoder.stream_info();
+        let audio_info = audio_encoder.stream_info();
+        let audio_frame_size = audio_encoder.frame_size() as i64;
+        let sinks: Sinks = Arc::default();
+        let configured_kbps = setup.video.bitrate_kbps();
+        let (video, video_frames) = bounded(VIDEO_QUEUE);
+        let video_sinks = sinks.clone();
+        let video_counters = counters.clone();
+        let video_thread = spawn("encode-video", move || {
+            encode_video(
+                video_encoder,
+                configured_kbps,
+                &video_frames,
+                &video_sinks,
+                &video_counters,
+            )
+        })?;
+        let (audio, audio_blocks) = bounded(AUDIO_QUEUE);
+        let audio_sinks = sinks.clone();
+        let audio_thread = spawn("encode-audio", move || {
+            encode_audio(audio_encoder, &audio_blocks, &audio_sinks)
+        })?;
+        let session = Self {
+            start,
+            end: None,
+            video: Some(video),
+            audio: Some(audio),
+            sinks,
+            video_info,
+            audio_info,
+            audio_frame_size,
+            threads: vec![video_thread, audio_thread],
+        };
+        Ok((session, name))
+    }
+
+    fn is_open(&self) -> bool {
+        self.end.is_none() && self.video.is_some()
+    }
+
+    /// The window for an output starting at `at`: everything, if the session starts there.
+    fn window_from(&self, at: ShowInstant) -> OutputWindow {
+        if at == self.start {
+            OutputWindow::from_first_packet()
+        } else {
+            OutputWindow::joining_at(at, self.audio_frame_size)
+        }
+    }
+
+    fn attach(&self, target: Target, window: OutputWindow) -> Arc<Sink> {
+        let sink = Arc::new(Sink {
+            target,
+            window: Mutex::new(window),
+        });
+        lock(&self.sinks).push(sink.clone());
+        sink
+    }
+
+    fn is_finished(&self) -> bool {
+        self.video.is_none()
+            && self.audio.is_none()
+            && self.threads.iter().all(JoinHandle::is_finished)
+    }
+
+    /// Waits for the encoder threads (after both inputs were closed); the first error.
+    fn join(self) -> Result<(), EngineError> {
+        drop(self.video);
+        drop(self.audio);
+        let mut result = Ok(());
+        for thread in self.threads {
+            let joined = match thread.join() {
+                Ok(joined) => joined.map_err(EngineError::from),
+                Err(_) => Err(EngineError::Thread("an encoder thread panicked".into())),
+            };
+            if result.is_ok() {
+                result = joined;
+            }
+        }
+        result
+    }
+}
+
+struct RecordingOutput {
+    path: PathBuf,
+    sink: Arc<Sink>,
+    thread: JoinHandle<Result<(), OutputError>>,
+    stopping: bool,
+}
+
+struct LiveStream {
+    output: Arc<StreamOutput>,
+    sink: Arc<Sink>,
+    adaptive: Option<AdaptiveBitrate>,
+    stopping: bool,
+}
+
+pub(super) struct Outputs {
+    setup: OutputSetup,
+    counters: Arc<Counters>,
+    /// The open session last; sessions whose outputs all stopped finish encoding before it.
+    sessions: Vec<EncodeSession>,
+    recordings: Vec<RecordingOutput>,
+    streams: Vec<LiveStream>,
+    /// Streams were stopped (or failed to start) and `StreamingStopped` is still to be said.
+    streams_stopping: bool,
+    notices: Sender<OutputNotice>,
+    notice_receiver: Receiver<OutputNotice>,
+    frame_times: Arc<FrameTimes>,
+    /// Frames that must be keyframes (an output starts or stops there); the first frame sent
+    /// at or after one is made a keyframe.
+    keyframes_wanted: BTreeSet<u64>,
+    /// The video encoder the last session opened, for the run's summary.
+    pub encoder_name: Option<String>,
+    /// An encoder or output failed; with `stop_on_failure` the engine stops.
+    failed: bool,
+    /// Errors of outputs that ended while the engine ran, returned when it stops.
+    first_error: Option<EngineError>,
+    last_adapted: Instant,
+}
+
+impl Outputs {
+    pub fn new(setup: OutputSetup, counters: Arc<Counters>) -> Self {
+        let (notices, notice_receiver) = bounded(256);
+        Self {
+            setup,
+            counters,
+            sessions: Vec::new(),
+            recordings: Vec::new(),
+            streams: Vec::new(),
+            streams_stopping: false,
+            notices,
+            notice_receiver,
+            frame_times: Arc::new(FrameTimes::default()),
+            keyframes_wanted: BTreeSet::new(),
+            encoder_name: None,
+            failed: false,
+            first_error: None,
+            last_adapted: Instant::now(),
+        }
+    }
+
+    fn instant(&self, frame: u64) -> ShowInstant {
+        ShowInstant {
+            frame: frame as i64,
+            sample: self.setup.fps.first_sample_of_frame(frame, SAMPLE_RATE) as i64,
+        }
+    }
+
+    fn seconds(&self, frame: u64) -> f64 {
+        self.setup.fps.frame_start_nanos(frame) as f64 / 1e9
+    }
+
+    /// The open session, opening one that starts at `frame` if there is none.
+    fn session_at(&mut self, frame: u64) -> Result<&EncodeSession, EngineError> {
+        if !self.sessions.last().is_some_and(EncodeSession::is_open) {
+            let (session, name) =
+                EncodeSession::open(&self.setup, self.instant(frame), &self.counters)?;
+            self.encoder_name = Some(name);
+            self.sessions.push(session);
+        } else {
+            // Joining encoders in mid-show: the output starts at a keyframe made here.
+            self.keyframes_wanted.insert(frame);
+        }
+        self.sessions
+            .last()
+            .ok_or_else(|| EngineError::Thread("no encode session".into()))
+    }
+
+    /// Starts recording at canvas frame `frame`.
+    pub fn start_recording(
+        &mut self,
+        config: &RecordingConfig,
+        frame: u64,
+    ) -> Result<(), EngineError> {
+        if let Some(current) = self.recordings.iter().find(|r| !r.stopping) {
+            return Err(OutputError::Recording {
+                path: config.path.display().to_string(),
+                message: format!("already recording to {}", current.path.display()),
+            }
+            .into());
+        }
+        let start = self.instant(frame);
+        let start_seconds = self.seconds(frame);
+        let counters = self.counters.clone();
+        let session = self.session_at(frame)?;
+        let recorder = Recorder::create(
+            &config.path,
+            config.format,
+            &session.video_info,
+            &session.audio_info,
+        )?
+        .starting_at(start_seconds);
+        let (sender, packets) = bounded(RECORDER_QUEUE);
+        let thread = spawn("record", move || record(recorder, &packets, &counters))?;
+        let window = session.window_from(start);
+        let sink = session.attach(Target::Recorder(sender), window);
+        self.recordings.push(RecordingOutput {
+            path: config.path.clone(),
+            sink,
+            thread,
+            stopping: false,
+        });
+        self.counters.bytes_written.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Stops the recording at canvas frame `frame` (the file ends before it). False when
+    /// nothing was recording.
+    pub fn stop_recording(&mut self, frame: u64) -> bool {
+        let end = self.instant(frame);
+        let mut stopped = false;
+        for recording in self.recordings.iter_mut().filter(|r| !r.stopping) {
+            recording.stopping = true;
+            recording.sink.end_at(end);
+            stopped = true;
+        }
+        if stopped {
+            self.after_stop(frame);
+        }
+        stopped
+    }
+
+    /// Starts streaming to `destinations` at canvas frame `frame`, beside any streams already
+    /// live.
+    pub fn start_streams(
+        &mut self,
+        destinations: &[Destination],
+        frame: u64,
+    ) -> Result<(), EngineError> {
+        if destinations.is_empty() {
+            return Ok(());
+        }
+        let start = self.instant(frame);
+        let start_seconds = self.seconds(frame);
+        let adaptive_kbps = self
+            .setup
+            .video
+            .bitrate_kbps()
+            .filter(|_| self.setup.stream_settings.adaptive_bitrate)
+            .map(|(kbps, _)| kbps);
+        let settings = self.setup.stream_settings.clone();
+        let notices = self.notices.clone();
+        let frame_times = self.frame_times.clone();
+        let session = self.session_at(frame)?;
+        let mut started = Vec::new();
+        for destination in destinations {
+            let output = Arc::new(StreamOutput::start(
+                destination.clone(),
+                session.video_info.clone(),
+                session.audio_info.clone(),
+                settings.clone(),
+                notices.clone(),
+                Some(frame_times.clone()),
+                start_seconds,
+            ));
+            let sink = session.attach(Target::Stream(output.clone()), session.window_from(start));
+            started.push(LiveStream {
+                output,
+                sink,
+                adaptive: adaptive_kbps.map(AdaptiveBitrate::new),
+                stopping: false,
+            });
+        }
+        self.streams.extend(started);
+        self.streams_stopping = false;
+        self.publish_streams();
+        Ok(())
+    }
+
+    /// Stops every live stream at canvas frame `frame`. False when none was live.
+    pub fn stop_streams(&mut self, frame: u64) -> bool {
+        let end = self.instant(frame);
+        let mut stopped = false;
+        for stream in self.streams.iter_mut().filter(|s| !s.stopping) {
+            stream.stopping = true;
+            stream.sink.end_at(end);
+            stopped = true;
+        }
+        if stopped {
+            self.streams_stopping = true;
+            self.counters.video_target_kbps.store(0, Ordering::Relaxed);
+            self.after_stop(frame);
+        }
+        stopped
+    }
+
+    /// An output stopped at `frame`: the open session makes a keyframe there for it, or, if
+    /// nothing else uses the session, finishes encoding there.
+    fn after_stop(&mut self, frame: u64) {
+        let others_remain =
+            self.recordings.iter().any(|r| !r.stopping) || self.streams.iter().any(|s| !s.stopping);
+        let end = self.instant(frame);
+        if let Some(session) = self.sessions.last_mut().filter(|s| s.is_open()) {
+            if others_remain {
+                self.keyframes_wanted.insert(frame);
+            } else {
+                session.end = Some(end);
+            }
+        }
+    }
+
+    /// Settings for the next session; a running one keeps its own.
+    pub fn set_video_settings(&mut self, video: VideoSettings) {
+        self.setup.video = video;
+    }
+
+    pub fn reconnect_streams(&self) {
+        for stream in &self.streams {
+            stream.output.reconnect_now();
+        }
+    }
+
+    /// Whether any session still takes frames (the compositor then reads frames back).
+    pub fn wants_video(&self) -> bool {
+        self.sessions.iter().any(|session| session.video.is_some())
+    }
+
+    /// Whether any session still takes sound.
+    pub fn wants_audio(&self) -> bool {
+        self.sessions.iter().any(|session| session.audio.is_some())
+    }
+
+    /// Whether the engine should stop: an encoder failed and `stop_on_failure` holds.
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// A canvas frame read back from the compositor.
+    pub fn video_frame(&mut self, index: u64, bytes: &[u8], layout: &I420Layout) {
+        if !self.streams.is_empty() {
+            self.frame_times.record(index as i64, Instant::now());
+        }
+        let pacing = self.setup.pacing;
+        for session in &mut self.sessions {
+            let Some(sender) = &session.video else {
+                continue;
+            };
+            if (index as i64) < session.start.frame {
+                continue;
+            }
+            if session.end.is_some_and(|end| index as i64 >= end.frame) {
+                session.video = None;
+                continue;
+            }
+            let mut frame = i420_frame(index, bytes, layout);
+            let keyframe = session.end.is_none()
+                && self
+                    .keyframes_wanted
+                    .first()
+                    .is_some_and(|&wanted| index >= wanted);
+            if keyframe {
+                frame.set_kind(ffmpeg::picture::Type::I);
+            }
+            let sent = match pacing {
+                Pacing::RealTime => match sender.try_send(frame) {
+                    Ok(()) => true,
+                    Err(TrySendError::Full(_)) => {
+                        self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+                        false
+                    }
+                    Err(TrySendError::Disconnected(_)) => {
+                        session.video = None;
+                        self.failed = true;
+                        false
+                    }
+                },
+                Pacing::Deterministic => {
+                    let sent = sender.send(frame).is_ok();
+                    if !sent {
+                        session.video = None;
+                        self.failed = true;
+                    }
+                    sent
+                }
+            };
+            if sent && keyframe {
+                self.keyframes_wanted.retain(|&wanted| wanted > index);
+            }
+        }
+    }
+
+    /// The mix for show samples `span` (interleaved stereo), trimmed to each session's span.
+    pub fn audio_block(&mut self, span: Range<u64>, block: &[f32]) {
+        for session in &mut self.sessions {
+            let Some(sender) = &session.audio else {
+                continue;
+            };
+            let from = session.start.sample as u64;
+            let until = session.end.map_or(u64::MAX, |end| end.sample as u64);
+            let (first, last) = (span.start.max(from), span.end.min(until));
+            if last > first {
+                let channels = block.len() / (span.end - span.start).max(1) as usize;
+                let at = |sample: u64| ((sample - span.start) as usize * channels).min(block.len());
+                if sender.send(block[at(first)..at(last)].to_vec()).is_err() {
+                    session.audio = None;
+                    self.failed = true;
+                    continue;
+                }
+            }
+            if span.end >= until {
+                session.audio = None;
+            }
+        }
+    }
+
+    /// Lowers the shared encoder's bitrate to what the most congested live stream carries.
+    pub fn adapt_bitrate(&mut self) {
+        if self.last_adapted.elapsed() < Duration::from_millis(250) {
+            return;
+        }
+        let now = Instant::now();
+        self.last_adapted = now;
+        let target = self
+            .streams
+            .iter_mut()
+            .filter(|stream| !stream.stopping)
+            .filter_map(|stream| {
+                let controller = stream.adaptive.as_mut()?;
+                let stats = stream.output.stats();
+                Some(if stats.state == OutputState::Live {
+                    controller.update(now, stats.congestion, stats.bitrate_kbps)
+                } else {
+                    controller.current_kbps()
+                })
+            })
+            .min();
+        if let Some(target) = target {
+            self.counters
+                .video_target_kbps
+                .store(target, Ordering::Relaxed);
+        }
+    }
+
+    /// Reaps what has finished and says so: recordings closed, streams ended, sessions done.
+    pub fn poll(&mut self, events: &Sender<Event>) {
+        while let Ok(notice) = self.notice_receiver.try_recv() {
+            let _ = events.try_send(Event::Output(notice));
+        }
+        for session in &self.sessions {
+            lock(&session.sinks).retain(|sink| !sink.is_over());
+        }
+        let (finished, running): (Vec<_>, Vec<_>) = std::mem::take(&mut self.recordings)
+            .into_iter()
+            .partition(|recording| recording.thread.is_finished());
+        self.recordings = running;
+        for recording in finished {
+            let result = match recording.thread.join() {
+                Ok(result) => result.map_err(EngineError::from),
+                Err(_) => Err(EngineError::Thread("the recorder thread panicked".into())),
+            };
+            let error = result.err();
+            let _ = events.try_send(Event::RecordingStopped {
+                path: recording.path,
+                error: error.as_ref().map(ToString::to_string),
+            });
+            if let Some(error) = error {
+                self.failed = true;
+                self.first_error.get_or_insert(error);
+            }
+        }
+        let before = self.streams.len();
+        self.streams.retain(|stream| {
+            let done = stream.stopping && stream.output.is_finished();
+            if done {
+                stream.output.finish();
+            }
+            !done
+        });
+        if self.streams.len() != before {
+            self.publish_streams();
+        }
+        if self.streams_stopping && !self.streams.iter().any(|s| s.stopping) {
+            self.streams_stopping = false;
+            let _ = events.try_send(Event::StreamingStopped { error: None });
+        }
+        let (done, open): (Vec<_>, Vec<_>) = std::mem::take(&mut self.sessions)
+            .into_iter()
+            .partition(EncodeSession::is_finished);
+        self.sessions = open;
+        for session in done {
+            if let Err(error) = session.join() {
+                let _ = events.try_send(Event::Warning(format!("encoding stopped: {error}")));
+                self.failed = true;
+                self.first_error.get_or_insert(error);
+            }
+        }
+    }
+
+    fn publish_streams(&self) {
+        let outputs = self.streams.iter().map(|s| s.output.clone()).collect();
+        *lock(&self.counters.streams) = outputs;
+    }
+
+    /// Ends everything at the engine's stop: encoders drain, then outputs close. The first
+    /// error of the run.
+    pub fn finish(mut self) -> Result<(), EngineError> {
+        let mut result = self.first_error.take().map_or(Ok(()), Err);
+        for session in std::mem::take(&mut self.sessions) {
+            let joined = session.join();
+            if result.is_ok() {
+                result = joined;
+            }
+        }
+        for recording in std::mem::take(&mut self.recordings) {
+            let joined = match recording.thread.join() {
+                Ok(joined) => joined.map_err(EngineError::from),
+                Err(_) => Err(EngineError::Thread("the recorder thread panicked".into())),
+            };
+            if result.is_ok() {
+                result = joined;
+            }
+        }
+        for stream in &self.streams {
+            let stats = stream.output.finish();
+            tracing::info!(
+                "{}: {} ({} bytes sent)",
+                stats.name,
+                stats.state,
+                stats.bytes_sent
+            );
+        }
+        result
+    }
+}
+
+fn spawn<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<JoinHandle<T>, EngineError> {
+    let span = tracing::info_span!("thread", name);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || span.in_scope(work))
+        .map_err(|error| EngineError::Thread(format!("cannot start thread {name}: {error}")))
+}
+
+fn fan_out(sinks: &Sinks, packets: Vec<EncodedPacket>) {
+    if packets.is_empty() {
+        return;
+    }
+    let sinks = lock(sinks).clone();
+    for packet in packets {
+        let packet = Arc::new(packet);
+        for sink in &sinks {
+            sink.deliver(&packet);
+        }
+    }
+}
+
+fn end_stream(sinks: &Sinks, kind: StreamKind) {
+    for sink in lock(sinks).iter() {
+        sink.encoder_ended(kind);
+    }
+}
+
+fn encode_video(
+    mut encoder: VideoEncoder,
+    configured_kbps: Option<(u32, u32)>,
+    frames: &Receiver<ffmpeg::frame::Video>,
+    sinks: &Sinks,
+    counters: &Counters,
+) -> Result<(), EncodeError> {
+    let mut applied_kbps = configured_kbps.map_or(0, |(kbps, _)| kbps);
+    let result = (|| {
+        for frame in frames {
+            // 0: no stream asks for less than the configured bitrate (any more).
+            if let Some((kbps, max_kbps)) = configured_kbps {
+                let target = match counters.video_target_kbps.load(Ordering::Relaxed) {
+                    0 => kbps,
+                    target => target,
+                };
+                if target != applied_kbps {
+                    let max = u64::from(target) * u64::from(max_kbps) / u64::from(kbps.max(1));
+                    encoder.set_bitrate(target, u32::try_from(max).unwrap_or(u32::MAX));
+                    applied_kbps = target;
+                }
+            }
+            let packets = encoder.encode(&frame)?;
+            counters.encoded.fetch_add(1, Ordering::Relaxed);
+            fan_out(sinks, packets);
+        }
+        fan_out(sinks, encoder.finish()?);
+        Ok(())
+    })();
+    end_stream(sinks, StreamKind::Video);
+    result
+}
+
+fn encode_audio(
+    mut encoder: AudioEncoder,
+    blocks: &Receiver<Vec<f32>>,
+    sinks: &Sinks,
+) -> Result<(), EncodeError> {
+    let result = (|| {
+        for block in blocks {
+            fan_out(sinks, encoder.encode(&block)?);
+        }
+        fan_out(sinks, encoder.finish()?);
+        Ok(())
+    })();
+    end_stream(sinks, StreamKind::Audio);
+    result
+}
+
+fn record(
+    mut recorder: Recorder,
+    packets: &Receiver<RecorderMessage>,
+    counters: &Counters,
+) -> Result<(), OutputError> {
+    let mut open_streams = vec![StreamKind::Video, StreamKind::Audio];
+    for message in packets {
+        match message {
+            RecorderMessage::Packet(packet) => {
+                recorder.write(&packet)?;
+                counters
+                    .bytes_written
+                    .store(recorder.bytes_written(), Ordering::Relaxed);
+            }
+            RecorderMessage::End(kind) => {
+                open_streams.retain(|open| *open != kind);
+                if open_streams.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+    recorder.finish()
+}
