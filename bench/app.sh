@@ -2,7 +2,8 @@
 # The desktop app's added CPU: the demo collection (1280x720, 30 fps) recorded for SECONDS in
 # real time headless with `tally record`, then by the app in a 1280x800 Xvfb window (studio
 # mode, preview = program) with the window redrawn at 30 fps and at 10 fps (TALLY_UI_FPS), and
-# at 30 fps with another scene (Bars) clicked into preview, so the engine draws two scenes.
+# at 30 fps with another scene (Bars) clicked into preview, so the engine draws two scenes, and
+# at 30 fps with nothing recording (the encoders do not run then).
 # Each run reports CPU-seconds, peak RSS, the engine's frame counts and the window's redraws.
 #
 # usage: bench/app.sh [SECONDS]     (default 30)
@@ -16,13 +17,18 @@ xvfb_pid=$!
 trap 'kill $xvfb_pid 2>/dev/null' EXIT
 sleep 1
 
-# app NAME UI_FPS [PREVIEW_CLICK]: runs the app recording for $seconds, then closes it with
-# Ctrl-C. PREVIEW_CLICK ("x y") is clicked two seconds in (a scene in the Scenes dock).
+# app NAME UI_FPS RECORD [PREVIEW_CLICK]: runs the app for $seconds (recording if RECORD is
+# "record"), then closes it with Ctrl-C. PREVIEW_CLICK ("x y") is clicked two seconds in (a
+# scene in the Scenes dock).
 app() {
-  local name=$1 ui_fps=$2 click=${3:-}
-  rm -f "$out/$name.mp4"
+  local name=$1 ui_fps=$2 record=$3 click=${4:-}
+  local record_args=()
+  if [ "$record" = record ]; then
+    rm -f "$out/$name.mp4"
+    record_args=(--record "$out/$name.mp4")
+  fi
   DISPLAY=$display TALLY_UI_FPS=$ui_fps /usr/bin/time -f "%U %S %M %e" -o "$out/$name.time" \
-    "$tally" scenes/demo.toml --record "$out/$name.mp4" >"$out/$name.log" 2>&1 &
+    "$tally" scenes/demo.toml "${record_args[@]}" >"$out/$name.log" 2>&1 &
   local pid=$!
   if [ -n "$click" ]; then
     sleep 2
@@ -32,7 +38,7 @@ app() {
   else
     sleep "$seconds"
   fi
-  pkill -INT -f "$tally scenes/demo.toml --record $out/$name.mp4" || true
+  pkill -INT -f "$tally scenes/demo.toml" || true
   wait $pid || true
   read -r user sys rss wall <"$out/$name.time"
   printf '%s %s %s %s\n' "$(echo "$user + $sys" | bc)" "$rss" "$wall" "$name"
@@ -41,7 +47,8 @@ app() {
 echo "demo collection, 1280x720 at 30 fps, $seconds s real time"
 echo "cpu_s  peak_rss_kb  wall_s  run"
 measure headless-record "$tally" record scenes/demo.toml -o "$out/headless.mp4" --duration "${seconds}s" --quiet
-app app-ui-30fps 30
-app app-ui-10fps 10
-app app-ui-30fps-bars-in-preview 30 "55 570"
+app app-ui-30fps 30 record
+app app-ui-10fps 10 record
+app app-ui-30fps-bars-in-preview 30 record "55 570"
+app app-ui-30fps-not-recording 30 idle
 grep -H -e "frames:" -e "window:" "$out/headless-record.log" "$out"/app-ui-*.log
