@@ -16,7 +16,9 @@ packages=(
   nginx libnginx-mod-rtmp libnginx-mod-stream openssl srt-tools xvfb x11-xserver-utils
   pulseaudio pulseaudio-utils
   libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6
-  # benchmarks: clicks in the app's window
+  # the app's file dialogs where no desktop portal runs (rfd falls back to zenity)
+  zenity
+  # benchmarks and tests: clicks and keys in real windows
   xdotool
 )
 

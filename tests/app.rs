@@ -10,7 +10,7 @@ use egui_kittest::Harness;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tally::scene::SourceKind;
-use tally::ui::TallyApp;
+use tally::ui::{PickFor, TallyApp};
 
 const SHOW: &str = r##"
 current_scene = "Main"
@@ -576,6 +576,20 @@ fn an_image_path_typed_in_properties_applies_when_the_field_is_left() {
     step_until(&mut harness, |app| {
         app.engine()
             .is_some_and(|engine| engine.stats().source_sizes.get("logo") == Some(&[32, 16]))
+    });
+
+    // The field has a Browse button (the file dialog itself is driven in tests/app_window.rs);
+    // a file chosen there inside the collection's folder is kept relative too.
+    assert!(harness.query_by_label("Browse...").is_some());
+    let chosen = dir.path().canonicalize().unwrap().join("logo.png");
+    harness
+        .state_mut()
+        .apply_picked(PickFor::SourceFile("logo".into()), chosen);
+    harness.run_steps(2);
+    assert_eq!(path_of(harness.state()), std::path::Path::new("logo.png"));
+    step_until(&mut harness, |app| {
+        app.engine()
+            .is_some_and(|engine| engine.stats().source_sizes.get("logo") == Some(&[64, 64]))
     });
 }
 

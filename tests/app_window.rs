@@ -1,36 +1,60 @@
 //! The app in a real window: started under Xvfb as a user would start it, it must show the
 //! collection's picture in its monitors (the engine's canvas drawn through the shared GPU
-//! device and presented to the X server), checked on a screenshot of the X display.
+//! device and presented to the X server), checked on a screenshot of the X display; and a
+//! collection chosen in the real file dialog (zenity, driven with xdotool) is opened.
 
 mod common;
 
 use common::{tally, tool, write_scene, XServer};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-#[test]
-fn the_app_opens_a_window_showing_the_scene() {
-    let x = XServer::start(1280, 800);
-    let dir = tempfile::tempdir().unwrap();
-    // A canvas filled with one unmistakable colour.
-    let scene = write_scene(
-        dir.path(),
-        "window.toml",
-        "[canvas]\nwidth = 640\nheight = 360\nfps = 30\n\n[[sources]]\nid = \"green\"\nkind = \"color\"\ncolor = \"#20c040\"\n\n[[scenes]]\nname = \"Main\"\n\n[[scenes.items]]\nsource = \"green\"\n",
-    );
-    let mut app = tally()
+/// A canvas filled with one unmistakable colour.
+fn one_colour_scene(dir: &Path, name: &str, colour: &str) -> PathBuf {
+    write_scene(
+        dir,
+        name,
+        &format!("[canvas]\nwidth = 640\nheight = 360\nfps = 30\n\n[[sources]]\nid = \"fill\"\nkind = \"color\"\ncolor = \"#{colour}\"\n\n[[scenes]]\nname = \"Main\"\n\n[[scenes.items]]\nsource = \"fill\"\n"),
+    )
+}
+
+/// Starts the app on `scene` in `x`'s display, with its settings under `config`.
+fn start_app(x: &XServer, scene: &Path, config: &Path) -> Child {
+    tally()
         .env("DISPLAY", &x.display)
-        .arg(&scene)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .env("XDG_CONFIG_HOME", config)
+        // No session bus, so no desktop portal: file dialogs are zenity's.
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .arg(scene)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    let shot = dir.path().join("screen.rgb");
+        .unwrap()
+}
+
+/// Takes screenshots of the display until more than `at_least` pixels are within a few
+/// levels of `rgb`, for up to 30 s; returns that count.
+fn wait_for_colour(
+    x: &XServer,
+    app: &mut Child,
+    rgb: [u8; 3],
+    at_least: usize,
+    shot: &Path,
+) -> usize {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let green_pixels = loop {
+    loop {
         assert!(
             app.try_wait().unwrap().is_none(),
             "the app exited: {}",
-            String::from_utf8_lossy(&app.wait_with_output().unwrap().stderr)
+            app.stderr
+                .take()
+                .map(|mut stderr| {
+                    let mut text = String::new();
+                    let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+                    text
+                })
+                .unwrap_or_default()
         );
         let status = tool("ffmpeg")
             .args([
@@ -45,31 +69,103 @@ fn the_app_opens_a_window_showing_the_scene() {
             ])
             .arg(&x.display)
             .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24"])
-            .arg(&shot)
+            .arg(shot)
             .status()
             .unwrap();
         assert!(status.success());
-        let pixels = std::fs::read(&shot).unwrap();
-        let green = pixels
+        let pixels = std::fs::read(shot).unwrap();
+        let matching = pixels
             .chunks_exact(3)
             .filter(|p| {
-                p[0].abs_diff(0x20) < 12 && p[1].abs_diff(0xc0) < 12 && p[2].abs_diff(0x40) < 12
+                p.iter()
+                    .zip(rgb)
+                    .all(|(value, wanted)| value.abs_diff(wanted) < 12)
             })
             .count();
-        // Two monitors of about 630x355 each at 1280x800.
-        if green > 300_000 {
-            break green;
+        if matching > at_least {
+            return matching;
         }
         assert!(
             Instant::now() < deadline,
-            "no picture after 30 s ({green} green pixels)"
+            "not on screen after 30 s: {rgb:?} ({matching} pixels)"
         );
         std::thread::sleep(Duration::from_millis(500));
-    };
+    }
+}
+
+/// Runs xdotool on `x`'s display; fails the test if it fails (or hangs for 30 s).
+fn xdotool(x: &XServer, args: &[&str]) -> String {
+    let output = tool("timeout")
+        .arg("30")
+        .arg("xdotool")
+        .args(args)
+        .env("DISPLAY", &x.display)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "xdotool {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+#[test]
+fn the_app_opens_a_window_showing_the_scene() {
+    let x = XServer::start(1280, 800);
+    let dir = tempfile::tempdir().unwrap();
+    let scene = one_colour_scene(dir.path(), "window.toml", "20c040");
+    let mut app = start_app(&x, &scene, &dir.path().join("config"));
+    let shot = dir.path().join("screen.rgb");
+    // Two monitors of about 630x355 each at 1280x800.
+    let green_pixels = wait_for_colour(&x, &mut app, [0x20, 0xc0, 0x40], 300_000, &shot);
     let _ = app.kill();
     let _ = app.wait();
     assert!(
         green_pixels < 1280 * 800,
         "the window has more than the monitors"
     );
+}
+
+#[test]
+fn ctrl_o_opens_a_collection_chosen_in_the_file_dialog() {
+    let x = XServer::start(1280, 800);
+    let dir = tempfile::tempdir().unwrap();
+    let first = one_colour_scene(dir.path(), "first.toml", "20c040");
+    let second = one_colour_scene(dir.path(), "second.toml", "c02020");
+    let config = dir.path().join("config");
+    let mut app = start_app(&x, &first, &config);
+    let shot = dir.path().join("screen.rgb");
+    wait_for_colour(&x, &mut app, [0x20, 0xc0, 0x40], 300_000, &shot);
+
+    let window = xdotool(&x, &["search", "--sync", "--name", "^Tally$"]);
+    let window = window.lines().next().unwrap().to_string();
+    xdotool(&x, &["windowfocus", "--sync", &window]);
+    xdotool(&x, &["key", "ctrl+o"]);
+    // rfd falls back to zenity without a portal: a GTK file chooser, where Ctrl+L types a
+    // location.
+    let dialog = xdotool(
+        &x,
+        &["search", "--sync", "--onlyvisible", "--name", "^zenity$"],
+    );
+    let dialog = dialog.lines().next().unwrap().to_string();
+    xdotool(&x, &["windowfocus", "--sync", &dialog]);
+    xdotool(&x, &["key", "ctrl+l"]);
+    std::thread::sleep(Duration::from_millis(500));
+    xdotool(&x, &["type", "--delay", "20", second.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(500));
+    xdotool(&x, &["key", "Return"]);
+
+    // The app opened it: its picture is on screen, and it is remembered as the last one.
+    wait_for_colour(&x, &mut app, [0xc0, 0x20, 0x20], 300_000, &shot);
+    let settings = std::fs::read_to_string(config.join("tally/settings.toml")).unwrap();
+    assert!(
+        settings.contains(&format!(
+            "last_collection = {:?}",
+            second.canonicalize().unwrap().display().to_string()
+        )),
+        "{settings}"
+    );
+    let _ = app.kill();
+    let _ = app.wait();
 }

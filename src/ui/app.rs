@@ -4,6 +4,7 @@
 use super::docks;
 use super::history::History;
 use super::monitor::{self, PREVIEW_GREEN, PROGRAM_RED};
+use super::pickers::{PickFor, Pickers};
 use super::settings::{settings_path, AppSettings};
 use super::stats::StatsHistory;
 use super::window_paint::{CanvasImage, WindowPaint};
@@ -13,7 +14,7 @@ use crate::engine::{
 };
 use crate::output::parse_destination;
 use crate::render::Gpu;
-use crate::scene::{self, Collection, Color, Item, ItemSize};
+use crate::scene::{self, Collection, Color, Item, ItemSize, SourceKind};
 use crate::sources::Pacing;
 use eframe::egui;
 use std::path::{Path, PathBuf};
@@ -94,6 +95,8 @@ pub struct TallyApp {
     pub(super) saved_recording: Option<PathBuf>,
     /// Engines started since the app opened (a restart ends outputs and blinks the monitors).
     engine_starts: u64,
+    /// The file dialog open, if any.
+    pub(super) pickers: Pickers,
     pub(super) streaming: bool,
     pub(super) settings: AppSettings,
     pub(super) settings_path: PathBuf,
@@ -221,6 +224,7 @@ impl TallyApp {
             finishing_recording: None,
             saved_recording: None,
             engine_starts: 0,
+            pickers: Pickers::default(),
             streaming: false,
             destinations_text: settings.destinations.join("\n"),
             settings,
@@ -487,6 +491,52 @@ impl TallyApp {
         }
     }
 
+    /// Opens the file dialog for `purpose`, in the folder that fits it.
+    pub(super) fn browse(&mut self, purpose: PickFor) {
+        let start = match &purpose {
+            PickFor::RecordingsFolder => Some(self.settings.recordings_dir.clone()),
+            _ => Some(self.collection.base_dir.clone()).filter(|dir| !dir.as_os_str().is_empty()),
+        };
+        self.pickers.open(purpose, start.as_deref());
+    }
+
+    /// Uses a path chosen in a file dialog.
+    pub fn apply_picked(&mut self, purpose: PickFor, path: PathBuf) {
+        match purpose {
+            PickFor::OpenCollection => self.request_open(path),
+            PickFor::SaveCollectionAs => {
+                let path = if path.extension().is_none() {
+                    path.with_extension("toml")
+                } else {
+                    path
+                };
+                self.save(Some(&path));
+            }
+            PickFor::NewImage | PickFor::NewMedia => docks::add_file_source(self, &path),
+            PickFor::SourceFile(id) => {
+                // Inside the collection's folder the path is kept relative, as it would be
+                // typed in the file, so the folder can move.
+                let base = &self.collection.base_dir;
+                let canonical_base = base.canonicalize().ok();
+                let path = [Some(base), canonical_base.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .filter(|base| !base.as_os_str().is_empty())
+                    .find_map(|base| path.strip_prefix(base).ok())
+                    .map_or(path.clone(), Path::to_path_buf);
+                self.edit(|collection| {
+                    let source = collection.sources.iter_mut().find(|s| s.id == id);
+                    match source.map(|source| &mut source.kind) {
+                        Some(SourceKind::Image { path: file }) => *file = path,
+                        Some(SourceKind::Media(media)) => media.path = path,
+                        _ => {}
+                    }
+                });
+            }
+            PickFor::RecordingsFolder => self.settings.recordings_dir = path,
+        }
+    }
+
     /// Opens another collection; one that fails to load leaves the current one untouched.
     pub fn open(&mut self, path: &Path) {
         match scene::load_file(path) {
@@ -717,7 +767,7 @@ impl TallyApp {
     fn keyboard(&mut self, ctx: &egui::Context) {
         // Asked before `input_mut`: egui's context lock is not re-entrant.
         let typing = ctx.egui_wants_keyboard_input();
-        let (undo, redo, take) = ctx.input_mut(|input| {
+        let (undo, redo, take, open, save) = ctx.input_mut(|input| {
             let undo = input.consume_key(egui::Modifiers::COMMAND, egui::Key::Z);
             let redo = input.consume_key(egui::Modifiers::COMMAND, egui::Key::Y)
                 || input.consume_key(
@@ -725,8 +775,19 @@ impl TallyApp {
                     egui::Key::Z,
                 );
             let take = !typing && input.consume_key(egui::Modifiers::NONE, egui::Key::Enter);
-            (undo, redo, take)
+            let open = input.consume_key(egui::Modifiers::COMMAND, egui::Key::O);
+            let save = input.consume_key(egui::Modifiers::COMMAND, egui::Key::S);
+            (undo, redo, take, open, save)
         });
+        if open {
+            self.browse(PickFor::OpenCollection);
+        }
+        if save {
+            match self.file {
+                Some(_) => self.save(None),
+                None => self.browse(PickFor::SaveCollectionAs),
+            }
+        }
         if undo {
             self.undo();
         }
@@ -1001,6 +1062,9 @@ impl eframe::App for TallyApp {
         self.poll_engine();
         self.keyboard(ctx);
         self.dropped_files(ctx);
+        if let Some((purpose, path)) = self.pickers.take_picked() {
+            self.apply_picked(purpose, path);
+        }
         // The monitors change every frame: draw at the canvas rate.
         let fps = self.collection.canvas.fps.as_f64().max(1.0);
         // TALLY_UI_FPS lowers how often the window is redrawn (software rendering is costly)

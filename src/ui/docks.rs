@@ -4,6 +4,7 @@
 
 use super::app::{TallyApp, TransitionChoice};
 use super::monitor::{PREVIEW_GREEN, PROGRAM_RED};
+use super::pickers::{PickFor, IMAGE_EXTENSIONS};
 use crate::audio::Levels;
 use crate::engine::Command;
 use crate::scene::{
@@ -41,19 +42,32 @@ pub fn top_bar(app: &mut TallyApp, ui: &mut egui::Ui) {
                     .desired_width(260.0),
             )
             .labelled_by(label.id);
-            if ui.button("Open").clicked() {
-                let path = std::path::PathBuf::from(app.open_path.trim());
-                app.request_open(path);
+            // With a path typed in File, Open and Save as use it; with none they ask in a
+            // file dialog.
+            let typed = app.open_path.trim().to_string();
+            if ui.button("Open").on_hover_text("Ctrl+O").clicked() {
+                if typed.is_empty() {
+                    app.browse(PickFor::OpenCollection);
+                } else {
+                    app.request_open(typed.clone().into());
+                }
             }
-            if ui.button("Save as").clicked() && !app.open_path.trim().is_empty() {
-                let path = std::path::PathBuf::from(app.open_path.trim());
-                app.save(Some(&path));
+            if ui.button("Save as").clicked() {
+                if typed.is_empty() {
+                    app.browse(PickFor::SaveCollectionAs);
+                } else {
+                    app.save(Some(std::path::Path::new(&typed)));
+                }
             }
             if ui
                 .add_enabled(app.file.is_some(), egui::Button::new("Save"))
+                .on_hover_text("Ctrl+S")
                 .clicked()
             {
                 app.save(None);
+            }
+            if app.pickers.is_open() {
+                ui.label(RichText::new("choosing a file...").small());
             }
             ui.separator();
             if ui
@@ -205,6 +219,12 @@ fn sources(app: &mut TallyApp, ui: &mut egui::Ui) {
                 },
             );
         }
+        if ui.button("+ Image...").clicked() {
+            app.browse(PickFor::NewImage);
+        }
+        if ui.button("+ Media...").clicked() {
+            app.browse(PickFor::NewMedia);
+        }
         if ui.button("+ Test pattern").clicked() {
             add_source(
                 app,
@@ -266,7 +286,7 @@ pub fn add_file_source(app: &mut TallyApp, path: &Path) {
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
-    let kind = if matches!(extension.as_str(), "png" | "jpg" | "jpeg") {
+    let kind = if IMAGE_EXTENSIONS.contains(&extension.as_str()) {
         SourceKind::Image {
             path: path.to_path_buf(),
         }
@@ -593,10 +613,15 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
                 );
                 ui.end_row();
                 let label = ui.label("Recordings folder");
-                let mut folder = app.settings.recordings_dir.display().to_string();
-                if ui.text_edit_singleline(&mut folder).labelled_by(label.id).changed() {
-                    app.settings.recordings_dir = folder.into();
-                }
+                ui.horizontal(|ui| {
+                    let mut folder = app.settings.recordings_dir.display().to_string();
+                    if ui.text_edit_singleline(&mut folder).labelled_by(label.id).changed() {
+                        app.settings.recordings_dir = folder.into();
+                    }
+                    if ui.button("Browse...").clicked() {
+                        app.browse(PickFor::RecordingsFolder);
+                    }
+                });
                 ui.end_row();
                 ui.label("Recording format");
                 ui.horizontal(|ui| {

@@ -9,6 +9,7 @@ mod app;
 mod docks;
 mod history;
 mod monitor;
+mod pickers;
 mod properties;
 mod settings;
 mod stats;
@@ -16,6 +17,7 @@ mod window_paint;
 
 pub use app::{TallyApp, TransitionChoice};
 pub use history::History;
+pub use pickers::PickFor;
 pub use settings::{settings_path, AppSettings};
 
 use std::path::PathBuf;

@@ -6,6 +6,7 @@
 //! elsewhere), not at every keystroke: a half-typed path would reopen the source each time.
 
 use super::app::TallyApp;
+use super::pickers::PickFor;
 use crate::scene::{CameraFormat, Color, Outline, SourceKind};
 use eframe::egui;
 use std::path::PathBuf;
@@ -64,17 +65,23 @@ pub fn properties(app: &mut TallyApp, ui: &mut egui::Ui) {
     ui.label(egui::RichText::new(source.kind.name()).small());
     let mut kind = source.kind.clone();
     let mut fields = std::mem::take(&mut app.field_edits);
-    egui::Grid::new("source properties")
+    let browse = egui::Grid::new("source properties")
         .num_columns(2)
         .show(ui, |ui| {
             let mut form = Form {
                 ui,
                 fields: &mut fields,
                 source_id: &source.id,
+                browse_requested: false,
             };
             form.kind(&mut kind);
-        });
+            form.browse_requested
+        })
+        .inner;
     app.field_edits = fields;
+    if browse {
+        app.browse(PickFor::SourceFile(source.id.clone()));
+    }
     if kind != source.kind {
         app.edit(|c| {
             if let Some(edited) = c.sources.iter_mut().find(|s| s.id == source.id) {
@@ -90,6 +97,8 @@ struct Form<'a> {
     ui: &'a mut egui::Ui,
     fields: &'a mut std::collections::HashMap<String, String>,
     source_id: &'a str,
+    /// A file field's Browse button was clicked.
+    browse_requested: bool,
 }
 
 impl Form<'_> {
@@ -222,6 +231,11 @@ impl Form<'_> {
 
     /// A text field whose value applies when the field is left; `Some` then.
     fn field(&mut self, name: &str, current: &str) -> Option<String> {
+        self.field_row(name, current, false)
+    }
+
+    /// As [`field`](Self::field), with a Browse button after it (for files) when `browse`.
+    fn field_row(&mut self, name: &str, current: &str, browse: bool) -> Option<String> {
         let key = format!("{}/{name}", self.source_id);
         let label = self.ui.label(name);
         let mut value = self
@@ -229,10 +243,17 @@ impl Form<'_> {
             .get(&key)
             .cloned()
             .unwrap_or_else(|| current.to_string());
-        let response = self
+        let (response, browsed) = self
             .ui
-            .add(egui::TextEdit::singleline(&mut value).desired_width(110.0))
-            .labelled_by(label.id);
+            .horizontal(|ui| {
+                let response = ui
+                    .add(egui::TextEdit::singleline(&mut value).desired_width(110.0))
+                    .labelled_by(label.id);
+                let browsed = browse && ui.button("Browse...").clicked();
+                (response, browsed)
+            })
+            .inner;
+        self.browse_requested |= browsed;
         self.ui.end_row();
         if response.lost_focus() {
             self.fields.remove(&key);
@@ -258,7 +279,7 @@ impl Form<'_> {
     }
 
     fn path(&mut self, name: &str, path: &mut PathBuf) {
-        if let Some(edited) = self.field(name, &path.to_string_lossy()) {
+        if let Some(edited) = self.field_row(name, &path.to_string_lossy(), true) {
             // Kept as typed: a relative path is taken from the collection's folder, as in
             // the file.
             *path = PathBuf::from(edited.trim());

@@ -398,7 +398,12 @@ pub struct XServer {
 
 impl XServer {
     pub fn start(width: u32, height: u32) -> Self {
-        for number in (100 + std::process::id() % 400)..1000 {
+        // Tests in one process run at once: each takes its own numbers.
+        static TAKEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let first = 100
+            + std::process::id() % 400
+            + 50 * TAKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for number in first..2000 {
             let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
             let lock = PathBuf::from(format!("/tmp/.X{number}-lock"));
             if socket.exists() || lock.exists() {
