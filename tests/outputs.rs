@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{decode_errors, frame_counters, pattern_scene, probe, RtmpServer};
+use common::{decode_errors, frame_counters, pattern_scene, stream_times, RtmpServer};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tally::engine::{Command, Engine, EngineConfig, Event, RecordingConfig};
@@ -62,12 +62,6 @@ fn recording_stopped(engine: &Engine, path: &Path) -> Option<String> {
         } if stopped == path => Some(error.clone()),
         _ => None,
     })
-}
-
-fn stream_times(file: &Path, stream: &str) -> (f64, f64) {
-    let fields = probe(file, stream, "stream=start_time,duration", false);
-    let values: Vec<f64> = fields[0].split(',').map(|v| v.parse().unwrap()).collect();
-    (values[0], values[1])
 }
 
 /// The frame counters of `file`: all readable and strictly increasing, and consecutive

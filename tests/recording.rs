@@ -27,9 +27,8 @@ fn record(scene: &Path, output: &Path, extra: &[&str]) -> String {
 }
 
 fn stream_end(file: &Path, stream: &str) -> f64 {
-    let fields = probe(file, stream, "stream=start_time,duration", false);
-    let values: Vec<f64> = fields[0].split(',').map(|v| v.parse().unwrap()).collect();
-    values[0] + values[1]
+    let (start, duration) = common::stream_times(file, stream);
+    start + duration
 }
 
 #[test]

@@ -14,6 +14,7 @@ use crate::encode::{
     i420_frame, AudioEncoder, AudioSettings, EncodeError, EncodedPacket, StreamInfo, StreamKind,
     VideoEncoder, VideoSettings,
 };
+use crate::output::stream::lock;
 use crate::output::{
     AdaptiveBitrate, Destination, FrameTimes, OutputError, OutputNotice, OutputState, OutputWindow,
     Recorder, ShowInstant, StreamOutput, StreamSettings, Verdict,
@@ -27,7 +28,7 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -47,14 +48,6 @@ pub(super) struct OutputSetup {
     pub height: u32,
     pub fps: FrameRate,
     pub pacing: Pacing,
-}
-
-/// Locks whether or not another thread panicked holding the lock: the values kept here (lists
-/// of outputs, windows) stay meaningful.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 enum RecorderMessage {
@@ -231,6 +224,17 @@ struct RecordingOutput {
     stopping: bool,
 }
 
+impl RecordingOutput {
+    /// Waits for the file to be finished; its path and how it ended.
+    fn join(self) -> (PathBuf, Result<(), EngineError>) {
+        let result = match self.thread.join() {
+            Ok(result) => result.map_err(EngineError::from),
+            Err(_) => Err(EngineError::Thread("the recorder thread panicked".into())),
+        };
+        (self.path, result)
+    }
+}
+
 struct LiveStream {
     output: Arc<StreamOutput>,
     sink: Arc<Sink>,
@@ -348,9 +352,8 @@ impl Outputs {
         Ok(())
     }
 
-    /// Stops the recording at canvas frame `frame` (the file ends before it). False when
-    /// nothing was recording.
-    pub fn stop_recording(&mut self, frame: u64) -> bool {
+    /// Stops the recording at canvas frame `frame` (the file ends before it), if one runs.
+    pub fn stop_recording(&mut self, frame: u64) {
         let end = self.instant(frame);
         let mut stopped = false;
         for recording in self.recordings.iter_mut().filter(|r| !r.stopping) {
@@ -361,7 +364,6 @@ impl Outputs {
         if stopped {
             self.after_stop(frame);
         }
-        stopped
     }
 
     /// Starts streaming to `destinations` at canvas frame `frame`, beside any streams already
@@ -411,8 +413,8 @@ impl Outputs {
         Ok(())
     }
 
-    /// Stops every live stream at canvas frame `frame`. False when none was live.
-    pub fn stop_streams(&mut self, frame: u64) -> bool {
+    /// Stops every live stream at canvas frame `frame`.
+    pub fn stop_streams(&mut self, frame: u64) {
         let end = self.instant(frame);
         let mut stopped = false;
         for stream in self.streams.iter_mut().filter(|s| !s.stopping) {
@@ -425,7 +427,6 @@ impl Outputs {
             self.counters.video_target_kbps.store(0, Ordering::Relaxed);
             self.after_stop(frame);
         }
-        stopped
     }
 
     /// An output stopped at `frame`: the open session makes a keyframe there for it, or, if
@@ -588,13 +589,10 @@ impl Outputs {
             .partition(|recording| recording.thread.is_finished());
         self.recordings = running;
         for recording in finished {
-            let result = match recording.thread.join() {
-                Ok(result) => result.map_err(EngineError::from),
-                Err(_) => Err(EngineError::Thread("the recorder thread panicked".into())),
-            };
+            let (path, result) = recording.join();
             let error = result.err();
             let _ = events.try_send(Event::RecordingStopped {
-                path: recording.path,
+                path,
                 error: error.as_ref().map(ToString::to_string),
             });
             if let Some(error) = error {
@@ -646,10 +644,7 @@ impl Outputs {
             }
         }
         for recording in std::mem::take(&mut self.recordings) {
-            let joined = match recording.thread.join() {
-                Ok(joined) => joined.map_err(EngineError::from),
-                Err(_) => Err(EngineError::Thread("the recorder thread panicked".into())),
-            };
+            let (_, joined) = recording.join();
             if result.is_ok() {
                 result = joined;
             }

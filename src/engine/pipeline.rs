@@ -192,9 +192,7 @@ fn render_loop(
                         });
                     }
                 }
-                Command::StopRecording => {
-                    outputs.stop_recording(index);
-                }
+                Command::StopRecording => outputs.stop_recording(index),
                 Command::StartStreaming(destinations) => {
                     if let Err(error) = outputs.start_streams(&destinations, index) {
                         let _ = events.try_send(Event::StreamingStopped {
@@ -202,9 +200,7 @@ fn render_loop(
                         });
                     }
                 }
-                Command::StopStreaming => {
-                    outputs.stop_streams(index);
-                }
+                Command::StopStreaming => outputs.stop_streams(index),
                 Command::SetVideoSettings(video) => outputs.set_video_settings(video),
                 Command::UpdateCollection(updated) => {
                     let reopened =

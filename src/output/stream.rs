@@ -149,7 +149,7 @@ struct Shared {
 
 /// Locks a mutex whether or not another thread panicked while holding it: every value kept
 /// here stays meaningful (counters, queues), and an output must keep running.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -87,6 +87,13 @@ pub fn probe(file: &Path, stream: &str, entries: &str, count_frames: bool) -> Ve
         .collect()
 }
 
+/// A stream's start time and duration (seconds) as ffprobe reports them.
+pub fn stream_times(file: &Path, stream: &str) -> (f64, f64) {
+    let fields = probe(file, stream, "stream=start_time,duration", false);
+    let values: Vec<f64> = fields[0].split(',').map(|v| v.parse().unwrap()).collect();
+    (values[0], values[1])
+}
+
 /// Errors `ffmpeg -v error -i FILE -f null -` prints while decoding the whole file.
 pub fn decode_errors(file: &Path) -> String {
     let output = run(tool("ffmpeg")
