@@ -101,8 +101,13 @@ impl Sink {
         }
     }
 
-    fn end_at(&self, end: ShowInstant) {
-        lock(&self.window).end_at(end);
+    /// Tells the output to stop at `end`; false if it was stopping already.
+    fn stop_at(&self, end: ShowInstant) -> bool {
+        lock(&self.window).end_at(end)
+    }
+
+    fn is_stopping(&self) -> bool {
+        lock(&self.window).is_stopping()
     }
 
     fn is_over(&self) -> bool {
@@ -221,7 +226,6 @@ struct RecordingOutput {
     path: PathBuf,
     sink: Arc<Sink>,
     thread: JoinHandle<Result<(), OutputError>>,
-    stopping: bool,
 }
 
 impl RecordingOutput {
@@ -239,7 +243,6 @@ struct LiveStream {
     output: Arc<StreamOutput>,
     sink: Arc<Sink>,
     adaptive: Option<AdaptiveBitrate>,
-    stopping: bool,
 }
 
 pub(super) struct Outputs {
@@ -320,7 +323,7 @@ impl Outputs {
         config: &RecordingConfig,
         frame: u64,
     ) -> Result<(), EngineError> {
-        if let Some(current) = self.recordings.iter().find(|r| !r.stopping) {
+        if let Some(current) = self.recordings.iter().find(|r| !r.sink.is_stopping()) {
             return Err(OutputError::Recording {
                 path: config.path.display().to_string(),
                 message: format!("already recording to {}", current.path.display()),
@@ -346,7 +349,6 @@ impl Outputs {
             path: config.path.clone(),
             sink,
             thread,
-            stopping: false,
         });
         self.counters.bytes_written.store(0, Ordering::Relaxed);
         Ok(())
@@ -355,13 +357,7 @@ impl Outputs {
     /// Stops the recording at canvas frame `frame` (the file ends before it), if one runs.
     pub fn stop_recording(&mut self, frame: u64) {
         let end = self.instant(frame);
-        let mut stopped = false;
-        for recording in self.recordings.iter_mut().filter(|r| !r.stopping) {
-            recording.stopping = true;
-            recording.sink.end_at(end);
-            stopped = true;
-        }
-        if stopped {
+        if stop_all(self.recordings.iter().map(|r| &r.sink), end) {
             self.after_stop(frame);
         }
     }
@@ -404,7 +400,6 @@ impl Outputs {
                 output,
                 sink,
                 adaptive: adaptive_kbps.map(AdaptiveBitrate::new),
-                stopping: false,
             });
         }
         self.streams.extend(started);
@@ -416,13 +411,7 @@ impl Outputs {
     /// Stops every live stream at canvas frame `frame`.
     pub fn stop_streams(&mut self, frame: u64) {
         let end = self.instant(frame);
-        let mut stopped = false;
-        for stream in self.streams.iter_mut().filter(|s| !s.stopping) {
-            stream.stopping = true;
-            stream.sink.end_at(end);
-            stopped = true;
-        }
-        if stopped {
+        if stop_all(self.streams.iter().map(|s| &s.sink), end) {
             self.streams_stopping = true;
             self.counters.video_target_kbps.store(0, Ordering::Relaxed);
             self.after_stop(frame);
@@ -432,8 +421,8 @@ impl Outputs {
     /// An output stopped at `frame`: the open session makes a keyframe there for it, or, if
     /// nothing else uses the session, finishes encoding there.
     fn after_stop(&mut self, frame: u64) {
-        let others_remain =
-            self.recordings.iter().any(|r| !r.stopping) || self.streams.iter().any(|s| !s.stopping);
+        let others_remain = self.recordings.iter().any(|r| !r.sink.is_stopping())
+            || self.streams.iter().any(|s| !s.sink.is_stopping());
         let end = self.instant(frame);
         if let Some(session) = self.sessions.last_mut().filter(|s| s.is_open()) {
             if others_remain {
@@ -558,7 +547,7 @@ impl Outputs {
         let target = self
             .streams
             .iter_mut()
-            .filter(|stream| !stream.stopping)
+            .filter(|stream| !stream.sink.is_stopping())
             .filter_map(|stream| {
                 let controller = stream.adaptive.as_mut()?;
                 let stats = stream.output.stats();
@@ -602,7 +591,7 @@ impl Outputs {
         }
         let before = self.streams.len();
         self.streams.retain(|stream| {
-            let done = stream.stopping && stream.output.is_finished();
+            let done = stream.sink.is_stopping() && stream.output.is_finished();
             if done {
                 stream.output.finish();
             }
@@ -611,7 +600,7 @@ impl Outputs {
         if self.streams.len() != before {
             self.publish_streams();
         }
-        if self.streams_stopping && !self.streams.iter().any(|s| s.stopping) {
+        if self.streams_stopping && !self.streams.iter().any(|s| s.sink.is_stopping()) {
             self.streams_stopping = false;
             let _ = events.try_send(Event::StreamingStopped { error: None });
         }
@@ -660,6 +649,11 @@ impl Outputs {
         }
         result
     }
+}
+
+/// Tells each output behind `sinks` to stop at `end`; whether any was still running.
+fn stop_all<'a>(sinks: impl Iterator<Item = &'a Arc<Sink>>, end: ShowInstant) -> bool {
+    sinks.fold(false, |stopped, sink| sink.stop_at(end) | stopped)
 }
 
 fn spawn<T: Send + 'static>(

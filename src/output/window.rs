@@ -68,11 +68,19 @@ impl OutputWindow {
     }
 
     /// The output stops at `end`: its pictures end before that frame's keyframe, its sound
-    /// before that frame's first sample.
-    pub fn end_at(&mut self, end: ShowInstant) {
-        if self.end.is_none() {
+    /// before that frame's first sample. False (and nothing changes) if it was already told
+    /// where to stop.
+    pub fn end_at(&mut self, end: ShowInstant) -> bool {
+        let first = self.end.is_none();
+        if first {
             self.end = Some(end);
         }
+        first
+    }
+
+    /// Whether the output has been told to stop.
+    pub fn is_stopping(&self) -> bool {
+        self.end.is_some()
     }
 
     pub fn judge(&mut self, kind: StreamKind, pts: i64, keyframe: bool) -> Verdict {
