@@ -486,6 +486,63 @@ fn alt_dragging_an_edge_crops_the_item() {
     );
 }
 
+/// Alt-drags `from` to `to` in the preview of SHOW with the box's item changed by `item_lines`,
+/// and returns the box's item and where its picture is drawn (the box around its corners).
+fn crop_by_alt_drag(
+    item_lines: &str,
+    from: [f32; 2],
+    to: [f32; 2],
+) -> (tally::scene::Item, [f32; 4]) {
+    let dir = tempfile::tempdir().unwrap();
+    let show = SHOW.replace("position = [200, 100]", item_lines);
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", &show));
+    wait_for_sizes(&mut harness);
+    click_in_preview(&mut harness, [250.0, 150.0]);
+    assert_eq!(harness.state().selected_source().as_deref(), Some("box"));
+    harness.event(egui::Event::ModifiersChanged(egui::Modifiers::ALT));
+    drag_in_preview(&mut harness, from, to);
+    harness.event(egui::Event::ModifiersChanged(egui::Modifiers::NONE));
+    harness.run_steps(1);
+    let item = harness.state().collection().scene("Main").unwrap().items[1].clone();
+    let quad = tally::render::item_quad(&item, [100, 100]).expect("still drawn");
+    let drawn = quad.pos_in_canvas.iter().fold(
+        [f32::MAX, f32::MAX, f32::MIN, f32::MIN],
+        |[x0, y0, x1, y1], [x, y]| [x0.min(*x), y0.min(*y), x1.max(*x), y1.max(*y)],
+    );
+    (item, drawn)
+}
+
+fn roughly(a: [f32; 4], b: [f32; 4]) -> bool {
+    a.iter().zip(b).all(|(a, b)| (a - b).abs() < 0.5)
+}
+
+#[test]
+fn alt_dragging_the_edge_of_a_turned_item_crops_its_own_side() {
+    // A quarter turn clockwise: the picture's left edge is now on top, at y = 100. Pulling it
+    // down 30 px crops 30 px off the picture's left; its far side stays at y = 200.
+    let (item, drawn) = crop_by_alt_drag(
+        "position = [200, 100]\nrotation = 90",
+        [250.0, 100.0],
+        [250.0, 130.0],
+    );
+    assert_eq!(item.crop.left, 30, "{:?}", item.crop);
+    assert!(roughly(drawn, [200.0, 130.0, 300.0, 200.0]), "{drawn:?}");
+}
+
+#[test]
+fn alt_dragging_the_edge_of_a_boxed_item_crops_it_without_rescaling() {
+    // The 100x100 box fitted in a 200x100 bounding box is drawn at (250, 100), centred. Its
+    // right edge pulled 20 px left crops 20 source pixels; the box narrows so the rest of the
+    // picture keeps its size and place.
+    let (item, drawn) = crop_by_alt_drag(
+        "position = [200, 100]\nbounds = { width = 200, height = 100, fit = \"fit\" }",
+        [350.0, 150.0],
+        [330.0, 150.0],
+    );
+    assert_eq!(item.crop.right, 20, "{:?}", item.crop);
+    assert!(roughly(drawn, [250.0, 100.0, 330.0, 200.0]), "{drawn:?}");
+}
+
 #[test]
 fn the_rotate_handle_turns_the_item_and_undo_turns_it_back() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,6 +2,7 @@
 //! running engine and the monitors' textures, studio mode and the transition settings.
 
 use super::docks;
+use super::handles::{self, ItemFrame};
 use super::history::History;
 use super::monitor::{self, PREVIEW_GREEN, PROGRAM_RED};
 use super::pickers::{PickFor, Pickers};
@@ -150,14 +151,12 @@ pub(super) enum Pending {
 }
 
 struct DragState {
-    item: usize,
+    index: usize,
     /// What the drag does to the item.
     action: DragAction,
-    start_size: ItemSize,
-    start_crop: scene::Crop,
-    start_position: [f32; 2],
-    start_rotation: f32,
-    start_bounds: [f32; 4],
+    /// The item as it was when the drag started; each step applies the whole drag to it.
+    start: Item,
+    start_frame: ItemFrame,
     start_pointer: [f32; 2],
 }
 
@@ -867,10 +866,7 @@ impl TallyApp {
         let (_, scale) = self.edit_monitor?;
         let (_, _, item) = self.selected_item()?;
         let size = self.stats.source_sizes.get(&item.source).copied()?;
-        Some(monitor::rotate_handle(
-            monitor::item_bounds(item, size)?,
-            scale,
-        ))
+        Some(ItemFrame::of(item, size)?.rotate_handle(scale))
     }
 
     /// Sets the collection's canvas (an undoable edit) and restarts the engine on it, carrying
@@ -926,32 +922,29 @@ impl TallyApp {
                 let alt = ui.input(|input| input.modifiers.alt);
                 let handle = self.selected.and_then(|index| {
                     let item = items.get(index).filter(|item| !item.locked)?;
-                    let bounds = monitor::item_bounds(item, size_of(&item.source)?)?;
-                    let [x, y] = monitor::rotate_handle(bounds, shown.scale);
+                    let frame = ItemFrame::of(item, size_of(&item.source)?)?;
+                    let [x, y] = frame.rotate_handle(shown.scale);
                     let action = if (x - at[0]).hypot(y - at[1]) <= reach {
                         DragAction::Rotate
                     } else if alt {
-                        DragAction::Crop(monitor::edge_at(bounds, at, reach)?)
+                        DragAction::Crop(frame.edge_at(at, reach)?)
                     } else {
-                        DragAction::Resize(monitor::corner_at(bounds, at, reach)?)
+                        DragAction::Resize(frame.corner_at(at, reach)?)
                     };
                     Some((index, action))
                 });
                 self.selected = match handle {
                     Some((index, _)) => Some(index),
-                    None => monitor::item_at(items, &size_of, at),
+                    None => handles::item_at(items, &size_of, at),
                 };
                 if response.drag_started() {
                     self.dragging = self.selected.and_then(|index| {
                         let item = &items[index];
                         Some(DragState {
-                            item: index,
+                            index,
                             action: handle.map_or(DragAction::Move, |(_, action)| action),
-                            start_size: item.size,
-                            start_crop: item.crop,
-                            start_position: item.position,
-                            start_rotation: item.rotation,
-                            start_bounds: monitor::item_bounds(item, size_of(&item.source)?)?,
+                            start: item.clone(),
+                            start_frame: ItemFrame::of(item, size_of(&item.source)?)?,
                             start_pointer: at,
                         })
                     });
@@ -966,64 +959,46 @@ impl TallyApp {
                 let at = shown.to_canvas(pointer);
                 let delta = [at[0] - drag.start_pointer[0], at[1] - drag.start_pointer[1]];
                 let canvas = [self.collection.canvas.width, self.collection.canvas.height];
-                let index = drag.item;
-                let item = &self.collection.scenes[scene_index].items[index];
-                let rotation = match drag.action {
-                    DragAction::Rotate => {
-                        let bounds = drag.start_bounds;
-                        let centre = [(bounds[0] + bounds[2]) / 2.0, (bounds[1] + bounds[3]) / 2.0];
-                        let snap = ui.input(|input| input.modifiers.shift);
-                        let start = drag.start_pointer;
-                        monitor::rotated(drag.start_rotation, centre, start, at, snap)
-                    }
-                    _ => drag.start_rotation,
-                };
-                let (position, size, crop) = match drag.action {
+                let start = &drag.start;
+                let mut moved = start.clone();
+                match drag.action {
                     DragAction::Resize(corner) => {
                         let (factor, position) =
-                            monitor::resized(corner, drag.start_bounds, drag.start_position, delta);
-                        (position, scaled(drag.start_size, factor), drag.start_crop)
+                            handles::resized(corner, &drag.start_frame, start.position, delta);
+                        moved.position = position;
+                        moved.size = scaled(start.size, factor);
                     }
-                    DragAction::Crop(edge) => match (drag.start_size, size_of(&item.source)) {
-                        // Cropping by dragging is for items sized by scale and not rotated;
-                        // others are cropped in the file for now.
-                        (ItemSize::Scale(scale), Some(source_size)) if item.rotation == 0.0 => {
-                            let (crop, position) = monitor::cropped(
-                                edge,
-                                drag.start_crop,
-                                drag.start_position,
-                                delta,
-                                scale,
-                                source_size,
-                            );
-                            (position, drag.start_size, crop)
+                    DragAction::Crop(edge) => {
+                        if let Some(cropped) = size_of(&start.source)
+                            .and_then(|size| handles::cropped(start, size, edge, delta))
+                        {
+                            moved = cropped;
                         }
-                        _ => (drag.start_position, drag.start_size, drag.start_crop),
-                    },
+                    }
                     // Turning leaves the item where it is: it rotates about its centre.
-                    DragAction::Rotate => (drag.start_position, drag.start_size, drag.start_crop),
-                    DragAction::Move => (
-                        monitor::snapped_position(
-                            drag.start_position,
+                    DragAction::Rotate => {
+                        let snap = ui.input(|input| input.modifiers.shift);
+                        moved.rotation = handles::rotated(
+                            start.rotation,
+                            drag.start_frame.centre,
+                            drag.start_pointer,
+                            at,
+                            snap,
+                        );
+                    }
+                    DragAction::Move => {
+                        moved.position = handles::snapped_position(
+                            start.position,
                             delta,
-                            drag.start_bounds,
+                            drag.start_frame.bounds(),
                             canvas,
-                        ),
-                        drag.start_size,
-                        drag.start_crop,
-                    ),
-                };
-                let changed = item.position != position
-                    || item.size != size
-                    || item.crop != crop
-                    || item.rotation != rotation;
-                if changed {
+                        );
+                    }
+                }
+                let index = drag.index;
+                if self.collection.scenes[scene_index].items[index] != moved {
                     self.edit_without_history(|collection| {
-                        let item = &mut collection.scenes[scene_index].items[index];
-                        item.position = position;
-                        item.size = size;
-                        item.crop = crop;
-                        item.rotation = rotation;
+                        collection.scenes[scene_index].items[index] = moved;
                     });
                 }
             }
@@ -1035,10 +1010,8 @@ impl TallyApp {
             .selected
             .and_then(|index| self.collection.scenes[scene_index].items.get(index))
         {
-            if let Some(bounds) =
-                size_of(&item.source).and_then(|size| monitor::item_bounds(item, size))
-            {
-                monitor::draw_selection(ui, shown, bounds);
+            if let Some(frame) = size_of(&item.source).and_then(|size| ItemFrame::of(item, size)) {
+                monitor::draw_selection(ui, shown, &frame);
             }
         }
     }

@@ -7,6 +7,7 @@
 
 mod app;
 mod docks;
+mod handles;
 mod history;
 mod monitor;
 mod pickers;
