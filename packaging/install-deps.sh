@@ -16,8 +16,9 @@ packages=(
   nginx libnginx-mod-rtmp libnginx-mod-stream openssl srt-tools xvfb x11-xserver-utils
   pulseaudio pulseaudio-utils
   libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6
-  # the app's file dialogs where no desktop portal runs (rfd falls back to zenity)
-  zenity
+  # the app's file dialogs: the desktop portal (tests start it on a private session bus), and
+  # zenity, which rfd falls back to where no portal runs
+  zenity dbus-daemon xdg-desktop-portal xdg-desktop-portal-gtk
   # benchmarks and tests: clicks and keys in real windows
   xdotool
 )

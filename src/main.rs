@@ -210,8 +210,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Log filter when `TALLY_LOG` is not set: warnings, but not the PulseAudio client's, which
-/// logs every closed connection as an error (Tally reports device trouble itself).
-const QUIET_LOG: &str = "warn,pulseaudio=off";
+/// logs every closed connection as an error (Tally reports device trouble itself), nor the
+/// errors of rfd's portal attempt on desktops without a file-chooser portal: rfd then warns
+/// that it uses zenity, which says all the user needs.
+const QUIET_LOG: &str = "warn,pulseaudio=off,rfd::backend::xdg_desktop_portal::portal=off";
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()

@@ -1,11 +1,12 @@
 //! The app in a real window: started under Xvfb as a user would start it, it must show the
 //! collection's picture in its monitors (the engine's canvas drawn through the shared GPU
 //! device and presented to the X server), checked on a screenshot of the X display; and a
-//! collection chosen in the real file dialog (zenity, driven with xdotool) is opened.
+//! collection chosen in the real file dialog (the desktop portal's GTK dialog, or zenity where
+//! no portal runs, driven with xdotool) is opened.
 
 mod common;
 
-use common::{tally, tool, write_scene, XServer};
+use common::{tally, tool, write_scene, DesktopPortal, XServer};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -19,13 +20,18 @@ fn one_colour_scene(dir: &Path, name: &str, colour: &str) -> PathBuf {
     )
 }
 
-/// Starts the app on `scene` in `x`'s display, with its settings under `config`.
-fn start_app(x: &XServer, scene: &Path, config: &Path) -> Child {
-    tally()
-        .env("DISPLAY", &x.display)
+/// Starts the app on `scene` in `x`'s display, with its settings under `config`, on the
+/// session bus of `portal` (or on none, so file dialogs are zenity's).
+fn start_app(x: &XServer, scene: &Path, config: &Path, portal: Option<&DesktopPortal>) -> Child {
+    let mut app = tally();
+    match portal {
+        Some(portal) => app
+            .env("DBUS_SESSION_BUS_ADDRESS", &portal.bus_address)
+            .env("XDG_CURRENT_DESKTOP", "GNOME"),
+        None => app.env_remove("DBUS_SESSION_BUS_ADDRESS"),
+    };
+    app.env("DISPLAY", &x.display)
         .env("XDG_CONFIG_HOME", config)
-        // No session bus, so no desktop portal: file dialogs are zenity's.
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .arg(scene)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -115,7 +121,7 @@ fn the_app_opens_a_window_showing_the_scene() {
     let x = XServer::start(1280, 800);
     let dir = tempfile::tempdir().unwrap();
     let scene = one_colour_scene(dir.path(), "window.toml", "20c040");
-    let mut app = start_app(&x, &scene, &dir.path().join("config"));
+    let mut app = start_app(&x, &scene, &dir.path().join("config"), None);
     let shot = dir.path().join("screen.rgb");
     // Two monitors of about 630x355 each at 1280x800.
     let green_pixels = wait_for_colour(&x, &mut app, [0x20, 0xc0, 0x40], 300_000, &shot);
@@ -128,36 +134,54 @@ fn the_app_opens_a_window_showing_the_scene() {
 }
 
 #[test]
-fn ctrl_o_opens_a_collection_chosen_in_the_file_dialog() {
+fn ctrl_o_opens_a_collection_chosen_in_zenitys_dialog_where_no_portal_runs() {
     let x = XServer::start(1280, 800);
+    // rfd falls back to zenity, whose window is called "zenity" (rfd gives it no title).
+    open_second_collection_with_ctrl_o(&x, None, "^zenity$");
+}
+
+#[test]
+fn ctrl_o_opens_a_collection_chosen_in_the_desktop_portals_dialog() {
+    let x = XServer::start(1280, 800);
+    let portal = DesktopPortal::start(&x);
+    // The portal's own GTK dialog carries the app's title; zenity's would be called "zenity".
+    open_second_collection_with_ctrl_o(&x, Some(&portal), "^Open scene collection$");
+}
+
+/// Starts the app on one collection, presses Ctrl+O, types a second collection's path into the
+/// file dialog whose window name matches `dialog_name`, and checks the app opened it.
+fn open_second_collection_with_ctrl_o(
+    x: &XServer,
+    portal: Option<&DesktopPortal>,
+    dialog_name: &str,
+) {
     let dir = tempfile::tempdir().unwrap();
     let first = one_colour_scene(dir.path(), "first.toml", "20c040");
     let second = one_colour_scene(dir.path(), "second.toml", "c02020");
     let config = dir.path().join("config");
-    let mut app = start_app(&x, &first, &config);
+    let mut app = start_app(x, &first, &config, portal);
     let shot = dir.path().join("screen.rgb");
-    wait_for_colour(&x, &mut app, [0x20, 0xc0, 0x40], 300_000, &shot);
+    wait_for_colour(x, &mut app, [0x20, 0xc0, 0x40], 300_000, &shot);
 
-    let window = xdotool(&x, &["search", "--sync", "--name", "^Tally$"]);
+    let window = xdotool(x, &["search", "--sync", "--name", "^Tally$"]);
     let window = window.lines().next().unwrap().to_string();
-    xdotool(&x, &["windowfocus", "--sync", &window]);
-    xdotool(&x, &["key", "ctrl+o"]);
-    // rfd falls back to zenity without a portal: a GTK file chooser, where Ctrl+L types a
-    // location.
+    xdotool(x, &["windowfocus", "--sync", &window]);
+    xdotool(x, &["key", "ctrl+o"]);
+    // A GTK file chooser either way, where Ctrl+L types a location.
     let dialog = xdotool(
-        &x,
-        &["search", "--sync", "--onlyvisible", "--name", "^zenity$"],
+        x,
+        &["search", "--sync", "--onlyvisible", "--name", dialog_name],
     );
     let dialog = dialog.lines().next().unwrap().to_string();
-    xdotool(&x, &["windowfocus", "--sync", &dialog]);
-    xdotool(&x, &["key", "ctrl+l"]);
+    xdotool(x, &["windowfocus", "--sync", &dialog]);
+    xdotool(x, &["key", "ctrl+l"]);
     std::thread::sleep(Duration::from_millis(500));
-    xdotool(&x, &["type", "--delay", "20", second.to_str().unwrap()]);
+    xdotool(x, &["type", "--delay", "20", second.to_str().unwrap()]);
     std::thread::sleep(Duration::from_millis(500));
-    xdotool(&x, &["key", "Return"]);
+    xdotool(x, &["key", "Return"]);
 
     // The app opened it: its picture is on screen, and it is remembered as the last one.
-    wait_for_colour(&x, &mut app, [0xc0, 0x20, 0x20], 300_000, &shot);
+    wait_for_colour(x, &mut app, [0xc0, 0x20, 0x20], 300_000, &shot);
     let settings = std::fs::read_to_string(config.join("tally/settings.toml")).unwrap();
     assert!(
         settings.contains(&format!(

@@ -458,6 +458,67 @@ impl Drop for XServer {
     }
 }
 
+/// A private D-Bus session bus on which the XDG desktop portal and its GTK backend start when
+/// first asked (as on a GNOME desktop), drawing their dialogs on `x`'s display. The portal
+/// processes leave with the bus when it stops.
+pub struct DesktopPortal {
+    /// For `DBUS_SESSION_BUS_ADDRESS`.
+    pub bus_address: String,
+    daemon: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl DesktopPortal {
+    pub fn start(x: &XServer) -> Self {
+        let dir = tempfile::tempdir().expect("a directory for the bus");
+        let runtime = dir.path().join("runtime");
+        std::fs::create_dir(&runtime).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        let socket = dir.path().join("bus");
+        let bus_address = format!("unix:path={}", socket.display());
+        for part in ["xdg-desktop-portal", "xdg-desktop-portal-gtk"] {
+            assert!(
+                Path::new("/usr/libexec").join(part).exists(),
+                "`{part}` is not installed; {INSTALL_HINT}"
+            );
+        }
+        // Services started on the bus inherit the daemon's environment: the display to draw
+        // on, and the desktop whose portal backend (GTK's, "UseIn=gnome") is chosen.
+        let daemon = tool("dbus-daemon")
+            .args(["--session", "--nofork", "--nopidfile"])
+            .arg(format!("--address={bus_address}"))
+            .env("DISPLAY", &x.display)
+            .env("XDG_CURRENT_DESKTOP", "GNOME")
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus_address)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start dbus-daemon");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !socket.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(socket.exists(), "dbus-daemon did not start");
+        Self {
+            bus_address,
+            daemon,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for DesktopPortal {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
 /// A real PulseAudio server on a private socket with null sinks (virtual sound cards), for
 /// capture tests: `speakers` (the default output) and `headphones`. Children that should
 /// use it get `PULSE_SERVER` from [`PulseServer::env`].
