@@ -743,3 +743,71 @@ fn the_window_is_laid_out_at_720p_and_at_4k_with_a_scale_factor_of_two() {
     assert_laid_out([1280.0, 720.0], 1.0, 450.0);
     assert_laid_out([1920.0, 1080.0], 2.0, 800.0);
 }
+
+#[test]
+fn files_dropped_on_the_window_become_sources_on_top_of_the_preview_scene() {
+    let dir = tempfile::tempdir().unwrap();
+    image::RgbaImage::from_pixel(64, 48, image::Rgba([0, 200, 0, 255]))
+        .save(dir.path().join("logo.png"))
+        .unwrap();
+    let clip = common::repo_root().join("assets/clip.mp4");
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    wait_for_sizes(&mut harness);
+    // What a file manager's drag delivers: the dropped files' paths, in one frame.
+    for path in [dir.path().join("logo.png"), clip.clone()] {
+        harness
+            .input_mut()
+            .dropped_files
+            .push(std::sync::Arc::new(FileOnDisk(path)));
+    }
+    harness.run_steps(2);
+    let app = harness.state();
+    match app.collection().source("logo1").map(|source| &source.kind) {
+        // Inside the collection's folder the path is stored relative, as typed in the file.
+        Some(SourceKind::Image { path }) => assert_eq!(path, Path::new("logo.png")),
+        other => panic!("{other:?}"),
+    }
+    match app.collection().source("clip1").map(|source| &source.kind) {
+        Some(SourceKind::Media(media)) => assert_eq!(media.path, clip),
+        other => panic!("{other:?}"),
+    }
+    let items: Vec<&str> = app
+        .collection()
+        .scene("Main")
+        .unwrap()
+        .items
+        .iter()
+        .map(|item| item.source.as_str())
+        .collect();
+    assert_eq!(items, ["background", "box", "logo1", "clip1"]);
+    assert_eq!(app.selected_source().as_deref(), Some("clip1"));
+    // The running engine opened both files.
+    step_until(&mut harness, |app| {
+        app.engine().is_some_and(|engine| {
+            let sizes = &engine.stats().source_sizes;
+            sizes.get("logo1") == Some(&[64, 48]) && sizes.contains_key("clip1")
+        })
+    });
+    // Each drop is one edit: undo takes them back one by one.
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    harness.run_steps(2);
+    assert!(harness.state().collection().source("clip1").is_none());
+    assert!(harness.state().collection().source("logo1").is_some());
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    harness.run_steps(2);
+    assert!(harness.state().collection().source("logo1").is_none());
+}
+
+/// A dropped file as eframe hands it over on the desktop: a path on disk.
+#[derive(Debug)]
+struct FileOnDisk(std::path::PathBuf);
+
+impl egui::DroppedFile for FileOnDisk {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|error| error.to_string())
+    }
+}

@@ -499,6 +499,20 @@ impl TallyApp {
         self.pickers.open(purpose, start.as_deref());
     }
 
+    /// `path` relative to the collection's folder when it is inside it, as it would be typed
+    /// in the file, so the folder can move with its media; otherwise unchanged.
+    pub(super) fn collection_relative(&self, path: &Path) -> PathBuf {
+        let base = &self.collection.base_dir;
+        let canonical_base = base.canonicalize().ok();
+        let relative = [Some(base), canonical_base.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter(|base| !base.as_os_str().is_empty())
+            .find_map(|base| path.strip_prefix(base).ok())
+            .map_or_else(|| path.to_path_buf(), Path::to_path_buf);
+        relative
+    }
+
     /// Uses a path chosen in a file dialog.
     pub fn apply_picked(&mut self, purpose: PickFor, path: PathBuf) {
         match purpose {
@@ -513,16 +527,7 @@ impl TallyApp {
             }
             PickFor::NewImage | PickFor::NewMedia => docks::add_file_source(self, &path),
             PickFor::SourceFile(id) => {
-                // Inside the collection's folder the path is kept relative, as it would be
-                // typed in the file, so the folder can move.
-                let base = &self.collection.base_dir;
-                let canonical_base = base.canonicalize().ok();
-                let path = [Some(base), canonical_base.as_ref()]
-                    .into_iter()
-                    .flatten()
-                    .filter(|base| !base.as_os_str().is_empty())
-                    .find_map(|base| path.strip_prefix(base).ok())
-                    .map_or(path.clone(), Path::to_path_buf);
+                let path = self.collection_relative(&path);
                 self.edit(|collection| {
                     let source = collection.sources.iter_mut().find(|s| s.id == id);
                     match source.map(|source| &mut source.kind) {

@@ -279,8 +279,10 @@ fn add_source(app: &mut TallyApp, base: &str, kind: SourceKind) {
     app.selected = Some(app.collection.scenes[scene_index].items.len() - 1);
 }
 
-/// A file dropped on the window: an image or a media source.
-pub fn add_file_source(app: &mut TallyApp, path: &Path) {
+/// A file dropped on the window or chosen with + Image... / + Media...: an image or a media
+/// source, its path relative to the collection's folder when inside it.
+pub fn add_file_source(app: &mut TallyApp, chosen: &Path) {
+    let path = &app.collection_relative(chosen);
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
