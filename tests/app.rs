@@ -122,6 +122,49 @@ fn choosing_a_scene_and_pressing_transition_puts_it_on_program() {
 }
 
 #[test]
+fn the_t_bar_the_enter_key_and_the_cut_button_take_preview_to_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    step_until(&mut harness, |app| program(app) == "Main");
+    harness.get_by_label("Bars").click();
+    harness.run_steps(2);
+    step_until(&mut harness, |app| {
+        app.engine()
+            .is_some_and(|e| e.stats().switcher.preview.as_deref() == Some("Bars"))
+    });
+    // The T-bar pushed halfway holds the transition there, with Main still on program.
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Slider, "T-bar")
+        .set_value_accesskit(0.5);
+    harness.run_steps(2);
+    step_until(&mut harness, |app| {
+        app.engine().is_some_and(|e| {
+            e.stats()
+                .switcher
+                .transition_progress
+                .is_some_and(|progress| (progress - 0.5).abs() < 0.01)
+        })
+    });
+    assert_eq!(program(harness.state()), "Main");
+    // All the way: Bars is on program, and the bar is ready for the next one.
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Slider, "T-bar")
+        .set_value_accesskit(1.0);
+    harness.run_steps(2);
+    step_until(&mut harness, |app| program(app) == "Bars");
+    step_until(&mut harness, |app| app.edited_scene_name() == "Main");
+    // Enter is the Transition hotkey: Main goes back.
+    harness.key_press(egui::Key::Enter);
+    harness.run_steps(2);
+    step_until(&mut harness, |app| program(app) == "Main");
+    step_until(&mut harness, |app| app.edited_scene_name() == "Bars");
+    // The quick Cut button switches at once, whatever transition is chosen.
+    harness.get_by_label("Cut").click();
+    harness.run_steps(2);
+    step_until(&mut harness, |app| program(app) == "Bars");
+}
+
+#[test]
 fn a_text_source_is_added_and_its_text_edited() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
@@ -440,6 +483,56 @@ fn a_corner_handle_resizes_the_item_and_a_locked_item_stays_put() {
     let before = item_position(harness.state(), "Main", "box");
     drag_in_preview(&mut harness, [260.0, 160.0], [300.0, 200.0]);
     assert_eq!(item_position(harness.state(), "Main", "box"), before);
+}
+
+#[test]
+fn items_are_hidden_reordered_and_deleted_in_the_sources_dock_and_undo_restores_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    wait_for_sizes(&mut harness);
+    let items = |app: &TallyApp| -> Vec<(String, bool)> {
+        let scene = app.collection().scene("Main").unwrap();
+        scene
+            .items
+            .iter()
+            .map(|item| (item.source.clone(), item.visible))
+            .collect()
+    };
+    let start = items(harness.state());
+    assert_eq!(
+        start,
+        [("background".to_string(), true), ("box".to_string(), true)]
+    );
+    harness.get_by_label("show box").click();
+    harness.run_steps(2);
+    assert!(!items(harness.state())[1].1, "hidden");
+    // A hidden item is not picked up in the preview.
+    click_in_preview(&mut harness, [250.0, 150.0]);
+    assert_eq!(
+        harness.state().selected_source().as_deref(),
+        Some("background")
+    );
+
+    harness.get_by_label("box").click();
+    harness.run_steps(1);
+    harness.get_by_label("Lower").click();
+    harness.run_steps(2);
+    let names: Vec<String> = items(harness.state())
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(names, ["box", "background"], "lowered under the background");
+    harness.get_by_label("Delete").click();
+    harness.run_steps(2);
+    assert_eq!(items(harness.state()), [("background".to_string(), true)]);
+    // Deleting the item keeps the source, as other scenes may show it.
+    assert!(harness.state().collection().source("box").is_some());
+
+    for _ in 0..3 {
+        harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+        harness.run_steps(2);
+    }
+    assert_eq!(items(harness.state()), start);
 }
 
 #[test]
@@ -810,4 +903,89 @@ impl egui::DroppedFile for FileOnDisk {
     fn bytes(&self) -> Result<Vec<u8>, String> {
         std::fs::read(&self.0).map_err(|error| error.to_string())
     }
+}
+
+const WITH_SOUND: &str = r##"
+[canvas]
+width = 640
+height = 360
+fps = 30
+
+[[sources]]
+id = "clip"
+kind = "media"
+path = "ASSETS/clip.mp4"
+loop = true
+
+[[scenes]]
+name = "Main"
+
+[[scenes.items]]
+source = "clip"
+"##;
+
+/// Steps the app until the engine's master meter satisfies `wanted` (30 s at most); returns
+/// the master RMS in dBFS.
+fn master_rms_until(harness: &mut Harness<'static, TallyApp>, wanted: impl Fn(f32) -> bool) -> f32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        harness.step();
+        let rms = harness
+            .state()
+            .engine()
+            .and_then(|engine| engine.stats().audio_levels)
+            .map_or(f32::NEG_INFINITY, |levels| levels.master.rms_dbfs);
+        if wanted(rms) {
+            return rms;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "master RMS stayed at {rms:.1} dBFS"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_mixer_strip_mutes_fades_and_monitors_a_source_and_the_master_meter_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", WITH_SOUND));
+    let audio = |app: &TallyApp| match &app.collection().source("clip").unwrap().kind {
+        SourceKind::Media(media) => media.audio.clone(),
+        other => panic!("{other:?}"),
+    };
+    // The clip's sound is about -21 dBFS on average; the first readings may still be rising.
+    master_rms_until(&mut harness, |rms| rms > -40.0);
+    std::thread::sleep(Duration::from_millis(300));
+    let loud = master_rms_until(&mut harness, |_| true);
+
+    harness.get_by_label("mute").click();
+    harness.run_steps(2);
+    assert!(audio(harness.state()).muted);
+    master_rms_until(&mut harness, |rms| rms < -90.0);
+    harness.get_by_label("mute").click();
+    harness.run_steps(2);
+    assert!(!audio(harness.state()).muted);
+    master_rms_until(&mut harness, |rms| rms > -40.0);
+
+    // The fader at -20 dB: the master falls by about that much.
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Slider, "fader")
+        .set_value_accesskit(-20.0);
+    harness.run_steps(2);
+    assert_eq!(audio(harness.state()).volume_db, -20.0);
+    master_rms_until(&mut harness, |rms| (rms - (loud - 20.0)).abs() < 5.0);
+
+    // Monitored only: heard in the monitor, no longer in the program's sound.
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::ComboBox, "monitoring")
+        .click();
+    harness.run_steps(2);
+    harness.get_by_label("monitor only").click();
+    harness.run_steps(2);
+    assert_eq!(
+        audio(harness.state()).monitoring,
+        tally::scene::Monitoring::MonitorOnly
+    );
+    master_rms_until(&mut harness, |rms| rms < -90.0);
 }

@@ -169,11 +169,17 @@ fn sources(app: &mut TallyApp, ui: &mut egui::Ui) {
         let item = &app.collection.scenes[scene_index].items[index];
         let (source, mut visible, mut locked) = (item.source.clone(), item.visible, item.locked);
         ui.horizontal(|ui| {
-            if ui
-                .checkbox(&mut visible, "")
-                .on_hover_text("visible")
-                .changed()
-            {
+            let shown = ui.checkbox(&mut visible, "").on_hover_text("visible");
+            // Named for screen readers (and tests); the item's name stands beside it.
+            shown.widget_info(|| {
+                egui::WidgetInfo::selected(
+                    egui::Role::CheckBox,
+                    true,
+                    visible,
+                    format!("show {source}"),
+                )
+            });
+            if shown.changed() {
                 app.edit(|c| c.scenes[scene_index].items[index].visible = visible);
             }
             if ui
@@ -364,7 +370,11 @@ fn mixer(app: &mut TallyApp, ui: &mut egui::Ui) {
                     }
                 })
                 .response
-                .on_hover_text("monitoring");
+                .on_hover_text("monitoring")
+                // Named for screen readers (and tests) without a label taking room on screen.
+                .widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::ComboBox, true, "monitoring")
+                });
         });
         if changed != settings {
             app.edit(|c| {
