@@ -13,40 +13,52 @@ const SNAP_DISTANCE: f32 = 12.0;
 /// Screen points between the top of the selection and the rotate handle above it.
 pub const ROTATE_HANDLE_GAP: f32 = 24.0;
 
-/// The rectangle an item is drawn in, turned with the item: the picture's own edges, not the
-/// axis-aligned box around them. "Local" points are measured from the picture's top-left
-/// corner along its own axes.
+/// The rectangle an item is drawn in, turned (and flipped) with the item: the picture's own
+/// edges, not the axis-aligned box around them. "Local" points are measured from the corner
+/// showing the picture's top-left along the picture's own axes, so its left edge is where
+/// `crop.left` cuts whatever the rotation or a negative (mirroring) scale.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ItemFrame {
     pub centre: [f32; 2],
-    /// Width and height along the item's axes, in canvas pixels.
+    /// Width and height along the picture's axes, in canvas pixels.
     pub size: [f32; 2],
-    sin: f32,
-    cos: f32,
+    /// Unit vectors on the canvas along the picture's rows (left to right) and columns (top
+    /// to bottom).
+    across: [f32; 2],
+    down: [f32; 2],
 }
 
 impl ItemFrame {
     /// The frame of `item` showing a source of `source_size`, or `None` when nothing of it is
     /// drawn.
     pub fn of(item: &Item, source_size: [u32; 2]) -> Option<Self> {
-        let corners = item_quad(item, source_size)?.pos_in_canvas;
-        let centre = [
-            (corners[0][0] + corners[3][0]) / 2.0,
-            (corners[0][1] + corners[3][1]) / 2.0,
+        let [top_left, top_right, bottom_left, bottom_right] =
+            item_quad(item, source_size)?.pos_in_canvas;
+        let size = [
+            distance(top_left, top_right),
+            distance(top_left, bottom_left),
         ];
-        let (sin, cos) = item.rotation.to_radians().sin_cos();
+        if size[0] <= 0.0 || size[1] <= 0.0 {
+            return None;
+        }
+        let unit = |to: [f32; 2], length: f32| {
+            [
+                (to[0] - top_left[0]) / length,
+                (to[1] - top_left[1]) / length,
+            ]
+        };
         Some(Self {
-            centre,
-            size: [
-                distance(corners[0], corners[1]),
-                distance(corners[0], corners[2]),
+            centre: [
+                (top_left[0] + bottom_right[0]) / 2.0,
+                (top_left[1] + bottom_right[1]) / 2.0,
             ],
-            sin,
-            cos,
+            size,
+            across: unit(top_right, size[0]),
+            down: unit(bottom_left, size[1]),
         })
     }
 
-    /// A canvas point in the item's axes, from its top-left corner.
+    /// A canvas point in the picture's axes, from its top-left corner.
     pub fn to_local(self, canvas: [f32; 2]) -> [f32; 2] {
         let [dx, dy] = self.unturned([canvas[0] - self.centre[0], canvas[1] - self.centre[1]]);
         [dx + self.size[0] / 2.0, dy + self.size[1] / 2.0]
@@ -58,14 +70,20 @@ impl ItemFrame {
         [self.centre[0] + dx, self.centre[1] + dy]
     }
 
-    /// A canvas direction turned into the item's axes.
+    /// A canvas direction in the picture's axes.
     fn unturned(&self, [x, y]: [f32; 2]) -> [f32; 2] {
-        [x * self.cos + y * self.sin, -x * self.sin + y * self.cos]
+        [
+            x * self.across[0] + y * self.across[1],
+            x * self.down[0] + y * self.down[1],
+        ]
     }
 
-    /// A direction along the item's axes turned onto the canvas (clockwise, as y points down).
+    /// A direction along the picture's axes on the canvas.
     fn turned(&self, [x, y]: [f32; 2]) -> [f32; 2] {
-        [x * self.cos - y * self.sin, x * self.sin + y * self.cos]
+        [
+            x * self.across[0] + y * self.down[0],
+            x * self.across[1] + y * self.down[1],
+        ]
     }
 
     /// The corners on the canvas: top-left, top-right, bottom-left, bottom-right of the
@@ -249,14 +267,21 @@ pub fn cropped(start: &Item, source_size: [u32; 2], edge: usize, delta: [f32; 2]
         }
     }
     // The item turns about the centre of what it draws, so place that centre where the kept
-    // part's centre already is; the padding of a fitted box sits between position and picture.
-    let start_top_left = [
-        frame.centre[0] - frame.size[0] / 2.0,
-        frame.centre[1] - frame.size[1] / 2.0,
-    ];
-    let padding = [0, 1].map(|axis| start_top_left[axis] - start.position[axis]);
+    // part's centre already is. Before turning, the drawn rectangle starts at `position` plus
+    // the padding of a fitted box and runs the way the scale's sign says (mirrored leftwards
+    // or upwards when negative).
+    let direction = match start.size {
+        ItemSize::Scale(scale) => scale.map(f32::signum),
+        ItemSize::Bounds(_) => [1.0, 1.0],
+    };
+    let drawn_from = |centre: [f32; 2], size: [f32; 2]| {
+        [0, 1].map(|axis| centre[axis] - direction[axis] * size[axis] / 2.0)
+    };
+    let start_from = drawn_from(frame.centre, frame.size);
+    let padding = [0, 1].map(|axis| start_from[axis] - start.position[axis]);
     let kept_centre = frame.to_canvas([(kept[0] + kept[2]) / 2.0, (kept[1] + kept[3]) / 2.0]);
-    item.position = [0, 1].map(|axis| kept_centre[axis] - kept_size[axis] / 2.0 - padding[axis]);
+    let kept_from = drawn_from(kept_centre, kept_size);
+    item.position = [0, 1].map(|axis| kept_from[axis] - padding[axis]);
     Some(item)
 }
 
@@ -401,6 +426,15 @@ mod tests {
             boxed(BoundsFit::Fill, 0.0),
             boxed(BoundsFit::Fill, 200.0),
             boxed(BoundsFit::Stretch, 15.0),
+            // Mirrored: a negative scale flips the picture, so its left edge is on the right.
+            Item {
+                size: ItemSize::Scale([-1.0, 1.0]),
+                ..item_at_scale([400.0, 100.0], 1.0, 0.0)
+            },
+            Item {
+                size: ItemSize::Scale([0.75, -0.5]),
+                ..item_at_scale([100.0, 300.0], 1.0, 40.0)
+            },
         ];
         for start in starts {
             let before = item_quad(&start, source).unwrap();
@@ -468,6 +502,10 @@ mod tests {
             item_at_scale([100.0, 100.0], 1.0, 30.0),
             boxed(BoundsFit::Fit, 0.0),
             boxed(BoundsFit::Fit, -60.0),
+            Item {
+                size: ItemSize::Scale([-1.0, 1.0]),
+                ..item_at_scale([400.0, 100.0], 1.0, 20.0)
+            },
         ] {
             let frame = ItemFrame::of(&start, source).unwrap();
             for corner in 0..4 {
