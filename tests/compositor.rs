@@ -377,6 +377,55 @@ fn a_monitor_canvas_drawn_at_half_size_redraws_what_moved() {
 }
 
 #[test]
+fn program_and_preview_upload_a_picture_they_both_show_once() {
+    use std::sync::Arc;
+    use tally::render::{Compositor, Gpu, Layer};
+    use tally::sources::FrameRef;
+    std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
+    let gpu = Arc::new(Gpu::open().unwrap());
+    let mut program = Compositor::new(gpu, [320, 180]);
+    let mut preview = Compositor::for_display_beside(&program, [160, 90]);
+    let full_canvas = solid_item("camera", [0.0, 0.0], [320.0, 180.0]);
+    let picture = |rgba, generation| FrameRef {
+        frame: Arc::new(VideoFrame::solid(1, 1, rgba)),
+        generation,
+    };
+    let layers = |frame| {
+        [Layer {
+            source_id: "camera",
+            frame,
+            source_size: [1, 1],
+            item: &full_canvas,
+            clip: None,
+        }]
+    };
+    let green = picture([0, 255, 0, 255], 1);
+    let on_program = program.render_rgba(&layers(&green)).unwrap();
+    assert_pixel(&on_program, 160, 90, [0, 255, 0]);
+    assert_eq!(program.source_uploads(), 1);
+    // The preview counts the program's upload as its own ...
+    assert_eq!(preview.source_uploads(), 1);
+    // ... and draws the picture without uploading it again.
+    preview.render_display(&layers(&green)).unwrap();
+    assert_pixel(&preview.canvas_rgba().unwrap(), 80, 45, [0, 255, 0]);
+    assert_eq!(preview.source_uploads(), 1);
+
+    // The source's next picture: uploaded once, by whichever draws first, and both show it.
+    let red = picture([255, 0, 0, 255], 2);
+    preview.render_display(&layers(&red)).unwrap();
+    assert_pixel(&preview.canvas_rgba().unwrap(), 80, 45, [255, 0, 0]);
+    let on_program = program.render_rgba(&layers(&red)).unwrap();
+    assert_pixel(&on_program, 160, 90, [255, 0, 0]);
+    assert_eq!(program.source_uploads(), 2);
+
+    // A replaced source is forgotten by both: its next picture is uploaded afresh.
+    program.forget("camera");
+    preview.forget("camera");
+    preview.render_display(&layers(&red)).unwrap();
+    assert_eq!(preview.source_uploads(), 3);
+}
+
+#[test]
 fn snapshot_writes_a_thumbnail_of_the_width_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_scene(

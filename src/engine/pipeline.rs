@@ -109,10 +109,10 @@ fn start(
         Some(shared) => shared.clone(),
         None => Arc::new(Gpu::open()?),
     };
-    let compositor = Compositor::new(gpu.clone(), [canvas.width, canvas.height]);
-    // Studio mode's preview: drawn for the screen only, never encoded.
     let canvas_size = [canvas.width, canvas.height];
-    let preview = Compositor::for_display(gpu.clone(), canvas_size, gpu.display_size(canvas_size));
+    let compositor = Compositor::new(gpu.clone(), canvas_size);
+    // Studio mode's preview: drawn for the screen only, never encoded, from the same uploads.
+    let preview = Compositor::for_display_beside(&compositor, gpu.display_size(canvas_size));
     let setup = OutputSetup {
         video: config.video.clone(),
         audio: config.audio,

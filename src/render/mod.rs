@@ -7,15 +7,17 @@
 //! submitted. It knows nothing about encoders, files or clocks.
 
 pub mod geometry;
+mod textures;
 mod unpack;
 
 use crate::scene::Item;
 use crate::sources::{FrameRef, Packing, VideoFrame};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use geometry::{item_quad, ndc_from_canvas, Quad};
+pub use textures::SourceTextures;
 
 /// How many converted frames may be in flight between GPU and CPU.
 const READBACK_RING: usize = 3;
@@ -158,15 +160,6 @@ impl I420Layout {
     }
 }
 
-struct CachedTexture {
-    texture: wgpu::Texture,
-    bind_group: wgpu::BindGroup,
-    generation: u64,
-    frame: Arc<VideoFrame>,
-    /// For YUYV sources: the packed upload the GPU unpacks into `texture`.
-    packed: Option<wgpu::Texture>,
-}
-
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct ItemUniform {
@@ -219,102 +212,6 @@ impl CanvasRect {
     }
 }
 
-/// A texture for a source's pictures, with the bind group the composite shader samples it through.
-fn source_texture(
-    device: &wgpu::Device,
-    layout: &wgpu::BindGroupLayout,
-    sampler: &wgpu::Sampler,
-    label: &str,
-    size: [u32; 2],
-    unpacked_on_gpu: bool,
-) -> (wgpu::Texture, wgpu::BindGroup) {
-    let written_by = if unpacked_on_gpu {
-        wgpu::TextureUsages::STORAGE_BINDING
-    } else {
-        wgpu::TextureUsages::COPY_DST
-    };
-    let texture = device.create_texture(&wgpu::TextureDescriptor {
-        label: Some(label),
-        size: wgpu::Extent3d {
-            width: size[0].max(1),
-            height: size[1].max(1),
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::Rgba8Unorm,
-        usage: wgpu::TextureUsages::TEXTURE_BINDING | written_by,
-        view_formats: &[],
-    });
-    let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
-    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some(label),
-        layout,
-        entries: &[
-            wgpu::BindGroupEntry {
-                binding: 0,
-                resource: wgpu::BindingResource::TextureView(&view),
-            },
-            wgpu::BindGroupEntry {
-                binding: 1,
-                resource: wgpu::BindingResource::Sampler(sampler),
-            },
-        ],
-    });
-    (texture, bind_group)
-}
-
-/// Uploads a packed RGBA picture into a texture of its size (pictures too short are skipped).
-/// The texture a YUYV picture is uploaded to: one RGBA8 texel per pixel pair.
-fn packed_texture(device: &wgpu::Device, picture: &VideoFrame) -> wgpu::Texture {
-    device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("packed yuyv"),
-        size: wgpu::Extent3d {
-            width: (picture.width / 2).max(1),
-            height: picture.height.max(1),
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::Rgba8Unorm,
-        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-        view_formats: &[],
-    })
-}
-
-/// Uploads a picture's bytes into `texture`, 4 bytes a texel: RGBA pixels as they are, YUYV
-/// as one texel per pixel pair (for the GPU to unpack).
-fn write_rgba(queue: &wgpu::Queue, texture: &wgpu::Texture, picture: &VideoFrame) {
-    let texels_per_row = match picture.packing {
-        Packing::Rgba => picture.width,
-        Packing::Yuyv => picture.width / 2,
-    };
-    if picture.pixels.len() < texels_per_row as usize * picture.height as usize * 4 {
-        return;
-    }
-    queue.write_texture(
-        wgpu::TexelCopyTextureInfo {
-            texture,
-            mip_level: 0,
-            origin: wgpu::Origin3d::ZERO,
-            aspect: wgpu::TextureAspect::All,
-        },
-        &picture.pixels,
-        wgpu::TexelCopyBufferLayout {
-            offset: 0,
-            bytes_per_row: Some(texels_per_row * 4),
-            rows_per_image: Some(picture.height),
-        },
-        wgpu::Extent3d {
-            width: texels_per_row,
-            height: picture.height,
-            depth_or_array_layers: 1,
-        },
-    );
-}
-
 /// What was drawn for one layer, to tell next frame what changed.
 #[derive(Clone, PartialEq)]
 struct DrawnLayer {
@@ -360,12 +257,11 @@ pub struct Compositor {
     canvas_view: wgpu::TextureView,
     item_pipeline: wgpu::RenderPipeline,
     item_uniform_layout: wgpu::BindGroupLayout,
-    texture_layout: wgpu::BindGroupLayout,
-    sampler: wgpu::Sampler,
     item_uniforms: wgpu::Buffer,
     item_uniform_group: wgpu::BindGroup,
     item_capacity: u64,
-    textures: HashMap<String, CachedTexture>,
+    /// The sources' pictures, shared with the compositors drawing beside this one.
+    sources: Arc<Mutex<SourceTextures>>,
     layout: I420Layout,
     luma_pipeline: wgpu::ComputePipeline,
     chroma_pipeline: wgpu::ComputePipeline,
@@ -374,8 +270,6 @@ pub struct Compositor {
     planes: wgpu::Buffer,
     /// An opaque black 1x1 texture, drawn under the dirty region to clear it.
     clear_texture: wgpu::BindGroup,
-    /// Made when the first YUYV picture arrives.
-    yuyv: Option<unpack::YuyvUnpacker>,
     /// The layers drawn last frame; `None` until the canvas has been drawn once.
     drawn: Option<Vec<DrawnLayer>>,
     free_readbacks: Vec<Readback>,
@@ -387,16 +281,34 @@ pub struct Compositor {
 
 impl Compositor {
     pub fn new(gpu: Arc<Gpu>, canvas_size: [u32; 2]) -> Self {
-        Self::with_target_size(gpu, canvas_size, canvas_size)
+        let sources = Arc::new(Mutex::new(SourceTextures::new(gpu.clone())));
+        Self::with_target_size(gpu, canvas_size, canvas_size, sources)
     }
 
     /// A compositor for [`render_display`](Self::render_display) only, drawing the canvas's
     /// contents into a texture of `target_size` (smaller than the canvas, for a monitor).
     pub fn for_display(gpu: Arc<Gpu>, canvas_size: [u32; 2], target_size: [u32; 2]) -> Self {
-        Self::with_target_size(gpu, canvas_size, target_size)
+        let sources = Arc::new(Mutex::new(SourceTextures::new(gpu.clone())));
+        Self::with_target_size(gpu, canvas_size, target_size, sources)
     }
 
-    fn with_target_size(gpu: Arc<Gpu>, canvas_size: [u32; 2], target_size: [u32; 2]) -> Self {
+    /// A display-only compositor (as [`for_display`](Self::for_display)) for `beside`'s canvas
+    /// that draws with `beside`'s source textures: a picture both show is uploaded once.
+    pub fn for_display_beside(beside: &Compositor, target_size: [u32; 2]) -> Self {
+        Self::with_target_size(
+            beside.gpu.clone(),
+            beside.canvas_size,
+            target_size,
+            beside.sources.clone(),
+        )
+    }
+
+    fn with_target_size(
+        gpu: Arc<Gpu>,
+        canvas_size: [u32; 2],
+        target_size: [u32; 2],
+        sources: Arc<Mutex<SourceTextures>>,
+    ) -> Self {
         let target_size = target_size.map(|side| side.max(1));
         let device = &gpu.device;
         let canvas = device.create_texture(&wgpu::TextureDescriptor {
@@ -437,27 +349,10 @@ impl Compositor {
                     count: None,
                 }],
             });
-        let texture_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("source texture"),
-            entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                    count: None,
-                },
-                wgpu::BindGroupLayoutEntry {
-                    binding: 1,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                    count: None,
-                },
-            ],
-        });
+        let (texture_layout, clear_texture) = {
+            let sources = lock(&sources);
+            (sources.layout().clone(), sources.solid([0, 0, 0, 255]))
+        };
         let item_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("composite"),
             bind_group_layouts: &[Some(&item_uniform_layout), Some(&texture_layout)],
@@ -498,14 +393,6 @@ impl Compositor {
             }),
             multiview_mask: None,
             cache: None,
-        });
-        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
-            label: Some("bilinear"),
-            address_mode_u: wgpu::AddressMode::ClampToEdge,
-            address_mode_v: wgpu::AddressMode::ClampToEdge,
-            mag_filter: wgpu::FilterMode::Linear,
-            min_filter: wgpu::FilterMode::Linear,
-            ..Default::default()
         });
         let item_capacity = 16;
         let (item_uniforms, item_uniform_group) =
@@ -613,7 +500,6 @@ impl Compositor {
                 state: Arc::new(AtomicU8::new(0)),
             })
             .collect();
-        let clear_texture = Self::solid_texture(&gpu, &texture_layout, &sampler, [0, 0, 0, 255]);
 
         Self {
             gpu,
@@ -623,12 +509,10 @@ impl Compositor {
             canvas_view,
             item_pipeline,
             item_uniform_layout,
-            texture_layout,
-            sampler,
             item_uniforms,
             item_uniform_group,
             item_capacity,
-            textures: HashMap::new(),
+            sources,
             layout,
             luma_pipeline,
             chroma_pipeline,
@@ -640,7 +524,6 @@ impl Compositor {
             free_readbacks,
             in_flight: VecDeque::new(),
             planes_stale: false,
-            yuyv: None,
         }
     }
 
@@ -651,8 +534,13 @@ impl Compositor {
     /// Drops what is cached for `source_id` (its texture, and the record of what was drawn),
     /// after the source was replaced: the next frame uploads and redraws it in full.
     pub fn forget(&mut self, source_id: &str) {
-        self.textures.remove(source_id);
+        lock(&self.sources).forget(source_id);
         self.drawn = None;
+    }
+
+    /// How many source pictures were uploaded for this compositor and those drawing beside it.
+    pub fn source_uploads(&self) -> u64 {
+        lock(&self.sources).uploads()
     }
 
     /// The canvas the layers are drawn on (RGBA, premultiplied), for showing on screen.
@@ -715,70 +603,6 @@ impl Compositor {
             }],
         });
         (buffer, group)
-    }
-
-    /// Uploads a source's picture if it changed since the last upload.
-    fn update_texture(&mut self, source_id: &str, frame: &FrameRef) {
-        let picture = &frame.frame;
-        match self.textures.get(source_id) {
-            Some(cached)
-                if cached.frame.width == picture.width
-                    && cached.frame.height == picture.height
-                    && cached.frame.packing == picture.packing =>
-            {
-                if cached.generation == frame.generation && Arc::ptr_eq(&cached.frame, picture) {
-                    return;
-                }
-            }
-            _ => {
-                let yuyv = picture.packing == Packing::Yuyv;
-                let (texture, bind_group) = source_texture(
-                    &self.gpu.device,
-                    &self.texture_layout,
-                    &self.sampler,
-                    source_id,
-                    [picture.width, picture.height],
-                    yuyv,
-                );
-                let packed = yuyv.then(|| packed_texture(&self.gpu.device, picture));
-                self.textures.insert(
-                    source_id.to_string(),
-                    CachedTexture {
-                        texture,
-                        bind_group,
-                        generation: u64::MAX,
-                        frame: picture.clone(),
-                        packed,
-                    },
-                );
-            }
-        }
-        if picture.packing == Packing::Yuyv && self.yuyv.is_none() {
-            self.yuyv = Some(unpack::YuyvUnpacker::new(&self.gpu.device));
-        }
-        if let Some(cached) = self.textures.get_mut(source_id) {
-            match (&cached.packed, &self.yuyv) {
-                (Some(packed), Some(unpacker)) => {
-                    write_rgba(&self.gpu.queue, packed, picture);
-                    unpacker.unpack(&self.gpu.device, &self.gpu.queue, packed, &cached.texture);
-                }
-                _ => write_rgba(&self.gpu.queue, &cached.texture, picture),
-            }
-            cached.generation = frame.generation;
-            cached.frame = picture.clone();
-        }
-    }
-
-    fn solid_texture(
-        gpu: &Gpu,
-        layout: &wgpu::BindGroupLayout,
-        sampler: &wgpu::Sampler,
-        rgba: [u8; 4],
-    ) -> wgpu::BindGroup {
-        let (texture, bind_group) =
-            source_texture(&gpu.device, layout, sampler, "solid", [1, 1], false);
-        write_rgba(&gpu.queue, &texture, &VideoFrame::solid(1, 1, rgba));
-        bind_group
     }
 
     /// The layers as they will be drawn: visible ones with their quads in clip space.
@@ -868,8 +692,10 @@ impl Compositor {
         layers: &[Layer<'_>],
         full: bool,
     ) -> Option<CanvasRect> {
+        let sources = self.sources.clone();
+        let mut sources = lock(&sources);
         for layer in layers {
-            self.update_texture(layer.source_id, layer.frame);
+            sources.update(layer.source_id, layer.frame);
         }
         let planned = self.plan(layers);
         if full {
@@ -945,7 +771,7 @@ impl Compositor {
                 && layer.bounds[2] > region_bounds[0]
                 && layer.bounds[1] < region_bounds[3]
                 && layer.bounds[3] > region_bounds[1];
-            let Some(cached) = self.textures.get(&layer.source_id).filter(|_| overlaps) else {
+            let Some(bind_group) = sources.bind_group(&layer.source_id).filter(|_| overlaps) else {
                 continue;
             };
             let scissor = match layer.clip {
@@ -968,7 +794,7 @@ impl Compositor {
                 &self.item_uniform_group,
                 &[((index as u64 + 1) * UNIFORM_ALIGN) as u32],
             );
-            pass.set_bind_group(1, &cached.bind_group, &[]);
+            pass.set_bind_group(1, bind_group, &[]);
             pass.draw(0..4, 0..1);
         }
         Some(region)
@@ -1199,4 +1025,10 @@ impl Compositor {
             packing: Packing::Rgba,
         })
     }
+}
+
+/// The shared source textures; a panic while one compositor held them leaves nothing half
+/// done that the next frame's uploads would not redo.
+fn lock(sources: &Mutex<SourceTextures>) -> MutexGuard<'_, SourceTextures> {
+    sources.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -1,0 +1,255 @@
+//! Source pictures on the GPU: one texture per source, uploaded when its picture changes.
+//!
+//! Program and studio mode's preview draw with the same [`SourceTextures`], so a source seen
+//! in both (a moving test pattern, a camera) is uploaded once a frame, not once per monitor.
+
+use super::{unpack, Gpu};
+use crate::sources::{FrameRef, Packing, VideoFrame};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+struct CachedTexture {
+    texture: wgpu::Texture,
+    bind_group: wgpu::BindGroup,
+    generation: u64,
+    frame: Arc<VideoFrame>,
+    /// For YUYV sources: the packed upload the GPU unpacks into `texture`.
+    packed: Option<wgpu::Texture>,
+}
+
+/// The sources' textures, with the bind group layout and sampler the composite shader reads
+/// them through.
+pub struct SourceTextures {
+    gpu: Arc<Gpu>,
+    layout: wgpu::BindGroupLayout,
+    sampler: wgpu::Sampler,
+    cache: HashMap<String, CachedTexture>,
+    /// Made when the first YUYV picture arrives.
+    yuyv: Option<unpack::YuyvUnpacker>,
+    uploads: u64,
+}
+
+impl SourceTextures {
+    pub fn new(gpu: Arc<Gpu>) -> Self {
+        let device = &gpu.device;
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("source texture"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+            ],
+        });
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("bilinear"),
+            address_mode_u: wgpu::AddressMode::ClampToEdge,
+            address_mode_v: wgpu::AddressMode::ClampToEdge,
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
+        Self {
+            gpu,
+            layout,
+            sampler,
+            cache: HashMap::new(),
+            yuyv: None,
+            uploads: 0,
+        }
+    }
+
+    /// The layout of the bind groups handed out here, for the pipelines that sample them.
+    pub fn layout(&self) -> &wgpu::BindGroupLayout {
+        &self.layout
+    }
+
+    /// What the shader samples for `source_id`, once a picture of it was uploaded.
+    pub fn bind_group(&self, source_id: &str) -> Option<&wgpu::BindGroup> {
+        self.cache.get(source_id).map(|cached| &cached.bind_group)
+    }
+
+    /// How many source pictures were uploaded so far.
+    pub fn uploads(&self) -> u64 {
+        self.uploads
+    }
+
+    /// Drops `source_id`'s texture (the source was replaced); the next picture makes a new one.
+    pub fn forget(&mut self, source_id: &str) {
+        self.cache.remove(source_id);
+    }
+
+    /// A 1x1 texture of one colour, sampled like a source's.
+    pub fn solid(&self, rgba: [u8; 4]) -> wgpu::BindGroup {
+        let (texture, bind_group) = source_texture(
+            &self.gpu.device,
+            &self.layout,
+            &self.sampler,
+            "solid",
+            [1, 1],
+            false,
+        );
+        write_rgba(&self.gpu.queue, &texture, &VideoFrame::solid(1, 1, rgba));
+        bind_group
+    }
+
+    /// Uploads a source's picture unless this very picture is already on the GPU.
+    pub fn update(&mut self, source_id: &str, frame: &FrameRef) {
+        let picture = &frame.frame;
+        match self.cache.get(source_id) {
+            Some(cached)
+                if cached.frame.width == picture.width
+                    && cached.frame.height == picture.height
+                    && cached.frame.packing == picture.packing =>
+            {
+                if cached.generation == frame.generation && Arc::ptr_eq(&cached.frame, picture) {
+                    return;
+                }
+            }
+            _ => {
+                let yuyv = picture.packing == Packing::Yuyv;
+                let (texture, bind_group) = source_texture(
+                    &self.gpu.device,
+                    &self.layout,
+                    &self.sampler,
+                    source_id,
+                    [picture.width, picture.height],
+                    yuyv,
+                );
+                let packed = yuyv.then(|| packed_texture(&self.gpu.device, picture));
+                self.cache.insert(
+                    source_id.to_string(),
+                    CachedTexture {
+                        texture,
+                        bind_group,
+                        generation: u64::MAX,
+                        frame: picture.clone(),
+                        packed,
+                    },
+                );
+            }
+        }
+        if picture.packing == Packing::Yuyv && self.yuyv.is_none() {
+            self.yuyv = Some(unpack::YuyvUnpacker::new(&self.gpu.device));
+        }
+        if let Some(cached) = self.cache.get_mut(source_id) {
+            match (&cached.packed, &self.yuyv) {
+                (Some(packed), Some(unpacker)) => {
+                    write_rgba(&self.gpu.queue, packed, picture);
+                    unpacker.unpack(&self.gpu.device, &self.gpu.queue, packed, &cached.texture);
+                }
+                _ => write_rgba(&self.gpu.queue, &cached.texture, picture),
+            }
+            cached.generation = frame.generation;
+            cached.frame = picture.clone();
+            self.uploads += 1;
+        }
+    }
+}
+
+/// A texture for a source's pictures, with the bind group the composite shader samples it through.
+fn source_texture(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    sampler: &wgpu::Sampler,
+    label: &str,
+    size: [u32; 2],
+    unpacked_on_gpu: bool,
+) -> (wgpu::Texture, wgpu::BindGroup) {
+    let written_by = if unpacked_on_gpu {
+        wgpu::TextureUsages::STORAGE_BINDING
+    } else {
+        wgpu::TextureUsages::COPY_DST
+    };
+    let texture = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width: size[0].max(1),
+            height: size[1].max(1),
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba8Unorm,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | written_by,
+        view_formats: &[],
+    });
+    let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout,
+        entries: &[
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::TextureView(&view),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: wgpu::BindingResource::Sampler(sampler),
+            },
+        ],
+    });
+    (texture, bind_group)
+}
+
+/// The texture a YUYV picture is uploaded to: one RGBA8 texel per pixel pair.
+fn packed_texture(device: &wgpu::Device, picture: &VideoFrame) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("packed yuyv"),
+        size: wgpu::Extent3d {
+            width: (picture.width / 2).max(1),
+            height: picture.height.max(1),
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba8Unorm,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    })
+}
+
+/// Uploads a picture's bytes into `texture`, 4 bytes a texel: RGBA pixels as they are, YUYV
+/// as one texel per pixel pair (for the GPU to unpack).
+fn write_rgba(queue: &wgpu::Queue, texture: &wgpu::Texture, picture: &VideoFrame) {
+    let texels_per_row = match picture.packing {
+        Packing::Rgba => picture.width,
+        Packing::Yuyv => picture.width / 2,
+    };
+    if picture.pixels.len() < texels_per_row as usize * picture.height as usize * 4 {
+        return;
+    }
+    queue.write_texture(
+        wgpu::TexelCopyTextureInfo {
+            texture,
+            mip_level: 0,
+            origin: wgpu::Origin3d::ZERO,
+            aspect: wgpu::TextureAspect::All,
+        },
+        &picture.pixels,
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(texels_per_row * 4),
+            rows_per_image: Some(picture.height),
+        },
+        wgpu::Extent3d {
+            width: texels_per_row,
+            height: picture.height,
+            depth_or_array_layers: 1,
+        },
+    );
+}
