@@ -7,7 +7,8 @@ export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
 [ -f "$out/testsrc2-720p.mp4" ] || ffmpeg -v error -y -f lavfi -i testsrc2=size=1280x720:rate=30 -t 10 \
   -c:v libx264 "$out/testsrc2-720p.mp4"
 cargo build --release --quiet
-tally=target/release/tally
+# TALLY_BIN: another build to measure (an earlier commit's, for a before/after in one run).
+tally=${TALLY_BIN:-target/release/tally}
 
 # measure NAME COMMAND...: runs the command under /usr/bin/time, its output in $out/NAME.log,
 # and prints "cpu_seconds peak_rss_kb wall_seconds NAME".

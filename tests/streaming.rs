@@ -260,7 +260,15 @@ impl SrtListener {
         if let Some(mut stderr) = self.child.stderr.take() {
             let _ = stderr.read_to_string(&mut errors);
         }
-        (self.output, errors)
+        (self.output.clone(), errors)
+    }
+}
+
+impl Drop for SrtListener {
+    /// A listener whose caller never came (a refused passphrase) would wait for ever.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
