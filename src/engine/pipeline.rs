@@ -250,6 +250,7 @@ fn render_loop(
                 TickStart::OnTime => {}
                 TickStart::Lagged => {
                     counters.lagged.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(frame = index, "lagged: its slot had passed");
                 }
             }
         }
