@@ -365,6 +365,9 @@ fn a_monitor_canvas_drawn_at_half_size_redraws_what_moved() {
     };
     let first = draw(&mut monitor, [40.0, 40.0]);
     assert_eq!((first.width, first.height), (160, 90));
+    // A monitor is drawn for the screen only: it has no I420 conversion to encode from.
+    let error = monitor.render(0, &[], &mut |_, _, _| {}).unwrap_err();
+    assert!(error.to_string().contains("for the screen only"), "{error}");
     // The 40-pixel square at (40, 40) on the canvas is 20 pixels at (20, 20) on the monitor.
     assert_pixel(&first, 30, 30, [255, 0, 0]);
     assert_pixel(&first, 45, 30, [0, 0, 255]);

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use geometry::{item_quad, ndc_from_canvas, Quad};
-pub use textures::SourceTextures;
+use textures::SourceTextures;
 
 /// How many converted frames may be in flight between GPU and CPU.
 const READBACK_RING: usize = 3;
@@ -247,6 +247,133 @@ struct Readback {
     state: Arc<AtomicU8>,
 }
 
+/// Turns the canvas into I420 planes on the GPU and reads them back through a ring of staging
+/// buffers. Only the compositor whose frames are encoded has one.
+struct I420Conversion {
+    layout: I420Layout,
+    luma_pipeline: wgpu::ComputePipeline,
+    chroma_pipeline: wgpu::ComputePipeline,
+    group: wgpu::BindGroup,
+    params: wgpu::Buffer,
+    planes: wgpu::Buffer,
+    free_readbacks: Vec<Readback>,
+}
+
+impl I420Conversion {
+    fn new(device: &wgpu::Device, canvas_view: &wgpu::TextureView, canvas_size: [u32; 2]) -> Self {
+        let layout = I420Layout::new(canvas_size[0], canvas_size[1]);
+        let convert_shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("convert_i420.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(
+                include_str!("../../shaders/convert_i420.wgsl").into(),
+            ),
+        });
+        let planes = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("i420 planes"),
+            size: layout.total_bytes as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let params_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("convert params"),
+            size: std::mem::size_of::<ConvertParams>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let convert_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("convert"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: false },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 2,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let convert_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("convert"),
+            layout: &convert_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(canvas_view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: planes.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: params_buffer.as_entire_binding(),
+                },
+            ],
+        });
+        let convert_pipeline_layout =
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("convert"),
+                bind_group_layouts: &[Some(&convert_layout)],
+                immediate_size: 0,
+            });
+        let compute = |entry_point: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry_point),
+                layout: Some(&convert_pipeline_layout),
+                module: &convert_shader,
+                entry_point: Some(entry_point),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let luma_pipeline = compute("luma");
+        let chroma_pipeline = compute("chroma");
+        let free_readbacks = (0..READBACK_RING)
+            .map(|_| Readback {
+                buffer: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("readback"),
+                    size: layout.total_bytes as u64,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+                state: Arc::new(AtomicU8::new(0)),
+            })
+            .collect();
+        Self {
+            layout,
+            luma_pipeline,
+            chroma_pipeline,
+            group: convert_group,
+            params: params_buffer,
+            planes,
+            free_readbacks,
+        }
+    }
+}
+
 pub struct Compositor {
     gpu: Arc<Gpu>,
     /// The coordinate space items are placed in (the collection's canvas).
@@ -262,17 +389,12 @@ pub struct Compositor {
     item_capacity: u64,
     /// The sources' pictures, shared with the compositors drawing beside this one.
     sources: Arc<Mutex<SourceTextures>>,
-    layout: I420Layout,
-    luma_pipeline: wgpu::ComputePipeline,
-    chroma_pipeline: wgpu::ComputePipeline,
-    convert_group: wgpu::BindGroup,
-    convert_params: wgpu::Buffer,
-    planes: wgpu::Buffer,
+    /// `None` for a compositor that draws for the screen only.
+    conversion: Option<I420Conversion>,
     /// An opaque black 1x1 texture, drawn under the dirty region to clear it.
     clear_texture: wgpu::BindGroup,
     /// The layers drawn last frame; `None` until the canvas has been drawn once.
     drawn: Option<Vec<DrawnLayer>>,
-    free_readbacks: Vec<Readback>,
     in_flight: VecDeque<(u64, Readback)>,
     /// The canvas was drawn without converting it (`render_display`): the I420 planes are
     /// out of date everywhere, not just where the next frame changes.
@@ -282,14 +404,14 @@ pub struct Compositor {
 impl Compositor {
     pub fn new(gpu: Arc<Gpu>, canvas_size: [u32; 2]) -> Self {
         let sources = Arc::new(Mutex::new(SourceTextures::new(gpu.clone())));
-        Self::with_target_size(gpu, canvas_size, canvas_size, sources)
+        Self::with_target_size(gpu, canvas_size, canvas_size, sources, true)
     }
 
     /// A compositor for [`render_display`](Self::render_display) only, drawing the canvas's
     /// contents into a texture of `target_size` (smaller than the canvas, for a monitor).
     pub fn for_display(gpu: Arc<Gpu>, canvas_size: [u32; 2], target_size: [u32; 2]) -> Self {
         let sources = Arc::new(Mutex::new(SourceTextures::new(gpu.clone())));
-        Self::with_target_size(gpu, canvas_size, target_size, sources)
+        Self::with_target_size(gpu, canvas_size, target_size, sources, false)
     }
 
     /// A display-only compositor (as [`for_display`](Self::for_display)) for `beside`'s canvas
@@ -300,6 +422,7 @@ impl Compositor {
             beside.canvas_size,
             target_size,
             beside.sources.clone(),
+            false,
         )
     }
 
@@ -308,6 +431,7 @@ impl Compositor {
         canvas_size: [u32; 2],
         target_size: [u32; 2],
         sources: Arc<Mutex<SourceTextures>>,
+        converts: bool,
     ) -> Self {
         let target_size = target_size.map(|side| side.max(1));
         let device = &gpu.device;
@@ -398,108 +522,7 @@ impl Compositor {
         let (item_uniforms, item_uniform_group) =
             Self::item_uniform_buffer(device, &item_uniform_layout, item_capacity);
 
-        // Colour conversion.
-        let layout = I420Layout::new(canvas_size[0], canvas_size[1]);
-        let convert_shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("convert_i420.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(
-                include_str!("../../shaders/convert_i420.wgsl").into(),
-            ),
-        });
-        let planes = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("i420 planes"),
-            size: layout.total_bytes as u64,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let params_buffer = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("convert params"),
-            size: std::mem::size_of::<ConvertParams>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let convert_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("convert"),
-            entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                    count: None,
-                },
-                wgpu::BindGroupLayoutEntry {
-                    binding: 1,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: false },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                },
-                wgpu::BindGroupLayoutEntry {
-                    binding: 2,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                },
-            ],
-        });
-        let convert_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("convert"),
-            layout: &convert_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(&canvas_view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: planes.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: params_buffer.as_entire_binding(),
-                },
-            ],
-        });
-        let convert_pipeline_layout =
-            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("convert"),
-                bind_group_layouts: &[Some(&convert_layout)],
-                immediate_size: 0,
-            });
-        let compute = |entry_point: &str| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry_point),
-                layout: Some(&convert_pipeline_layout),
-                module: &convert_shader,
-                entry_point: Some(entry_point),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
-        let luma_pipeline = compute("luma");
-        let chroma_pipeline = compute("chroma");
-        let free_readbacks = (0..READBACK_RING)
-            .map(|_| Readback {
-                buffer: device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("readback"),
-                    size: layout.total_bytes as u64,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                }),
-                state: Arc::new(AtomicU8::new(0)),
-            })
-            .collect();
+        let conversion = converts.then(|| I420Conversion::new(device, &canvas_view, canvas_size));
 
         Self {
             gpu,
@@ -513,15 +536,9 @@ impl Compositor {
             item_uniform_group,
             item_capacity,
             sources,
-            layout,
-            luma_pipeline,
-            chroma_pipeline,
-            convert_group,
-            convert_params: params_buffer,
-            planes,
+            conversion,
             clear_texture,
             drawn: None,
-            free_readbacks,
             in_flight: VecDeque::new(),
             planes_stale: false,
         }
@@ -810,10 +827,25 @@ impl Compositor {
         layers: &[Layer<'_>],
         on_ready: &mut dyn FnMut(u64, &[u8], &I420Layout),
     ) -> Result<(), RenderError> {
-        if self.free_readbacks.is_empty() {
+        let Some(ring_empty) = self
+            .conversion
+            .as_ref()
+            .map(|conversion| conversion.free_readbacks.is_empty())
+        else {
+            return Err(RenderError::Readback(
+                "a compositor that draws for the screen only does not convert frames".into(),
+            ));
+        };
+        if ring_empty {
             self.collect_ready(true, on_ready)?;
         }
-        let Some(readback) = self.free_readbacks.pop() else {
+        // Held apart while the canvas is drawn (drawing borrows the whole compositor); put back
+        // below, with no early return in between.
+        let Some(mut conversion) = self.conversion.take() else {
+            return Err(RenderError::Readback("no conversion".into()));
+        };
+        let Some(readback) = conversion.free_readbacks.pop() else {
+            self.conversion = Some(conversion);
             return Err(RenderError::Readback("no free readback buffer".into()));
         };
         let mut encoder = self
@@ -824,13 +856,14 @@ impl Compositor {
             });
         let full = std::mem::take(&mut self.planes_stale);
         if let Some(region) = self.draw(&mut encoder, layers, full) {
+            let layout = &conversion.layout;
             let params = ConvertParams {
-                width: self.layout.width,
-                height: self.layout.height,
-                luma_stride_words: (self.layout.luma_stride / 4) as u32,
-                chroma_stride_words: (self.layout.chroma_stride / 4) as u32,
-                u_offset_words: (self.layout.u_offset / 4) as u32,
-                v_offset_words: (self.layout.v_offset / 4) as u32,
+                width: layout.width,
+                height: layout.height,
+                luma_stride_words: (layout.luma_stride / 4) as u32,
+                chroma_stride_words: (layout.chroma_stride / 4) as u32,
+                u_offset_words: (layout.u_offset / 4) as u32,
+                v_offset_words: (layout.v_offset / 4) as u32,
                 region_x_words: region.x / 4,
                 region_y: region.y,
                 region_width_words: region.width.div_ceil(4),
@@ -839,19 +872,19 @@ impl Compositor {
             };
             self.gpu
                 .queue
-                .write_buffer(&self.convert_params, 0, bytemuck::bytes_of(&params));
+                .write_buffer(&conversion.params, 0, bytemuck::bytes_of(&params));
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("convert i420"),
                 timestamp_writes: None,
             });
-            pass.set_bind_group(0, &self.convert_group, &[]);
-            pass.set_pipeline(&self.luma_pipeline);
+            pass.set_bind_group(0, &conversion.group, &[]);
+            pass.set_pipeline(&conversion.luma_pipeline);
             pass.dispatch_workgroups(
                 params.region_width_words.div_ceil(16),
                 region.height.div_ceil(8),
                 1,
             );
-            pass.set_pipeline(&self.chroma_pipeline);
+            pass.set_pipeline(&conversion.chroma_pipeline);
             pass.dispatch_workgroups(
                 params.region_width_words.div_ceil(2).div_ceil(16),
                 region.height.div_ceil(2).div_ceil(8),
@@ -859,12 +892,13 @@ impl Compositor {
             );
         }
         encoder.copy_buffer_to_buffer(
-            &self.planes,
+            &conversion.planes,
             0,
             &readback.buffer,
             0,
-            self.layout.total_bytes as u64,
+            conversion.layout.total_bytes as u64,
         );
+        self.conversion = Some(conversion);
         self.gpu.queue.submit([encoder.finish()]);
         readback.state.store(0, Ordering::Release);
         let state = readback.state.clone();
@@ -884,6 +918,10 @@ impl Compositor {
         wait_for_one: bool,
         on_ready: &mut dyn FnMut(u64, &[u8], &I420Layout),
     ) -> Result<usize, RenderError> {
+        // A compositor that draws for the screen only has nothing in flight.
+        let Some(conversion) = self.conversion.as_mut() else {
+            return Ok(0);
+        };
         let poll = if wait_for_one && !self.in_flight.is_empty() {
             wgpu::PollType::wait_indefinitely()
         } else {
@@ -921,10 +959,10 @@ impl Compositor {
                     .buffer
                     .get_mapped_range(..)
                     .map_err(|error| RenderError::Readback(error.to_string()))?;
-                on_ready(frame_index, &bytes, &self.layout);
+                on_ready(frame_index, &bytes, &conversion.layout);
             }
             readback.buffer.unmap();
-            self.free_readbacks.push(readback);
+            conversion.free_readbacks.push(readback);
             delivered += 1;
         }
         Ok(delivered)
