@@ -989,3 +989,31 @@ fn the_mixer_strip_mutes_fades_and_monitors_a_source_and_the_master_meter_follow
     );
     master_rms_until(&mut harness, |rms| rms < -90.0);
 }
+
+#[test]
+fn the_monitor_rate_chosen_in_settings_paces_the_window_and_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = write_scene(dir.path(), "show.toml", SHOW);
+    let mut harness = harness(&show);
+    harness.run_steps(2);
+    // The canvas rate until asked otherwise.
+    let canvas_fps = harness.state().collection().canvas.fps.as_f64();
+    assert_eq!(harness.state().window_fps(), canvas_fps);
+    harness.get_by_label("Settings").click();
+    harness.run_steps(2);
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::ComboBox, "Monitors redraw")
+        .click();
+    harness.run_steps(2);
+    harness.get_by_label("10 times a second").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().window_fps(), 10.0);
+    harness.get_by_label("Save settings").click();
+    harness.run_steps(2);
+    drop(harness);
+    let saved = std::fs::read_to_string(dir.path().join("settings.toml")).unwrap();
+    assert!(saved.contains("monitor_fps = 10"), "{saved}");
+    // The next time the app opens it redraws as often as chosen.
+    let harness = self::harness(&show);
+    assert_eq!(harness.state().window_fps(), 10.0);
+}

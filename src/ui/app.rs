@@ -893,6 +893,18 @@ impl TallyApp {
             .clone()
     }
 
+    /// How often the window redraws (before halving after a lag): the canvas rate, or less as
+    /// Settings ask (Monitors), or `TALLY_UI_FPS` for a run (it wins over the setting).
+    pub fn window_fps(&self) -> f64 {
+        let canvas = self.collection.canvas.fps.as_f64().max(1.0);
+        let asked = std::env::var("TALLY_UI_FPS")
+            .ok()
+            .and_then(|value| value.parse::<f64>().ok())
+            .filter(|value| *value > 0.0)
+            .or((self.settings.monitor_fps > 0).then_some(f64::from(self.settings.monitor_fps)));
+        asked.map_or(canvas, |asked| asked.min(canvas))
+    }
+
     /// Whether the window redraws at half rate because the engine lagged recently.
     pub(super) fn window_slowed(&self) -> bool {
         self.redraw_pacing.slowed(Instant::now())
@@ -1043,16 +1055,7 @@ impl eframe::App for TallyApp {
         if let Some((purpose, path)) = self.pickers.take_picked() {
             self.apply_picked(purpose, path);
         }
-        // The monitors change every frame: draw at the canvas rate.
-        let fps = self.collection.canvas.fps.as_f64().max(1.0);
-        // TALLY_UI_FPS lowers how often the window is redrawn (software rendering is costly)
-        // until the app has a setting for it.
-        let fps = std::env::var("TALLY_UI_FPS")
-            .ok()
-            .and_then(|value| value.parse::<f64>().ok())
-            .filter(|value| *value > 0.0)
-            .map_or(fps, |value| value.min(fps));
-        let period = Duration::from_secs_f64(1.0 / fps);
+        let period = Duration::from_secs_f64(1.0 / self.window_fps());
         let delay = self
             .redraw_pacing
             .delay(period, self.stats.frames_lagged, Instant::now());

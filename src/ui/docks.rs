@@ -641,6 +641,31 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
                     ui.selectable_value(&mut app.settings.recording_format, "mkv".to_string(), "MKV");
                 });
                 ui.end_row();
+                let label = ui.label("Monitors redraw");
+                let rates = [
+                    (0, "at the canvas rate"),
+                    (15, "15 times a second"),
+                    (10, "10 times a second"),
+                    (5, "5 times a second"),
+                ];
+                let chosen = rates
+                    .iter()
+                    .find(|(fps, _)| *fps == app.settings.monitor_fps)
+                    .map_or_else(|| format!("{} times a second", app.settings.monitor_fps), |(_, name)| name.to_string());
+                egui::ComboBox::from_id_salt("monitor rate")
+                    .selected_text(chosen)
+                    .show_ui(ui, |ui| {
+                        for (fps, name) in rates {
+                            ui.selectable_value(&mut app.settings.monitor_fps, fps, name);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id)
+                    .on_hover_text(
+                        "Without a GPU the window's drawing competes with the program output: \
+                         fewer redraws leave more for recording and streaming",
+                    );
+                ui.end_row();
             });
             ui.separator();
             let label = ui.label(

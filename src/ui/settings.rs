@@ -23,6 +23,9 @@ pub struct AppSettings {
     /// Stream destinations (`rtmp://...`, `srt://...`; `PRIMARY|BACKUP`; `${VAR}` for keys).
     pub destinations: Vec<String>,
     pub last_collection: Option<PathBuf>,
+    /// How often the window redraws the monitors, per second; 0 means at the canvas rate.
+    /// Lower it where the window's drawing competes with the program output (no GPU).
+    pub monitor_fps: u32,
 }
 
 impl Default for AppSettings {
@@ -37,6 +40,7 @@ impl Default for AppSettings {
             recording_format: "mp4".into(),
             destinations: Vec::new(),
             last_collection: None,
+            monitor_fps: 0,
         }
     }
 }
@@ -125,6 +129,7 @@ mod tests {
             encoder: "nvenc".into(),
             destinations: vec!["rtmp://live.example/app/${KEY}".into()],
             last_collection: Some("/shows/monday.toml".into()),
+            monitor_fps: 10,
             ..AppSettings::default()
         };
         settings.save(&path).unwrap();
