@@ -43,7 +43,7 @@ impl MonitorOutput {
             .build_output_stream::<f32, _, _>(
                 config,
                 move |out: &mut [f32], _info| {
-                    let mut queue = playing.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut queue = crate::lock(&playing);
                     for sample in out.iter_mut() {
                         *sample = queue.pop_front().unwrap_or(0.0);
                     }
@@ -62,7 +62,7 @@ impl MonitorOutput {
 
     /// Queues a block of the monitoring bus (interleaved stereo).
     pub fn play(&self, block: &[f32]) {
-        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queue = crate::lock(&self.queue);
         queue.extend(block);
         let excess = queue.len().saturating_sub(MAX_QUEUED);
         // Whole frames only, so left and right never swap.

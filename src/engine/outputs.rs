@@ -14,7 +14,7 @@ use crate::encode::{
     i420_frame, AudioEncoder, AudioSettings, EncodeError, EncodedPacket, StreamInfo, StreamKind,
     VideoEncoder, VideoSettings,
 };
-use crate::output::stream::lock;
+use crate::lock;
 use crate::output::{
     AdaptiveBitrate, Destination, FrameTimes, OutputError, OutputNotice, OutputState, OutputWindow,
     Recorder, ShowInstant, StreamOutput, StreamSettings, Verdict,

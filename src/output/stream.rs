@@ -9,6 +9,7 @@ use super::backoff::{Backoff, ReconnectSettings};
 use super::destination::{Destination, Endpoint, Protocol};
 use super::send_queue::{QueueSettings, SendQueue};
 use crate::encode::{init_ffmpeg, EncodedPacket, StreamInfo, StreamKind};
+use crate::lock;
 use ffmpeg_next as ffmpeg;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -145,14 +146,6 @@ struct Shared {
     latencies: Mutex<VecDeque<Duration>>,
     frame_times: Option<Arc<FrameTimes>>,
     notices: crossbeam_channel::Sender<OutputNotice>,
-}
-
-/// Locks a mutex whether or not another thread panicked while holding it: every value kept
-/// here stays meaningful (counters, queues), and an output must keep running.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Shared {

@@ -10,11 +10,12 @@ pub mod geometry;
 mod textures;
 mod unpack;
 
+use crate::lock;
 use crate::scene::Item;
 use crate::sources::{FrameRef, Packing, VideoFrame};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 pub use geometry::{item_quad, ndc_from_canvas, Quad};
 use textures::SourceTextures;
@@ -1063,10 +1064,4 @@ impl Compositor {
             packing: Packing::Rgba,
         })
     }
-}
-
-/// The shared source textures; a panic while one compositor held them leaves nothing half
-/// done that the next frame's uploads would not redo.
-fn lock(sources: &Mutex<SourceTextures>) -> MutexGuard<'_, SourceTextures> {
-    sources.lock().unwrap_or_else(PoisonError::into_inner)
 }
