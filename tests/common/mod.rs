@@ -589,24 +589,27 @@ impl PulseServer {
         command
     }
 
-    /// Plays `seconds` of a sine at `frequency` Hz and `amplitude` (peak, 0-1) into `sink`
-    /// until stopped; the player is killed when the returned guard drops.
-    pub fn play_tone(&self, sink: &str, frequency: f64, amplitude: f64, seconds: f64) -> Player {
-        let wav = self.dir.path().join(format!("tone-{frequency}.wav"));
-        run_ok(tool("ffmpeg").args(["-v", "error", "-y", "-f", "lavfi", "-i"]).arg(format!(
-            "sine=frequency={frequency}:sample_rate=48000:duration={seconds},volume={amplitude}*8:precision=double"
-        // The same signal on both sides at full level (`-ac 2` would pan it down by 3 dB).
-        )).args(["-af", "pan=stereo|c0=c0|c1=c0"]).arg(&wav));
-        // A 20 ms buffer, like a media player or browser; paplay's default (about 2 s) makes a
-        // null sink render, and its monitor deliver, in 2-second bursts.
-        let child = self
-            .command("pacat")
-            .args(["--playback", "--file-format=wav", "--latency-msec=20"])
-            .arg(format!("--device={sink}"))
-            .arg(&wav)
-            .spawn()
-            .expect("start pacat");
-        Player { child }
+    /// Plays a sine at `frequency` Hz (a whole number, so the generator's one-second loop
+    /// joins without a seam) into `sink` until the guard drops. The tone is made by the sound
+    /// server itself (module-sine, 0.5 peak: -6.02 dBFS, RMS -9.03 dBFS), so it has no gaps:
+    /// a player process that is not scheduled in time on a loaded machine (pacat with a short
+    /// buffer, measured) underruns, and the sink then plays silence into the tone.
+    pub fn play_sine(&self, sink: &str, frequency: u32) -> SineTone {
+        let module = run_ok(self.command("pactl").args([
+            "load-module",
+            "module-sine",
+            &format!("sink={sink}"),
+            &format!("frequency={frequency}"),
+        ]))
+        .trim()
+        .to_string();
+        SineTone {
+            unload: {
+                let mut command = self.command("pactl");
+                command.args(["unload-module", &module]);
+                command
+            },
+        }
     }
 
     /// Records `seconds` of what `sink` plays (its monitor) as interleaved stereo f32.
@@ -638,14 +641,14 @@ impl Drop for PulseServer {
     }
 }
 
-pub struct Player {
-    child: std::process::Child,
+/// A tone the sound server plays until this drops.
+pub struct SineTone {
+    unload: Command,
 }
 
-impl Drop for Player {
+impl Drop for SineTone {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.unload.output();
     }
 }
 
