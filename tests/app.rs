@@ -486,7 +486,7 @@ fn a_corner_handle_resizes_the_item_and_a_locked_item_stays_put() {
 }
 
 #[test]
-fn items_are_hidden_reordered_and_deleted_in_the_sources_dock_and_undo_restores_them() {
+fn items_are_hidden_reordered_and_deleted_and_undo_restores_them() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
     wait_for_sizes(&mut harness);
@@ -525,14 +525,23 @@ fn items_are_hidden_reordered_and_deleted_in_the_sources_dock_and_undo_restores_
     harness.get_by_label("Delete").click();
     harness.run_steps(2);
     assert_eq!(items(harness.state()), [("background".to_string(), true)]);
-    // Deleting the item keeps the source, as other scenes may show it.
-    assert!(harness.state().collection().source("box").is_some());
+    // No other scene shows it: the source goes with its last item (and comes back on undo).
+    assert!(harness.state().collection().source("box").is_none());
 
     for _ in 0..3 {
         harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
         harness.run_steps(2);
     }
     assert_eq!(items(harness.state()), start);
+    assert!(harness.state().collection().source("box").is_some());
+
+    // The Delete key deletes the item selected in the preview.
+    click_in_preview(&mut harness, [250.0, 150.0]);
+    assert_eq!(harness.state().selected_source().as_deref(), Some("box"));
+    harness.key_press(egui::Key::Delete);
+    harness.run_steps(2);
+    assert_eq!(items(harness.state()), [("background".to_string(), true)]);
+    assert!(harness.state().collection().source("box").is_none());
 }
 
 #[test]

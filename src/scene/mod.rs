@@ -38,6 +38,32 @@ impl Collection {
         self.scenes.iter().find(|scene| scene.name == name)
     }
 
+    /// Takes item `item` out of scene `scene`, and its source out of the collection when
+    /// nothing else uses it (no item in any scene shows it, and it is not an audio input that
+    /// is always on), as OBS does: a source nobody shows would stay open (a camera, a file
+    /// being decoded) and hidden in the file. Returns the source's id if it went too.
+    pub fn remove_item(&mut self, scene: usize, item: usize) -> Option<String> {
+        let items = &mut self.scenes.get_mut(scene)?.items;
+        if item >= items.len() {
+            return None;
+        }
+        let source = items.remove(item).source;
+        let still_shown = self
+            .scenes
+            .iter()
+            .flat_map(|scene| &scene.items)
+            .any(|item| item.source == source);
+        let heard_everywhere = matches!(
+            self.source(&source).map(|source| &source.kind),
+            Some(SourceKind::AudioInput(input)) if input.always_on
+        );
+        if still_shown || heard_everywhere {
+            return None;
+        }
+        self.sources.retain(|kept| kept.id != source);
+        Some(source)
+    }
+
     /// Resolves a path written in the file against the file's directory.
     pub fn resolve(&self, path: &Path) -> PathBuf {
         if path.is_absolute() {
@@ -470,4 +496,90 @@ pub struct Crop {
     pub right: u32,
     pub top: u32,
     pub bottom: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collection(sources: &[Source], scenes: &[(&str, &[&str])]) -> Collection {
+        Collection {
+            base_dir: PathBuf::new(),
+            canvas: Canvas {
+                width: 640,
+                height: 360,
+                fps: FrameRate::new(30, 1),
+            },
+            current_scene: scenes[0].0.to_string(),
+            sources: sources.to_vec(),
+            scenes: scenes
+                .iter()
+                .map(|(name, shown)| Scene {
+                    name: name.to_string(),
+                    items: shown
+                        .iter()
+                        .map(|source| Item::new(source.to_string(), [0.0, 0.0]))
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    fn color(id: &str) -> Source {
+        Source {
+            id: id.to_string(),
+            kind: SourceKind::TestPattern {
+                width: 64,
+                height: 64,
+            },
+        }
+    }
+
+    fn ids(collection: &Collection) -> Vec<&str> {
+        collection.sources.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    #[test]
+    fn removing_the_last_item_of_a_source_removes_the_source() {
+        let mut show = collection(
+            &[color("a"), color("shared")],
+            &[("Main", &["a", "shared"]), ("Other", &["shared"])],
+        );
+        assert_eq!(show.remove_item(0, 0).as_deref(), Some("a"));
+        assert_eq!(ids(&show), ["shared"]);
+        // Still shown in Other: the source stays.
+        assert_eq!(show.remove_item(0, 0), None);
+        assert_eq!(ids(&show), ["shared"]);
+        assert!(show.scenes[0].items.is_empty());
+        assert_eq!(show.remove_item(1, 0).as_deref(), Some("shared"));
+        assert!(show.sources.is_empty());
+        // Out of range: nothing happens.
+        assert_eq!(show.remove_item(1, 0), None);
+        assert_eq!(show.remove_item(5, 0), None);
+    }
+
+    #[test]
+    fn an_always_on_audio_input_outlives_its_items() {
+        let input = |always_on| AudioInputSource {
+            device: "default".into(),
+            always_on,
+            audio: AudioSettings::default(),
+        };
+        let mut show = collection(
+            &[
+                Source {
+                    id: "mic".into(),
+                    kind: SourceKind::AudioInput(input(true)),
+                },
+                Source {
+                    id: "line".into(),
+                    kind: SourceKind::AudioInput(input(false)),
+                },
+            ],
+            &[("Main", &["mic", "line"])],
+        );
+        assert_eq!(show.remove_item(0, 0), None);
+        assert_eq!(show.remove_item(0, 0).as_deref(), Some("line"));
+        assert_eq!(ids(&show), ["mic"]);
+    }
 }

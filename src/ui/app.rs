@@ -389,6 +389,24 @@ impl TallyApp {
         self.edit_without_history(change);
     }
 
+    /// Deletes the selected item of the edited scene (the Delete button or key), and its
+    /// source when nothing else uses it.
+    pub(super) fn delete_selected_item(&mut self) {
+        let Some(scene_index) = self.edited_scene_index() else {
+            return;
+        };
+        let Some(index) = self
+            .selected
+            .filter(|index| *index < self.collection.scenes[scene_index].items.len())
+        else {
+            return;
+        };
+        self.edit(|c| {
+            c.remove_item(scene_index, index);
+        });
+        self.selected = None;
+    }
+
     /// For continuous changes (dragging, typing) whose start was already recorded.
     pub(super) fn edit_without_history(&mut self, change: impl FnOnce(&mut Collection)) {
         change(&mut self.collection);
@@ -771,7 +789,7 @@ impl TallyApp {
     fn keyboard(&mut self, ctx: &egui::Context) {
         // Asked before `input_mut`: egui's context lock is not re-entrant.
         let typing = ctx.egui_wants_keyboard_input();
-        let (undo, redo, take, open, save) = ctx.input_mut(|input| {
+        let (undo, redo, take, delete, open, save) = ctx.input_mut(|input| {
             let undo = input.consume_key(egui::Modifiers::COMMAND, egui::Key::Z);
             let redo = input.consume_key(egui::Modifiers::COMMAND, egui::Key::Y)
                 || input.consume_key(
@@ -779,10 +797,14 @@ impl TallyApp {
                     egui::Key::Z,
                 );
             let take = !typing && input.consume_key(egui::Modifiers::NONE, egui::Key::Enter);
+            let delete = !typing && input.consume_key(egui::Modifiers::NONE, egui::Key::Delete);
             let open = input.consume_key(egui::Modifiers::COMMAND, egui::Key::O);
             let save = input.consume_key(egui::Modifiers::COMMAND, egui::Key::S);
-            (undo, redo, take, open, save)
+            (undo, redo, take, delete, open, save)
         });
+        if delete {
+            self.delete_selected_item();
+        }
         if open {
             self.browse(PickFor::OpenCollection);
         }

@@ -259,10 +259,7 @@ fn sources(app: &mut TallyApp, ui: &mut egui::Ui) {
             app.selected = Some(index - 1);
         }
         if ui.button("Delete").clicked() {
-            app.edit(|c| {
-                c.scenes[scene_index].items.remove(index);
-            });
-            app.selected = None;
+            app.delete_selected_item();
         }
     });
     ui.label(RichText::new("Drop image or media files on the window to add them.").small());
