@@ -353,3 +353,54 @@ bounds = { width = 64, height = 36 }
         "after 10 minutes audio ends at {audio_end:.4} s, video at {video_end:.4} s"
     );
 }
+
+/// A machine that stalls (here: the process stopped for 2.5 s) leaves the render more than a
+/// second behind real time: it skips to the current frame instead of staying behind, so the
+/// recording is as long as the time on air, with its sound whole.
+#[test]
+fn a_render_that_falls_far_behind_skips_ahead_and_the_recording_keeps_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let output = dir.path().join("stalled.mp4");
+    let child = tally()
+        .arg("record")
+        .arg(&scene)
+        .arg("-o")
+        .arg(&output)
+        .args(["--duration", "8s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = child.id().to_string();
+    run_ok(tool("kill").args(["-STOP", &pid]));
+    std::thread::sleep(Duration::from_millis(2500));
+    run_ok(tool("kill").args(["-CONT", &pid]));
+    let result = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(result.status.success(), "{stderr}");
+    assert!(stderr.contains("to stay on time"), "{stderr}");
+    let counts = stdout
+        .lines()
+        .find(|line| line.contains("frames:"))
+        .unwrap_or_else(|| panic!("no frame counts in {stdout}"));
+    let number_before = |word: &str| -> u64 {
+        let words: Vec<&str> = counts.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+        let at = words.iter().position(|w| *w == word).unwrap();
+        words[at - 1].parse().unwrap()
+    };
+    let (rendered, skipped) = (number_before("rendered"), number_before("skipped"));
+    // About 2.5 s (75 frames) were missed; those more than a second behind are given up.
+    assert!((40..=80).contains(&skipped), "{counts}");
+    assert_eq!(rendered + skipped, 240, "{counts}");
+    let frames: u64 = probe(&output, "v:0", "stream=nb_read_frames", true)[0]
+        .parse()
+        .unwrap();
+    assert_eq!(frames, rendered);
+    // Picture and sound both run the full 8 s: the picture froze, nothing fell behind.
+    assert!((stream_end(&output, "v:0") - 8.0).abs() < 0.1);
+    assert!((stream_end(&output, "a:0") - 8.0).abs() < 0.1);
+    assert_eq!(decode_errors(&output), "");
+}

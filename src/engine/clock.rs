@@ -1,5 +1,6 @@
 //! The render clock: frame deadlines computed from the start time and an exact frame rate, so
-//! the clock never drifts, and the rule for when a frame counts as lagged. Time is passed in,
+//! the clock never drifts, the rule for when a frame counts as lagged, and when a render that
+//! has fallen too far behind gives up the frames it missed. Time is passed in,
 //! so the logic is tested without sleeping.
 
 use crate::scene::FrameRate;
@@ -32,6 +33,25 @@ impl FrameClock {
         self.start + Duration::from_nanos(self.fps.frame_start_nanos(index))
     }
 
+    /// The frame whose slot `now` falls in.
+    pub fn slot_at(&self, now: Instant) -> u64 {
+        self.fps
+            .frames_in(now.saturating_duration_since(self.start))
+    }
+
+    /// Where a render that should be at frame `index` resumes at `now`: `index` itself while it
+    /// is at most `give_up_after` frames behind (it catches up by rendering without waiting),
+    /// else the frame whose slot `now` is in, so that a machine that cannot keep up drops
+    /// frames instead of falling further and further behind real time.
+    pub fn resume_at(&self, index: u64, now: Instant, give_up_after: u64) -> u64 {
+        let current = self.slot_at(now);
+        if current > index.saturating_add(give_up_after) {
+            current
+        } else {
+            index
+        }
+    }
+
     pub fn tick_start(&self, index: u64, now: Instant) -> TickStart {
         let due = self.deadline(index);
         if now < due {
@@ -54,6 +74,21 @@ mod tests {
         let clock = FrameClock::new(FrameRate::new(30000, 1001), start);
         // 30000 frames at 29.97 fps last exactly 1001 seconds.
         assert_eq!(clock.deadline(30000) - start, Duration::from_secs(1001));
+    }
+
+    #[test]
+    fn a_render_more_than_the_allowance_behind_resumes_at_the_current_slot() {
+        let start = Instant::now();
+        let clock = FrameClock::new(FrameRate::new(30, 1), start);
+        let ms = Duration::from_millis;
+        assert_eq!(clock.slot_at(start), 0);
+        assert_eq!(clock.slot_at(start + ms(1010)), 30);
+        // 20 frames behind with an allowance of 30: it catches up by itself.
+        assert_eq!(clock.resume_at(10, start + ms(1010), 30), 10);
+        assert_eq!(clock.resume_at(0, start + ms(1010), 30), 0);
+        // 31 frames behind: skip to now.
+        assert_eq!(clock.resume_at(0, start + ms(1040), 30), 31);
+        assert_eq!(clock.resume_at(100, start + ms(10_000), 30), 300);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use super::{
 use crate::audio::monitor::MonitorOutput;
 use crate::audio::Mixer;
 use crate::render::{Compositor, Gpu, Layer};
-use crate::scene::{Collection, Item, Scene};
+use crate::scene::{Collection, FrameRate, Item, Scene};
 use crate::sources::{self, FrameRef, Pacing, RunningSource, Tick, SAMPLE_RATE};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::{HashMap, HashSet};
@@ -171,6 +171,8 @@ fn render_loop(
     for source in sources.values_mut() {
         source.clock_started(clock_start);
     }
+    // A render further behind than this gives up the frames it missed (see `skip_frames`).
+    let give_up_after = fps.frames_in(GIVE_UP_AFTER);
     // Meters are read out ten times a second.
     let mut samples_since_levels = 0usize;
     let mut index = 0u64;
@@ -251,6 +253,35 @@ fn render_loop(
                 TickStart::Lagged => {
                     counters.lagged.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(frame = index, "lagged: its slot had passed");
+                    let resume = clock
+                        .resume_at(index, Instant::now(), give_up_after)
+                        .min(config.frame_limit.unwrap_or(u64::MAX));
+                    if resume > index {
+                        let mut audio_step = AudioStep {
+                            mixer: &mut mixer,
+                            monitor: monitor.as_ref(),
+                            counters,
+                            events,
+                            samples_since_levels: &mut samples_since_levels,
+                        };
+                        skip_frames(
+                            index..resume,
+                            &collection,
+                            &switcher,
+                            &mut audio_step,
+                            sources,
+                            outputs,
+                            SkipTiming {
+                                fps,
+                                audio_delay,
+                                pacing: config.pacing,
+                            },
+                        )?;
+                        index = resume;
+                        if config.frame_limit.is_some_and(|limit| index >= limit) {
+                            continue;
+                        }
+                    }
                 }
             }
         }
@@ -334,6 +365,53 @@ fn render_loop(
             outputs.audio_block(mixed, &block);
         }
     }
+    Ok(())
+}
+
+/// How far behind real time the render may fall before it skips ahead (1 s): a short stall
+/// is caught up by rendering without waiting, so the outputs get every frame; beyond this
+/// the show stays on time instead, as a stream's viewers and a recording's length need.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(1);
+
+/// The clock and mix settings [`skip_frames`] needs.
+struct SkipTiming {
+    fps: FrameRate,
+    audio_delay: u64,
+    pacing: Pacing,
+}
+
+/// Gives up rendering `frames` (the render fell too far behind): their sound is still mixed
+/// and sent, so it has no gap, while the picture freezes on the last frame for that long (the
+/// outputs' timestamps jump, as with variable frame rate). They are counted as skipped.
+fn skip_frames(
+    frames: std::ops::Range<u64>,
+    collection: &Collection,
+    switcher: &Switcher,
+    audio_step: &mut AudioStep<'_>,
+    sources: &mut HashMap<String, Box<dyn RunningSource>>,
+    outputs: &mut Outputs,
+    timing: SkipTiming,
+) -> Result<(), EngineError> {
+    let fps = timing.fps;
+    let on_air = switcher.on_air(Duration::from_nanos(fps.frame_start_nanos(frames.start)));
+    let program_scenes = scenes_on_air(collection, &on_air)?;
+    let audible = audible(&program_scenes);
+    let span = fps.first_sample_of_frame(frames.start, SAMPLE_RATE)
+        ..fps.first_sample_of_frame(frames.end, SAMPLE_RATE);
+    let mixed =
+        span.start.saturating_sub(timing.audio_delay)..span.end.saturating_sub(timing.audio_delay);
+    let block = audio_step.mix(sources, &audible, mixed.clone(), timing.pacing);
+    outputs.audio_block(mixed, &block);
+    audio_step
+        .counters
+        .skipped
+        .fetch_add(frames.end - frames.start, Ordering::Relaxed);
+    tracing::warn!(
+        "the render fell more than {} s behind real time: skipped frames {} to {} to stay on time",
+        GIVE_UP_AFTER.as_secs(),
+        frames.start,
+        frames.end - 1
+    );
     Ok(())
 }
 
