@@ -158,13 +158,21 @@ fn render_loop(
     let stop_on_output_failure = config.recording.is_some() || !config.streams.is_empty();
     let mut switcher = Switcher::new(&collection.current_scene);
     publish_switcher(&switcher, Duration::ZERO, counters);
-    let mut mixer = Mixer::new(&collection);
+    let mixer = Mixer::new(&collection);
     let monitor = open_monitor(&mixer, config, events);
-    // Live inputs are heard a little after they happen; the mix runs this far behind the
-    // picture clock so their sound has arrived when it is mixed. Timestamps stay exact.
-    let audio_delay = match config.pacing {
-        Pacing::RealTime if has_live_audio(&collection) => LIVE_AUDIO_DELAY_SAMPLES,
-        _ => 0,
+    let mut audio = ProgramAudio {
+        mixer,
+        monitor: monitor.as_ref(),
+        counters,
+        events,
+        // Live inputs are heard a little after they happen; the mix runs this far behind the
+        // picture clock so their sound has arrived when it is mixed. Timestamps stay exact.
+        delay: match config.pacing {
+            Pacing::RealTime if has_live_audio(&collection) => LIVE_AUDIO_DELAY_SAMPLES,
+            _ => 0,
+        },
+        pacing: config.pacing,
+        samples_since_levels: 0,
     };
     let clock_start = Instant::now();
     let clock = FrameClock::new(fps, clock_start);
@@ -173,8 +181,6 @@ fn render_loop(
     }
     // A render further behind than this gives up the frames it missed (see `skip_frames`).
     let give_up_after = fps.frames_in(GIVE_UP_AFTER);
-    // Meters are read out ten times a second.
-    let mut samples_since_levels = 0usize;
     let mut index = 0u64;
     loop {
         if config.frame_limit.is_some_and(|limit| index >= limit) {
@@ -205,8 +211,13 @@ fn render_loop(
                 Command::StopStreaming => outputs.stop_streams(index),
                 Command::SetVideoSettings(video) => outputs.set_video_settings(video),
                 Command::UpdateCollection(updated) => {
-                    let reopened =
-                        update_collection(&mut collection, *updated, sources, &mut mixer, events);
+                    let reopened = update_collection(
+                        &mut collection,
+                        *updated,
+                        sources,
+                        &mut audio.mixer,
+                        events,
+                    );
                     for id in reopened {
                         compositor.forget(&id);
                         preview.forget(&id);
@@ -257,25 +268,14 @@ fn render_loop(
                         .resume_at(index, Instant::now(), give_up_after)
                         .min(config.frame_limit.unwrap_or(u64::MAX));
                     if resume > index {
-                        let mut audio_step = AudioStep {
-                            mixer: &mut mixer,
-                            monitor: monitor.as_ref(),
-                            counters,
-                            events,
-                            samples_since_levels: &mut samples_since_levels,
-                        };
                         skip_frames(
                             index..resume,
+                            fps,
                             &collection,
                             &switcher,
-                            &mut audio_step,
+                            &mut audio,
                             sources,
                             outputs,
-                            SkipTiming {
-                                fps,
-                                audio_delay,
-                                pacing: config.pacing,
-                            },
                         )?;
                         index = resume;
                         if config.frame_limit.is_some_and(|limit| index >= limit) {
@@ -330,39 +330,19 @@ fn render_loop(
         // Sound for exactly this frame's span of samples, so audio and video never drift.
         let span = fps.first_sample_of_frame(index, SAMPLE_RATE)
             ..fps.first_sample_of_frame(index + 1, SAMPLE_RATE);
-        let mixed = span.start.saturating_sub(audio_delay)..span.end.saturating_sub(audio_delay);
-        let on_air = audible(&program_scenes);
-        let mut audio_step = AudioStep {
-            mixer: &mut mixer,
-            monitor: monitor.as_ref(),
-            counters,
-            events,
-            samples_since_levels: &mut samples_since_levels,
-        };
-        let block = audio_step.mix(sources, &on_air, mixed.clone(), config.pacing);
-        outputs.audio_block(mixed, &block);
+        audio.send(sources, &audible(&program_scenes), span, outputs);
         index += 1;
     }
     compositor.flush(&mut |index, bytes, layout| outputs.video_frame(index, bytes, layout))?;
-    if audio_delay > 0 && outputs.wants_audio() {
+    if audio.delay > 0 && outputs.wants_audio() {
         // The mix is behind the picture: let the live inputs deliver the last of it, then
         // send the sound that belongs to the final frames.
         std::thread::sleep(Duration::from_nanos(
-            audio_delay * 1_000_000_000 / u64::from(SAMPLE_RATE),
+            audio.delay * 1_000_000_000 / u64::from(SAMPLE_RATE),
         ));
         let end = fps.first_sample_of_frame(index, SAMPLE_RATE);
         if let Some(scene) = collection.scene(switcher.program()) {
-            let on_air = audible(&[scene]);
-            let mut audio_step = AudioStep {
-                mixer: &mut mixer,
-                monitor: monitor.as_ref(),
-                counters,
-                events,
-                samples_since_levels: &mut samples_since_levels,
-            };
-            let mixed = end - audio_delay..end;
-            let block = audio_step.mix(sources, &on_air, mixed.clone(), config.pacing);
-            outputs.audio_block(mixed, &block);
+            audio.send(sources, &audible(&[scene]), end..end + audio.delay, outputs);
         }
     }
     Ok(())
@@ -373,36 +353,24 @@ fn render_loop(
 /// the show stays on time instead, as a stream's viewers and a recording's length need.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(1);
 
-/// The clock and mix settings [`skip_frames`] needs.
-struct SkipTiming {
-    fps: FrameRate,
-    audio_delay: u64,
-    pacing: Pacing,
-}
-
 /// Gives up rendering `frames` (the render fell too far behind): their sound is still mixed
 /// and sent, so it has no gap, while the picture freezes on the last frame for that long (the
 /// outputs' timestamps jump, as with variable frame rate). They are counted as skipped.
 fn skip_frames(
     frames: std::ops::Range<u64>,
+    fps: FrameRate,
     collection: &Collection,
     switcher: &Switcher,
-    audio_step: &mut AudioStep<'_>,
+    audio: &mut ProgramAudio<'_>,
     sources: &mut HashMap<String, Box<dyn RunningSource>>,
     outputs: &mut Outputs,
-    timing: SkipTiming,
 ) -> Result<(), EngineError> {
-    let fps = timing.fps;
     let on_air = switcher.on_air(Duration::from_nanos(fps.frame_start_nanos(frames.start)));
     let program_scenes = scenes_on_air(collection, &on_air)?;
-    let audible = audible(&program_scenes);
     let span = fps.first_sample_of_frame(frames.start, SAMPLE_RATE)
         ..fps.first_sample_of_frame(frames.end, SAMPLE_RATE);
-    let mixed =
-        span.start.saturating_sub(timing.audio_delay)..span.end.saturating_sub(timing.audio_delay);
-    let block = audio_step.mix(sources, &audible, mixed.clone(), timing.pacing);
-    outputs.audio_block(mixed, &block);
-    audio_step
+    audio.send(sources, &audible(&program_scenes), span, outputs);
+    audio
         .counters
         .skipped
         .fetch_add(frames.end - frames.start, Ordering::Relaxed);
@@ -680,45 +648,51 @@ fn open_monitor(
     }
 }
 
-/// One block of the mix: program sound for the encoder, the monitoring bus for the operator's
-/// headphones, and the meters every tenth of a second.
-struct AudioStep<'a> {
-    mixer: &'a mut Mixer,
+/// The program's sound as the render loop makes it: each block of the mix goes to the
+/// outputs, the monitoring bus to the operator's headphones, and the meters are read out
+/// every tenth of a second.
+struct ProgramAudio<'a> {
+    mixer: Mixer,
     monitor: Option<&'a MonitorOutput>,
     counters: &'a Counters,
     events: &'a Sender<Event>,
-    samples_since_levels: &'a mut usize,
+    /// How far the mix runs behind the picture clock, in samples.
+    delay: u64,
+    pacing: Pacing,
+    samples_since_levels: usize,
 }
 
-impl AudioStep<'_> {
-    fn mix(
+impl ProgramAudio<'_> {
+    /// Mixes what `on_air` makes heard for the picture clock's samples `span` (taken `delay`
+    /// earlier) and sends it to the outputs.
+    fn send(
         &mut self,
         sources: &mut HashMap<String, Box<dyn RunningSource>>,
         on_air: &HashSet<&str>,
         span: std::ops::Range<u64>,
-        pacing: Pacing,
-    ) -> Vec<f32> {
-        let samples = (span.end - span.start) as usize;
+        outputs: &mut Outputs,
+    ) {
+        let mixed = span.start.saturating_sub(self.delay)..span.end.saturating_sub(self.delay);
+        let samples = (mixed.end - mixed.start) as usize;
         let block = self
             .mixer
-            .mix(sources, on_air, span.start, samples, pacing)
-            .to_vec();
+            .mix(sources, on_air, mixed.start, samples, self.pacing);
+        outputs.audio_block(mixed, block);
         if let Some(monitor) = self.monitor {
             monitor.play(self.mixer.monitor_block());
         }
         self.counters
             .audio_samples
             .fetch_add(samples as u64, Ordering::Relaxed);
-        *self.samples_since_levels += samples;
-        if *self.samples_since_levels >= SAMPLE_RATE as usize / 10 {
-            *self.samples_since_levels = 0;
+        self.samples_since_levels += samples;
+        if self.samples_since_levels >= SAMPLE_RATE as usize / 10 {
+            self.samples_since_levels = 0;
             let levels = self.mixer.take_levels();
             if let Ok(mut latest) = self.counters.audio_levels.lock() {
                 *latest = Some(levels.clone());
             }
             let _ = self.events.try_send(Event::AudioLevels(levels));
         }
-        block
     }
 }
 
