@@ -71,6 +71,16 @@ fn app_with(
         .build_eframe(move |cc| TallyApp::with_settings_file(cc, path, settings))
 }
 
+/// Opens the combo box labelled `combo` and picks `option` in it.
+fn choose(harness: &mut Harness<'static, TallyApp>, combo: &str, option: &str) {
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::ComboBox, combo)
+        .click();
+    harness.run_steps(2);
+    harness.get_by_label(option).click();
+    harness.run_steps(2);
+}
+
 /// Steps the app (the engine runs on its own) until `done` holds, for up to five seconds.
 fn step_until(harness: &mut Harness<'static, TallyApp>, done: impl Fn(&TallyApp) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -986,12 +996,7 @@ fn the_mixer_strip_mutes_fades_and_monitors_a_source_and_the_master_meter_follow
     master_rms_until(&mut harness, |rms| (rms - (loud - 20.0)).abs() < 5.0);
 
     // Monitored only: heard in the monitor, no longer in the program's sound.
-    harness
-        .get_by_role_and_label(egui::accesskit::Role::ComboBox, "monitoring")
-        .click();
-    harness.run_steps(2);
-    harness.get_by_label("monitor only").click();
-    harness.run_steps(2);
+    choose(&mut harness, "monitoring", "monitor only");
     assert_eq!(
         audio(harness.state()).monitoring,
         tally::scene::Monitoring::MonitorOnly
@@ -1010,12 +1015,7 @@ fn the_monitor_rate_chosen_in_settings_paces_the_window_and_is_kept() {
     assert_eq!(harness.state().window_fps(), canvas_fps);
     harness.get_by_label("Settings").click();
     harness.run_steps(2);
-    harness
-        .get_by_role_and_label(egui::accesskit::Role::ComboBox, "Monitors redraw")
-        .click();
-    harness.run_steps(2);
-    harness.get_by_label("10 times a second").click();
-    harness.run_steps(2);
+    choose(&mut harness, "Monitors redraw", "10 times a second");
     assert_eq!(harness.state().window_fps(), 10.0);
     harness.get_by_label("Save settings").click();
     harness.run_steps(2);
