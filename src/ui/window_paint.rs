@@ -111,21 +111,13 @@ impl WindowPaint {
 
     /// Prepares `texture` (an engine canvas) for showing.
     pub fn image(&self, texture: &wgpu::Texture) -> CanvasImage {
-        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
-        let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("canvas on screen"),
-            layout: &self.copy.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(&view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::Sampler(&self.sampler),
-                },
-            ],
-        });
+        let group = crate::render::sampled_texture_group(
+            &self.device,
+            "canvas on screen",
+            &self.copy.get_bind_group_layout(0),
+            texture,
+            &self.sampler,
+        );
         CanvasImage { group }
     }
 
