@@ -139,15 +139,8 @@ always_on = true
 #[test]
 fn an_unplugged_device_is_reported_and_reattached() {
     let pulse = PulseServer::start();
-    let load_usb_mic = || {
-        let output = run(pulse.command("pactl").args([
-            "load-module",
-            "module-null-sink",
-            "sink_name=usbmic",
-            "rate=48000",
-        ]));
-        String::from_utf8_lossy(&output.stdout).trim().to_string()
-    };
+    let load_usb_mic =
+        || pulse.load_module(&["module-null-sink", "sink_name=usbmic", "rate=48000"]);
     let module = load_usb_mic();
     let dir = tempfile::tempdir().unwrap();
     let scene = audio_scene(

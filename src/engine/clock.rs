@@ -1,7 +1,7 @@
 //! The render clock: frame deadlines computed from the start time and an exact frame rate, so
 //! the clock never drifts, the rule for when a frame counts as lagged, and when a render that
-//! has fallen too far behind gives up the frames it missed. Time is passed in,
-//! so the logic is tested without sleeping.
+//! has fallen too far behind gives up the frames it missed. Time is passed in, so the logic
+//! is tested without sleeping.
 
 use crate::scene::FrameRate;
 use std::time::{Duration, Instant};

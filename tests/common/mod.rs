@@ -595,14 +595,11 @@ impl PulseServer {
     /// a player process that is not scheduled in time on a loaded machine (pacat with a short
     /// buffer, measured) underruns, and the sink then plays silence into the tone.
     pub fn play_sine(&self, sink: &str, frequency: u32) -> SineTone {
-        let module = run_ok(self.command("pactl").args([
-            "load-module",
+        let module = self.load_module(&[
             "module-sine",
             &format!("sink={sink}"),
             &format!("frequency={frequency}"),
-        ]))
-        .trim()
-        .to_string();
+        ]);
         SineTone {
             unload: {
                 let mut command = self.command("pactl");
@@ -610,6 +607,14 @@ impl PulseServer {
                 command
             },
         }
+    }
+
+    /// Loads a sound-server module (`name` and its arguments); returns its index, for
+    /// `pactl unload-module`.
+    pub fn load_module(&self, module: &[&str]) -> String {
+        run_ok(self.command("pactl").arg("load-module").args(module))
+            .trim()
+            .to_string()
     }
 
     /// Records `seconds` of what `sink` plays (its monitor) as interleaved stereo f32.
