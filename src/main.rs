@@ -336,6 +336,7 @@ fn record(args: &RecordArgs) -> Result<()> {
         stream_settings: StreamSettings::default(),
         monitor_device: args.monitoring.monitor_device.clone(),
         gpu: None,
+        on_frame: None,
     };
     run_engine(collection, config, args.encoding.quiet, Some(&args.output))
 }
@@ -406,6 +407,7 @@ fn stream(args: &StreamArgs) -> Result<()> {
         streams,
         monitor_device: args.monitoring.monitor_device.clone(),
         gpu: None,
+        on_frame: None,
         stream_settings: StreamSettings {
             queue: QueueSettings {
                 drop_threshold: args.drop_threshold,

@@ -26,6 +26,7 @@ fn idle_engine(scene: &Path) -> Engine {
         stream_settings: Default::default(),
         monitor_device: None,
         gpu: None,
+        on_frame: None,
     };
     Engine::start(collection, config).unwrap()
 }

@@ -621,6 +621,7 @@ fn reconnect_now_skips_the_backoff_wait() {
         },
         monitor_device: None,
         gpu: None,
+        on_frame: None,
     };
     let engine = Engine::start(collection, config).unwrap();
     let state = |engine: &Engine| engine.stats().outputs[0].state.clone();

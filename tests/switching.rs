@@ -63,6 +63,7 @@ fn config(output: &Path, frames: u64) -> EngineConfig {
         stream_settings: Default::default(),
         monitor_device: None,
         gpu: None,
+        on_frame: None,
     }
 }
 

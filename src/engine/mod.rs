@@ -56,6 +56,32 @@ pub struct EngineConfig {
     /// Draw on this GPU device (the app shares its own, so the monitors show the compositor's
     /// canvases without copies); `None` opens one.
     pub gpu: Option<Arc<Gpu>>,
+    /// Told after each frame's drawing is submitted (see [`FrameListener`]).
+    pub on_frame: Option<FrameListener>,
+}
+
+/// Called on the render thread with a frame's index once its drawing (program, and studio
+/// mode's preview) is submitted: a window that redraws then shows the new canvases and does
+/// its own drawing while the render thread waits for the next frame's slot. On a software
+/// rasteriser the window and the engine share one queue and the same cores, and a window
+/// drawn on its own timer lands in the engine's slot now and then and makes it late.
+#[derive(Clone)]
+pub struct FrameListener(Arc<dyn Fn(u64) + Send + Sync>);
+
+impl FrameListener {
+    pub fn new(listener: impl Fn(u64) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(listener))
+    }
+
+    pub fn frame_submitted(&self, index: u64) {
+        (self.0)(index)
+    }
+}
+
+impl std::fmt::Debug for FrameListener {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("FrameListener")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -322,6 +322,9 @@ fn render_loop(
             preview.render_display(&scene_layers(scene, &pictures, sources))?;
         }
         compositor.collect_ready(false, &mut to_outputs)?;
+        if let Some(listener) = &config.on_frame {
+            listener.frame_submitted(index);
+        }
         counters.rendered.fetch_add(1, Ordering::Relaxed);
         counters
             .render_nanos

@@ -102,12 +102,17 @@ pub struct Gpu {
 }
 
 impl Gpu {
+    /// Whether this is a software rasteriser (lavapipe), where every pixel drawn costs CPU.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
     /// The size to draw a canvas of `canvas` pixels at when it is only shown on a monitor
     /// (studio mode's preview). A software rasteriser pays CPU for every pixel, and a monitor
     /// in a 1280-wide window is about 630 pixels across, so there it is drawn at half size;
     /// a real GPU draws it full size.
     pub fn display_size(&self, canvas: [u32; 2]) -> [u32; 2] {
-        if self.info.device_type == wgpu::DeviceType::Cpu {
+        if self.is_software() {
             canvas.map(|side| side.div_ceil(2))
         } else {
             canvas

@@ -10,8 +10,8 @@ use super::settings::{settings_path, AppSettings};
 use super::stats::StatsHistory;
 use super::window_paint::{CanvasImage, WindowPaint};
 use crate::engine::{
-    Command, Direction, Engine, EngineConfig, Event, RecordingConfig, Stats, Transition,
-    TransitionKind,
+    Command, Direction, Engine, EngineConfig, Event, FrameListener, RecordingConfig, Stats,
+    Transition, TransitionKind,
 };
 use crate::output::parse_destination;
 use crate::render::Gpu;
@@ -19,6 +19,7 @@ use crate::scene::{self, Collection, Color, Item, ItemSize, SourceKind};
 use crate::sources::Pacing;
 use eframe::egui;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -114,6 +115,8 @@ pub struct TallyApp {
     /// Window redraws since the app opened, for the frame rate reported on exit.
     redraws: u64,
     redraw_pacing: RedrawPacing,
+    /// The window's egui context, through which the engine's frame listener asks for redraws.
+    egui_ctx: egui::Context,
     opened: Instant,
     pub(super) open_path: String,
     pub(super) new_text: String,
@@ -174,15 +177,14 @@ impl TallyApp {
         settings_path: PathBuf,
     ) -> Self {
         cc.egui_ctx.set_theme(egui::Theme::Dark);
-        // The window's background is painted once by `WindowPaint` (see there for why), so
-        // panels paint nothing of their own.
+        // The window's background is the frame's clear colour (`clear_color`), so panels
+        // paint nothing of their own: egui's shader is costly on a software rasteriser (see
+        // `WindowPaint`).
         cc.egui_ctx.style_mut_of(egui::Theme::Dark, |style| {
             style.visuals.panel_fill = egui::Color32::TRANSPARENT;
         });
         let render_state = cc.wgpu_render_state.clone();
-        let window_paint = render_state
-            .as_ref()
-            .map(|state| WindowPaint::new(state, BACKGROUND));
+        let window_paint = render_state.as_ref().map(WindowPaint::new);
         let gpu = render_state.as_ref().map(|state| {
             Arc::new(Gpu {
                 device: state.device.clone(),
@@ -190,6 +192,14 @@ impl TallyApp {
                 info: state.adapter.get_info(),
             })
         });
+        if gpu.as_ref().is_some_and(|gpu| gpu.is_software()) {
+            // Feathering (egui's anti-aliasing) lines every shape's edges with one-pixel
+            // strips. A software rasteriser shades whole 4x4 blocks for each thin triangle, so
+            // the strips cost more than the shapes: with them off a redraw takes a quarter
+            // less CPU there (BENCHMARKS.md), for slightly stepped round corners.
+            cc.egui_ctx
+                .tessellation_options_mut(|options| options.feathering = false);
+        }
         let (settings, settings_problem) = AppSettings::load(&settings_path);
         // What was open last, unless a file is named (or the last one is gone).
         let path = path
@@ -235,6 +245,7 @@ impl TallyApp {
             warnings: Vec::new(),
             redraws: 0,
             redraw_pacing: RedrawPacing::default(),
+            egui_ctx: cc.egui_ctx.clone(),
             opened: Instant::now(),
             open_path: String::new(),
             new_text: "Title".into(),
@@ -349,6 +360,11 @@ impl TallyApp {
             stream_settings: Default::default(),
             monitor_device: None,
             gpu: self.gpu.clone(),
+            on_frame: Some(self.redraw_pacing.frame_listener({
+                let ctx = self.egui_ctx.clone();
+                // Not `request_repaint()`: egui answers that with two redraws.
+                move || ctx.request_repaint_after(Duration::from_millis(1))
+            })),
         };
         match Engine::start(collection, config) {
             Ok(engine) => {
@@ -1077,21 +1093,22 @@ impl eframe::App for TallyApp {
         if let Some((purpose, path)) = self.pickers.take_picked() {
             self.apply_picked(purpose, path);
         }
-        let period = Duration::from_secs_f64(1.0 / self.window_fps());
-        let delay = self
+        let now = Instant::now();
+        let wanted = Duration::from_secs_f64(1.0 / self.window_fps());
+        let period = self
             .redraw_pacing
-            .delay(period, self.stats.frames_lagged, Instant::now());
-        ctx.request_repaint_after(delay);
+            .period(wanted, self.stats.frames_lagged, now);
+        if self.session.is_some() {
+            let canvas_fps = self.collection.canvas.fps.as_f64();
+            self.redraw_pacing.follow_engine(period, canvas_fps);
+            ctx.request_repaint_after(ENGINE_SILENCE.max(period * 2));
+        } else {
+            ctx.request_repaint_after(self.redraw_pacing.delay(period, now));
+        }
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.redraws += 1;
-        if let Some(paint) = &self.window_paint {
-            let window = ui.ctx().content_rect();
-            ui.ctx()
-                .layer_painter(egui::LayerId::background())
-                .add(paint.background(window));
-        }
         docks::top_bar(self, ui);
         docks::bottom_docks(self, ui);
         let ctx = ui.ctx().clone();
@@ -1101,6 +1118,7 @@ impl eframe::App for TallyApp {
         egui::CentralPanel::default().show(ui, |ui| self.monitors(ui));
     }
 
+    /// The window's background: the renderer clears the frame to it before drawing.
     fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
         BACKGROUND.to_normalized_gamma_f32()
     }
@@ -1139,33 +1157,47 @@ impl eframe::App for TallyApp {
     }
 }
 
-/// When the window redraws: once a period on a fixed grid (so the time a redraw takes does
-/// not lower the rate), and at half the rate for a while after the engine lagged: on a machine
-/// where the window and the engine share the CPU, the program output comes first.
+/// When the window redraws. While an engine runs, after every Nth frame it draws (the
+/// engine tells the window, see [`FrameListener`]), so the window draws in the gap before the
+/// engine's next frame; without one, once a period on a fixed grid (so the time a redraw
+/// takes does not lower the rate). Either way at half the rate for a while after the engine
+/// lagged: on a machine where the window and the engine share the CPU, the program output
+/// comes first.
 #[derive(Debug, Default)]
 struct RedrawPacing {
     next: Option<Instant>,
     lagged_seen: u64,
     slow_until: Option<Instant>,
+    /// Frames per redraw, read by the engine's frame listener on the render thread.
+    frames_per_redraw: Arc<AtomicU64>,
 }
 
 /// How long the window stays at half rate after the engine's last lagged frame.
 const SLOW_AFTER_LAG: Duration = Duration::from_secs(5);
 
+/// How long the window waits for the engine's word before it redraws anyway (so that it
+/// notices an engine that stopped drawing).
+const ENGINE_SILENCE: Duration = Duration::from_millis(500);
+
 impl RedrawPacing {
-    /// How long to wait before the next redraw at one per `period`, given the engine's count of
-    /// lagged frames so far. A redraw that is late by more than a period starts a new grid
-    /// rather than being followed by a burst.
-    fn delay(&mut self, period: Duration, lagged_total: u64, now: Instant) -> Duration {
+    /// The time between redraws asked for (`wanted`), doubled while the engine has lagged
+    /// recently, given its count of lagged frames so far.
+    fn period(&mut self, wanted: Duration, lagged_total: u64, now: Instant) -> Duration {
         if lagged_total > self.lagged_seen {
             self.slow_until = Some(now + SLOW_AFTER_LAG);
         }
         // A new engine counts from zero again.
         self.lagged_seen = lagged_total;
-        let period = match self.slow_until {
-            Some(until) if now < until => period * 2,
-            _ => period,
-        };
+        if self.slowed(now) {
+            wanted * 2
+        } else {
+            wanted
+        }
+    }
+
+    /// How long to wait before the next redraw at one per `period`, on the grid. A redraw that
+    /// is late by more than a period starts a new grid rather than being followed by a burst.
+    fn delay(&mut self, period: Duration, now: Instant) -> Duration {
         let next = match self.next {
             Some(next) if next > now => return next - now,
             Some(next) if now - next < period => next + period,
@@ -1173,6 +1205,25 @@ impl RedrawPacing {
         };
         self.next = Some(next);
         next - now
+    }
+
+    /// Redraw after every engine frame whose index is a multiple of the frames (at
+    /// `canvas_fps`) in `period`, at least every frame.
+    fn follow_engine(&mut self, period: Duration, canvas_fps: f64) {
+        let frames = (period.as_secs_f64() * canvas_fps).round().max(1.0) as u64;
+        self.frames_per_redraw.store(frames, Ordering::Relaxed);
+        // Back on the grid, should the engine stop, from a fresh start.
+        self.next = None;
+    }
+
+    /// What the engine calls after each frame: `redraw` on the frames due.
+    fn frame_listener(&self, redraw: impl Fn() + Send + Sync + 'static) -> FrameListener {
+        let frames_per_redraw = self.frames_per_redraw.clone();
+        FrameListener::new(move |index| {
+            if index % frames_per_redraw.load(Ordering::Relaxed).max(1) == 0 {
+                redraw();
+            }
+        })
     }
 
     /// Whether the window is at half rate because the engine lagged.
@@ -1221,37 +1272,68 @@ mod tests {
         let period = Duration::from_millis(33);
         let start = Instant::now();
         let mut pacing = RedrawPacing::default();
-        assert_eq!(pacing.delay(period, 0, start), period);
+        assert_eq!(pacing.delay(period, start), period);
         // The redraw for `start + 33 ms` took 10 ms: the next is still due at 66 ms.
         let after_redraw = start + Duration::from_millis(43);
         assert_eq!(
-            pacing.delay(period, 0, after_redraw),
+            pacing.delay(period, after_redraw),
             Duration::from_millis(23)
         );
         // Asked again (input arrived) before then: the same deadline.
         let input = start + Duration::from_millis(50);
-        assert_eq!(pacing.delay(period, 0, input), Duration::from_millis(16));
+        assert_eq!(pacing.delay(period, input), Duration::from_millis(16));
         // Two periods late: a new grid from now, not a burst of catch-up redraws.
         let late = start + Duration::from_millis(200);
-        assert_eq!(pacing.delay(period, 0, late), period);
+        assert_eq!(pacing.delay(period, late), period);
     }
 
     #[test]
     fn the_window_redraws_at_half_rate_for_a_while_after_the_engine_lags() {
-        let period = Duration::from_millis(33);
+        let wanted = Duration::from_millis(33);
         let start = Instant::now();
         let mut pacing = RedrawPacing::default();
-        pacing.delay(period, 0, start);
-        // At the first redraw the engine has lagged twice: the next is two periods away.
-        let first = start + period;
-        assert_eq!(pacing.delay(period, 2, first), period * 2);
+        assert_eq!(pacing.period(wanted, 0, start), wanted);
+        // At the next redraw the engine has lagged twice: redraws are two periods apart.
+        let first = start + wanted;
+        assert_eq!(pacing.period(wanted, 2, first), wanted * 2);
         assert!(pacing.slowed(first));
         // No further lag: back to the full rate five seconds after the last one.
         let later = first + SLOW_AFTER_LAG + Duration::from_millis(1);
         assert!(!pacing.slowed(later));
-        assert_eq!(pacing.delay(period, 2, later), period);
+        assert_eq!(pacing.period(wanted, 2, later), wanted);
         // A restarted engine counts from zero; that is not a new lag.
-        assert_eq!(pacing.delay(period, 0, later + period), period);
-        assert!(!pacing.slowed(later + period));
+        assert_eq!(pacing.period(wanted, 0, later + wanted), wanted);
+        assert!(!pacing.slowed(later + wanted));
+    }
+
+    #[test]
+    fn with_an_engine_the_window_redraws_after_every_nth_frame_it_draws() {
+        let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut pacing = RedrawPacing::default();
+        let index = Arc::new(AtomicU64::new(0));
+        let listener = pacing.frame_listener({
+            let (asked, index) = (asked.clone(), index.clone());
+            move || asked.lock().unwrap().push(index.load(Ordering::Relaxed))
+        });
+        let frames_asking = |listener: &FrameListener| {
+            asked.lock().unwrap().clear();
+            for frame in 0..12 {
+                index.store(frame, Ordering::Relaxed);
+                listener.frame_submitted(frame);
+            }
+            asked.lock().unwrap().clone()
+        };
+        // Window at the canvas rate (30 fps): after every frame.
+        pacing.follow_engine(Duration::from_secs_f64(1.0 / 30.0), 30.0);
+        assert_eq!(frames_asking(&listener), (0..12).collect::<Vec<_>>());
+        // At 10 fps (or at half of 20 after a lag): every third frame.
+        pacing.follow_engine(Duration::from_millis(100), 30.0);
+        assert_eq!(frames_asking(&listener), [0, 3, 6, 9]);
+        // At 15 fps on a 25 fps canvas: every other frame (1.67, rounded).
+        pacing.follow_engine(Duration::from_secs_f64(1.0 / 15.0), 25.0);
+        assert_eq!(frames_asking(&listener), [0, 2, 4, 6, 8, 10]);
+        // More than the canvas rate still redraws once a frame.
+        pacing.follow_engine(Duration::from_millis(5), 30.0);
+        assert_eq!(frames_asking(&listener).len(), 12);
     }
 }

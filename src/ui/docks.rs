@@ -116,9 +116,14 @@ fn dock(ui: &mut egui::Ui, title: &str, width: f32, contents: impl FnOnce(&mut e
     let height = ui.available_height();
     let layout = egui::Layout::top_down(egui::Align::Min);
     ui.allocate_ui_with_layout(egui::vec2(width, height), layout, |ui| {
-        ui.group(|ui| {
-            ui.set_width(width - 14.0);
-            ui.set_min_height(height - 14.0);
+        // No outline: on a software rasteriser each thin line costs as much as a large area
+        // (see `TallyApp::with_settings_file`); the gaps and titles set the docks apart.
+        let margin = 7;
+        egui::Frame::new().inner_margin(margin).show(ui, |ui| {
+            // The dock fills its share exactly, so the panel keeps its height frame to frame.
+            let inner = f32::from(2 * margin);
+            ui.set_width(width - inner);
+            ui.set_min_height(height - inner);
             ui.label(RichText::new(title).strong());
             ui.separator();
             egui::ScrollArea::vertical()

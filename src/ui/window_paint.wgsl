@@ -1,4 +1,4 @@
-// The window's background fill and the monitors' canvas copy (see window_paint.rs).
+// The monitors' canvas copy (see window_paint.rs).
 
 struct Varyings {
     @builtin(position) position: vec4<f32>,
@@ -30,15 +30,4 @@ fn fs_copy_to_srgb_target(in: Varyings) -> @location(0) vec4<f32> {
     let low = gamma / 12.92;
     let high = pow((gamma + 0.055) / 1.055, vec3<f32>(2.4));
     return vec4<f32>(select(high, low, gamma <= vec3<f32>(0.04045)), 1.0);
-}
-
-struct Fill {
-    color: vec4<f32>,
-};
-
-@group(0) @binding(2) var<uniform> fill: Fill;
-
-@fragment
-fn fs_fill() -> @location(0) vec4<f32> {
-    return fill.color;
 }
