@@ -195,8 +195,8 @@ impl TallyApp {
         if gpu.as_ref().is_some_and(|gpu| gpu.is_software()) {
             // Feathering (egui's anti-aliasing) lines every shape's edges with one-pixel
             // strips. A software rasteriser shades whole 4x4 blocks for each thin triangle, so
-            // the strips cost more than the shapes: with them off a redraw takes a quarter
-            // less CPU there (BENCHMARKS.md), for slightly stepped round corners.
+            // the strips cost as much as the shapes: off, egui's meshes touch half the blocks
+            // (BENCHMARKS.md), for slightly stepped round corners.
             cc.egui_ctx
                 .tessellation_options_mut(|options| options.feathering = false);
         }
