@@ -219,6 +219,7 @@ fn recording_killed_with_sigkill_still_decodes() {
         child.kill().unwrap(); // SIGKILL: no chance to finish the file
         child.wait().unwrap();
 
+        // The killed file opens as it is.
         let frames: u64 = probe(&output, "v:0", "stream=nb_read_frames", true)[0]
             .parse()
             .unwrap();
@@ -226,9 +227,25 @@ fn recording_killed_with_sigkill_still_decodes() {
             frames >= 30,
             "attempt {attempt}: only {frames} frames survived"
         );
-        assert_eq!(decode_errors(&output), "", "attempt {attempt}");
+        // The kill can land while a fragment is being written (FFmpeg writes a large one in
+        // more than one call, and a kill can cut even one call short): that fragment is lost,
+        // and nothing before it.
+        let bytes = std::fs::read(&output).unwrap();
+        let (complete, cut_off) = complete_fragments(&bytes);
+        assert!(
+            cut_off.len() <= 2 && cut_off.first().is_none_or(|kind| kind.starts_with("moof")),
+            "attempt {attempt}: more than the last fragment is cut off: {cut_off:?}"
+        );
+        let kept = dir.path().join(format!("killed-{attempt}-complete.mp4"));
+        std::fs::write(&kept, &bytes[..complete]).unwrap();
+        assert_eq!(decode_errors(&kept), "", "attempt {attempt}");
         // What survived is a prefix of the show, in order.
-        let counters = frame_counters(&output);
+        let counters = frame_counters(&kept);
+        assert!(
+            counters.len() >= 30,
+            "attempt {attempt}: only {} whole frames",
+            counters.len()
+        );
         for (index, counter) in counters.iter().enumerate() {
             assert_eq!(
                 *counter,
@@ -237,6 +254,77 @@ fn recording_killed_with_sigkill_still_decodes() {
             );
         }
     }
+}
+
+/// The length of a fragmented MP4 up to the end of its last complete fragment (a `moof` box
+/// followed by its whole `mdat`), and the top-level boxes after that point, a cut-off one
+/// marked "(cut)".
+fn complete_fragments(bytes: &[u8]) -> (usize, Vec<String>) {
+    let (mut offset, mut complete) = (0, 0);
+    let mut previous = String::new();
+    let mut after = Vec::new();
+    while offset + 8 <= bytes.len() {
+        let size = u32::from_be_bytes(bytes[offset..offset + 4].try_into().unwrap()) as usize;
+        let kind = String::from_utf8_lossy(&bytes[offset + 4..offset + 8]).to_string();
+        // The muxer writes 32-bit sizes only (a fragment is far below 4 GB).
+        let whole = size >= 8 && offset + size <= bytes.len();
+        let end = offset + size;
+        if whole && (kind == "ftyp" || kind == "moov" || (kind == "mdat" && previous == "moof")) {
+            complete = end;
+            after.clear();
+        } else {
+            after.push(if whole {
+                kind.clone()
+            } else {
+                format!("{kind} (cut)")
+            });
+        }
+        if !whole {
+            break;
+        }
+        previous = kind;
+        offset = end;
+    }
+    if offset < bytes.len() && offset + 8 > bytes.len() {
+        after.push("a few bytes (cut)".to_string());
+    }
+    (complete, after)
+}
+
+#[test]
+fn complete_fragments_finds_where_a_killed_file_was_cut() {
+    let boxed = |kind: &str, body: usize| {
+        let mut bytes = ((8 + body) as u32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(kind.as_bytes());
+        bytes.resize(8 + body, 7);
+        bytes
+    };
+    let header = [boxed("ftyp", 20), boxed("moov", 100)].concat();
+    let fragment = [boxed("moof", 50), boxed("mdat", 1000)].concat();
+    let file = [header.clone(), fragment.clone(), fragment.clone()].concat();
+    assert_eq!(complete_fragments(&file), (file.len(), vec![]));
+    // Cut inside the second fragment's mdat.
+    let cut = &file[..header.len() + fragment.len() + 300];
+    assert_eq!(
+        complete_fragments(cut),
+        (
+            header.len() + fragment.len(),
+            vec!["moof".to_string(), "mdat (cut)".to_string()]
+        )
+    );
+    // Cut inside the second moof's size field.
+    let cut = &file[..header.len() + fragment.len() + 3];
+    assert_eq!(complete_fragments(cut).0, header.len() + fragment.len());
+    assert_eq!(
+        complete_fragments(cut).1,
+        vec!["a few bytes (cut)".to_string()]
+    );
+    // An mdat without its moof is not a complete fragment.
+    let odd = [header.clone(), boxed("mdat", 10)].concat();
+    assert_eq!(
+        complete_fragments(&odd),
+        (header.len(), vec!["mdat".to_string()])
+    );
 }
 
 /// Records a clip with a white flash and a beep at the same moment (1.0 s), with the given
