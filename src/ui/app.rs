@@ -943,9 +943,10 @@ impl TallyApp {
         asked.map_or(canvas, |asked| asked.min(canvas))
     }
 
-    /// Whether the window redraws at half rate because the engine lagged recently.
-    pub(super) fn window_slowed(&self) -> bool {
-        self.redraw_pacing.slowed(Instant::now())
+    /// By how much the window's rate is divided because the engine lagged recently (1 when it
+    /// is not).
+    pub(super) fn window_slowed_by(&self) -> u32 {
+        self.redraw_pacing.slowed_by()
     }
 
     /// Where an item's canvas point is on screen in the editable monitor (preview in studio
@@ -1160,39 +1161,59 @@ impl eframe::App for TallyApp {
 /// When the window redraws. While an engine runs, after every Nth frame it draws (the
 /// engine tells the window, see [`FrameListener`]), so the window draws in the gap before the
 /// engine's next frame; without one, once a period on a fixed grid (so the time a redraw
-/// takes does not lower the rate). Either way at half the rate for a while after the engine
-/// lagged: on a machine where the window and the engine share the CPU, the program output
-/// comes first.
+/// takes does not lower the rate). On a machine where the window and the engine share the
+/// CPU the program output comes first: when the engine lags, the window halves its rate, and
+/// halves it again each time the engine still lags a second later (down to an eighth, or four
+/// redraws a second); after
+/// five seconds without a lag it doubles its rate again, one step at a time.
 #[derive(Debug, Default)]
 struct RedrawPacing {
     next: Option<Instant>,
     lagged_seen: u64,
-    slow_until: Option<Instant>,
+    /// How many times the rate is halved (0 to `MAX_SLOWDOWN`).
+    slowdown: u32,
+    /// When the rate last changed because of the engine (a lag or a quiet spell).
+    slowdown_changed: Option<Instant>,
     /// Frames per redraw, read by the engine's frame listener on the render thread.
     frames_per_redraw: Arc<AtomicU64>,
 }
 
-/// How long the window stays at half rate after the engine's last lagged frame.
+/// The window's rate after the engine's last lag stays lowered this long, then doubles.
 const SLOW_AFTER_LAG: Duration = Duration::from_secs(5);
+
+/// A lag this soon after the rate was lowered is taken as part of the same spell: the lower
+/// rate has not had time to help yet.
+const SLOWDOWN_SETTLES: Duration = Duration::from_secs(1);
+
+/// At most an eighth of the rate asked for,
+const MAX_SLOWDOWN: u32 = 3;
+
+/// and never below four redraws a second (slower, the window looks frozen), unless asked for.
+const SLOWEST_REDRAW: Duration = Duration::from_millis(250);
 
 /// How long the window waits for the engine's word before it redraws anyway (so that it
 /// notices an engine that stopped drawing).
 const ENGINE_SILENCE: Duration = Duration::from_millis(500);
 
 impl RedrawPacing {
-    /// The time between redraws asked for (`wanted`), doubled while the engine has lagged
-    /// recently, given its count of lagged frames so far.
+    /// The time between redraws: `wanted`, doubled for each step the window is slowed by,
+    /// given the engine's count of lagged frames so far.
     fn period(&mut self, wanted: Duration, lagged_total: u64, now: Instant) -> Duration {
+        let since_change = self.slowdown_changed.map_or(Duration::MAX, |changed| {
+            now.saturating_duration_since(changed)
+        });
         if lagged_total > self.lagged_seen {
-            self.slow_until = Some(now + SLOW_AFTER_LAG);
+            if self.slowdown == 0 || since_change >= SLOWDOWN_SETTLES {
+                self.slowdown = (self.slowdown + 1).min(MAX_SLOWDOWN);
+            }
+            self.slowdown_changed = Some(now);
+        } else if self.slowdown > 0 && since_change >= SLOW_AFTER_LAG {
+            self.slowdown -= 1;
+            self.slowdown_changed = Some(now);
         }
         // A new engine counts from zero again.
         self.lagged_seen = lagged_total;
-        if self.slowed(now) {
-            wanted * 2
-        } else {
-            wanted
-        }
+        (wanted * (1 << self.slowdown)).min(SLOWEST_REDRAW.max(wanted))
     }
 
     /// How long to wait before the next redraw at one per `period`, on the grid. A redraw that
@@ -1226,9 +1247,9 @@ impl RedrawPacing {
         })
     }
 
-    /// Whether the window is at half rate because the engine lagged.
-    fn slowed(&self, now: Instant) -> bool {
-        self.slow_until.is_some_and(|until| now < until)
+    /// By how much the window's rate is divided because the engine lagged (1 when it is not).
+    fn slowed_by(&self) -> u32 {
+        1 << self.slowdown
     }
 }
 
@@ -1288,22 +1309,36 @@ mod tests {
     }
 
     #[test]
-    fn the_window_redraws_at_half_rate_for_a_while_after_the_engine_lags() {
+    fn the_window_slows_down_step_by_step_while_the_engine_lags_and_recovers_the_same_way() {
         let wanted = Duration::from_millis(33);
+        let ms = Duration::from_millis;
         let start = Instant::now();
         let mut pacing = RedrawPacing::default();
         assert_eq!(pacing.period(wanted, 0, start), wanted);
-        // At the next redraw the engine has lagged twice: redraws are two periods apart.
-        let first = start + wanted;
-        assert_eq!(pacing.period(wanted, 2, first), wanted * 2);
-        assert!(pacing.slowed(first));
-        // No further lag: back to the full rate five seconds after the last one.
-        let later = first + SLOW_AFTER_LAG + Duration::from_millis(1);
-        assert!(!pacing.slowed(later));
-        assert_eq!(pacing.period(wanted, 2, later), wanted);
+        // The engine lagged twice: half the rate.
+        assert_eq!(pacing.period(wanted, 2, start + ms(100)), wanted * 2);
+        assert_eq!(pacing.slowed_by(), 2);
+        // More lags of the same spell, before the lower rate could help: no further step.
+        assert_eq!(pacing.period(wanted, 5, start + ms(600)), wanted * 2);
+        // Still lagging more than a second later: a quarter, then an eighth but no slower
+        // than four redraws a second, and no lower.
+        assert_eq!(pacing.period(wanted, 6, start + ms(1700)), wanted * 4);
+        assert_eq!(pacing.period(wanted, 7, start + ms(2800)), ms(250));
+        assert_eq!(pacing.slowed_by(), 8);
+        assert_eq!(pacing.period(wanted, 8, start + ms(3900)), ms(250));
+        assert_eq!(pacing.slowed_by(), 8);
+        // Quiet: the rate doubles five seconds after the last lag, and again five later.
+        let last_lag = start + ms(3900);
+        assert_eq!(pacing.period(wanted, 8, last_lag + ms(4900)), ms(250));
+        assert_eq!(pacing.period(wanted, 8, last_lag + ms(5000)), wanted * 4);
+        assert_eq!(pacing.period(wanted, 8, last_lag + ms(9000)), wanted * 4);
+        assert_eq!(pacing.period(wanted, 8, last_lag + ms(10_000)), wanted * 2);
+        assert_eq!(pacing.period(wanted, 8, last_lag + ms(15_000)), wanted);
+        assert_eq!(pacing.slowed_by(), 1);
         // A restarted engine counts from zero; that is not a new lag.
-        assert_eq!(pacing.period(wanted, 0, later + wanted), wanted);
-        assert!(!pacing.slowed(later + wanted));
+        assert_eq!(pacing.period(wanted, 0, last_lag + ms(16_000)), wanted);
+        // A lag long after the last change starts again at half the rate.
+        assert_eq!(pacing.period(wanted, 1, last_lag + ms(17_000)), wanted * 2);
     }
 
     #[test]

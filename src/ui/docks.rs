@@ -811,11 +811,14 @@ fn stats(app: &mut TallyApp, ui: &mut egui::Ui) {
         ))
         .color(severity(skipped)),
     );
-    if app.window_slowed() {
-        ui.label(RichText::new("window at half rate: the engine lagged").color(AMBER))
-            .on_hover_text(
-                "The program output comes first: the monitors redraw less often for a few seconds",
-            );
+    let slowed_by = app.window_slowed_by();
+    if slowed_by > 1 {
+        ui.label(
+            RichText::new(format!("window at 1/{slowed_by} rate: the engine lagged")).color(AMBER),
+        )
+        .on_hover_text(
+            "The program output comes first: the monitors redraw less often until the engine keeps up for a few seconds",
+        );
     }
     ui.label(format!("CPU {:.0}% of a core", latest.cpu_percent));
     ui.label(format!("memory {:.0} MB", latest.rss_mb));
