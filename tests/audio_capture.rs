@@ -237,8 +237,11 @@ monitoring = "monitor_only"
     let heard = listener.join().unwrap();
     assert!(heard.len() > 48_000, "{} samples heard", heard.len());
     let (frequency, level) = dominant_tone(&heard);
+    // The monitoring queue drops or pads sound to stay short when the machine is loaded (see
+    // `audio::monitor`); each jump smears the tone's peak over a few 0.73 Hz bins (CI once
+    // heard 662.1 Hz at the right level). A wrong or silent source is far outside this.
     assert!(
-        (frequency - 660.0).abs() < 2.0 && (level + 9.03).abs() < 1.0,
+        (frequency - 660.0).abs() < 5.0 && (level + 9.03).abs() < 1.0,
         "the headphones hear {frequency:.1} Hz at {level:.2} dBFS"
     );
     // Monitor only: the operator hears it, the recording does not have it.
