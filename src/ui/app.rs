@@ -1174,6 +1174,8 @@ struct RedrawPacing {
     slowdown: u32,
     /// When the rate last changed because of the engine (a lag or a quiet spell).
     slowdown_changed: Option<Instant>,
+    /// When the engine's lagged count last grew.
+    last_lag: Option<Instant>,
     /// Frames per redraw, read by the engine's frame listener on the render thread.
     frames_per_redraw: Arc<AtomicU64>,
 }
@@ -1199,15 +1201,19 @@ impl RedrawPacing {
     /// The time between redraws: `wanted`, doubled for each step the window is slowed by,
     /// given the engine's count of lagged frames so far.
     fn period(&mut self, wanted: Duration, lagged_total: u64, now: Instant) -> Duration {
-        let since_change = self.slowdown_changed.map_or(Duration::MAX, |changed| {
-            now.saturating_duration_since(changed)
-        });
+        let since = |then: Option<Instant>| {
+            then.map_or(Duration::MAX, |then| now.saturating_duration_since(then))
+        };
         if lagged_total > self.lagged_seen {
-            if self.slowdown == 0 || since_change >= SLOWDOWN_SETTLES {
+            if self.slowdown == 0 || since(self.slowdown_changed) >= SLOWDOWN_SETTLES {
                 self.slowdown = (self.slowdown + 1).min(MAX_SLOWDOWN);
+                self.slowdown_changed = Some(now);
             }
-            self.slowdown_changed = Some(now);
-        } else if self.slowdown > 0 && since_change >= SLOW_AFTER_LAG {
+            self.last_lag = Some(now);
+        } else if self.slowdown > 0
+            && since(self.last_lag) >= SLOW_AFTER_LAG
+            && since(self.slowdown_changed) >= SLOW_AFTER_LAG
+        {
             self.slowdown -= 1;
             self.slowdown_changed = Some(now);
         }
@@ -1339,6 +1345,29 @@ mod tests {
         assert_eq!(pacing.period(wanted, 0, last_lag + ms(16_000)), wanted);
         // A lag long after the last change starts again at half the rate.
         assert_eq!(pacing.period(wanted, 1, last_lag + ms(17_000)), wanted * 2);
+    }
+
+    #[test]
+    fn an_engine_lagging_at_every_redraw_slows_the_window_a_step_a_second() {
+        let wanted = Duration::from_millis(33);
+        let ms = Duration::from_millis;
+        let start = Instant::now();
+        let mut pacing = RedrawPacing::default();
+        // A new lag at every redraw, ten redraws a second.
+        let mut slowed = Vec::new();
+        for tenth in 1..=40u64 {
+            pacing.period(wanted, tenth, start + ms(100 * tenth));
+            if tenth % 10 == 0 {
+                slowed.push(pacing.slowed_by());
+            }
+        }
+        assert_eq!(slowed, [2, 4, 8, 8]);
+        // The engine keeps up from then on: a step back after five seconds, then another.
+        let last_lag = start + ms(4000);
+        assert_eq!(pacing.period(wanted, 40, last_lag + ms(4900)), ms(250));
+        assert_eq!(pacing.period(wanted, 40, last_lag + ms(5000)), wanted * 4);
+        assert_eq!(pacing.period(wanted, 40, last_lag + ms(9900)), wanted * 4);
+        assert_eq!(pacing.period(wanted, 40, last_lag + ms(10_000)), wanted * 2);
     }
 
     #[test]
