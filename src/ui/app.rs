@@ -1164,8 +1164,8 @@ impl eframe::App for TallyApp {
 /// takes does not lower the rate). On a machine where the window and the engine share the
 /// CPU the program output comes first: when the engine lags, the window halves its rate, and
 /// halves it again each time the engine still lags a second later (down to an eighth, or four
-/// redraws a second); after
-/// five seconds without a lag it doubles its rate again, one step at a time.
+/// redraws a second); after five seconds without a lag it doubles its rate again, one step at
+/// a time.
 #[derive(Debug, Default)]
 struct RedrawPacing {
     next: Option<Instant>,
@@ -1219,7 +1219,7 @@ impl RedrawPacing {
         }
         // A new engine counts from zero again.
         self.lagged_seen = lagged_total;
-        (wanted * (1 << self.slowdown)).min(SLOWEST_REDRAW.max(wanted))
+        (wanted * self.slowed_by()).min(SLOWEST_REDRAW.max(wanted))
     }
 
     /// How long to wait before the next redraw at one per `period`, on the grid. A redraw that
