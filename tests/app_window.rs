@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{tally, tool, write_scene, DesktopPortal, XServer};
+use common::{decode_errors, stream_times, tally, tool, write_scene, DesktopPortal, XServer};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -131,6 +131,51 @@ fn the_app_opens_a_window_showing_the_scene() {
         green_pixels < 1280 * 800,
         "the window has more than the monitors"
     );
+}
+
+#[test]
+fn ctrl_c_closes_the_window_and_finishes_its_recording() {
+    let x = XServer::start(1280, 800);
+    let dir = tempfile::tempdir().unwrap();
+    let scene = one_colour_scene(dir.path(), "closing.toml", "2040c0");
+    let recording = dir.path().join("closing.mp4");
+    let mut app = tally()
+        .env("DISPLAY", &x.display)
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .arg(&scene)
+        .arg("--record")
+        .arg(&recording)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let shot = dir.path().join("screen.rgb");
+    wait_for_colour(&x, &mut app, [0x20, 0x40, 0xc0], 300_000, &shot);
+    std::thread::sleep(Duration::from_secs(2));
+    let status = tool("kill")
+        .args(["-INT", &app.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = app.try_wait().unwrap() {
+            break exit;
+        }
+        if Instant::now() > deadline {
+            let _ = app.kill();
+            panic!("the app did not close within 30 s of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut app.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(exit.success(), "the app exited with {exit}: {stderr}");
+    assert!(stderr.contains("window: "), "no redraw count: {stderr}");
+    assert!(stderr.contains("frames: "), "no frame count: {stderr}");
+    assert_eq!(decode_errors(&recording), "");
+    let (_, seconds) = stream_times(&recording, "v:0");
+    assert!(seconds > 1.5, "the recording holds {seconds} s");
 }
 
 #[test]

@@ -176,16 +176,31 @@ impl TallyApp {
         path: Option<PathBuf>,
         settings_path: PathBuf,
     ) -> Self {
-        cc.egui_ctx.set_theme(egui::Theme::Dark);
+        Self::on_context(
+            &cc.egui_ctx,
+            cc.wgpu_render_state.as_ref(),
+            path,
+            settings_path,
+        )
+    }
+
+    /// As [`TallyApp::with_settings_file`], for a window loop other than eframe's: egui's
+    /// context and the wgpu state its renderer draws with.
+    pub fn on_context(
+        egui_ctx: &egui::Context,
+        render_state: Option<&eframe::egui_wgpu::RenderState>,
+        path: Option<PathBuf>,
+        settings_path: PathBuf,
+    ) -> Self {
+        egui_ctx.set_theme(egui::Theme::Dark);
         // The window's background is the frame's clear colour (`clear_color`), so panels
         // paint nothing of their own: egui's shader is costly on a software rasteriser (see
         // `WindowPaint`).
-        cc.egui_ctx.style_mut_of(egui::Theme::Dark, |style| {
+        egui_ctx.style_mut_of(egui::Theme::Dark, |style| {
             style.visuals.panel_fill = egui::Color32::TRANSPARENT;
         });
-        let render_state = cc.wgpu_render_state.clone();
-        let window_paint = render_state.as_ref().map(WindowPaint::new);
-        let gpu = render_state.as_ref().map(|state| {
+        let window_paint = render_state.map(WindowPaint::new);
+        let gpu = render_state.map(|state| {
             Arc::new(Gpu {
                 device: state.device.clone(),
                 queue: state.queue.clone(),
@@ -197,8 +212,7 @@ impl TallyApp {
             // strips. A software rasteriser shades whole 4x4 blocks for each thin triangle, so
             // the strips cost as much as the shapes: off, egui's meshes touch half the blocks
             // (BENCHMARKS.md), for slightly stepped round corners.
-            cc.egui_ctx
-                .tessellation_options_mut(|options| options.feathering = false);
+            egui_ctx.tessellation_options_mut(|options| options.feathering = false);
         }
         let (settings, settings_problem) = AppSettings::load(&settings_path);
         // What was open last, unless a file is named (or the last one is gone).
@@ -245,7 +259,7 @@ impl TallyApp {
             warnings: Vec::new(),
             redraws: 0,
             redraw_pacing: RedrawPacing::default(),
-            egui_ctx: cc.egui_ctx.clone(),
+            egui_ctx: egui_ctx.clone(),
             opened: Instant::now(),
             open_path: String::new(),
             new_text: "Title".into(),
@@ -1083,6 +1097,26 @@ impl TallyApp {
 
 impl eframe::App for TallyApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.logic_pass(ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.ui_pass(ui);
+    }
+
+    fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
+        self.background()
+    }
+
+    fn on_exit(&mut self) {
+        self.finish();
+    }
+}
+
+impl TallyApp {
+    /// Each pass, before the window's widgets: the engine's news, keys, dropped files, picked
+    /// files, and when to redraw next.
+    pub fn logic_pass(&mut self, ctx: &egui::Context) {
         let close_requested = ctx.input(|input| input.viewport().close_requested());
         if close_requested && self.unsaved && !self.closing {
             ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
@@ -1108,7 +1142,8 @@ impl eframe::App for TallyApp {
         }
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    /// The window's widgets, in the viewport's root `ui`.
+    pub fn ui_pass(&mut self, ui: &mut egui::Ui) {
         self.redraws += 1;
         docks::top_bar(self, ui);
         docks::bottom_docks(self, ui);
@@ -1120,11 +1155,13 @@ impl eframe::App for TallyApp {
     }
 
     /// The window's background: the renderer clears the frame to it before drawing.
-    fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
+    pub fn background(&self) -> [f32; 4] {
         BACKGROUND.to_normalized_gamma_f32()
     }
 
-    fn on_exit(&mut self) {
+    /// When the window closes: reports its redraw rate, stops the engine (finishing a
+    /// recording) and reports its frames.
+    pub fn finish(&mut self) {
         let open = self.opened.elapsed().as_secs_f64();
         eprintln!(
             "window: {} redraws in {open:.1} s ({:.1} per second)",

@@ -1,9 +1,11 @@
-//! The desktop app: a studio-mode production switcher in egui/eframe on wgpu.
+//! The desktop app: a studio-mode production switcher in egui on wgpu.
 //!
 //! The app is one more front-end over the engine's handle. It shares the engine's GPU device
-//! (the engine draws with the device eframe created), so the preview and program monitors show
-//! the compositor's own canvases with no copies. Everything the operator changes is an edit of
-//! the scene collection (kept with an undo history) sent to the running engine as a whole.
+//! (the engine draws with the device the window's renderer created), so the preview and
+//! program monitors show the compositor's own canvases with no copies. Everything the operator
+//! changes is an edit of the scene collection (kept with an undo history) sent to the running
+//! engine as a whole. The window runs in the app's own winit loop (`window_loop`); the UI
+//! tests drive the same `TallyApp` through eframe's `App` trait.
 
 mod app;
 mod docks;
@@ -14,6 +16,7 @@ mod pickers;
 mod properties;
 mod settings;
 mod stats;
+mod window_loop;
 mod window_paint;
 
 pub use app::{TallyApp, TransitionChoice};
@@ -26,40 +29,28 @@ use std::path::PathBuf;
 /// Opens the app's window on `collection` (or the bundled demo), recording to `record` from
 /// the start if given, and runs until it is closed (or interrupted with Ctrl-C).
 pub fn run(collection: Option<PathBuf>, record: Option<PathBuf>) -> Result<(), String> {
-    let options = eframe::NativeOptions {
-        viewport: eframe::egui::ViewportBuilder::default()
-            .with_title("Tally")
-            .with_inner_size([1280.0, 800.0])
-            .with_min_inner_size([960.0, 600.0]),
-        renderer: eframe::Renderer::Wgpu,
-        wgpu_options: wgpu_options(),
-        ..Default::default()
-    };
-    eframe::run_native(
-        "Tally",
-        options,
-        Box::new(move |cc| {
-            // Ctrl-C closes the window the normal way, so the recording is finished properly.
-            let ctx = cc.egui_ctx.clone();
-            let _ = ctrlc::set_handler(move || {
-                ctx.send_viewport_cmd(eframe::egui::ViewportCommand::Close);
-                ctx.request_repaint();
-            });
-            let mut app = TallyApp::new(cc, collection);
-            if let Some(path) = record {
-                app.record_to(path);
-            }
-            Ok(Box::new(app))
-        }),
-    )
-    .map_err(|error| format!("the app could not start: {error}"))
-}
-
-fn wgpu_options() -> eframe::egui_wgpu::WgpuConfiguration {
-    eframe::egui_wgpu::WgpuConfiguration {
-        wgpu_setup: wgpu_setup(),
-        ..Default::default()
-    }
+    let viewport = eframe::egui::ViewportBuilder::default()
+        .with_title("Tally")
+        .with_inner_size([1280.0, 800.0])
+        .with_min_inner_size([960.0, 600.0]);
+    window_loop::run(viewport, wgpu_setup(), move |ctx, render_state| {
+        // Ctrl-C closes the window the normal way, so the recording is finished properly.
+        let interrupted = ctx.clone();
+        let _ = ctrlc::set_handler(move || {
+            interrupted.send_viewport_cmd(eframe::egui::ViewportCommand::Close);
+            interrupted.request_repaint();
+        });
+        let mut app = TallyApp::on_context(
+            ctx,
+            Some(render_state),
+            collection,
+            settings::settings_path(),
+        );
+        if let Some(path) = record {
+            app.record_to(path);
+        }
+        app
+    })
 }
 
 /// Vulkan (lavapipe without a GPU) unless `WGPU_BACKEND` says otherwise: the compositor is

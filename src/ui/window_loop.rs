@@ -1,0 +1,419 @@
+//! The app's window: a winit event loop that feeds egui (egui-winit), runs the app's passes and
+//! draws egui's meshes with egui-wgpu. It takes the place of eframe's loop for one reason: a
+//! frame is presented only once it has been rendered. wgpu holds the device's submission lock
+//! while it presents, and on a software adapter under an X server without DRI3 the present
+//! waits inside that lock for the frame to be drawn and then copies it to the server, which
+//! kept the engine's frames waiting (BENCHMARKS.md, seventh measurement). The UI tests drive
+//! the same `TallyApp` through eframe's `App` and egui_kittest.
+
+use super::app::TallyApp;
+use eframe::egui;
+use eframe::egui_wgpu::{self, RenderState, RendererOptions, ScreenDescriptor};
+use eframe::wgpu;
+use egui_winit::accesskit_winit;
+use egui_winit::winit;
+use std::sync::Arc;
+use std::time::Instant;
+use winit::application::ApplicationHandler;
+use winit::event::WindowEvent;
+use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
+use winit::window::{Window, WindowId};
+
+/// Opens the window and runs the app in it until it closes.
+pub fn run(
+    viewport: egui::ViewportBuilder,
+    wgpu_setup: egui_wgpu::WgpuSetup,
+    make_app: impl FnOnce(&egui::Context, &RenderState) -> TallyApp + 'static,
+) -> Result<(), String> {
+    let event_loop = EventLoop::<Wake>::with_user_event()
+        .build()
+        .map_err(|error| format!("the app could not start: {error}"))?;
+    let mut handler = Handler {
+        viewport,
+        wgpu_setup: Some(wgpu_setup),
+        make_app: Some(Box::new(make_app)),
+        proxy: event_loop.create_proxy(),
+        running: None,
+        failure: None,
+    };
+    event_loop
+        .run_app(&mut handler)
+        .map_err(|error| format!("the app's window loop failed: {error}"))?;
+    match handler.failure {
+        Some(failure) => Err(failure),
+        None => Ok(()),
+    }
+}
+
+/// Why the event loop is woken from another thread.
+#[derive(Debug)]
+enum Wake {
+    /// egui wants a pass (of this number or later) at this time.
+    Repaint {
+        at: Instant,
+        pass: u64,
+    },
+    Accessibility(accesskit_winit::Event),
+}
+
+impl From<accesskit_winit::Event> for Wake {
+    fn from(event: accesskit_winit::Event) -> Self {
+        Self::Accessibility(event)
+    }
+}
+
+type MakeApp = Box<dyn FnOnce(&egui::Context, &RenderState) -> TallyApp>;
+
+struct Handler {
+    viewport: egui::ViewportBuilder,
+    wgpu_setup: Option<egui_wgpu::WgpuSetup>,
+    make_app: Option<MakeApp>,
+    proxy: EventLoopProxy<Wake>,
+    running: Option<Running>,
+    failure: Option<String>,
+}
+
+/// The open window and what draws into it.
+struct Running {
+    window: Arc<Window>,
+    egui_ctx: egui::Context,
+    input: egui_winit::State,
+    /// What egui knows of the window (size, focus, close requests), sent with each pass.
+    info: egui::ViewportInfo,
+    surface: wgpu::Surface<'static>,
+    surface_config: wgpu::SurfaceConfiguration,
+    render: RenderState,
+    app: TallyApp,
+    /// When egui next wants a pass, and from which pass number on.
+    repaint_at: Option<Instant>,
+    passes: u64,
+    closing: bool,
+}
+
+impl ApplicationHandler<Wake> for Handler {
+    fn resumed(&mut self, event_loop: &ActiveEventLoop) {
+        if self.running.is_some() {
+            return;
+        }
+        let (Some(wgpu_setup), Some(make_app)) = (self.wgpu_setup.take(), self.make_app.take())
+        else {
+            return;
+        };
+        match Running::open(
+            event_loop,
+            &self.viewport,
+            wgpu_setup,
+            make_app,
+            &self.proxy,
+        ) {
+            Ok(running) => {
+                running.window.request_redraw();
+                self.running = Some(running);
+            }
+            Err(failure) => {
+                self.failure = Some(failure);
+                event_loop.exit();
+            }
+        }
+    }
+
+    fn user_event(&mut self, _event_loop: &ActiveEventLoop, wake: Wake) {
+        let Some(running) = &mut self.running else {
+            return;
+        };
+        match wake {
+            Wake::Repaint { at, pass } => {
+                // Made during the last pass or since: not yet met (a request from before the
+                // last pass was met by it).
+                if pass + 1 >= running.passes {
+                    running.repaint_at = Some(running.repaint_at.map_or(at, |old| old.min(at)));
+                }
+            }
+            Wake::Accessibility(event) => match event.window_event {
+                accesskit_winit::WindowEvent::InitialTreeRequested => {
+                    running.egui_ctx.enable_accesskit();
+                    running.window.request_redraw();
+                }
+                accesskit_winit::WindowEvent::ActionRequested(request) => {
+                    running.input.on_accesskit_action_request(request);
+                    running.window.request_redraw();
+                }
+                accesskit_winit::WindowEvent::AccessibilityDeactivated => {
+                    running.egui_ctx.disable_accesskit();
+                }
+            },
+        }
+    }
+
+    fn window_event(&mut self, event_loop: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
+        let Some(running) = &mut self.running else {
+            return;
+        };
+        match &event {
+            WindowEvent::RedrawRequested => {
+                running.pass();
+                if running.closing {
+                    event_loop.exit();
+                }
+                return;
+            }
+            WindowEvent::Resized(size) => running.resize(size.width, size.height),
+            WindowEvent::CloseRequested => {
+                // The app hears of it in its next pass, and may cancel it (unsaved edits).
+                running.info.events.push(egui::ViewportEvent::Close);
+                running.window.request_redraw();
+            }
+            _ => {}
+        }
+        let response = running.input.on_window_event(&running.window, &event);
+        if response.repaint {
+            running.window.request_redraw();
+        }
+    }
+
+    fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
+        let Some(running) = &mut self.running else {
+            return;
+        };
+        match running.repaint_at {
+            Some(at) if at <= Instant::now() => {
+                running.repaint_at = None;
+                running.window.request_redraw();
+                event_loop.set_control_flow(ControlFlow::Wait);
+            }
+            Some(at) => event_loop.set_control_flow(ControlFlow::WaitUntil(at)),
+            None => event_loop.set_control_flow(ControlFlow::Wait),
+        }
+    }
+
+    fn exiting(&mut self, _event_loop: &ActiveEventLoop) {
+        if let Some(mut running) = self.running.take() {
+            running.app.finish();
+        }
+    }
+}
+
+impl Running {
+    fn open(
+        event_loop: &ActiveEventLoop,
+        viewport: &egui::ViewportBuilder,
+        wgpu_setup: egui_wgpu::WgpuSetup,
+        make_app: MakeApp,
+        proxy: &EventLoopProxy<Wake>,
+    ) -> Result<Self, String> {
+        let egui_ctx = egui::Context::default();
+        // No second native window is ever opened: a viewport would be drawn inside this one.
+        egui_ctx.set_embed_viewports(true);
+        let window = Arc::new(
+            egui_winit::create_window(&egui_ctx, event_loop, viewport)
+                .map_err(|error| format!("the app could not open its window: {error}"))?,
+        );
+        let config = egui_wgpu::WgpuConfiguration {
+            wgpu_setup,
+            ..Default::default()
+        };
+        let instance = pollster::block_on(config.wgpu_setup.new_instance());
+        let surface = instance
+            .create_surface(window.clone())
+            .map_err(|error| format!("the app could not draw into its window: {error}"))?;
+        let render = pollster::block_on(RenderState::create(
+            &config,
+            &instance,
+            Some(&surface),
+            RendererOptions::default(),
+        ))
+        .map_err(|error| format!("the app found no GPU to draw with: {error}"))?;
+        let size = window.inner_size();
+        let (width, height) = (size.width.max(1), size.height.max(1));
+        let capabilities = surface.get_capabilities(&render.adapter);
+        let surface_config = wgpu::SurfaceConfiguration {
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+            format: render.target_format,
+            present_mode: wgpu::PresentMode::AutoVsync,
+            desired_maximum_frame_latency: 2,
+            alpha_mode: capabilities
+                .alpha_modes
+                .first()
+                .copied()
+                .unwrap_or(wgpu::CompositeAlphaMode::Auto),
+            view_formats: vec![render.target_format],
+            ..surface
+                .get_default_config(&render.adapter, width, height)
+                .ok_or("the GPU cannot draw into the app's window")?
+        };
+        surface.configure(&render.device, &surface_config);
+
+        let mut input = egui_winit::State::new(
+            egui_ctx.clone(),
+            egui::ViewportId::ROOT,
+            event_loop,
+            Some(window.scale_factor() as f32),
+            event_loop.system_theme(),
+            Some(render.device.limits().max_texture_dimension_2d as usize),
+        );
+        input.init_accesskit(event_loop, &window, proxy.clone());
+        let wake = proxy.clone();
+        egui_ctx.set_request_repaint_callback(move |request| {
+            let _ = wake.send_event(Wake::Repaint {
+                at: Instant::now() + request.delay,
+                pass: request.current_cumulative_pass_nr,
+            });
+        });
+        let app = make_app(&egui_ctx, &render);
+        let mut info = egui::ViewportInfo::default();
+        egui_winit::update_viewport_info(&mut info, &egui_ctx, &window, true);
+        Ok(Self {
+            window,
+            egui_ctx,
+            input,
+            info,
+            surface,
+            surface_config,
+            render,
+            app,
+            repaint_at: None,
+            passes: 0,
+            closing: false,
+        })
+    }
+
+    fn resize(&mut self, width: u32, height: u32) {
+        if width == 0 || height == 0 {
+            return;
+        }
+        self.surface_config.width = width;
+        self.surface_config.height = height;
+        self.surface
+            .configure(&self.render.device, &self.surface_config);
+        self.window.request_redraw();
+    }
+
+    /// One egui pass: input in, the app's logic and widgets, output handled, the frame drawn.
+    fn pass(&mut self) {
+        egui_winit::update_viewport_info(&mut self.info, &self.egui_ctx, &self.window, false);
+        let mut raw_input = self.input.take_egui_input(&self.window);
+        raw_input
+            .viewports
+            .insert(egui::ViewportId::ROOT, self.info.clone());
+        let close_requested = raw_input.viewport().close_requested();
+        let app = &mut self.app;
+        let output = self.egui_ctx.run_ui(raw_input, |ui| {
+            app.logic_pass(ui.ctx());
+            app.ui_pass(ui);
+        });
+        self.passes = self.egui_ctx.cumulative_pass_nr();
+        self.info.events.clear();
+        self.input
+            .handle_platform_output(&self.window, output.platform_output);
+        let mut close_cancelled = false;
+        if let Some(viewport) = output.viewport_output.get(&egui::ViewportId::ROOT) {
+            close_cancelled = viewport
+                .commands
+                .contains(&egui::ViewportCommand::CancelClose);
+            let mut actions = Vec::new();
+            egui_winit::process_viewport_commands(
+                &self.egui_ctx,
+                &mut self.info,
+                viewport.commands.iter().cloned(),
+                &self.window,
+                &mut actions,
+            );
+            // A Close command (Ctrl-C, or the app's own after its unsaved-edits prompt) is a
+            // close request like the window manager's: heard in the next pass.
+            if self.info.close_requested() {
+                self.window.request_redraw();
+            }
+        }
+        if close_requested && !close_cancelled {
+            self.closing = true;
+            return;
+        }
+        self.paint(
+            output.shapes,
+            output.pixels_per_point,
+            output.textures_delta,
+        );
+    }
+
+    fn paint(
+        &mut self,
+        shapes: Vec<egui::epaint::ClippedShape>,
+        pixels_per_point: f32,
+        mut textures: egui::TexturesDelta,
+    ) {
+        let frame = match self.surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(frame) => frame,
+            wgpu::CurrentSurfaceTexture::Suboptimal(frame) => {
+                self.surface
+                    .configure(&self.render.device, &self.surface_config);
+                frame
+            }
+            wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
+                self.surface
+                    .configure(&self.render.device, &self.surface_config);
+                self.window.request_redraw();
+                return;
+            }
+            // Not shown now (occluded, or the compositor is slow): the next pass draws again.
+            _ => return,
+        };
+        let meshes = self.egui_ctx.tessellate(shapes, pixels_per_point);
+        let screen = ScreenDescriptor {
+            size_in_pixels: [frame.texture.width(), frame.texture.height()],
+            pixels_per_point,
+        };
+        let device = &self.render.device;
+        let queue = &self.render.queue;
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("window"),
+        });
+        let callback_buffers = {
+            let mut renderer = self.render.renderer.write();
+            for (id, deltas) in textures.set.drain() {
+                for delta in &deltas {
+                    renderer.update_texture(device, queue, id, delta);
+                }
+            }
+            renderer.update_buffers(device, queue, &mut encoder, &meshes, &screen)
+        };
+        {
+            let view = frame
+                .texture
+                .create_view(&wgpu::TextureViewDescriptor::default());
+            let [r, g, b, a] = self.app.background().map(f64::from);
+            let pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("window"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &view,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a }),
+                        store: wgpu::StoreOp::Store,
+                    },
+                    depth_slice: None,
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            let renderer = self.render.renderer.read();
+            renderer.render(&mut pass.forget_lifetime(), &meshes, &screen);
+        }
+        let submitted = queue.submit(callback_buffers.into_iter().chain([encoder.finish()]));
+        {
+            let mut renderer = self.render.renderer.write();
+            for id in textures.free.drain() {
+                renderer.free_texture(&id);
+            }
+        }
+        // The point of this loop: wait for the frame here, where the engine can still submit,
+        // so the present below holds wgpu's lock only for the copy to the screen.
+        let _ = device.poll(wgpu::PollType::Wait {
+            submission_index: Some(submitted),
+            timeout: None,
+        });
+        self.window.pre_present_notify();
+        queue.present(frame);
+    }
+}
