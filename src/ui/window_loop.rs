@@ -84,9 +84,12 @@ struct Running {
     surface_config: wgpu::SurfaceConfiguration,
     render: RenderState,
     app: TallyApp,
-    /// When egui next wants a pass, and from which pass number on.
+    /// When egui next wants a pass.
     repaint_at: Option<Instant>,
+    /// egui's passes so far (its cumulative pass number).
     passes: u64,
+    /// The surface no longer matches the window (a frame came back suboptimal).
+    reconfigure: bool,
     closing: bool,
 }
 
@@ -273,6 +276,7 @@ impl Running {
             app,
             repaint_at: None,
             passes: 0,
+            reconfigure: false,
             closing: false,
         })
     }
@@ -290,6 +294,8 @@ impl Running {
 
     /// One egui pass: input in, the app's logic and widgets, output handled, the frame drawn.
     fn pass(&mut self) {
+        // Whatever was asked for until now is met by this pass; what it asks for comes after.
+        self.repaint_at = None;
         egui_winit::update_viewport_info(&mut self.info, &self.egui_ctx, &self.window, false);
         let mut raw_input = self.input.take_egui_input(&self.window);
         raw_input
@@ -341,11 +347,15 @@ impl Running {
         pixels_per_point: f32,
         mut textures: egui::TexturesDelta,
     ) {
+        if std::mem::take(&mut self.reconfigure) {
+            self.surface
+                .configure(&self.render.device, &self.surface_config);
+        }
         let frame = match self.surface.get_current_texture() {
             wgpu::CurrentSurfaceTexture::Success(frame) => frame,
             wgpu::CurrentSurfaceTexture::Suboptimal(frame) => {
-                self.surface
-                    .configure(&self.render.device, &self.surface_config);
+                // Not while the frame is held: before the next one.
+                self.reconfigure = true;
                 frame
             }
             wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
