@@ -48,7 +48,7 @@ pub fn run(
 /// Why the event loop is woken from another thread.
 #[derive(Debug)]
 enum Wake {
-    /// egui wants a pass (of this number or later) at this time.
+    /// egui wants a pass at this time; asked for during (or after) pass number `pass`.
     Repaint {
         at: Instant,
         pass: u64,
@@ -347,6 +347,16 @@ impl Running {
         pixels_per_point: f32,
         mut textures: egui::TexturesDelta,
     ) {
+        // egui sends each texture change once: uploaded even when no frame is shown now, so
+        // nothing is lost (the font atlas above all).
+        {
+            let mut renderer = self.render.renderer.write();
+            for (id, deltas) in textures.set.drain() {
+                for delta in &deltas {
+                    renderer.update_texture(&self.render.device, &self.render.queue, id, delta);
+                }
+            }
+        }
         if std::mem::take(&mut self.reconfigure) {
             self.surface
                 .configure(&self.render.device, &self.surface_config);
@@ -362,10 +372,14 @@ impl Running {
                 self.surface
                     .configure(&self.render.device, &self.surface_config);
                 self.window.request_redraw();
+                self.free_textures(textures.free.drain());
                 return;
             }
             // Not shown now (occluded, or the compositor is slow): the next pass draws again.
-            _ => return,
+            _ => {
+                self.free_textures(textures.free.drain());
+                return;
+            }
         };
         let meshes = self.egui_ctx.tessellate(shapes, pixels_per_point);
         let screen = ScreenDescriptor {
@@ -377,15 +391,13 @@ impl Running {
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("window"),
         });
-        let callback_buffers = {
-            let mut renderer = self.render.renderer.write();
-            for (id, deltas) in textures.set.drain() {
-                for delta in &deltas {
-                    renderer.update_texture(device, queue, id, delta);
-                }
-            }
-            renderer.update_buffers(device, queue, &mut encoder, &meshes, &screen)
-        };
+        let callback_buffers = self.render.renderer.write().update_buffers(
+            device,
+            queue,
+            &mut encoder,
+            &meshes,
+            &screen,
+        );
         {
             let view = frame
                 .texture
@@ -411,12 +423,8 @@ impl Running {
             renderer.render(&mut pass.forget_lifetime(), &meshes, &screen);
         }
         let submitted = queue.submit(callback_buffers.into_iter().chain([encoder.finish()]));
-        {
-            let mut renderer = self.render.renderer.write();
-            for id in textures.free.drain() {
-                renderer.free_texture(&id);
-            }
-        }
+        // After the submit: the frame may still have drawn with them.
+        self.free_textures(textures.free.drain());
         // The point of this loop: wait for the frame here, where the engine can still submit,
         // so the present below holds wgpu's lock only for the copy to the screen.
         let _ = device.poll(wgpu::PollType::Wait {
@@ -425,5 +433,12 @@ impl Running {
         });
         self.window.pre_present_notify();
         queue.present(frame);
+    }
+
+    fn free_textures(&self, ids: impl IntoIterator<Item = egui::TextureId>) {
+        let mut renderer = self.render.renderer.write();
+        for id in ids {
+            renderer.free_texture(&id);
+        }
     }
 }
