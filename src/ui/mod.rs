@@ -11,6 +11,7 @@ mod app;
 mod docks;
 mod handles;
 mod history;
+mod mesh_paint;
 mod monitor;
 mod pickers;
 mod properties;

@@ -7,6 +7,7 @@
 //! the same `TallyApp` through eframe's `App` and egui_kittest.
 
 use super::app::TallyApp;
+use super::mesh_paint::MeshPainter;
 use eframe::egui;
 use eframe::egui_wgpu::{self, RenderState, RendererOptions, ScreenDescriptor};
 use eframe::wgpu;
@@ -83,6 +84,8 @@ struct Running {
     surface: wgpu::Surface<'static>,
     surface_config: wgpu::SurfaceConfiguration,
     render: RenderState,
+    /// Draws egui's meshes; `render`'s renderer draws only the paint callbacks (`mesh_paint`).
+    meshes: MeshPainter,
     app: TallyApp,
     /// When egui next wants a pass.
     repaint_at: Option<Instant>,
@@ -262,6 +265,7 @@ impl Running {
                 pass: request.current_cumulative_pass_nr,
             });
         });
+        let meshes = MeshPainter::new(&render.device, render.target_format);
         let app = make_app(&egui_ctx, &render);
         let mut info = egui::ViewportInfo::default();
         egui_winit::update_viewport_info(&mut info, &egui_ctx, &window, true);
@@ -273,6 +277,7 @@ impl Running {
             surface,
             surface_config,
             render,
+            meshes,
             app,
             repaint_at: None,
             passes: 0,
@@ -349,12 +354,10 @@ impl Running {
     ) {
         // egui sends each texture change once: uploaded even when no frame is shown now, so
         // nothing is lost (the font atlas above all).
-        {
-            let mut renderer = self.render.renderer.write();
-            for (id, deltas) in textures.set.drain() {
-                for delta in &deltas {
-                    renderer.update_texture(&self.render.device, &self.render.queue, id, delta);
-                }
+        for (id, deltas) in textures.set.drain() {
+            for delta in &deltas {
+                self.meshes
+                    .set_texture(&self.render.device, &self.render.queue, id, delta);
             }
         }
         if std::mem::take(&mut self.reconfigure) {
@@ -386,15 +389,17 @@ impl Running {
             size_in_pixels: [frame.texture.width(), frame.texture.height()],
             pixels_per_point,
         };
-        let device = &self.render.device;
-        let queue = &self.render.queue;
+        // Handles (reference-counted), so the painter can be borrowed mutably beside them.
+        let device = &self.render.device.clone();
+        let queue = &self.render.queue.clone();
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("window"),
         });
-        let callback_buffers = self.render.renderer.write().update_buffers(
+        let callback_buffers = self.meshes.prepare(
             device,
             queue,
             &mut encoder,
+            &mut self.render.renderer.write(),
             &meshes,
             &screen,
         );
@@ -419,8 +424,12 @@ impl Running {
                 occlusion_query_set: None,
                 multiview_mask: None,
             });
-            let renderer = self.render.renderer.read();
-            renderer.render(&mut pass.forget_lifetime(), &meshes, &screen);
+            self.meshes.paint(
+                &mut pass.forget_lifetime(),
+                &self.render.renderer.read(),
+                &meshes,
+                &screen,
+            );
         }
         let submitted = queue.submit(callback_buffers.into_iter().chain([encoder.finish()]));
         // After the submit: the frame may still have drawn with them.
@@ -435,10 +444,9 @@ impl Running {
         queue.present(frame);
     }
 
-    fn free_textures(&self, ids: impl IntoIterator<Item = egui::TextureId>) {
-        let mut renderer = self.render.renderer.write();
+    fn free_textures(&mut self, ids: impl IntoIterator<Item = egui::TextureId>) {
         for id in ids {
-            renderer.free_texture(&id);
+            self.meshes.free_texture(id);
         }
     }
 }
