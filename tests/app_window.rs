@@ -32,6 +32,7 @@ fn start_app(x: &XServer, scene: &Path, config: &Path, portal: Option<&DesktopPo
     };
     app.env("DISPLAY", &x.display)
         .env("XDG_CONFIG_HOME", config)
+        .env("TALLY_LOG", "warn,tally::ui::window_loop=debug")
         .arg(scene)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -62,24 +63,7 @@ fn wait_for_colour(
                 })
                 .unwrap_or_default()
         );
-        let status = tool("ffmpeg")
-            .args([
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "x11grab",
-                "-video_size",
-                "1280x800",
-                "-i",
-            ])
-            .arg(&x.display)
-            .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24"])
-            .arg(shot)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let pixels = std::fs::read(shot).unwrap();
+        let pixels = screenshot(x, [1280, 800], shot);
         let matching = pixels
             .chunks_exact(3)
             .filter(|p| {
@@ -99,6 +83,21 @@ fn wait_for_colour(
     }
 }
 
+/// The top left `size` of the display as RGB bytes (also written to `shot`).
+fn screenshot(x: &XServer, [width, height]: [u32; 2], shot: &Path) -> Vec<u8> {
+    let status = tool("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "x11grab", "-video_size"])
+        .arg(format!("{width}x{height}"))
+        .arg("-i")
+        .arg(&x.display)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24"])
+        .arg(shot)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(shot).unwrap()
+}
+
 /// Runs xdotool on `x`'s display; fails the test if it fails (or hangs for 30 s).
 fn xdotool(x: &XServer, args: &[&str]) -> String {
     let output = tool("timeout")
@@ -116,20 +115,97 @@ fn xdotool(x: &XServer, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// Ends `app` and returns what it logged.
+fn kill_and_read_log(mut app: Child) -> String {
+    let _ = app.kill();
+    let _ = app.wait();
+    let mut log = String::new();
+    if let Some(mut stderr) = app.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut log);
+    }
+    log
+}
+
+/// Green pixels in an RGB screenshot `width` pixels wide: (left of `split`, from it on).
+fn green_left_and_right(pixels: &[u8], width: usize, split: usize) -> (usize, usize) {
+    let mut counts = (0, 0);
+    for (index, pixel) in pixels.chunks_exact(3).enumerate() {
+        let green = pixel
+            .iter()
+            .zip([0x20u8, 0xc0, 0x40])
+            .all(|(value, wanted)| value.abs_diff(wanted) < 12);
+        match (green, index % width < split) {
+            (true, true) => counts.0 += 1,
+            (true, false) => counts.1 += 1,
+            _ => {}
+        }
+    }
+    counts
+}
+
+/// On lavapipe the frames go to the X server through MIT-SHM (`ui::x11_shm`): the picture
+/// must be on screen, and again after the window grows past its first size (a bigger frame
+/// texture and shared segment).
 #[test]
 fn the_app_opens_a_window_showing_the_scene() {
-    let x = XServer::start(1280, 800);
+    let x = XServer::start(1600, 1000);
     let dir = tempfile::tempdir().unwrap();
     let scene = one_colour_scene(dir.path(), "window.toml", "20c040");
     let mut app = start_app(&x, &scene, &dir.path().join("config"), None);
     let shot = dir.path().join("screen.rgb");
-    // Two monitors of about 630x355 each at 1280x800.
+    // Two monitors of about 630x355 each in the 1280x800 window.
     let green_pixels = wait_for_colour(&x, &mut app, [0x20, 0xc0, 0x40], 300_000, &shot);
-    let _ = app.kill();
-    let _ = app.wait();
     assert!(
         green_pixels < 1280 * 800,
         "the window has more than the monitors"
+    );
+
+    let window = xdotool(&x, &["search", "--name", "^Tally"]);
+    let window = window.lines().next().unwrap().to_string();
+    xdotool(&x, &["windowsize", &window, "1560", "960"]);
+    // The monitors grow with the window, to about 770x433 each, the right one past x = 1280.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (left, right) = loop {
+        let counts = green_left_and_right(&screenshot(&x, [1600, 1000], &shot), 1600, 1280);
+        if counts.1 > 80_000 || Instant::now() > deadline {
+            break counts;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let log = kill_and_read_log(app);
+    assert!(
+        right > 80_000 && left + right > 550_000,
+        "after growing the window: {left} green pixels left of x = 1280, {right} right of it"
+    );
+    assert!(
+        log.contains("through shared memory"),
+        "the frames did not go through MIT-SHM: {log}"
+    );
+}
+
+/// The swapchain, where MIT-SHM is not used (a GPU, a remote X server, or switched off).
+#[test]
+fn the_app_shows_the_scene_through_the_swapchain_too() {
+    let x = XServer::start(1280, 800);
+    let dir = tempfile::tempdir().unwrap();
+    let scene = one_colour_scene(dir.path(), "swapchain.toml", "20c040");
+    let mut app = tally()
+        .env("DISPLAY", &x.display)
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .env("TALLY_WINDOW_SHM", "off")
+        .env("TALLY_LOG", "warn,tally::ui::window_loop=debug")
+        .arg(&scene)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let shot = dir.path().join("screen.rgb");
+    let green_pixels = wait_for_colour(&x, &mut app, [0x20, 0xc0, 0x40], 300_000, &shot);
+    let log = kill_and_read_log(app);
+    assert!(green_pixels < 1280 * 800);
+    assert!(
+        log.contains("through the swapchain: TALLY_WINDOW_SHM=off"),
+        "not through the swapchain: {log}"
     );
 }
 

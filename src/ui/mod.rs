@@ -19,6 +19,7 @@ mod settings;
 mod stats;
 mod window_loop;
 mod window_paint;
+mod x11_shm;
 
 pub use app::{TallyApp, TransitionChoice};
 pub use history::History;

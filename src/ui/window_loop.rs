@@ -1,13 +1,16 @@
 //! The app's window: a winit event loop that feeds egui (egui-winit), runs the app's passes and
-//! draws egui's meshes with egui-wgpu. It takes the place of eframe's loop for one reason: a
-//! frame is presented only once it has been rendered. wgpu holds the device's submission lock
-//! while it presents, and on a software adapter under an X server without DRI3 the present
-//! waits inside that lock for the frame to be drawn and then copies it to the server, which
-//! kept the engine's frames waiting (BENCHMARKS.md, seventh measurement). The UI tests drive
-//! the same `TallyApp` through eframe's `App` and egui_kittest.
+//! draws them (`mesh_paint`). It takes the place of eframe's loop because of how the frame
+//! reaches the screen. A frame is presented only once it has been rendered: wgpu holds the
+//! device's submission lock while it presents, and on a software adapter under an X server
+//! without DRI3 the present waits inside that lock for the frame to be drawn and then copies
+//! it to the server, which kept the engine's frames waiting (BENCHMARKS.md, seventh
+//! measurement). On a software adapter the frame goes to the X server through shared memory
+//! instead of the swapchain where it can (`x11_shm`). The UI tests drive the same `TallyApp`
+//! through eframe's `App` and egui_kittest.
 
 use super::app::TallyApp;
 use super::mesh_paint::MeshPainter;
+use super::x11_shm::{self, ShmPresenter};
 use eframe::egui;
 use eframe::egui_wgpu::{self, RenderState, RendererOptions, ScreenDescriptor};
 use eframe::wgpu;
@@ -93,6 +96,8 @@ struct Running {
     passes: u64,
     /// The surface no longer matches the window (a frame came back suboptimal).
     reconfigure: bool,
+    /// Where frames go instead of the surface (left unconfigured then), on a software adapter.
+    shared_memory: Option<ShmPresenter>,
     closing: bool,
 }
 
@@ -247,7 +252,10 @@ impl Running {
                 .get_default_config(&render.adapter, width, height)
                 .ok_or("the GPU cannot draw into the app's window")?
         };
-        surface.configure(&render.device, &surface_config);
+        let shared_memory = shared_memory_output(&window, &render);
+        if shared_memory.is_none() {
+            surface.configure(&render.device, &surface_config);
+        }
 
         let mut input = egui_winit::State::new(
             egui_ctx.clone(),
@@ -282,6 +290,7 @@ impl Running {
             repaint_at: None,
             passes: 0,
             reconfigure: false,
+            shared_memory,
             closing: false,
         })
     }
@@ -292,8 +301,10 @@ impl Running {
         }
         self.surface_config.width = width;
         self.surface_config.height = height;
-        self.surface
-            .configure(&self.render.device, &self.surface_config);
+        if self.shared_memory.is_none() {
+            self.surface
+                .configure(&self.render.device, &self.surface_config);
+        }
         self.window.request_redraw();
     }
 
@@ -360,38 +371,30 @@ impl Running {
                     .set_texture(&self.render.device, &self.render.queue, id, delta);
             }
         }
-        if std::mem::take(&mut self.reconfigure) {
-            self.surface
-                .configure(&self.render.device, &self.surface_config);
-        }
-        let frame = match self.surface.get_current_texture() {
-            wgpu::CurrentSurfaceTexture::Success(frame) => frame,
-            wgpu::CurrentSurfaceTexture::Suboptimal(frame) => {
-                // Not while the frame is held: before the next one.
-                self.reconfigure = true;
-                frame
+        // Handles (reference-counted), so the painter can be borrowed mutably beside them.
+        let device = &self.render.device.clone();
+        let queue = &self.render.queue.clone();
+        let (view, surface_frame) = match &mut self.shared_memory {
+            Some(presenter) => {
+                let size = self.window.inner_size();
+                (presenter.target(device, [size.width, size.height]), None)
             }
-            wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
-                self.surface
-                    .configure(&self.render.device, &self.surface_config);
-                self.window.request_redraw();
-                self.free_textures(textures.free.drain());
-                return;
-            }
-            // Not shown now (occluded, or the compositor is slow): the next pass draws again.
-            _ => {
-                self.free_textures(textures.free.drain());
-                return;
+            None => {
+                let Some(frame) = self.surface_frame() else {
+                    self.free_textures(textures.free.drain());
+                    return;
+                };
+                let view = frame
+                    .texture
+                    .create_view(&wgpu::TextureViewDescriptor::default());
+                (view, Some(frame))
             }
         };
         let meshes = self.egui_ctx.tessellate(shapes, pixels_per_point);
         let screen = ScreenDescriptor {
-            size_in_pixels: [frame.texture.width(), frame.texture.height()],
+            size_in_pixels: [view.texture().width(), view.texture().height()],
             pixels_per_point,
         };
-        // Handles (reference-counted), so the painter can be borrowed mutably beside them.
-        let device = &self.render.device.clone();
-        let queue = &self.render.queue.clone();
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("window"),
         });
@@ -404,9 +407,6 @@ impl Running {
             &screen,
         );
         {
-            let view = frame
-                .texture
-                .create_view(&wgpu::TextureViewDescriptor::default());
             let [r, g, b, a] = self.app.background().map(f64::from);
             let pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("window"),
@@ -431,6 +431,9 @@ impl Running {
                 &screen,
             );
         }
+        if let Some(presenter) = &self.shared_memory {
+            presenter.read_back(&mut encoder);
+        }
         let submitted = queue.submit(callback_buffers.into_iter().chain([encoder.finish()]));
         // After the submit: the frame may still have drawn with them.
         self.free_textures(textures.free.drain());
@@ -441,12 +444,77 @@ impl Running {
             timeout: None,
         });
         self.window.pre_present_notify();
-        queue.present(frame);
+        if let Some(frame) = surface_frame {
+            queue.present(frame);
+        } else if let Some(presenter) = &mut self.shared_memory {
+            if let Err(error) = presenter.show(device) {
+                // The X server went away or refused the segment: the swapchain from now on.
+                tracing::warn!("the window's frames go through the swapchain from now on: {error}");
+                self.shared_memory = None;
+                self.surface.configure(device, &self.surface_config);
+                self.window.request_redraw();
+            }
+        }
+    }
+
+    /// The surface's next texture, or `None` when there is none to draw into now.
+    fn surface_frame(&mut self) -> Option<wgpu::SurfaceTexture> {
+        if std::mem::take(&mut self.reconfigure) {
+            self.surface
+                .configure(&self.render.device, &self.surface_config);
+        }
+        match self.surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(frame) => Some(frame),
+            wgpu::CurrentSurfaceTexture::Suboptimal(frame) => {
+                // Not while the frame is held: before the next one.
+                self.reconfigure = true;
+                Some(frame)
+            }
+            wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
+                self.surface
+                    .configure(&self.render.device, &self.surface_config);
+                self.window.request_redraw();
+                None
+            }
+            // Not shown now (occluded, or the compositor is slow): the next pass draws again.
+            _ => None,
+        }
     }
 
     fn free_textures(&mut self, ids: impl IntoIterator<Item = egui::TextureId>) {
         for id in ids {
             self.meshes.free_texture(id);
+        }
+    }
+}
+
+/// MIT-SHM in place of the swapchain where the adapter is a software rasteriser and the X
+/// server can take it (`x11_shm`); `TALLY_WINDOW_SHM=off` keeps the swapchain.
+fn shared_memory_output(window: &Window, render: &RenderState) -> Option<ShmPresenter> {
+    let software = render.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
+    let switched_off = std::env::var("TALLY_WINDOW_SHM").is_ok_and(|value| value == "off");
+    let chosen = if !software {
+        Err("a GPU presents them itself".to_string())
+    } else if switched_off {
+        Err("TALLY_WINDOW_SHM=off".to_string())
+    } else if render.target_format != x11_shm::FORMAT {
+        Err(format!("the window's format is {:?}", render.target_format))
+    } else {
+        ShmPresenter::connect(window)
+    };
+    match chosen {
+        Ok(presenter) => {
+            tracing::debug!("the window's frames go to the X server through shared memory");
+            Some(presenter)
+        }
+        Err(reason) => {
+            // Expected on a real GPU; worth a line where the software path was hoped for.
+            if software && !switched_off {
+                tracing::info!("the window's frames go through the swapchain: {reason}");
+            } else {
+                tracing::debug!("the window's frames go through the swapchain: {reason}");
+            }
+            None
         }
     }
 }

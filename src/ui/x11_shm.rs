@@ -1,0 +1,300 @@
+//! Shows the window's frames on an X server through shared memory (MIT-SHM), in place of the
+//! Vulkan swapchain, when the GPU is a software rasteriser.
+//!
+//! Why: lavapipe's swapchain on an X server without DRI3 (Xvfb, a remote or plain X server)
+//! sends every frame, 4 MB at 1280x800, through the X socket with `PutImage`; the kernel
+//! copies it in and out of the socket in both processes, which cost about 12 ms of CPU a
+//! redraw, more than drawing it (BENCHMARKS.md, tenth measurement). Here the frame is drawn
+//! into a texture, read back, written into a memfd the server has mapped, and shown with one
+//! `ShmPutImage`. No memory is mapped on this side (the frame goes in with `pwrite`), so no
+//! unsafe code is needed. Where the server cannot take it (no MIT-SHM 1.2, not local, a pixel
+//! layout other than 32-bit BGRX), the window keeps the swapchain.
+
+use eframe::wgpu;
+use egui_winit::winit::raw_window_handle::{HasWindowHandle, RawWindowHandle};
+use egui_winit::winit::window::Window;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use x11rb::connection::Connection;
+use x11rb::protocol::shm::{self, ConnectionExt as _};
+use x11rb::protocol::xproto::{self, ConnectionExt as _, ImageFormat, ImageOrder};
+use x11rb::rust_connection::RustConnection;
+
+/// The only texture format whose bytes are the server's pixels (checked in `connect`).
+pub const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Bgra8Unorm;
+
+/// The texture a frame is drawn into and the buffer it is read back through.
+struct Frame {
+    texture: wgpu::Texture,
+    view: wgpu::TextureView,
+    readback: wgpu::Buffer,
+    size: [u32; 2],
+    /// Bytes per row in the buffer: wgpu wants copies in rows of 256-byte multiples.
+    stride: u32,
+}
+
+/// A memfd the server has attached as a shared-memory segment.
+struct Segment {
+    id: shm::Seg,
+    file: File,
+    len: u64,
+}
+
+pub struct ShmPresenter {
+    connection: RustConnection,
+    window: xproto::Window,
+    gc: xproto::Gcontext,
+    depth: u8,
+    frame: Option<Frame>,
+    segment: Option<Segment>,
+    /// A `ShmPutImage` was sent that the server may still be reading.
+    put_in_flight: bool,
+}
+
+impl ShmPresenter {
+    /// Connects to the X server `window` is on and checks that it can take frames this way.
+    pub fn connect(window: &Window) -> Result<Self, String> {
+        let handle = window
+            .window_handle()
+            .map_err(|error| format!("no window handle: {error}"))?;
+        let window_id = match handle.as_raw() {
+            RawWindowHandle::Xlib(handle) => handle.window as xproto::Window,
+            RawWindowHandle::Xcb(handle) => handle.window.get(),
+            _ => return Err("the window is not on an X server".into()),
+        };
+        let (connection, _) = x11rb::connect(None).map_err(|error| error.to_string())?;
+        let version = connection
+            .shm_query_version()
+            .map_err(|error| format!("no MIT-SHM: {error}"))?
+            .reply()
+            .map_err(|error| format!("no MIT-SHM: {error}"))?;
+        if (version.major_version, version.minor_version) < (1, 2) {
+            return Err(format!(
+                "MIT-SHM {}.{} cannot take a memfd (1.2 can)",
+                version.major_version, version.minor_version
+            ));
+        }
+        let geometry = connection
+            .get_geometry(window_id)
+            .map_err(|error| error.to_string())?
+            .reply()
+            .map_err(|error| error.to_string())?;
+        let setup = connection.setup();
+        let bits_per_pixel = setup
+            .pixmap_formats
+            .iter()
+            .find(|format| format.depth == geometry.depth)
+            .map(|format| format.bits_per_pixel);
+        let visual = connection
+            .get_window_attributes(window_id)
+            .map_err(|error| error.to_string())?
+            .reply()
+            .map_err(|error| error.to_string())?
+            .visual;
+        let masks = setup
+            .roots
+            .iter()
+            .flat_map(|screen| &screen.allowed_depths)
+            .flat_map(|depth| &depth.visuals)
+            .find(|candidate| candidate.visual_id == visual)
+            .map(|visual| (visual.red_mask, visual.green_mask, visual.blue_mask));
+        // Bgra8Unorm's bytes, read as little-endian 32-bit pixels, are 0xAARRGGBB.
+        if geometry.depth != 24
+            || bits_per_pixel != Some(32)
+            || setup.image_byte_order != ImageOrder::LSB_FIRST
+            || masks != Some((0xff0000, 0xff00, 0xff))
+        {
+            return Err(format!(
+                "the window's pixels are not 32-bit BGRX (depth {}, {bits_per_pixel:?} bits, masks {masks:?})",
+                geometry.depth
+            ));
+        }
+        let gc = connection
+            .generate_id()
+            .map_err(|error| error.to_string())?;
+        connection
+            .create_gc(
+                gc,
+                window_id,
+                &xproto::CreateGCAux::new().graphics_exposures(0),
+            )
+            .map_err(|error| error.to_string())?
+            .check()
+            .map_err(|error| error.to_string())?;
+        let mut presenter = Self {
+            connection,
+            window: window_id,
+            gc,
+            depth: geometry.depth,
+            frame: None,
+            segment: None,
+            put_in_flight: false,
+        };
+        // A server on another machine cannot map the memfd: find out now, not at the first frame.
+        presenter.segment_for(4096)?;
+        Ok(presenter)
+    }
+
+    /// The texture to draw the next frame into, `size` pixels (made anew when it changes).
+    pub fn target(&mut self, device: &wgpu::Device, size: [u32; 2]) -> wgpu::TextureView {
+        let size = size.map(|side| side.max(1));
+        if self.frame.as_ref().is_none_or(|frame| frame.size != size) {
+            let texture = device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("window frame"),
+                size: wgpu::Extent3d {
+                    width: size[0],
+                    height: size[1],
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: FORMAT,
+                usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+                view_formats: &[],
+            });
+            let stride = (size[0] * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+            let readback = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("window frame"),
+                size: u64::from(stride) * u64::from(size[1]),
+                usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+                mapped_at_creation: false,
+            });
+            self.frame = Some(Frame {
+                view: texture.create_view(&wgpu::TextureViewDescriptor::default()),
+                texture,
+                readback,
+                size,
+                stride,
+            });
+        }
+        self.frame.as_ref().map(|frame| frame.view.clone()).unwrap()
+    }
+
+    /// Records the copy of the frame drawn into [`target`](Self::target) to the read-back buffer.
+    pub fn read_back(&self, encoder: &mut wgpu::CommandEncoder) {
+        let Some(frame) = &self.frame else {
+            return;
+        };
+        encoder.copy_texture_to_buffer(
+            frame.texture.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &frame.readback,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(frame.stride),
+                    rows_per_image: None,
+                },
+            },
+            frame.texture.size(),
+        );
+    }
+
+    /// Once the frame's submission is done: passes the frame to the server and shows it.
+    pub fn show(&mut self, device: &wgpu::Device) -> Result<(), String> {
+        let Some(frame) = &self.frame else {
+            return Ok(());
+        };
+        let (readback, stride, [width, height]) =
+            (frame.readback.clone(), frame.stride, frame.size);
+        let len = readback.size();
+        let slice = readback.slice(..);
+        slice.map_async(wgpu::MapMode::Read, |_| ());
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|error| format!("the frame could not be read back: {error}"))?;
+        // The segment is rewritten only once the server has read the last frame from it.
+        self.settle()?;
+        let written = {
+            let pixels = slice
+                .get_mapped_range()
+                .map_err(|error| format!("the frame could not be read back: {error}"))?;
+            self.segment_for(len)?;
+            let segment = self.segment.as_ref().unwrap();
+            segment.file.write_all_at(&pixels, 0)
+        };
+        readback.unmap();
+        written
+            .map_err(|error| format!("the frame could not be written for the X server: {error}"))?;
+        let segment = self.segment.as_ref().unwrap();
+        self.connection
+            .shm_put_image(
+                self.window,
+                self.gc,
+                (stride / 4) as u16,
+                height as u16,
+                0,
+                0,
+                width as u16,
+                height as u16,
+                0,
+                0,
+                self.depth,
+                ImageFormat::Z_PIXMAP.into(),
+                false,
+                segment.id,
+                0,
+            )
+            .map_err(|error| error.to_string())?;
+        self.connection.flush().map_err(|error| error.to_string())?;
+        self.put_in_flight = true;
+        Ok(())
+    }
+
+    /// Waits (one round trip) until the server has handled every request sent so far.
+    fn settle(&mut self) -> Result<(), String> {
+        if std::mem::take(&mut self.put_in_flight) {
+            self.connection
+                .get_input_focus()
+                .map_err(|error| error.to_string())?
+                .reply()
+                .map_err(|error| format!("the X server did not take the frame: {error}"))?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure a segment of at least `len` bytes is attached.
+    fn segment_for(&mut self, len: u64) -> Result<(), String> {
+        if self
+            .segment
+            .as_ref()
+            .is_some_and(|segment| segment.len >= len)
+        {
+            return Ok(());
+        }
+        if let Some(old) = self.segment.take() {
+            let _ = self.connection.shm_detach(old.id);
+        }
+        let fd = rustix::fs::memfd_create("tally-window", rustix::fs::MemfdFlags::CLOEXEC)
+            .map_err(|error| format!("no memfd for the window's frames: {error}"))?;
+        let file = File::from(fd);
+        file.set_len(len)
+            .map_err(|error| format!("no memory for the window's frames: {error}"))?;
+        let server_copy = file
+            .try_clone()
+            .map_err(|error| format!("no memfd for the window's frames: {error}"))?;
+        let id = self
+            .connection
+            .generate_id()
+            .map_err(|error| error.to_string())?;
+        self.connection
+            .shm_attach_fd(id, server_copy, true)
+            .map_err(|error| error.to_string())?
+            .check()
+            .map_err(|error| {
+                format!("the X server could not map the window's frames: {error:?}")
+            })?;
+        self.segment = Some(Segment { id, file, len });
+        Ok(())
+    }
+}
+
+impl Drop for ShmPresenter {
+    fn drop(&mut self) {
+        if let Some(segment) = self.segment.take() {
+            let _ = self.connection.shm_detach(segment.id);
+        }
+        let _ = self.connection.free_gc(self.gc);
+        let _ = self.connection.flush();
+    }
+}
