@@ -192,6 +192,21 @@ impl TallyApp {
         path: Option<PathBuf>,
         settings_path: PathBuf,
     ) -> Self {
+        let mut app = Self::on_context_without_engine(egui_ctx, render_state, path, settings_path);
+        app.start_engine(None);
+        app
+    }
+
+    /// As [`TallyApp::on_context`], but the engine waits for [`TallyApp::ensure_engine`] (or
+    /// [`TallyApp::record_to`]). The app's window starts it after its first frame: on a
+    /// software rasteriser that frame compiles egui's shaders and uploads the font atlas,
+    /// which kept a just-started engine's first frames late.
+    pub fn on_context_without_engine(
+        egui_ctx: &egui::Context,
+        render_state: Option<&eframe::egui_wgpu::RenderState>,
+        path: Option<PathBuf>,
+        settings_path: PathBuf,
+    ) -> Self {
         egui_ctx.set_theme(egui::Theme::Dark);
         // The window's background is the frame's clear colour (`clear_color`), so panels
         // paint nothing of their own: egui's shader is costly on a software rasteriser (see
@@ -228,7 +243,7 @@ impl TallyApp {
             Ok(collection) => (collection, None),
             Err(error) => (empty_collection(), Some(error.to_string())),
         };
-        let mut app = Self {
+        Self {
             collection,
             file: problem.is_none().then_some(path),
             unsaved: false,
@@ -270,9 +285,14 @@ impl TallyApp {
             pending: None,
             closing: false,
             edit_monitor: None,
-        };
-        app.start_engine(None);
-        app
+        }
+    }
+
+    /// Starts the engine on the current collection unless one runs.
+    pub fn ensure_engine(&mut self) {
+        if self.session.is_none() {
+            self.start_engine(None);
+        }
     }
 
     /// The last recording the engine reported complete.

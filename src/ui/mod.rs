@@ -35,24 +35,27 @@ pub fn run(collection: Option<PathBuf>, record: Option<PathBuf>) -> Result<(), S
         .with_title("Tally")
         .with_inner_size([1280.0, 800.0])
         .with_min_inner_size([960.0, 600.0]);
-    window_loop::run(viewport, wgpu_setup(), move |ctx, render_state| {
+    let make_app = move |ctx: &eframe::egui::Context, render_state: &_| {
         // Ctrl-C closes the window the normal way, so the recording is finished properly.
         let interrupted = ctx.clone();
         let _ = ctrlc::set_handler(move || {
             interrupted.send_viewport_cmd(eframe::egui::ViewportCommand::Close);
             interrupted.request_repaint();
         });
-        let mut app = TallyApp::on_context(
+        TallyApp::on_context_without_engine(
             ctx,
             Some(render_state),
             collection,
             settings::settings_path(),
-        );
-        if let Some(path) = record {
-            app.record_to(path);
-        }
-        app
-    })
+        )
+    };
+    // The engine starts once the window has drawn its first frame (see
+    // `TallyApp::on_context_without_engine`).
+    let after_first_frame = move |app: &mut TallyApp| match record {
+        Some(path) => app.record_to(path),
+        None => app.ensure_engine(),
+    };
+    window_loop::run(viewport, wgpu_setup(), make_app, after_first_frame)
 }
 
 /// Vulkan (lavapipe without a GPU) unless `WGPU_BACKEND` says otherwise: the compositor is

@@ -23,11 +23,13 @@ use winit::event::WindowEvent;
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
 use winit::window::{Window, WindowId};
 
-/// Opens the window and runs the app in it until it closes.
+/// Opens the window and runs the app in it until it closes; `after_first_frame` runs once,
+/// after the first pass has drawn (or tried to draw) its frame.
 pub fn run(
     viewport: egui::ViewportBuilder,
     wgpu_setup: egui_wgpu::WgpuSetup,
     make_app: impl FnOnce(&egui::Context, &RenderState) -> TallyApp + 'static,
+    after_first_frame: impl FnOnce(&mut TallyApp) + 'static,
 ) -> Result<(), String> {
     let event_loop = EventLoop::<Wake>::with_user_event()
         .build()
@@ -36,6 +38,7 @@ pub fn run(
         viewport,
         wgpu_setup: Some(wgpu_setup),
         make_app: Some(Box::new(make_app)),
+        after_first_frame: Some(Box::new(after_first_frame)),
         proxy: event_loop.create_proxy(),
         running: None,
         failure: None,
@@ -67,11 +70,13 @@ impl From<accesskit_winit::Event> for Wake {
 }
 
 type MakeApp = Box<dyn FnOnce(&egui::Context, &RenderState) -> TallyApp>;
+type AfterFirstFrame = Box<dyn FnOnce(&mut TallyApp)>;
 
 struct Handler {
     viewport: egui::ViewportBuilder,
     wgpu_setup: Option<egui_wgpu::WgpuSetup>,
     make_app: Option<MakeApp>,
+    after_first_frame: Option<AfterFirstFrame>,
     proxy: EventLoopProxy<Wake>,
     running: Option<Running>,
     failure: Option<String>,
@@ -165,6 +170,8 @@ impl ApplicationHandler<Wake> for Handler {
                 running.pass();
                 if running.closing {
                     event_loop.exit();
+                } else if let Some(after_first_frame) = self.after_first_frame.take() {
+                    after_first_frame(&mut running.app);
                 }
                 return;
             }
