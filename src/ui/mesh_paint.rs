@@ -5,7 +5,7 @@
 //! filtering and whether to dither. A software rasteriser (lavapipe, llvmpipe) runs every side
 //! of a branch for every lane, masked, so each pixel also paid for four texel loads and their
 //! wrap arithmetic. This painter's shader samples and multiplies, nothing else; the window's
-//! redraws cost about 40% less CPU (BENCHMARKS.md, "ninth measurement"). On a real GPU both
+//! drawing costs about half the CPU it did (BENCHMARKS.md, "ninth measurement"). On a real GPU both
 //! are free. The UI tests draw with egui-wgpu through eframe, whose pixels this painter
 //! matches (a test below compares them).
 

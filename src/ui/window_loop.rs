@@ -447,14 +447,14 @@ impl Running {
         // The point of this loop: wait for the frame here, where the engine can still submit,
         // so the present below holds wgpu's lock only for the copy to the screen.
         let _ = device.poll(wgpu::PollType::Wait {
-            submission_index: Some(submitted),
+            submission_index: Some(submitted.clone()),
             timeout: None,
         });
         self.window.pre_present_notify();
         if let Some(frame) = surface_frame {
             queue.present(frame);
         } else if let Some(presenter) = &mut self.shared_memory {
-            if let Err(error) = presenter.show(device) {
+            if let Err(error) = presenter.show(device, submitted) {
                 // The X server went away or refused the segment: the swapchain from now on.
                 tracing::warn!("the window's frames go through the swapchain from now on: {error}");
                 self.shared_memory = None;

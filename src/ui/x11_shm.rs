@@ -190,8 +190,13 @@ impl ShmPresenter {
         );
     }
 
-    /// Once the frame's submission is done: passes the frame to the server and shows it.
-    pub fn show(&mut self, device: &wgpu::Device) -> Result<(), String> {
+    /// Passes the frame to the server and shows it, once `submitted` (the submission that drew
+    /// and copied it) is done.
+    pub fn show(
+        &mut self,
+        device: &wgpu::Device,
+        submitted: wgpu::SubmissionIndex,
+    ) -> Result<(), String> {
         let Some(frame) = &self.frame else {
             return Ok(());
         };
@@ -200,8 +205,12 @@ impl ShmPresenter {
         let len = readback.size();
         let slice = readback.slice(..);
         slice.map_async(wgpu::MapMode::Read, |_| ());
+        // Only this submission: the engine's, made since, need not be waited for.
         device
-            .poll(wgpu::PollType::wait_indefinitely())
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(submitted),
+                timeout: None,
+            })
             .map_err(|error| format!("the frame could not be read back: {error}"))?;
         // The segment is rewritten only once the server has read the last frame from it.
         self.settle()?;
