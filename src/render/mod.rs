@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use geometry::{item_quad, ndc_from_canvas, Quad};
+pub(crate) use textures::sampled_rgba_texture;
 use textures::SourceTextures;
 
 /// How many converted frames may be in flight between GPU and CPU.

@@ -84,7 +84,7 @@ impl SourceTextures {
 
     /// A 1x1 texture of one colour, sampled like a source's.
     pub fn solid(&self, rgba: [u8; 4]) -> wgpu::BindGroup {
-        let (texture, bind_group) = source_texture(
+        let (texture, bind_group) = sampled_rgba_texture(
             &self.gpu.device,
             &self.layout,
             &self.sampler,
@@ -111,7 +111,7 @@ impl SourceTextures {
             }
             _ => {
                 let yuyv = picture.packing == Packing::Yuyv;
-                let (texture, bind_group) = source_texture(
+                let (texture, bind_group) = sampled_rgba_texture(
                     &self.gpu.device,
                     &self.layout,
                     &self.sampler,
@@ -150,8 +150,10 @@ impl SourceTextures {
     }
 }
 
-/// A texture for a source's pictures, with the bind group the composite shader samples it through.
-fn source_texture(
+/// An RGBA8 texture to be sampled, with its bind group (binding 0 the texture, 1 the sampler):
+/// a source's pictures for the composite shader, written by copies or, when
+/// `unpacked_on_gpu`, by the unpacking compute shader; also egui's images in the window.
+pub(crate) fn sampled_rgba_texture(
     device: &wgpu::Device,
     layout: &wgpu::BindGroupLayout,
     sampler: &wgpu::Sampler,

@@ -207,31 +207,18 @@ impl MeshPainter {
                 z: 0,
             },
             None => {
-                let texture = device.create_texture(&wgpu::TextureDescriptor {
-                    label: Some("egui image"),
-                    size: wgpu::Extent3d {
-                        width,
-                        height,
-                        depth_or_array_layers: 1,
-                    },
-                    mip_level_count: 1,
-                    sample_count: 1,
-                    dimension: wgpu::TextureDimension::D2,
-                    // Gamma-encoded bytes sampled as they are: egui blends in gamma space.
-                    format: wgpu::TextureFormat::Rgba8Unorm,
-                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                    view_formats: &[],
-                });
                 let sampler = self
                     .samplers
                     .entry(delta.options)
                     .or_insert_with(|| sampler_for(device, delta.options));
-                let group = crate::render::sampled_texture_group(
+                // Gamma-encoded bytes sampled as they are: egui blends in gamma space.
+                let (texture, group) = crate::render::sampled_rgba_texture(
                     device,
-                    "egui image",
                     &self.image_layout,
-                    &texture,
                     sampler,
+                    "egui image",
+                    [width, height],
+                    false,
                 );
                 self.images.insert(id, Image { texture, group });
                 wgpu::Origin3d::ZERO
