@@ -366,6 +366,33 @@ impl MeshPainter {
     }
 }
 
+/// A render pass over the whole window's `view`, cleared to `background` (the window's only
+/// background: egui's panels paint none), for [`MeshPainter::paint`].
+pub fn window_pass(
+    encoder: &mut wgpu::CommandEncoder,
+    view: &wgpu::TextureView,
+    background: wgpu::Color,
+) -> wgpu::RenderPass<'static> {
+    encoder
+        .begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("window"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(background),
+                    store: wgpu::StoreOp::Store,
+                },
+                depth_slice: None,
+            })],
+            depth_stencil_attachment: None,
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        })
+        .forget_lifetime()
+}
+
 fn sampler_for(device: &wgpu::Device, options: TextureOptions) -> wgpu::Sampler {
     let filter = |filter| match filter {
         egui::TextureFilter::Nearest => wgpu::FilterMode::Nearest,
@@ -532,30 +559,6 @@ mod tests {
         })
     }
 
-    fn begin<'a>(
-        encoder: &'a mut wgpu::CommandEncoder,
-        view: &'a wgpu::TextureView,
-    ) -> wgpu::RenderPass<'static> {
-        encoder
-            .begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("window stand-in"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(BACKGROUND),
-                        store: wgpu::StoreOp::Store,
-                    },
-                    depth_slice: None,
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            })
-            .forget_lifetime()
-    }
-
     #[test]
     fn draws_what_egui_wgpu_draws() {
         let gpu = Gpu::open().expect("a wgpu adapter (lavapipe without a GPU)");
@@ -631,13 +634,13 @@ mod tests {
         );
         {
             let view = ours.create_view(&Default::default());
-            let mut pass = begin(&mut encoder, &view);
+            let mut pass = window_pass(&mut encoder, &view, BACKGROUND);
             painter.paint(&mut pass, &reference, &primitives, &screen);
         }
         buffers.extend(reference.update_buffers(device, queue, &mut encoder, &primitives, &screen));
         {
             let view = theirs.create_view(&Default::default());
-            let mut pass = begin(&mut encoder, &view);
+            let mut pass = window_pass(&mut encoder, &view, BACKGROUND);
             reference.render(&mut pass, &primitives, &screen);
         }
         buffers.push(encoder.finish());

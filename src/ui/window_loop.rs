@@ -9,7 +9,7 @@
 //! through eframe's `App` and egui_kittest.
 
 use super::app::TallyApp;
-use super::mesh_paint::MeshPainter;
+use super::mesh_paint::{self, MeshPainter};
 use super::x11_shm::{self, ShmPresenter};
 use eframe::egui;
 use eframe::egui_wgpu::{self, RenderState, RendererOptions, ScreenDescriptor};
@@ -415,28 +415,9 @@ impl Running {
         );
         {
             let [r, g, b, a] = self.app.background().map(f64::from);
-            let pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("window"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a }),
-                        store: wgpu::StoreOp::Store,
-                    },
-                    depth_slice: None,
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
-            self.meshes.paint(
-                &mut pass.forget_lifetime(),
-                &self.render.renderer.read(),
-                &meshes,
-                &screen,
-            );
+            let mut pass = mesh_paint::window_pass(&mut encoder, &view, wgpu::Color { r, g, b, a });
+            self.meshes
+                .paint(&mut pass, &self.render.renderer.read(), &meshes, &screen);
         }
         if let Some(presenter) = &self.shared_memory {
             presenter.read_back(&mut encoder);
