@@ -8,7 +8,7 @@ mod common;
 
 use common::{decode_errors, stream_times, tally, tool, write_scene, DesktopPortal, XServer};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A canvas filled with one unmistakable colour.
@@ -23,6 +23,16 @@ fn one_colour_scene(dir: &Path, name: &str, colour: &str) -> PathBuf {
 /// Starts the app on `scene` in `x`'s display, with its settings under `config`, on the
 /// session bus of `portal` (or on none, so file dialogs are zenity's).
 fn start_app(x: &XServer, scene: &Path, config: &Path, portal: Option<&DesktopPortal>) -> Child {
+    app_command(x, scene, config, portal).spawn().unwrap()
+}
+
+/// The command [`start_app`] runs, for a test to add to.
+fn app_command(
+    x: &XServer,
+    scene: &Path,
+    config: &Path,
+    portal: Option<&DesktopPortal>,
+) -> Command {
     let mut app = tally();
     match portal {
         Some(portal) => app
@@ -35,9 +45,16 @@ fn start_app(x: &XServer, scene: &Path, config: &Path, portal: Option<&DesktopPo
         .env("TALLY_LOG", "warn,tally::ui::window_loop=debug")
         .arg(scene)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::piped());
+    app
+}
+
+/// Whether an RGB pixel is within a few levels of `rgb`.
+fn near(pixel: &[u8], rgb: [u8; 3]) -> bool {
+    pixel
+        .iter()
+        .zip(rgb)
+        .all(|(value, wanted)| value.abs_diff(wanted) < 12)
 }
 
 /// Takes screenshots of the display until more than `at_least` pixels are within a few
@@ -66,11 +83,7 @@ fn wait_for_colour(
         let pixels = screenshot(x, [1280, 800], shot);
         let matching = pixels
             .chunks_exact(3)
-            .filter(|p| {
-                p.iter()
-                    .zip(rgb)
-                    .all(|(value, wanted)| value.abs_diff(wanted) < 12)
-            })
+            .filter(|pixel| near(pixel, rgb))
             .count();
         if matching > at_least {
             return matching;
@@ -130,11 +143,7 @@ fn kill_and_read_log(mut app: Child) -> String {
 fn green_left_and_right(pixels: &[u8], width: usize, split: usize) -> (usize, usize) {
     let mut counts = (0, 0);
     for (index, pixel) in pixels.chunks_exact(3).enumerate() {
-        let green = pixel
-            .iter()
-            .zip([0x20u8, 0xc0, 0x40])
-            .all(|(value, wanted)| value.abs_diff(wanted) < 12);
-        match (green, index % width < split) {
+        match (near(pixel, [0x20, 0xc0, 0x40]), index % width < split) {
             (true, true) => counts.0 += 1,
             (true, false) => counts.1 += 1,
             _ => {}
@@ -189,14 +198,8 @@ fn the_app_shows_the_scene_through_the_swapchain_too() {
     let x = XServer::start(1280, 800);
     let dir = tempfile::tempdir().unwrap();
     let scene = one_colour_scene(dir.path(), "swapchain.toml", "20c040");
-    let mut app = tally()
-        .env("DISPLAY", &x.display)
-        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+    let mut app = app_command(&x, &scene, &dir.path().join("config"), None)
         .env("TALLY_WINDOW_SHM", "off")
-        .env("TALLY_LOG", "warn,tally::ui::window_loop=debug")
-        .arg(&scene)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let shot = dir.path().join("screen.rgb");
@@ -215,14 +218,9 @@ fn ctrl_c_closes_the_window_and_finishes_its_recording() {
     let dir = tempfile::tempdir().unwrap();
     let scene = one_colour_scene(dir.path(), "closing.toml", "2040c0");
     let recording = dir.path().join("closing.mp4");
-    let mut app = tally()
-        .env("DISPLAY", &x.display)
-        .env("XDG_CONFIG_HOME", dir.path().join("config"))
-        .arg(&scene)
+    let mut app = app_command(&x, &scene, &dir.path().join("config"), None)
         .arg("--record")
         .arg(&recording)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let shot = dir.path().join("screen.rgb");
