@@ -94,6 +94,11 @@ pub(crate) fn sampled_texture_group(
     })
 }
 
+/// Whether `adapter` is a software rasteriser (lavapipe), where every pixel drawn costs CPU.
+pub fn is_software_adapter(adapter: &wgpu::AdapterInfo) -> bool {
+    adapter.device_type == wgpu::DeviceType::Cpu
+}
+
 /// The wgpu device the compositor draws with.
 #[derive(Debug)]
 pub struct Gpu {
@@ -105,7 +110,7 @@ pub struct Gpu {
 impl Gpu {
     /// Whether this is a software rasteriser (lavapipe), where every pixel drawn costs CPU.
     pub fn is_software(&self) -> bool {
-        self.info.device_type == wgpu::DeviceType::Cpu
+        is_software_adapter(&self.info)
     }
 
     /// The size to draw a canvas of `canvas` pixels at when it is only shown on a monitor

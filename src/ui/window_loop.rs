@@ -479,7 +479,7 @@ impl Running {
 /// MIT-SHM in place of the swapchain where the adapter is a software rasteriser and the X
 /// server can take it (`x11_shm`); `TALLY_WINDOW_SHM=off` keeps the swapchain.
 fn shared_memory_output(window: &Window, render: &RenderState) -> Option<ShmPresenter> {
-    let software = render.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
+    let software = crate::render::is_software_adapter(&render.adapter.get_info());
     let switched_off = std::env::var("TALLY_WINDOW_SHM").is_ok_and(|value| value == "off");
     let chosen = if !software {
         Err("a GPU presents them itself".to_string())
