@@ -716,6 +716,33 @@ pub fn dominant_tone(samples: &[f32]) -> (f64, f64) {
 
 /// First timestamp at which a per-frame measurement printed by an ffmpeg filter passes `above`.
 pub fn first_time_above(file: &Path, filter: &str, key: &str, above: f64) -> f64 {
+    let (measurements, printed) = frame_measurements(file, filter, key);
+    measurements
+        .iter()
+        .find(|(_, value)| *value > above)
+        .map(|(time, _)| *time)
+        .unwrap_or_else(|| panic!("nothing above {above} for {key}:\n{printed}"))
+}
+
+/// Every timestamp at which a per-frame measurement printed by an ffmpeg filter rises past
+/// `above` from at or below it (or is above it at the start), in order.
+pub fn times_rising_above(file: &Path, filter: &str, key: &str, above: f64) -> Vec<f64> {
+    let (measurements, _) = frame_measurements(file, filter, key);
+    let mut was_above = false;
+    let mut rises = Vec::new();
+    for (time, value) in measurements {
+        let is_above = value > above;
+        if is_above && !was_above {
+            rises.push(time);
+        }
+        was_above = is_above;
+    }
+    rises
+}
+
+/// (presentation time, value of `key`) for each frame of an ffprobe lavfi `filter` graph that
+/// reads `file`, and what ffprobe printed, for messages.
+fn frame_measurements(file: &Path, filter: &str, key: &str) -> (Vec<(f64, f64)>, String) {
     let output = tool("ffprobe")
         .args(["-v", "error", "-f", "lavfi"])
         .arg(filter)
@@ -729,17 +756,13 @@ pub fn first_time_above(file: &Path, filter: &str, key: &str, above: f64) -> f64
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
-    text.lines()
+    let measurements = text
+        .lines()
         .filter_map(|line| {
             let (time, value) = line.split_once(',')?;
             Some((time.parse::<f64>().ok()?, value.parse::<f64>().ok()?))
         })
-        .find(|(_, value)| *value > above)
-        .map(|(time, _)| time)
-        .unwrap_or_else(|| {
-            panic!(
-                "nothing above {above} for {key}:\n{text}\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        })
+        .collect();
+    let printed = format!("{text}\n{}", String::from_utf8_lossy(&output.stderr));
+    (measurements, printed)
 }
