@@ -1125,7 +1125,7 @@ impl eframe::App for TallyApp {
     }
 
     fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
-        self.background()
+        self.background().to_normalized_gamma_f32()
     }
 
     fn on_exit(&mut self) {
@@ -1175,8 +1175,8 @@ impl TallyApp {
     }
 
     /// The window's background: the renderer clears the frame to it before drawing.
-    pub fn background(&self) -> [f32; 4] {
-        BACKGROUND.to_normalized_gamma_f32()
+    pub fn background(&self) -> egui::Color32 {
+        BACKGROUND
     }
 
     /// When the window closes: reports its redraw rate, stops the engine (finishing a

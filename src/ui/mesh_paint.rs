@@ -366,12 +366,13 @@ impl MeshPainter {
     }
 }
 
-/// A render pass over the whole window's `view`, cleared to `background` (the window's only
-/// background: egui's panels paint none), for [`MeshPainter::paint`].
+/// A render pass over the whole window's `view`, for [`MeshPainter::paint`]: cleared to
+/// `clear` (the window's only background: egui's panels paint none), or keeping what the view
+/// holds (a pass that redraws only part of it, see `damage`).
 pub fn window_pass(
     encoder: &mut wgpu::CommandEncoder,
     view: &wgpu::TextureView,
-    background: wgpu::Color,
+    clear: Option<wgpu::Color>,
 ) -> wgpu::RenderPass<'static> {
     encoder
         .begin_render_pass(&wgpu::RenderPassDescriptor {
@@ -380,7 +381,7 @@ pub fn window_pass(
                 view,
                 resolve_target: None,
                 ops: wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(background),
+                    load: clear.map_or(wgpu::LoadOp::Load, wgpu::LoadOp::Clear),
                     store: wgpu::StoreOp::Store,
                 },
                 depth_slice: None,
@@ -634,13 +635,13 @@ mod tests {
         );
         {
             let view = ours.create_view(&Default::default());
-            let mut pass = window_pass(&mut encoder, &view, BACKGROUND);
+            let mut pass = window_pass(&mut encoder, &view, Some(BACKGROUND));
             painter.paint(&mut pass, &reference, &primitives, &screen);
         }
         buffers.extend(reference.update_buffers(device, queue, &mut encoder, &primitives, &screen));
         {
             let view = theirs.create_view(&Default::default());
-            let mut pass = window_pass(&mut encoder, &view, BACKGROUND);
+            let mut pass = window_pass(&mut encoder, &view, Some(BACKGROUND));
             reference.render(&mut pass, &primitives, &screen);
         }
         buffers.push(encoder.finish());
@@ -671,6 +672,147 @@ mod tests {
         assert_eq!(
             differing, 0,
             "pixels that differ from egui-wgpu's by more than one level"
+        );
+    }
+
+    /// Draws `primitives` into `view` with `painter` (its callbacks through `callbacks`),
+    /// cleared first or keeping what is there.
+    fn draw_into(
+        gpu: &Gpu,
+        painter: &mut MeshPainter,
+        callbacks: &mut egui_wgpu::Renderer,
+        primitives: &[ClippedPrimitive],
+        screen: &ScreenDescriptor,
+        view: &wgpu::TextureView,
+        clear: Option<wgpu::Color>,
+    ) {
+        let (device, queue) = (&gpu.device, &gpu.queue);
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        let mut buffers =
+            painter.prepare(device, queue, &mut encoder, callbacks, primitives, screen);
+        {
+            let mut pass = window_pass(&mut encoder, view, clear);
+            painter.paint(&mut pass, callbacks, primitives, screen);
+        }
+        buffers.push(encoder.finish());
+        queue.submit(buffers);
+    }
+
+    /// The window's partial redraw (`damage`): a pass that changed some text redraws only the
+    /// rectangles it and the monitor cover, over the last frame, and the frame is then the
+    /// same as one drawn whole.
+    #[test]
+    fn redrawing_only_the_damage_gives_the_whole_frame() {
+        use crate::ui::damage::{shapes_within, Damage, DamageTracker};
+        let gpu = Gpu::open().expect("a wgpu adapter (lavapipe without a GPU)");
+        let (device, queue) = (&gpu.device, &gpu.queue);
+        let mut painter = MeshPainter::new(device, wgpu::TextureFormat::Rgba8Unorm);
+        let mut callbacks = egui_wgpu::Renderer::new(
+            device,
+            wgpu::TextureFormat::Rgba8Unorm,
+            egui_wgpu::RendererOptions::default(),
+        );
+        let fill = solid_fill_pipeline(device);
+        let ctx = egui::Context::default();
+        // As in the app: the window's background shows through the panels.
+        ctx.all_styles_mut(|style| style.visuals.panel_fill = Color32::TRANSPARENT);
+        let image = ctx.load_texture(
+            "grey",
+            ColorImage::new([2, 2], vec![Color32::GRAY; 4]),
+            egui::TextureOptions::NEAREST,
+        );
+        let mut input = egui::RawInput {
+            screen_rect: Some(Rect::from_min_size(
+                egui::Pos2::ZERO,
+                Vec2::new(SIZE[0] as f32, SIZE[1] as f32) / PIXELS_PER_POINT,
+            )),
+            ..Default::default()
+        };
+        input
+            .viewports
+            .entry(egui::ViewportId::ROOT)
+            .or_default()
+            .native_pixels_per_point = Some(PIXELS_PER_POINT);
+        let background_color = Color32::from_rgb(25, 25, 25);
+        let [r, g, b, a] = background_color.to_normalized_gamma_f32().map(f64::from);
+        let background = wgpu::Color { r, g, b, a };
+        let screen = ScreenDescriptor {
+            size_in_pixels: SIZE,
+            pixels_per_point: PIXELS_PER_POINT,
+        };
+        let mut tracker = DamageTracker::default();
+        let partial = target(&gpu);
+        let partial_view = partial.create_view(&Default::default());
+        let mut last_damage = None;
+        let mut last_shapes = Vec::new();
+        // The second pass's new glyphs patch the font atlas, which redraws no more than its text.
+        for text in ["Program 29.9 fps", "Program 30.1 fps"] {
+            let output = ctx.run_ui(input.clone(), |ui| docks(ui, text, &image, &fill));
+            let mut textures_changed = false;
+            for (id, deltas) in &output.textures_delta.set {
+                for delta in deltas {
+                    textures_changed |= *id != egui::TextureId::default() || delta.pos.is_none();
+                    painter.set_texture(device, queue, *id, delta);
+                }
+            }
+            let damage = tracker.damage(&output.shapes, SIZE, PIXELS_PER_POINT, textures_changed);
+            let (shapes, clear) = match &damage {
+                Damage::Everything => (output.shapes.clone(), Some(background)),
+                Damage::Rects(rects) => (
+                    shapes_within(&output.shapes, rects, PIXELS_PER_POINT, background_color),
+                    None,
+                ),
+            };
+            let primitives = ctx.tessellate(shapes, PIXELS_PER_POINT);
+            draw_into(
+                &gpu,
+                &mut painter,
+                &mut callbacks,
+                &primitives,
+                &screen,
+                &partial_view,
+                clear,
+            );
+            last_damage = Some(damage);
+            last_shapes = output.shapes;
+        }
+        let Some(Damage::Rects(rects)) = last_damage else {
+            panic!("the second pass should redraw rectangles, not {last_damage:?}");
+        };
+        let damaged: u32 = rects.iter().map(|rect| rect.width * rect.height).sum();
+        assert!(
+            damaged > 0 && damaged < SIZE[0] * SIZE[1] / 3,
+            "{damaged} pixels redrawn in {rects:?}"
+        );
+
+        let whole = target(&gpu);
+        let primitives = ctx.tessellate(last_shapes, PIXELS_PER_POINT);
+        draw_into(
+            &gpu,
+            &mut painter,
+            &mut callbacks,
+            &primitives,
+            &screen,
+            &whole.create_view(&Default::default()),
+            Some(background),
+        );
+        let (partial, whole) = (read_back(&gpu, &partial), read_back(&gpu, &whole));
+        let differing = partial
+            .chunks_exact(4)
+            .zip(whole.chunks_exact(4))
+            .filter(|(a, b)| a.iter().zip(b.iter()).any(|(a, b)| a.abs_diff(*b) > 1))
+            .count();
+        assert_eq!(
+            differing, 0,
+            "pixels that differ from the frame drawn whole"
+        );
+        let callback_pixels = partial
+            .chunks_exact(4)
+            .filter(|pixel| pixel[..3] == CALLBACK_RGB)
+            .count();
+        assert!(
+            callback_pixels > 4_000,
+            "{callback_pixels} pixels of the monitor"
         );
     }
 }

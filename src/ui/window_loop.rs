@@ -9,6 +9,7 @@
 //! through eframe's `App` and egui_kittest.
 
 use super::app::TallyApp;
+use super::damage::{self, Damage, DamageTracker};
 use super::mesh_paint::{self, MeshPainter};
 use super::x11_shm::{self, ShmPresenter};
 use eframe::egui;
@@ -103,6 +104,8 @@ struct Running {
     reconfigure: bool,
     /// Where frames go instead of the surface (left unconfigured then), on a software adapter.
     shared_memory: Option<ShmPresenter>,
+    /// What each pass changed, for a frame that lives on between passes (`shared_memory`).
+    damage: DamageTracker,
     closing: bool,
 }
 
@@ -298,6 +301,7 @@ impl Running {
             passes: 0,
             reconfigure: false,
             shared_memory,
+            damage: DamageTracker::default(),
             closing: false,
         })
     }
@@ -370,6 +374,11 @@ impl Running {
         pixels_per_point: f32,
         mut textures: egui::TexturesDelta,
     ) {
+        // Pixels that changed under unchanged shapes: any texture's but for the font atlas's
+        // new glyphs, which no shape of the last pass used.
+        let textures_changed = textures.set.iter().any(|(id, deltas)| {
+            *id != egui::TextureId::default() || deltas.iter().any(|delta| delta.pos.is_none())
+        });
         // egui sends each texture change once: uploaded even when no frame is shown now, so
         // nothing is lost (the font atlas above all).
         for (id, deltas) in textures.set.drain() {
@@ -381,10 +390,15 @@ impl Running {
         // Handles (reference-counted), so the painter can be borrowed mutably beside them.
         let device = &self.render.device.clone();
         let queue = &self.render.queue.clone();
-        let (view, surface_frame) = match &mut self.shared_memory {
+        let (view, surface_frame, damage) = match &mut self.shared_memory {
             Some(presenter) => {
                 let size = self.window.inner_size();
-                (presenter.target(device, [size.width, size.height]), None)
+                let (view, new) = presenter.target(device, [size.width, size.height]);
+                let size = [view.texture().width(), view.texture().height()];
+                let damage =
+                    self.damage
+                        .damage(&shapes, size, pixels_per_point, new || textures_changed);
+                (view, None, damage)
             }
             None => {
                 let Some(frame) = self.surface_frame() else {
@@ -394,8 +408,19 @@ impl Running {
                 let view = frame
                     .texture
                     .create_view(&wgpu::TextureViewDescriptor::default());
-                (view, Some(frame))
+                (view, Some(frame), Damage::Everything)
             }
+        };
+        let background = self.app.background();
+        let (shapes, clear) = match &damage {
+            Damage::Everything => {
+                let [r, g, b, a] = background.to_normalized_gamma_f32().map(f64::from);
+                (shapes, Some(wgpu::Color { r, g, b, a }))
+            }
+            Damage::Rects(rects) => (
+                damage::shapes_within(&shapes, rects, pixels_per_point, background),
+                None,
+            ),
         };
         let meshes = self.egui_ctx.tessellate(shapes, pixels_per_point);
         let screen = ScreenDescriptor {
@@ -414,13 +439,12 @@ impl Running {
             &screen,
         );
         {
-            let [r, g, b, a] = self.app.background().map(f64::from);
-            let mut pass = mesh_paint::window_pass(&mut encoder, &view, wgpu::Color { r, g, b, a });
+            let mut pass = mesh_paint::window_pass(&mut encoder, &view, clear);
             self.meshes
                 .paint(&mut pass, &self.render.renderer.read(), &meshes, &screen);
         }
-        if let Some(presenter) = &self.shared_memory {
-            presenter.read_back(&mut encoder);
+        if let Some(presenter) = &mut self.shared_memory {
+            presenter.read_back(&mut encoder, &damage);
         }
         let submitted = queue.submit(callback_buffers.into_iter().chain([encoder.finish()]));
         // After the submit: the frame may still have drawn with them.

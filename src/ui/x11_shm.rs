@@ -10,6 +10,7 @@
 //! unsafe code is needed. Where the server cannot take it (no MIT-SHM 1.2, not local, a pixel
 //! layout other than 32-bit BGRX), the window keeps the swapchain.
 
+use super::damage::{Damage, PixelRect};
 use eframe::wgpu;
 use egui_winit::winit::raw_window_handle::{HasWindowHandle, RawWindowHandle};
 use egui_winit::winit::window::Window;
@@ -49,6 +50,8 @@ pub struct ShmPresenter {
     segment: Option<Segment>,
     /// A `ShmPutImage` was sent that the server may still be reading.
     put_in_flight: bool,
+    /// Rows of the read-back buffer copied from the frame since the segment was last written.
+    rows_to_write: Vec<std::ops::Range<u32>>,
 }
 
 impl ShmPresenter {
@@ -129,16 +132,21 @@ impl ShmPresenter {
             frame: None,
             segment: None,
             put_in_flight: false,
+            rows_to_write: Vec::new(),
         };
         // A server on another machine cannot map the memfd: find out now, not at the first frame.
         presenter.segment_for(4096)?;
         Ok(presenter)
     }
 
-    /// The texture to draw the next frame into, `size` pixels (made anew when it changes).
-    pub fn target(&mut self, device: &wgpu::Device, size: [u32; 2]) -> wgpu::TextureView {
+    /// The texture to draw the next frame into, `size` pixels, and whether it is new (made
+    /// anew when the size changes), so that none of the last frame is in it. It keeps what
+    /// was drawn into it otherwise.
+    pub fn target(&mut self, device: &wgpu::Device, size: [u32; 2]) -> (wgpu::TextureView, bool) {
         let size = size.map(|side| side.max(1));
-        if self.frame.as_ref().is_none_or(|frame| frame.size != size) {
+        let new = self.frame.as_ref().is_none_or(|frame| frame.size != size);
+        if new {
+            self.rows_to_write.clear();
             let texture = device.create_texture(&wgpu::TextureDescriptor {
                 label: Some("window frame"),
                 size: wgpu::Extent3d {
@@ -168,30 +176,63 @@ impl ShmPresenter {
                 stride,
             });
         }
-        self.frame.as_ref().map(|frame| frame.view.clone()).unwrap()
+        (
+            self.frame.as_ref().map(|frame| frame.view.clone()).unwrap(),
+            new,
+        )
     }
 
-    /// Records the copy of the frame drawn into [`target`](Self::target) to the read-back buffer.
-    pub fn read_back(&self, encoder: &mut wgpu::CommandEncoder) {
+    /// Records the copy of what was drawn into [`target`](Self::target) to the read-back
+    /// buffer: `damage`, in place there, as the rest of the buffer already holds the rest.
+    pub fn read_back(&mut self, encoder: &mut wgpu::CommandEncoder, damage: &Damage) {
         let Some(frame) = &self.frame else {
             return;
         };
-        encoder.copy_texture_to_buffer(
-            frame.texture.as_image_copy(),
-            wgpu::TexelCopyBufferInfo {
-                buffer: &frame.readback,
-                layout: wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some(frame.stride),
-                    rows_per_image: None,
+        let whole = [PixelRect {
+            x: 0,
+            y: 0,
+            width: frame.size[0],
+            height: frame.size[1],
+        }];
+        let rects = match damage {
+            Damage::Everything => &whole[..],
+            Damage::Rects(rects) => &rects[..],
+        };
+        for rect in rects {
+            encoder.copy_texture_to_buffer(
+                wgpu::TexelCopyTextureInfo {
+                    texture: &frame.texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d {
+                        x: rect.x,
+                        y: rect.y,
+                        z: 0,
+                    },
+                    aspect: wgpu::TextureAspect::All,
                 },
-            },
-            frame.texture.size(),
-        );
+                wgpu::TexelCopyBufferInfo {
+                    buffer: &frame.readback,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: u64::from(rect.y) * u64::from(frame.stride) + u64::from(rect.x) * 4,
+                        bytes_per_row: Some(frame.stride),
+                        rows_per_image: None,
+                    },
+                },
+                wgpu::Extent3d {
+                    width: rect.width,
+                    height: rect.height,
+                    depth_or_array_layers: 1,
+                },
+            );
+        }
+        self.rows_to_write
+            .extend(rects.iter().map(|rect| rect.y..rect.y + rect.height));
     }
 
-    /// Passes the frame to the server and shows it, once `submitted` (the submission that drew
-    /// and copied it) is done.
+    /// Passes the rows read back since the last frame to the server and shows the whole frame,
+    /// once `submitted` (the submission that drew and copied them) is done. The segment keeps
+    /// the rest from earlier frames, so the server is always given the whole window: what the
+    /// window had drawn is lost whenever the window was covered, and the server keeps none.
     pub fn show(
         &mut self,
         device: &wgpu::Device,
@@ -203,6 +244,17 @@ impl ShmPresenter {
         let (readback, stride, [width, height]) =
             (frame.readback.clone(), frame.stride, frame.size);
         let len = readback.size();
+        let new_segment = self
+            .segment
+            .as_ref()
+            .is_none_or(|segment| segment.len < len);
+        let rows = if new_segment {
+            // A new segment has nothing of the earlier frames: all of it, from the buffer.
+            std::iter::once(0..height).collect()
+        } else {
+            merge_row_ranges(std::mem::take(&mut self.rows_to_write))
+        };
+        self.rows_to_write.clear();
         let slice = readback.slice(..);
         slice.map_async(wgpu::MapMode::Read, |_| ());
         // Only this submission: the engine's, made since, need not be waited for.
@@ -220,7 +272,13 @@ impl ShmPresenter {
                 .map_err(|error| format!("the frame could not be read back: {error}"))?;
             self.segment_for(len)?;
             let segment = self.segment.as_ref().unwrap();
-            segment.file.write_all_at(&pixels, 0)
+            rows.iter().try_for_each(|rows| {
+                let bytes =
+                    (rows.start as usize * stride as usize)..(rows.end as usize * stride as usize);
+                segment
+                    .file
+                    .write_all_at(&pixels[bytes.clone()], bytes.start as u64)
+            })
         };
         readback.unmap();
         written
@@ -296,6 +354,19 @@ impl ShmPresenter {
         self.segment = Some(Segment { id, file, len });
         Ok(())
     }
+}
+
+/// The rows in `ranges`, as few ranges as cover them, in order.
+fn merge_row_ranges(mut ranges: Vec<std::ops::Range<u32>>) -> Vec<std::ops::Range<u32>> {
+    ranges.sort_by_key(|range| range.start);
+    let mut merged: Vec<std::ops::Range<u32>> = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range),
+        }
+    }
+    merged
 }
 
 impl Drop for ShmPresenter {
