@@ -405,6 +405,15 @@ pub struct XServer {
 
 impl XServer {
     pub fn start(width: u32, height: u32) -> Self {
+        // Xvfb makes the socket directory when it is missing, but two servers starting at once
+        // on a new machine race to make it, and the loser listens on its abstract socket only
+        // ("mkdir(/tmp/.X11-unix) failed, errno = 17"), so its socket file never appears.
+        let socket_dir = Path::new("/tmp/.X11-unix");
+        if std::fs::create_dir(socket_dir).is_ok() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(socket_dir, std::fs::Permissions::from_mode(0o1777))
+                .expect("make /tmp/.X11-unix writable to all, as X expects");
+        }
         // Tests in one process run at once: each takes its own numbers.
         static TAKEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let first = 100
@@ -435,8 +444,9 @@ impl XServer {
             while !socket.exists() && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            assert!(socket.exists(), "Xvfb did not start on {display}");
-            return Self { display, child };
+            let server = Self { display, child };
+            assert!(socket.exists(), "Xvfb did not start on {}", server.display);
+            return server;
         }
         panic!("no free X display number");
     }
