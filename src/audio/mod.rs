@@ -93,6 +93,27 @@ impl Mixer {
         }
     }
 
+    /// Takes every strip's settings from `collection` (strips come and go with its sources).
+    /// A strip that stays keeps its meter, and its filters' state (a gate's or a compressor's
+    /// envelope) while its chain is unchanged, so moving a fader neither resets the meters'
+    /// loudness windows nor makes a filter jump.
+    pub fn update(&mut self, collection: &Collection) {
+        let mut before: HashMap<String, Channel> = self
+            .channels
+            .drain(..)
+            .map(|channel| (channel.source.clone(), channel))
+            .collect();
+        self.channels = Mixer::new(collection).channels;
+        for channel in &mut self.channels {
+            if let Some(old) = before.remove(&channel.source) {
+                channel.meter = old.meter;
+                if old.settings.filters == channel.settings.filters {
+                    channel.filters = old.filters;
+                }
+            }
+        }
+    }
+
     /// Whether any strip sends sound to the monitoring device.
     pub fn monitors_anything(&self) -> bool {
         self.channels
@@ -196,8 +217,8 @@ mod tests {
         }
     }
 
-    fn mixer_with(settings: AudioSettings) -> (Mixer, HashMap<String, Box<dyn RunningSource>>) {
-        let collection = Collection {
+    fn collection_with(settings: AudioSettings) -> Collection {
+        Collection {
             base_dir: ".".into(),
             canvas: Canvas {
                 width: 2,
@@ -214,10 +235,13 @@ mod tests {
                 }),
             }],
             scenes: Vec::new(),
-        };
+        }
+    }
+
+    fn mixer_with(settings: AudioSettings) -> (Mixer, HashMap<String, Box<dyn RunningSource>>) {
         let mut sources: HashMap<String, Box<dyn RunningSource>> = HashMap::new();
         sources.insert("ramp".into(), Box::new(Ramp));
-        (Mixer::new(&collection), sources)
+        (Mixer::new(&collection_with(settings)), sources)
     }
 
     fn on_air() -> HashSet<&'static str> {
@@ -311,6 +335,26 @@ mod tests {
             let levels = mixer.take_levels();
             assert!(levels.sources[0].1.sample_peak_dbfs.is_finite());
         }
+    }
+
+    #[test]
+    fn an_update_takes_the_new_settings_and_keeps_the_meter() {
+        let (mut mixer, mut sources) = mixer_with(AudioSettings::default());
+        mixer.mix(&mut sources, &on_air(), 400, 1, Pacing::Deterministic);
+        mixer.update(&collection_with(AudioSettings {
+            volume_db: -6.0206,
+            ..AudioSettings::default()
+        }));
+        // The sample mixed before the update is still in the strip's reading: 0.2 at sample 400.
+        let levels = mixer.take_levels();
+        assert!(
+            (levels.sources[0].1.sample_peak_dbfs - gain_to_db(0.2)).abs() < 0.01,
+            "{levels:?}"
+        );
+        let block = mixer
+            .mix(&mut sources, &on_air(), 400, 1, Pacing::Deterministic)
+            .to_vec();
+        assert!((block[0] - 0.1).abs() < 1e-4, "{block:?}");
     }
 
     #[test]

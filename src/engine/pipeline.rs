@@ -601,15 +601,18 @@ fn update_collection(
     sources.retain(|id, _| updated.source(id).is_some());
     let mut sound_changed = false;
     for source in &updated.sources {
-        let unchanged =
-            collection.source(&source.id) == Some(source) && sources.contains_key(&source.id);
-        if unchanged {
+        let old = collection.source(&source.id);
+        let running = sources.contains_key(&source.id);
+        if old == Some(source) && running {
             continue;
         }
-        sound_changed |= source.kind.audio().is_some()
-            || collection
-                .source(&source.id)
-                .is_some_and(|old| old.kind.audio().is_some());
+        sound_changed |=
+            source.kind.audio().is_some() || old.is_some_and(|old| old.kind.audio().is_some());
+        // A fader, mute or filter change is the mixer's alone: reopening would restart a
+        // media file from its start and hold up this frame while it prerolls.
+        if running && old.is_some_and(|old| old.kind.same_apart_from_audio(&source.kind)) {
+            continue;
+        }
         reopened.push(source.id.clone());
         match sources::open(source, &updated) {
             Ok(mut running) => {
@@ -626,7 +629,7 @@ fn update_collection(
     *collection = updated;
     collection.canvas = canvas;
     if sound_changed {
-        *mixer = Mixer::new(collection);
+        mixer.update(collection);
     }
     reopened
 }
@@ -742,4 +745,110 @@ pub(super) fn scene_layers<'a>(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scene::{AudioFilter, AudioSettings, Canvas, MediaSource, Source, SourceKind};
+    use crate::sources::AUDIO_CHANNELS;
+
+    /// Stands for a media file that is playing, sounding a constant 0.5; there is no file
+    /// behind it, so opening the source anew fails.
+    struct Playing;
+
+    impl RunningSource for Playing {
+        fn size(&self) -> [u32; 2] {
+            [1, 1]
+        }
+        fn video(&mut self, _tick: Tick) -> Option<FrameRef> {
+            None
+        }
+        fn mix_audio(&mut self, _first_sample: u64, out: &mut [f32], _pacing: Pacing) {
+            out.iter_mut().for_each(|sample| *sample += 0.5);
+        }
+    }
+
+    fn with_clip(path: &str, audio: AudioSettings) -> Collection {
+        Collection {
+            base_dir: ".".into(),
+            canvas: Canvas {
+                width: 2,
+                height: 2,
+                fps: FrameRate::new(30, 1),
+            },
+            current_scene: "S".into(),
+            sources: vec![Source {
+                id: "clip".into(),
+                kind: SourceKind::Media(MediaSource {
+                    path: path.into(),
+                    looping: false,
+                    audio,
+                }),
+            }],
+            scenes: vec![Scene {
+                name: "S".into(),
+                items: Vec::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_mixer_change_leaves_the_source_playing_and_a_new_file_reopens_it() {
+        let mut collection = with_clip("missing.mp4", AudioSettings::default());
+        let mut sources: HashMap<String, Box<dyn RunningSource>> = HashMap::new();
+        sources.insert("clip".into(), Box::new(Playing));
+        let mut mixer = Mixer::new(&collection);
+        let (events, warnings) = crossbeam_channel::bounded(8);
+        let on_air: HashSet<&str> = ["clip"].into_iter().collect();
+
+        // The fader down 6 dB and a gain filter of -14 dB: -20 dB in all.
+        let quieter = with_clip(
+            "missing.mp4",
+            AudioSettings {
+                volume_db: -6.0,
+                filters: vec![AudioFilter::Gain { db: -14.0 }],
+                ..AudioSettings::default()
+            },
+        );
+        let reopened = update_collection(
+            &mut collection,
+            quieter.clone(),
+            &mut sources,
+            &mut mixer,
+            &events,
+        );
+        assert!(reopened.is_empty(), "{reopened:?}");
+        assert!(
+            sources.contains_key("clip"),
+            "the playing source was dropped"
+        );
+        assert!(warnings.try_recv().is_err(), "nothing was opened");
+        assert_eq!(collection, quieter);
+        let block = mixer.mix(&mut sources, &on_air, 0, 4, Pacing::Deterministic);
+        assert_eq!(block.len(), 4 * AUDIO_CHANNELS);
+        assert!(
+            block.iter().all(|sample| (sample - 0.05).abs() < 1e-3),
+            "the mixer did not take the new settings: {block:?}"
+        );
+
+        // Another file is another source: opened anew (and this one is missing).
+        let other_file = with_clip(
+            "other.mp4",
+            quieter.sources[0].kind.audio().unwrap().clone(),
+        );
+        let reopened = update_collection(
+            &mut collection,
+            other_file,
+            &mut sources,
+            &mut mixer,
+            &events,
+        );
+        assert_eq!(reopened, ["clip"]);
+        assert!(!sources.contains_key("clip"));
+        assert!(
+            matches!(warnings.try_recv(), Ok(Event::Warning(message)) if message.contains("other.mp4")),
+            "the missing file is a warning"
+        );
+    }
 }

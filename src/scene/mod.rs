@@ -240,6 +240,24 @@ impl SourceKind {
             _ => None,
         }
     }
+
+    pub fn audio_mut(&mut self) -> Option<&mut AudioSettings> {
+        match self {
+            SourceKind::Media(media) => Some(&mut media.audio),
+            SourceKind::AudioInput(input) => Some(&mut input.audio),
+            _ => None,
+        }
+    }
+
+    /// Whether the two differ in their mixer settings at most (fader, mute, filters, ...):
+    /// those belong to the mixer, so such a change leaves the running source as it is.
+    pub fn same_apart_from_audio(&self, other: &SourceKind) -> bool {
+        let mut other = other.clone();
+        if let (Some(mine), Some(theirs)) = (self.audio(), other.audio_mut()) {
+            *theirs = mine.clone();
+        }
+        *self == other
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -380,12 +380,13 @@ fn mixer(app: &mut TallyApp, ui: &mut egui::Ui) {
         });
         if changed != settings {
             app.edit(|c| {
-                if let Some(source) = c.sources.iter_mut().find(|s| s.id == id) {
-                    match &mut source.kind {
-                        SourceKind::Media(media) => media.audio = changed,
-                        SourceKind::AudioInput(input) => input.audio = changed,
-                        _ => {}
-                    }
+                if let Some(audio) = c
+                    .sources
+                    .iter_mut()
+                    .find(|s| s.id == id)
+                    .and_then(|s| s.kind.audio_mut())
+                {
+                    *audio = changed;
                 }
             });
         }
