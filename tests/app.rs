@@ -1015,6 +1015,93 @@ fn the_mixer_strip_mutes_fades_and_monitors_a_source_and_the_master_meter_follow
     master_rms_until(&mut harness, |rms| rms < -90.0);
 }
 
+/// Picks `kind` in Properties' "add filter" box, scrolled into view first.
+fn add_filter(harness: &mut Harness<'static, TallyApp>, kind: &str) {
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::ComboBox, "add filter")
+        .scroll_to_me();
+    // The dock scrolls over a few frames.
+    harness.run_steps(20);
+    choose(harness, "add filter", kind);
+}
+
+/// Clicks the `nth` widget labelled `label`, scrolled into view first.
+fn click_in_dock(harness: &mut Harness<'static, TallyApp>, label: &str, nth: usize) {
+    harness
+        .get_all_by_label(label)
+        .nth(nth)
+        .unwrap()
+        .scroll_to_me();
+    harness.run_steps(20);
+    harness.get_all_by_label(label).nth(nth).unwrap().click();
+    harness.run_steps(2);
+}
+
+#[test]
+fn audio_filters_added_in_properties_shape_the_sound_and_undo_takes_them_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", WITH_SOUND));
+    let audio = |app: &TallyApp| match &app.collection().source("clip").unwrap().kind {
+        SourceKind::Media(media) => media.audio.clone(),
+        other => panic!("{other:?}"),
+    };
+    master_rms_until(&mut harness, |rms| rms > -40.0);
+    std::thread::sleep(Duration::from_millis(300));
+    let loud = master_rms_until(&mut harness, |_| true);
+    step_until(&mut harness, |app| {
+        app.engine()
+            .is_some_and(|engine| engine.stats().source_sizes.contains_key("clip"))
+    });
+    harness.run_steps(2);
+    click_in_preview(&mut harness, [320.0, 180.0]);
+
+    // Properties shows the clip's sound below its file: a filter chain, empty so far.
+    add_filter(&mut harness, "Gain");
+    assert_eq!(
+        audio(harness.state()).filters,
+        [tally::scene::AudioFilter::Gain { db: 0.0 }]
+    );
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::SpinButton, "gain")
+        .set_value_accesskit(-20.0);
+    harness.run_steps(2);
+    assert_eq!(
+        audio(harness.state()).filters,
+        [tally::scene::AudioFilter::Gain { db: -20.0 }]
+    );
+    master_rms_until(&mut harness, |rms| (rms - (loud - 20.0)).abs() < 5.0);
+
+    // A limiter after it, moved up before it, then removed.
+    add_filter(&mut harness, "Limiter");
+    let names = |app: &TallyApp| -> Vec<&'static str> {
+        audio(app).filters.iter().map(|f| f.name()).collect()
+    };
+    assert_eq!(names(harness.state()), ["gain", "limiter"]);
+    click_in_dock(&mut harness, "Up", 1);
+    assert_eq!(names(harness.state()), ["limiter", "gain"]);
+    click_in_dock(&mut harness, "Remove", 0);
+    assert_eq!(
+        audio(harness.state()).filters,
+        [tally::scene::AudioFilter::Gain { db: -20.0 }]
+    );
+
+    // The sync offset is the strip's too; then every edit is undone.
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::SpinButton, "sync offset")
+        .set_value_accesskit(120.0);
+    harness.run_steps(2);
+    assert_eq!(audio(harness.state()).sync_offset_ms, 120);
+    for _ in 0..6 {
+        harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+        harness.run_steps(2);
+    }
+    assert_eq!(
+        audio(harness.state()),
+        tally::scene::AudioSettings::default()
+    );
+    master_rms_until(&mut harness, |rms| (rms - loud).abs() < 5.0);
+}
+
 #[test]
 fn the_monitor_rate_chosen_in_settings_paces_the_window_and_is_kept() {
     let dir = tempfile::tempdir().unwrap();

@@ -367,3 +367,35 @@ fn demo_collection_round_trips_through_save() {
     let again = scene::parse_str(&text, Path::new("saved.toml"), &collection.base_dir).unwrap();
     assert_eq!(again, collection);
 }
+
+#[test]
+fn every_filter_round_trips_through_save_at_both_ends_of_its_settings() {
+    let path = common::repo_root().join("scenes/demo.toml");
+    let mut collection = scene::load_file(&path).unwrap();
+    let mut filters = Vec::new();
+    for name in scene::AudioFilter::NAMES {
+        for end in [false, true] {
+            let mut filter = scene::AudioFilter::new(name).unwrap();
+            assert_eq!(filter.name(), name);
+            for parameter in filter.parameters_mut() {
+                *parameter.value = if end {
+                    *parameter.range.end()
+                } else {
+                    *parameter.range.start()
+                };
+            }
+            filters.push(filter);
+        }
+    }
+    let audio = collection
+        .sources
+        .iter_mut()
+        .find_map(|source| source.kind.audio_mut())
+        .expect("the demo has a source with sound");
+    audio.filters = filters.clone();
+    let text = scene::to_toml_string(&collection).unwrap();
+    let again = scene::parse_str(&text, Path::new("saved.toml"), &collection.base_dir)
+        .unwrap_or_else(|error| panic!("{error}\n{text}"));
+    assert_eq!(again, collection);
+    assert_eq!(filters.len(), 2 * scene::AudioFilter::NAMES.len());
+}

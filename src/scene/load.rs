@@ -8,7 +8,7 @@ use super::diagnostics::{did_you_mean, Diagnostic, LineIndex, LoadError};
 use super::{
     AudioFilter, AudioInputSource, AudioSettings, Bounds, BoundsFit, CameraFormat, CameraSource,
     Canvas, Collection, Color, Crop, FrameRate, Item, ItemSize, MediaSource, Monitoring, Outline,
-    Region, Scene, ScreenSource, Source, SourceKind, TextSource,
+    Region, Scene, ScreenSource, Source, SourceKind, TextSource, SYNC_OFFSET_LIMIT_MS,
 };
 use std::collections::HashSet;
 use std::ops::Range;
@@ -545,7 +545,8 @@ impl<'a> Decoder<'a> {
                 .unwrap_or(defaults.balance),
             sync_offset_ms: self
                 .optional(table, "sync_offset_ms", |d, v, f| {
-                    d.number_in(v, f, -5000.0, 5000.0)
+                    let limit = f64::from(SYNC_OFFSET_LIMIT_MS);
+                    d.number_in(v, f, -limit, limit)
                 })
                 .map_or(defaults.sync_offset_ms, |ms| ms.round() as i32),
             filters: self
@@ -599,83 +600,36 @@ impl<'a> Decoder<'a> {
     }
 
     fn audio_filter(&mut self, value: &Value<'_>, field: &str) -> Option<AudioFilter> {
-        const KINDS: [&str; 4] = ["gain", "noise_gate", "compressor", "limiter"];
         let table = self.sub_table(value, field)?;
         let kind = self.required(&table, "kind", Self::string)?;
-        let number = |decoder: &mut Self, key: &str, default: f32, min: f64, max: f64| {
-            decoder
-                .optional(&table, key, |d, v, f| d.number_in(v, f, min, max))
-                .unwrap_or(default)
+        let Some(mut filter) = AudioFilter::new(&kind) else {
+            let help = match did_you_mean(&kind, AudioFilter::NAMES) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!("expected one of: {}", AudioFilter::NAMES.join(", ")),
+            };
+            let span = table.get("kind").map_or(table.span.clone(), Spanned::span);
+            self.error(
+                span,
+                &table.child("kind"),
+                format!("unknown filter `{kind}`"),
+                Some(help),
+            );
+            return None;
         };
-        let filter = match kind.as_str() {
-            "gain" => {
-                self.reject_unknown_keys(&table, &["kind", "db"]);
-                AudioFilter::Gain {
-                    db: number(self, "db", 0.0, -60.0, 30.0),
-                }
+        let mut parameters = filter.parameters_mut();
+        let keys: Vec<&str> = std::iter::once("kind")
+            .chain(parameters.iter().map(|parameter| parameter.key))
+            .collect();
+        self.reject_unknown_keys(&table, &keys);
+        for parameter in &mut parameters {
+            let (min, max) = (*parameter.range.start(), *parameter.range.end());
+            if let Some(number) = self.optional(&table, parameter.key, |d, v, f| {
+                d.number_in(v, f, f64::from(min), f64::from(max))
+            }) {
+                *parameter.value = number;
             }
-            "noise_gate" => {
-                self.reject_unknown_keys(
-                    &table,
-                    &[
-                        "kind",
-                        "open_db",
-                        "close_db",
-                        "attack_ms",
-                        "hold_ms",
-                        "release_ms",
-                    ],
-                );
-                AudioFilter::NoiseGate {
-                    open_db: number(self, "open_db", -26.0, -100.0, 0.0),
-                    close_db: number(self, "close_db", -32.0, -100.0, 0.0),
-                    attack_ms: number(self, "attack_ms", 25.0, 0.0, 10_000.0),
-                    hold_ms: number(self, "hold_ms", 200.0, 0.0, 10_000.0),
-                    release_ms: number(self, "release_ms", 150.0, 0.0, 10_000.0),
-                }
-            }
-            "compressor" => {
-                self.reject_unknown_keys(
-                    &table,
-                    &[
-                        "kind",
-                        "threshold_db",
-                        "ratio",
-                        "attack_ms",
-                        "release_ms",
-                        "makeup_db",
-                    ],
-                );
-                AudioFilter::Compressor {
-                    threshold_db: number(self, "threshold_db", -18.0, -60.0, 0.0),
-                    ratio: number(self, "ratio", 4.0, 1.0, 100.0),
-                    attack_ms: number(self, "attack_ms", 6.0, 0.0, 10_000.0),
-                    release_ms: number(self, "release_ms", 60.0, 0.0, 10_000.0),
-                    makeup_db: number(self, "makeup_db", 0.0, -30.0, 30.0),
-                }
-            }
-            "limiter" => {
-                self.reject_unknown_keys(&table, &["kind", "threshold_db", "release_ms"]);
-                AudioFilter::Limiter {
-                    threshold_db: number(self, "threshold_db", -6.0, -60.0, 0.0),
-                    release_ms: number(self, "release_ms", 60.0, 0.0, 10_000.0),
-                }
-            }
-            other => {
-                let help = match did_you_mean(other, KINDS) {
-                    Some(close) => format!("did you mean `{close}`?"),
-                    None => format!("expected one of: {}", KINDS.join(", ")),
-                };
-                let span = table.get("kind").map_or(table.span.clone(), Spanned::span);
-                self.error(
-                    span,
-                    &table.child("kind"),
-                    format!("unknown filter `{other}`"),
-                    Some(help),
-                );
-                return None;
-            }
-        };
+        }
+        drop(parameters);
         Some(filter)
     }
 

@@ -361,6 +361,9 @@ pub struct MediaSource {
     pub audio: AudioSettings,
 }
 
+/// How far a source's sound may be shifted against its picture, either way.
+pub const SYNC_OFFSET_LIMIT_MS: i32 = 5000;
+
 /// How a source's sound goes into the mix.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AudioSettings {
@@ -438,6 +441,119 @@ pub enum AudioFilter {
         threshold_db: f32,
         release_ms: f32,
     },
+}
+
+/// One setting of a filter, as a scene file and the app's Properties name it.
+pub struct FilterParameter<'a> {
+    /// The key in a scene file.
+    pub key: &'static str,
+    /// What the app calls it.
+    pub label: &'static str,
+    pub value: &'a mut f32,
+    /// What a scene file accepts.
+    pub range: std::ops::RangeInclusive<f32>,
+    pub unit: &'static str,
+}
+
+impl AudioFilter {
+    /// The kinds, as a scene file names them.
+    pub const NAMES: [&'static str; 4] = ["gain", "noise_gate", "compressor", "limiter"];
+
+    /// A filter of the named kind with its default settings.
+    pub fn new(name: &str) -> Option<Self> {
+        Some(match name {
+            "gain" => Self::Gain { db: 0.0 },
+            "noise_gate" => Self::NoiseGate {
+                open_db: -26.0,
+                close_db: -32.0,
+                attack_ms: 25.0,
+                hold_ms: 200.0,
+                release_ms: 150.0,
+            },
+            "compressor" => Self::Compressor {
+                threshold_db: -18.0,
+                ratio: 4.0,
+                attack_ms: 6.0,
+                release_ms: 60.0,
+                makeup_db: 0.0,
+            },
+            "limiter" => Self::Limiter {
+                threshold_db: -6.0,
+                release_ms: 60.0,
+            },
+            _ => return None,
+        })
+    }
+
+    /// The kind's name in a scene file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Gain { .. } => "gain",
+            Self::NoiseGate { .. } => "noise_gate",
+            Self::Compressor { .. } => "compressor",
+            Self::Limiter { .. } => "limiter",
+        }
+    }
+
+    /// Every setting of the filter, in the order the app shows them.
+    pub fn parameters_mut(&mut self) -> Vec<FilterParameter<'_>> {
+        let parameter = |key, label, value, range, unit| FilterParameter {
+            key,
+            label,
+            value,
+            range,
+            unit,
+        };
+        const TIME_MS: std::ops::RangeInclusive<f32> = 0.0..=10_000.0;
+        match self {
+            Self::Gain { db } => vec![parameter("db", "gain", db, -60.0..=30.0, " dB")],
+            Self::NoiseGate {
+                open_db,
+                close_db,
+                attack_ms,
+                hold_ms,
+                release_ms,
+            } => vec![
+                parameter("open_db", "open at", open_db, -100.0..=0.0, " dB"),
+                parameter("close_db", "close at", close_db, -100.0..=0.0, " dB"),
+                parameter("attack_ms", "attack", attack_ms, TIME_MS, " ms"),
+                parameter("hold_ms", "hold", hold_ms, TIME_MS, " ms"),
+                parameter("release_ms", "release", release_ms, TIME_MS, " ms"),
+            ],
+            Self::Compressor {
+                threshold_db,
+                ratio,
+                attack_ms,
+                release_ms,
+                makeup_db,
+            } => vec![
+                parameter(
+                    "threshold_db",
+                    "threshold",
+                    threshold_db,
+                    -60.0..=0.0,
+                    " dB",
+                ),
+                parameter("ratio", "ratio", ratio, 1.0..=100.0, ":1"),
+                parameter("attack_ms", "attack", attack_ms, TIME_MS, " ms"),
+                parameter("release_ms", "release", release_ms, TIME_MS, " ms"),
+                parameter("makeup_db", "makeup gain", makeup_db, -30.0..=30.0, " dB"),
+            ],
+            Self::Limiter {
+                threshold_db,
+                release_ms,
+            } => vec![
+                parameter(
+                    "threshold_db",
+                    "threshold",
+                    threshold_db,
+                    -60.0..=0.0,
+                    " dB",
+                ),
+                parameter("release_ms", "release", release_ms, TIME_MS, " ms"),
+            ],
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -1,13 +1,16 @@
 //! The Properties dock: the selected item's name, placement and opacity, and below them the
 //! settings of its source, laid out per kind (colour and size, text and font, file paths,
-//! devices). Every change is an undoable edit that reaches the running engine.
+//! devices), and for a source with sound its balance, sync offset and filters. Every change is
+//! an undoable edit that reaches the running engine.
 //!
 //! Paths, device names and the like are applied when the field is left (Enter or a click
 //! elsewhere), not at every keystroke: a half-typed path would reopen the source each time.
 
 use super::app::TallyApp;
 use super::pickers::PickFor;
-use crate::scene::{CameraFormat, Color, Outline, SourceKind};
+use crate::scene::{
+    AudioFilter, AudioSettings, CameraFormat, Color, Outline, SourceKind, SYNC_OFFSET_LIMIT_MS,
+};
 use eframe::egui;
 use std::path::PathBuf;
 
@@ -79,6 +82,10 @@ pub fn properties(app: &mut TallyApp, ui: &mut egui::Ui) {
         })
         .inner;
     app.field_edits = fields;
+    if let Some(audio) = kind.audio_mut() {
+        ui.separator();
+        audio_properties(ui, audio);
+    }
     if browse {
         app.browse(PickFor::SourceFile(source.id.clone()));
     }
@@ -284,6 +291,99 @@ impl Form<'_> {
             // the file.
             *path = PathBuf::from(edited.trim());
         }
+    }
+}
+
+/// A sound source's balance, sync offset and filter chain (the fader, mute and monitoring are
+/// in the Audio Mixer).
+fn audio_properties(ui: &mut egui::Ui, audio: &mut AudioSettings) {
+    ui.label(egui::RichText::new("Audio").small());
+    egui::Grid::new("audio properties")
+        .num_columns(2)
+        .show(ui, |ui| {
+            let label = ui.label("balance");
+            // As narrow as the dock's other fields.
+            ui.spacing_mut().slider_width = 70.0;
+            ui.add(egui::Slider::new(&mut audio.balance, -1.0..=1.0).show_value(false))
+                .labelled_by(label.id);
+            ui.end_row();
+            let label = ui.label("sync offset");
+            ui.add(
+                egui::DragValue::new(&mut audio.sync_offset_ms)
+                    .range(-SYNC_OFFSET_LIMIT_MS..=SYNC_OFFSET_LIMIT_MS)
+                    .suffix(" ms"),
+            )
+            .labelled_by(label.id);
+            ui.end_row();
+        });
+    ui.label(egui::RichText::new("Filters, in order").small());
+    let mut moved = None;
+    let mut removed = None;
+    let last = audio.filters.len().saturating_sub(1);
+    for (index, filter) in audio.filters.iter_mut().enumerate() {
+        ui.push_id(index, |ui| {
+            ui.label(egui::RichText::new(filter_title(filter.name())).strong());
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(index > 0, egui::Button::new("Up").small())
+                    .on_hover_text("earlier in the chain")
+                    .clicked()
+                {
+                    moved = Some((index, index - 1));
+                }
+                if ui
+                    .add_enabled(index < last, egui::Button::new("Down").small())
+                    .on_hover_text("later in the chain")
+                    .clicked()
+                {
+                    moved = Some((index, index + 1));
+                }
+                if ui.add(egui::Button::new("Remove").small()).clicked() {
+                    removed = Some(index);
+                }
+            });
+            egui::Grid::new("filter settings")
+                .num_columns(2)
+                .show(ui, |ui| {
+                    for parameter in filter.parameters_mut() {
+                        let label = ui.label(parameter.label);
+                        ui.add(
+                            egui::DragValue::new(parameter.value)
+                                .range(parameter.range)
+                                .speed(0.5)
+                                .suffix(parameter.unit),
+                        )
+                        .labelled_by(label.id);
+                        ui.end_row();
+                    }
+                });
+        });
+    }
+    if let Some((from, to)) = moved {
+        audio.filters.swap(from, to);
+    }
+    if let Some(index) = removed {
+        audio.filters.remove(index);
+    }
+    egui::ComboBox::from_id_salt("add filter")
+        .selected_text("+ Filter")
+        .show_ui(ui, |ui| {
+            for name in AudioFilter::NAMES {
+                if ui.selectable_label(false, filter_title(name)).clicked() {
+                    audio.filters.extend(AudioFilter::new(name));
+                }
+            }
+        })
+        .response
+        .widget_info(|| egui::WidgetInfo::labeled(egui::Role::ComboBox, true, "add filter"));
+}
+
+fn filter_title(name: &str) -> &'static str {
+    match name {
+        "gain" => "Gain",
+        "noise_gate" => "Noise gate",
+        "compressor" => "Compressor",
+        _ => "Limiter",
     }
 }
 
