@@ -208,23 +208,7 @@ monitoring = "monitor_only"
         let address = pulse.address();
         move || {
             std::thread::sleep(Duration::from_secs(4));
-            let output = std::process::Command::new("timeout")
-                .env("PULSE_SERVER", address)
-                .args([
-                    "2",
-                    "parec",
-                    "--format=float32le",
-                    "--rate=48000",
-                    "--channels=2",
-                ])
-                .arg("--device=headphones.monitor")
-                .output()
-                .unwrap();
-            output
-                .stdout
-                .chunks_exact(8)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect::<Vec<f32>>()
+            headphones(&address, 2)
         }
     });
     record(
@@ -249,6 +233,91 @@ monitoring = "monitor_only"
     assert!(
         recorded.iter().all(|s| s.abs() < 1e-3),
         "monitor-only sound leaked into the program"
+    );
+}
+
+/// `seconds` of what the "headphones" sink plays (the left channel).
+fn headphones(pulse_address: &str, seconds: u32) -> Vec<f32> {
+    let output = std::process::Command::new("timeout")
+        .env("PULSE_SERVER", pulse_address)
+        .arg(seconds.to_string())
+        .args([
+            "parec",
+            "--format=float32le",
+            "--rate=48000",
+            "--channels=2",
+        ])
+        .arg("--device=headphones.monitor")
+        .output()
+        .unwrap();
+    output
+        .stdout
+        .chunks_exact(8)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Monitoring chosen in the middle of the show (as in the app's mixer) opens the monitoring
+/// device then: the engine had none, as nothing was monitored when it started.
+#[test]
+fn monitoring_turned_on_during_the_show_is_heard() {
+    let pulse = PulseServer::start();
+    let _tone = pulse.play_sine("speakers", 660);
+    let dir = tempfile::tempdir().unwrap();
+    let scene = audio_scene(
+        dir.path(),
+        r#"
+[[sources]]
+id = "desktop"
+kind = "audio_input"
+device = "desktop"
+always_on = true
+"#,
+    );
+    let mut collection = tally::scene::load_file(&scene).unwrap();
+    // The engine runs in this process: its sound server is this test's (the other tests give
+    // theirs to the processes they start).
+    std::env::set_var("PULSE_SERVER", pulse.address());
+    std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
+    let engine = tally::engine::Engine::start(
+        collection.clone(),
+        tally::engine::EngineConfig {
+            pacing: tally::sources::Pacing::RealTime,
+            frame_limit: None,
+            video: Default::default(),
+            audio: Default::default(),
+            recording: None,
+            streams: Vec::new(),
+            stream_settings: Default::default(),
+            monitor_device: Some("headphones".into()),
+            gpu: None,
+            on_frame: None,
+        },
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    // An idle sink may give its monitor nothing at all; whatever comes must be silence.
+    let before = headphones(&pulse.address(), 1);
+    assert!(
+        before.iter().all(|s| s.abs() < 1e-3),
+        "the headphones heard the source before it was monitored"
+    );
+
+    let tally::scene::SourceKind::AudioInput(input) = &mut collection.sources[1].kind else {
+        panic!("{:?}", collection.sources[1]);
+    };
+    input.audio.monitoring = tally::scene::Monitoring::MonitorAndOutput;
+    engine.send(tally::engine::Command::UpdateCollection(Box::new(
+        collection,
+    )));
+    std::thread::sleep(Duration::from_secs(1));
+    let heard = headphones(&pulse.address(), 2);
+    engine.stop().unwrap();
+    assert!(heard.len() > 48_000, "{} samples heard", heard.len());
+    let (frequency, level) = dominant_tone(&heard);
+    assert!(
+        (frequency - 660.0).abs() < 5.0 && (level + 9.03).abs() < 1.0,
+        "the headphones hear {frequency:.1} Hz at {level:.2} dBFS"
     );
 }
 

@@ -158,11 +158,10 @@ fn render_loop(
     let stop_on_output_failure = config.recording.is_some() || !config.streams.is_empty();
     let mut switcher = Switcher::new(&collection.current_scene);
     publish_switcher(&switcher, Duration::ZERO, counters);
-    let mixer = Mixer::new(&collection);
-    let monitor = open_monitor(&mixer, config, events);
     let mut audio = ProgramAudio {
-        mixer,
-        monitor: monitor.as_ref(),
+        mixer: Mixer::new(&collection),
+        monitor: None,
+        monitor_refused: false,
         counters,
         events,
         // Live inputs are heard a little after they happen; the mix runs this far behind the
@@ -174,6 +173,7 @@ fn render_loop(
         pacing: config.pacing,
         samples_since_levels: 0,
     };
+    audio.open_monitor_if_asked(config);
     let clock_start = Instant::now();
     let clock = FrameClock::new(fps, clock_start);
     for source in sources.values_mut() {
@@ -222,6 +222,7 @@ fn render_loop(
                         compositor.forget(&id);
                         preview.forget(&id);
                     }
+                    audio.open_monitor_if_asked(config);
                     let fallback = collection.current_scene.clone();
                     let changes =
                         switcher.retarget(|name| collection.scene(name).is_some(), &fallback);
@@ -634,32 +635,15 @@ fn update_collection(
     reopened
 }
 
-/// Opens the monitoring device when some source is monitored; a device that will not open
-/// is a warning, not a stopped show.
-fn open_monitor(
-    mixer: &Mixer,
-    config: &EngineConfig,
-    events: &Sender<Event>,
-) -> Option<MonitorOutput> {
-    if !mixer.monitors_anything() {
-        return None;
-    }
-    let device = config.monitor_device.as_deref().unwrap_or("default");
-    match MonitorOutput::open(device) {
-        Ok(monitor) => Some(monitor),
-        Err(error) => {
-            let _ = events.try_send(Event::Warning(format!("audio monitoring is off: {error}")));
-            None
-        }
-    }
-}
-
 /// The program's sound as the render loop makes it: each block of the mix goes to the
 /// outputs, the monitoring bus to the operator's headphones, and the meters are read out
 /// every tenth of a second.
 struct ProgramAudio<'a> {
     mixer: Mixer,
-    monitor: Option<&'a MonitorOutput>,
+    /// Opened the first time a strip is monitored, and kept.
+    monitor: Option<MonitorOutput>,
+    /// The monitoring device would not open: not asked again.
+    monitor_refused: bool,
     counters: &'a Counters,
     events: &'a Sender<Event>,
     /// How far the mix runs behind the picture clock, in samples.
@@ -669,6 +653,24 @@ struct ProgramAudio<'a> {
 }
 
 impl ProgramAudio<'_> {
+    /// Opens the monitoring device once some strip is monitored, at the start or when an edit
+    /// turns monitoring on; a device that will not open is a warning, not a stopped show.
+    fn open_monitor_if_asked(&mut self, config: &EngineConfig) {
+        if self.monitor.is_some() || self.monitor_refused || !self.mixer.monitors_anything() {
+            return;
+        }
+        let device = config.monitor_device.as_deref().unwrap_or("default");
+        match MonitorOutput::open(device) {
+            Ok(monitor) => self.monitor = Some(monitor),
+            Err(error) => {
+                self.monitor_refused = true;
+                let _ = self
+                    .events
+                    .try_send(Event::Warning(format!("audio monitoring is off: {error}")));
+            }
+        }
+    }
+
     /// Mixes what `on_air` makes heard for the picture clock's samples `span` (taken `delay`
     /// earlier) and sends it to the outputs.
     fn send(
@@ -684,7 +686,7 @@ impl ProgramAudio<'_> {
             .mixer
             .mix(sources, on_air, mixed.start, samples, self.pacing);
         outputs.audio_block(mixed, block);
-        if let Some(monitor) = self.monitor {
+        if let Some(monitor) = &self.monitor {
             monitor.play(self.mixer.monitor_block());
         }
         self.counters
