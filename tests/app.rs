@@ -976,26 +976,35 @@ fn master_rms_until(harness: &mut Harness<'static, TallyApp>, wanted: impl Fn(f3
     }
 }
 
-#[test]
-fn the_mixer_strip_mutes_fades_and_monitors_a_source_and_the_master_meter_follows() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut harness = harness(&write_scene(dir.path(), "show.toml", WITH_SOUND));
-    let audio = |app: &TallyApp| match &app.collection().source("clip").unwrap().kind {
-        SourceKind::Media(media) => media.audio.clone(),
-        other => panic!("{other:?}"),
-    };
+/// The app on [`WITH_SOUND`], stepped until the clip is heard; with the master's RMS then.
+fn playing_with_sound(dir: &Path) -> (Harness<'static, TallyApp>, f32) {
+    let mut harness = harness(&write_scene(dir, "show.toml", WITH_SOUND));
     // The clip's sound is about -21 dBFS on average; the first readings may still be rising.
     master_rms_until(&mut harness, |rms| rms > -40.0);
     std::thread::sleep(Duration::from_millis(300));
     let loud = master_rms_until(&mut harness, |_| true);
+    (harness, loud)
+}
+
+fn clip_audio(app: &TallyApp) -> tally::scene::AudioSettings {
+    match &app.collection().source("clip").unwrap().kind {
+        SourceKind::Media(media) => media.audio.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_mixer_strip_mutes_fades_and_monitors_a_source_and_the_master_meter_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, loud) = playing_with_sound(dir.path());
 
     harness.get_by_label("mute").click();
     harness.run_steps(2);
-    assert!(audio(harness.state()).muted);
+    assert!(clip_audio(harness.state()).muted);
     master_rms_until(&mut harness, |rms| rms < -90.0);
     harness.get_by_label("mute").click();
     harness.run_steps(2);
-    assert!(!audio(harness.state()).muted);
+    assert!(!clip_audio(harness.state()).muted);
     master_rms_until(&mut harness, |rms| rms > -40.0);
 
     // The fader at -20 dB: the master falls by about that much.
@@ -1003,13 +1012,13 @@ fn the_mixer_strip_mutes_fades_and_monitors_a_source_and_the_master_meter_follow
         .get_by_role_and_label(egui::accesskit::Role::Slider, "fader")
         .set_value_accesskit(-20.0);
     harness.run_steps(2);
-    assert_eq!(audio(harness.state()).volume_db, -20.0);
+    assert_eq!(clip_audio(harness.state()).volume_db, -20.0);
     master_rms_until(&mut harness, |rms| (rms - (loud - 20.0)).abs() < 5.0);
 
     // Monitored only: heard in the monitor, no longer in the program's sound.
     choose(&mut harness, "monitoring", "monitor only");
     assert_eq!(
-        audio(harness.state()).monitoring,
+        clip_audio(harness.state()).monitoring,
         tally::scene::Monitoring::MonitorOnly
     );
     master_rms_until(&mut harness, |rms| rms < -90.0);
@@ -1040,14 +1049,7 @@ fn click_in_dock(harness: &mut Harness<'static, TallyApp>, label: &str, nth: usi
 #[test]
 fn audio_filters_added_in_properties_shape_the_sound_and_undo_takes_them_off() {
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = harness(&write_scene(dir.path(), "show.toml", WITH_SOUND));
-    let audio = |app: &TallyApp| match &app.collection().source("clip").unwrap().kind {
-        SourceKind::Media(media) => media.audio.clone(),
-        other => panic!("{other:?}"),
-    };
-    master_rms_until(&mut harness, |rms| rms > -40.0);
-    std::thread::sleep(Duration::from_millis(300));
-    let loud = master_rms_until(&mut harness, |_| true);
+    let (mut harness, loud) = playing_with_sound(dir.path());
     step_until(&mut harness, |app| {
         app.engine()
             .is_some_and(|engine| engine.stats().source_sizes.contains_key("clip"))
@@ -1058,7 +1060,7 @@ fn audio_filters_added_in_properties_shape_the_sound_and_undo_takes_them_off() {
     // Properties shows the clip's sound below its file: a filter chain, empty so far.
     add_filter(&mut harness, "Gain");
     assert_eq!(
-        audio(harness.state()).filters,
+        clip_audio(harness.state()).filters,
         [tally::scene::AudioFilter::Gain { db: 0.0 }]
     );
     harness
@@ -1066,7 +1068,7 @@ fn audio_filters_added_in_properties_shape_the_sound_and_undo_takes_them_off() {
         .set_value_accesskit(-20.0);
     harness.run_steps(2);
     assert_eq!(
-        audio(harness.state()).filters,
+        clip_audio(harness.state()).filters,
         [tally::scene::AudioFilter::Gain { db: -20.0 }]
     );
     master_rms_until(&mut harness, |rms| (rms - (loud - 20.0)).abs() < 5.0);
@@ -1074,14 +1076,14 @@ fn audio_filters_added_in_properties_shape_the_sound_and_undo_takes_them_off() {
     // A limiter after it, moved up before it, then removed.
     add_filter(&mut harness, "Limiter");
     let names = |app: &TallyApp| -> Vec<&'static str> {
-        audio(app).filters.iter().map(|f| f.name()).collect()
+        clip_audio(app).filters.iter().map(|f| f.name()).collect()
     };
     assert_eq!(names(harness.state()), ["gain", "limiter"]);
     click_in_dock(&mut harness, "Up", 1);
     assert_eq!(names(harness.state()), ["limiter", "gain"]);
     click_in_dock(&mut harness, "Remove", 0);
     assert_eq!(
-        audio(harness.state()).filters,
+        clip_audio(harness.state()).filters,
         [tally::scene::AudioFilter::Gain { db: -20.0 }]
     );
 
@@ -1090,13 +1092,13 @@ fn audio_filters_added_in_properties_shape_the_sound_and_undo_takes_them_off() {
         .get_by_role_and_label(egui::accesskit::Role::SpinButton, "sync offset")
         .set_value_accesskit(120.0);
     harness.run_steps(2);
-    assert_eq!(audio(harness.state()).sync_offset_ms, 120);
+    assert_eq!(clip_audio(harness.state()).sync_offset_ms, 120);
     for _ in 0..6 {
         harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
         harness.run_steps(2);
     }
     assert_eq!(
-        audio(harness.state()),
+        clip_audio(harness.state()),
         tally::scene::AudioSettings::default()
     );
     master_rms_until(&mut harness, |rms| (rms - loud).abs() < 5.0);

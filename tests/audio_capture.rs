@@ -12,6 +12,15 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+/// The sound of the "speakers" sink, heard through its monitor ("desktop audio").
+const DESKTOP_AUDIO: &str = r#"
+[[sources]]
+id = "desktop"
+kind = "audio_input"
+device = "desktop"
+always_on = true
+"#;
+
 fn audio_scene(dir: &Path, input: &str) -> std::path::PathBuf {
     write_scene(
         dir,
@@ -67,16 +76,7 @@ fn desktop_audio_is_captured_at_its_frequency_and_level() {
     // A 997 Hz sine at 0.5 peak (-6.02 dBFS; RMS -9.03 dBFS) playing on the default output.
     let _tone = pulse.play_sine("speakers", 997);
     let dir = tempfile::tempdir().unwrap();
-    let scene = audio_scene(
-        dir.path(),
-        r#"
-[[sources]]
-id = "desktop"
-kind = "audio_input"
-device = "desktop"
-always_on = true
-"#,
-    );
+    let scene = audio_scene(dir.path(), DESKTOP_AUDIO);
     let output = dir.path().join("desktop.mkv");
     record(&pulse, &scene, &output, 6, &[]);
     let audio = mono_audio(&output);
@@ -194,14 +194,7 @@ fn monitoring_plays_the_source_to_the_monitor_device() {
     let dir = tempfile::tempdir().unwrap();
     let scene = audio_scene(
         dir.path(),
-        r#"
-[[sources]]
-id = "desktop"
-kind = "audio_input"
-device = "desktop"
-always_on = true
-monitoring = "monitor_only"
-"#,
+        &format!("{DESKTOP_AUDIO}monitoring = \"monitor_only\"\n"),
     );
     let output = dir.path().join("monitor.mkv");
     let listener = std::thread::spawn({
@@ -264,16 +257,7 @@ fn monitoring_turned_on_during_the_show_is_heard() {
     let pulse = PulseServer::start();
     let _tone = pulse.play_sine("speakers", 660);
     let dir = tempfile::tempdir().unwrap();
-    let scene = audio_scene(
-        dir.path(),
-        r#"
-[[sources]]
-id = "desktop"
-kind = "audio_input"
-device = "desktop"
-always_on = true
-"#,
-    );
+    let scene = audio_scene(dir.path(), DESKTOP_AUDIO);
     let mut collection = tally::scene::load_file(&scene).unwrap();
     // The engine runs in this process: its sound server is this test's (the other tests give
     // theirs to the processes they start).
@@ -282,16 +266,8 @@ always_on = true
     let engine = tally::engine::Engine::start(
         collection.clone(),
         tally::engine::EngineConfig {
-            pacing: tally::sources::Pacing::RealTime,
-            frame_limit: None,
-            video: Default::default(),
-            audio: Default::default(),
-            recording: None,
-            streams: Vec::new(),
-            stream_settings: Default::default(),
             monitor_device: Some("headphones".into()),
-            gpu: None,
-            on_frame: None,
+            ..Default::default()
         },
     )
     .unwrap();

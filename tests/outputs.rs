@@ -11,24 +11,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tally::engine::{Command, Engine, EngineConfig, Event, RecordingConfig};
 use tally::output::{parse_destination, RecordingFormat};
-use tally::sources::Pacing;
 
 fn idle_engine(scene: &Path) -> Engine {
     std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
     let collection = tally::scene::load_file(scene).unwrap();
-    let config = EngineConfig {
-        pacing: Pacing::RealTime,
-        frame_limit: None,
-        video: Default::default(),
-        audio: Default::default(),
-        recording: None,
-        streams: Vec::new(),
-        stream_settings: Default::default(),
-        monitor_device: None,
-        gpu: None,
-        on_frame: None,
-    };
-    Engine::start(collection, config).unwrap()
+    Engine::start(collection, EngineConfig::default()).unwrap()
 }
 
 fn mp4(path: &Path) -> RecordingConfig {

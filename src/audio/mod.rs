@@ -195,7 +195,6 @@ impl Mixer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scene::{Canvas, FrameRate, MediaSource, Source};
     use crate::sources::{FrameRef, Tick};
 
     /// A source whose sound is a known function of the sample index (a ramp per channel).
@@ -218,24 +217,7 @@ mod tests {
     }
 
     fn collection_with(settings: AudioSettings) -> Collection {
-        Collection {
-            base_dir: ".".into(),
-            canvas: Canvas {
-                width: 2,
-                height: 2,
-                fps: FrameRate::new(30, 1),
-            },
-            current_scene: "S".into(),
-            sources: vec![Source {
-                id: "ramp".into(),
-                kind: SourceKind::Media(MediaSource {
-                    path: "unused".into(),
-                    looping: false,
-                    audio: settings,
-                }),
-            }],
-            scenes: Vec::new(),
-        }
+        Collection::with_one_media_source("ramp", "unused", settings)
     }
 
     fn mixer_with(settings: AudioSettings) -> (Mixer, HashMap<String, Box<dyn RunningSource>>) {

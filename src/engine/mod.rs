@@ -60,6 +60,25 @@ pub struct EngineConfig {
     pub on_frame: Option<FrameListener>,
 }
 
+impl Default for EngineConfig {
+    /// In real time until stopped, with no outputs, monitoring (if asked for) on the default
+    /// device, and a GPU device of its own.
+    fn default() -> Self {
+        Self {
+            pacing: Pacing::RealTime,
+            frame_limit: None,
+            video: VideoSettings::default(),
+            audio: AudioSettings::default(),
+            recording: None,
+            streams: Vec::new(),
+            stream_settings: StreamSettings::default(),
+            monitor_device: None,
+            gpu: None,
+            on_frame: None,
+        }
+    }
+}
+
 /// Called on the render thread with a frame's index once its drawing (program, and studio
 /// mode's preview) is submitted: a window that redraws then shows the new canvases and does
 /// its own drawing while the render thread waits for the next frame's slot. On a software

@@ -752,7 +752,7 @@ pub(super) fn scene_layers<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scene::{AudioFilter, AudioSettings, Canvas, MediaSource, Source, SourceKind};
+    use crate::scene::{AudioFilter, AudioSettings};
     use crate::sources::AUDIO_CHANNELS;
 
     /// Stands for a media file that is playing, sounding a constant 0.5; there is no file
@@ -772,27 +772,7 @@ mod tests {
     }
 
     fn with_clip(path: &str, audio: AudioSettings) -> Collection {
-        Collection {
-            base_dir: ".".into(),
-            canvas: Canvas {
-                width: 2,
-                height: 2,
-                fps: FrameRate::new(30, 1),
-            },
-            current_scene: "S".into(),
-            sources: vec![Source {
-                id: "clip".into(),
-                kind: SourceKind::Media(MediaSource {
-                    path: path.into(),
-                    looping: false,
-                    audio,
-                }),
-            }],
-            scenes: vec![Scene {
-                name: "S".into(),
-                items: Vec::new(),
-            }],
-        }
+        Collection::with_one_media_source("clip", path, audio)
     }
 
     #[test]

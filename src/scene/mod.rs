@@ -29,6 +29,35 @@ pub struct Collection {
     pub scenes: Vec<Scene>,
 }
 
+#[cfg(test)]
+impl Collection {
+    /// A 2x2 collection whose only source is a media file `id` at `path` (never opened by the
+    /// unit tests that use it) and whose one scene is empty.
+    pub(crate) fn with_one_media_source(id: &str, path: &str, audio: AudioSettings) -> Self {
+        Collection {
+            base_dir: ".".into(),
+            canvas: Canvas {
+                width: 2,
+                height: 2,
+                fps: FrameRate::new(30, 1),
+            },
+            current_scene: "S".into(),
+            sources: vec![Source {
+                id: id.into(),
+                kind: SourceKind::Media(MediaSource {
+                    path: path.into(),
+                    looping: false,
+                    audio,
+                }),
+            }],
+            scenes: vec![Scene {
+                name: "S".into(),
+                items: Vec::new(),
+            }],
+        }
+    }
+}
+
 impl Collection {
     pub fn source(&self, id: &str) -> Option<&Source> {
         self.sources.iter().find(|source| source.id == id)
