@@ -524,6 +524,16 @@ impl AudioFilter {
         }
     }
 
+    /// What the app calls the kind.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::Gain { .. } => "Gain",
+            Self::NoiseGate { .. } => "Noise gate",
+            Self::Compressor { .. } => "Compressor",
+            Self::Limiter { .. } => "Limiter",
+        }
+    }
+
     /// Every setting of the filter, in the order the app shows them.
     pub fn parameters_mut(&mut self) -> Vec<FilterParameter<'_>> {
         let parameter = |key, label, value, range, unit| FilterParameter {

@@ -322,7 +322,7 @@ fn audio_properties(ui: &mut egui::Ui, audio: &mut AudioSettings) {
     let last = audio.filters.len().saturating_sub(1);
     for (index, filter) in audio.filters.iter_mut().enumerate() {
         ui.push_id(index, |ui| {
-            ui.label(egui::RichText::new(filter_title(filter.name())).strong());
+            ui.label(egui::RichText::new(filter.title()).strong());
             ui.horizontal(|ui| {
                 if ui
                     .add_enabled(index > 0, egui::Button::new("Up").small())
@@ -368,23 +368,14 @@ fn audio_properties(ui: &mut egui::Ui, audio: &mut AudioSettings) {
     egui::ComboBox::from_id_salt("add filter")
         .selected_text("+ Filter")
         .show_ui(ui, |ui| {
-            for name in AudioFilter::NAMES {
-                if ui.selectable_label(false, filter_title(name)).clicked() {
-                    audio.filters.extend(AudioFilter::new(name));
+            for filter in AudioFilter::NAMES.into_iter().filter_map(AudioFilter::new) {
+                if ui.selectable_label(false, filter.title()).clicked() {
+                    audio.filters.push(filter);
                 }
             }
         })
         .response
         .widget_info(|| egui::WidgetInfo::labeled(egui::Role::ComboBox, true, "add filter"));
-}
-
-fn filter_title(name: &str) -> &'static str {
-    match name {
-        "gain" => "Gain",
-        "noise_gate" => "Noise gate",
-        "compressor" => "Compressor",
-        _ => "Limiter",
-    }
 }
 
 fn format_name(format: CameraFormat) -> &'static str {
