@@ -283,9 +283,11 @@ fn monitoring_turned_on_during_the_show_is_heard() {
         panic!("{:?}", collection.sources[1]);
     };
     input.audio.monitoring = tally::scene::Monitoring::MonitorAndOutput;
-    engine.send(tally::engine::Command::UpdateCollection(Box::new(
-        collection,
-    )));
+    engine
+        .send(tally::engine::Command::UpdateCollection(Box::new(
+            collection,
+        )))
+        .expect("the engine takes the command");
     std::thread::sleep(Duration::from_secs(1));
     let heard = headphones(&pulse.address(), 2);
     engine.stop().unwrap();

@@ -112,29 +112,41 @@ fn a_recording_starts_and_stops_in_the_middle_of_a_live_stream() {
 
     // A recording that cannot start says why, and the show goes on.
     let nowhere = PathBuf::from("/nonexistent-folder/x.mp4");
-    engine.send(Command::StartRecording(mp4(&nowhere)));
+    engine
+        .send(Command::StartRecording(mp4(&nowhere)))
+        .expect("the engine takes the command");
     let error = recording_stopped(&engine, &nowhere).expect("an error");
     assert!(error.contains("/nonexistent-folder"), "{error}");
     assert!(!engine.is_finished());
 
     let destination = parse_destination(&server.url("show")).unwrap();
-    engine.send(Command::StartStreaming(vec![destination]));
+    engine
+        .send(Command::StartStreaming(vec![destination]))
+        .expect("the engine takes the command");
     std::thread::sleep(Duration::from_secs(2));
 
     let first = dir.path().join("first.mp4");
-    engine.send(Command::StartRecording(mp4(&first)));
+    engine
+        .send(Command::StartRecording(mp4(&first)))
+        .expect("the engine takes the command");
     std::thread::sleep(Duration::from_millis(200));
     // One recording at a time.
     let second_at_once = dir.path().join("again.mp4");
-    engine.send(Command::StartRecording(mp4(&second_at_once)));
+    engine
+        .send(Command::StartRecording(mp4(&second_at_once)))
+        .expect("the engine takes the command");
     let refused = recording_stopped(&engine, &second_at_once).expect("refused");
     assert!(refused.contains("already recording"), "{refused}");
     std::thread::sleep(Duration::from_secs(3));
-    engine.send(Command::StopRecording);
+    engine
+        .send(Command::StopRecording)
+        .expect("the engine takes the command");
     assert_eq!(recording_stopped(&engine, &first), None);
 
     std::thread::sleep(Duration::from_secs(1));
-    engine.send(Command::StopStreaming);
+    engine
+        .send(Command::StopStreaming)
+        .expect("the engine takes the command");
     let stream_error = wait_for(&engine, Duration::from_secs(20), |event| match event {
         Event::StreamingStopped { error } => Some(error.clone()),
         _ => None,
@@ -153,7 +165,9 @@ fn a_recording_starts_and_stops_in_the_middle_of_a_live_stream() {
 
     // Recording again opens new encoders.
     let last = dir.path().join("last.mp4");
-    engine.send(Command::StartRecording(mp4(&last)));
+    engine
+        .send(Command::StartRecording(mp4(&last)))
+        .expect("the engine takes the command");
     std::thread::sleep(Duration::from_secs(2));
     let summary = engine.stop().unwrap();
     let skipped = summary.stats.frames_skipped;

@@ -622,6 +622,7 @@ fn reconnect_now_skips_the_backoff_wait() {
         monitor_device: None,
         gpu: None,
         on_frame: None,
+        faults: Default::default(),
     };
     let engine = Engine::start(collection, config).unwrap();
     let state = |engine: &Engine| engine.stats().outputs[0].state.clone();
@@ -636,7 +637,9 @@ fn reconnect_now_skips_the_backoff_wait() {
     }
     server.restart();
     let asked = Instant::now();
-    engine.send(Command::ReconnectOutputs);
+    engine
+        .send(Command::ReconnectOutputs)
+        .expect("the engine takes the command");
     while state(&engine) != OutputState::Live {
         assert!(
             asked.elapsed() < Duration::from_secs(10),

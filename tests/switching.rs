@@ -64,6 +64,7 @@ fn config(output: &Path, frames: u64) -> EngineConfig {
         monitor_device: None,
         gpu: None,
         on_frame: None,
+        faults: Default::default(),
     }
 }
 
@@ -108,11 +109,15 @@ fn take_with(transition: Transition) -> (Vec<Event>, Vec<Halves>) {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("take.mkv");
     let engine = Engine::start(collection(), config(&output, 90)).unwrap();
-    engine.send(Command::SetPreview(Some("Blue".into())));
-    engine.send(Command::Transition {
-        to: None,
-        transition,
-    });
+    engine
+        .send(Command::SetPreview(Some("Blue".into())))
+        .expect("the engine takes the command");
+    engine
+        .send(Command::Transition {
+            to: None,
+            transition,
+        })
+        .expect("the engine takes the command");
     let events: Vec<Event> = {
         let receiver = engine.events().clone();
         engine.wait().unwrap();
@@ -205,7 +210,9 @@ fn edits_reach_the_running_engine() {
         width: 64,
         height: 32,
     };
-    engine.send(Command::UpdateCollection(Box::new(edited)));
+    engine
+        .send(Command::UpdateCollection(Box::new(edited)))
+        .expect("the engine takes the command");
     engine.wait().unwrap();
     let frames = halves(&output);
     let last = frames.last().unwrap().0;

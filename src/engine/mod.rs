@@ -6,6 +6,7 @@
 //! [`Event`]s, and poll [`Stats`]; none of them touches the pipeline's internals.
 
 mod clock;
+mod events;
 mod outputs;
 mod pipeline;
 pub mod switcher;
@@ -23,7 +24,7 @@ use crate::output::{
 use crate::render::{Compositor, Gpu, RenderError};
 use crate::scene::Collection;
 use crate::sources::{Pacing, SourceError, Tick, VideoFrame};
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -58,6 +59,17 @@ pub struct EngineConfig {
     pub gpu: Option<Arc<Gpu>>,
     /// Told after each frame's drawing is submitted (see [`FrameListener`]).
     pub on_frame: Option<FrameListener>,
+    /// Faults to inject, for tests of what the engine does when a part of it fails.
+    #[doc(hidden)]
+    pub faults: Faults,
+}
+
+/// Faults a test can make the engine suffer on purpose (all off by default).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// The video encoder thread panics when it is handed this many frames of a session.
+    pub panic_video_encoder_after: Option<u64>,
 }
 
 impl Default for EngineConfig {
@@ -75,6 +87,7 @@ impl Default for EngineConfig {
             monitor_device: None,
             gpu: None,
             on_frame: None,
+            faults: Faults::default(),
         }
     }
 }
@@ -181,6 +194,20 @@ pub enum EngineError {
     NoSuchScene(String),
     #[error("engine thread failed: {0}")]
     Thread(String),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+}
+
+/// How long [`Engine::send`] waits for room in a full command queue.
+pub const COMMAND_WAIT: Duration = Duration::from_secs(2);
+
+/// Why a command did not reach the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("the engine has stopped")]
+    Stopped,
+    #[error("the engine took no commands for {0:?}: its render thread is stuck")]
+    Busy(Duration),
 }
 
 /// Counters the pipeline updates while it runs.
@@ -318,7 +345,7 @@ impl Engine {
                     collection,
                     config,
                     command_receiver,
-                    event_sender,
+                    events::EventSink::new(event_sender),
                     thread_counters,
                     ready_sender,
                 )
@@ -343,9 +370,16 @@ impl Engine {
         }
     }
 
-    pub fn send(&self, command: Command) {
-        // A full queue means the engine is already shutting down; nothing to do then.
-        let _ = self.commands.try_send(command);
+    /// Hands `command` to the render thread, which takes the commands waiting for it at the
+    /// start of each frame. A full queue is waited on for up to [`COMMAND_WAIT`] (a burst of
+    /// commands within one frame), never dropped silently.
+    pub fn send(&self, command: Command) -> Result<(), CommandError> {
+        self.commands
+            .send_timeout(command, COMMAND_WAIT)
+            .map_err(|error| match error {
+                SendTimeoutError::Timeout(_) => CommandError::Busy(COMMAND_WAIT),
+                SendTimeoutError::Disconnected(_) => CommandError::Stopped,
+            })
     }
 
     /// The program and preview canvases (textures on the engine's GPU device).
@@ -377,8 +411,11 @@ impl Engine {
 
     /// Stops the engine and waits for it to finish its outputs.
     pub fn stop(self) -> Result<Summary, EngineError> {
-        self.send(Command::Stop);
-        self.wait()
+        match self.send(Command::Stop) {
+            // Ended already (frame limit, failure): `wait` says how.
+            Ok(()) | Err(CommandError::Stopped) => self.wait(),
+            Err(error @ CommandError::Busy(_)) => Err(EngineError::Command(error)),
+        }
     }
 }
 
@@ -418,8 +455,18 @@ pub fn render_snapshot_at_size(
 impl Drop for Engine {
     fn drop(&mut self) {
         if let Some(thread) = self.thread.take() {
-            let _ = self.commands.try_send(Command::Stop);
-            let _ = thread.join();
+            // Dropped without `stop` (a front-end unwinding): stop anyway and finish the
+            // outputs; there is no caller left to hand a failure to, so it is logged.
+            if let Err(error) = self.send(Command::Stop) {
+                if error != CommandError::Stopped {
+                    tracing::error!("stopping the engine: {error}");
+                }
+            }
+            match thread.join() {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::error!("the engine ended with an error: {error}"),
+                Err(_) => tracing::error!("the engine's render thread panicked"),
+            }
         }
     }
 }

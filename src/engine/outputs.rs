@@ -48,6 +48,7 @@ pub(super) struct OutputSetup {
     pub height: u32,
     pub fps: FrameRate,
     pub pacing: Pacing,
+    pub faults: super::Faults,
 }
 
 enum RecorderMessage {
@@ -148,6 +149,7 @@ impl EncodeSession {
         let (video, video_frames) = bounded(VIDEO_QUEUE);
         let video_sinks = sinks.clone();
         let video_counters = counters.clone();
+        let panic_after = setup.faults.panic_video_encoder_after;
         let video_thread = spawn("encode-video", move || {
             encode_video(
                 video_encoder,
@@ -155,6 +157,7 @@ impl EncodeSession {
                 &video_frames,
                 &video_sinks,
                 &video_counters,
+                panic_after,
             )
         })?;
         let (audio, audio_blocks) = bounded(AUDIO_QUEUE);
@@ -566,9 +569,9 @@ impl Outputs {
     }
 
     /// Reaps what has finished and says so: recordings closed, streams ended, sessions done.
-    pub fn poll(&mut self, events: &Sender<Event>) {
+    pub fn poll(&mut self, events: &super::events::EventSink) {
         while let Ok(notice) = self.notice_receiver.try_recv() {
-            let _ = events.try_send(Event::Output(notice));
+            events.send(Event::Output(notice));
         }
         for session in &self.sessions {
             lock(&session.sinks).retain(|sink| !sink.is_over());
@@ -580,7 +583,7 @@ impl Outputs {
         for recording in finished {
             let (path, result) = recording.join();
             let error = result.err();
-            let _ = events.try_send(Event::RecordingStopped {
+            events.send(Event::RecordingStopped {
                 path,
                 error: error.as_ref().map(ToString::to_string),
             });
@@ -602,7 +605,7 @@ impl Outputs {
         }
         if self.streams_stopping && !self.streams.iter().any(|s| s.sink.is_stopping()) {
             self.streams_stopping = false;
-            let _ = events.try_send(Event::StreamingStopped { error: None });
+            events.send(Event::StreamingStopped { error: None });
         }
         let (done, open): (Vec<_>, Vec<_>) = std::mem::take(&mut self.sessions)
             .into_iter()
@@ -610,7 +613,7 @@ impl Outputs {
         self.sessions = open;
         for session in done {
             if let Err(error) = session.join() {
-                let _ = events.try_send(Event::Warning(format!("encoding stopped: {error}")));
+                events.send(Event::Warning(format!("encoding stopped: {error}")));
                 self.failed = true;
                 self.first_error.get_or_insert(error);
             }
@@ -680,9 +683,19 @@ fn fan_out(sinks: &Sinks, packets: Vec<EncodedPacket>) {
     }
 }
 
-fn end_stream(sinks: &Sinks, kind: StreamKind) {
-    for sink in lock(sinks).iter() {
-        sink.encoder_ended(kind);
+/// Tells every output that an encoder's stream has ended when it is dropped: when the encoder
+/// is done, and also when its thread unwinds from a panic, since the recorder and the stream
+/// writers wait for this to finish their files.
+struct EndOfStream<'a> {
+    sinks: &'a Sinks,
+    kind: StreamKind,
+}
+
+impl Drop for EndOfStream<'_> {
+    fn drop(&mut self) {
+        for sink in lock(self.sinks).iter() {
+            sink.encoder_ended(self.kind);
+        }
     }
 }
 
@@ -692,10 +705,20 @@ fn encode_video(
     frames: &Receiver<ffmpeg::frame::Video>,
     sinks: &Sinks,
     counters: &Counters,
+    panic_after: Option<u64>,
 ) -> Result<(), EncodeError> {
+    let _end = EndOfStream {
+        sinks,
+        kind: StreamKind::Video,
+    };
     let mut applied_kbps = configured_kbps.map_or(0, |(kbps, _)| kbps);
-    let result = (|| {
+    let mut handed = 0u64;
+    (|| {
         for frame in frames {
+            handed += 1;
+            if panic_after.is_some_and(|after| handed > after) {
+                panic!("injected fault: the video encoder panics after {handed} frames");
+            }
             // 0: no stream asks for less than the configured bitrate (any more).
             if let Some((kbps, max_kbps)) = configured_kbps {
                 let target = match counters.video_target_kbps.load(Ordering::Relaxed) {
@@ -714,9 +737,7 @@ fn encode_video(
         }
         fan_out(sinks, encoder.finish()?);
         Ok(())
-    })();
-    end_stream(sinks, StreamKind::Video);
-    result
+    })()
 }
 
 fn encode_audio(
@@ -724,15 +745,15 @@ fn encode_audio(
     blocks: &Receiver<Vec<f32>>,
     sinks: &Sinks,
 ) -> Result<(), EncodeError> {
-    let result = (|| {
-        for block in blocks {
-            fan_out(sinks, encoder.encode(&block)?);
-        }
-        fan_out(sinks, encoder.finish()?);
-        Ok(())
-    })();
-    end_stream(sinks, StreamKind::Audio);
-    result
+    let _end = EndOfStream {
+        sinks,
+        kind: StreamKind::Audio,
+    };
+    for block in blocks {
+        fan_out(sinks, encoder.encode(&block)?);
+    }
+    fan_out(sinks, encoder.finish()?);
+    Ok(())
 }
 
 fn record(

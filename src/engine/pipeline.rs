@@ -11,6 +11,7 @@
 //! The outputs the engine starts with are opened before it reports ready, so a refused setting
 //! reaches the caller of `Engine::start` at once; later ones start and stop on commands.
 
+use super::events::EventSink;
 use super::outputs::{OutputSetup, Outputs};
 use super::switcher::{Change, OnAir, Switcher};
 use super::transition::{self, SceneLook, Transition};
@@ -35,7 +36,7 @@ pub(super) fn run(
     collection: Collection,
     config: EngineConfig,
     commands: Receiver<Command>,
-    events: Sender<Event>,
+    events: EventSink,
     counters: Arc<Counters>,
     ready: Sender<Result<DisplayTextures, EngineError>>,
 ) -> Result<Summary, EngineError> {
@@ -121,6 +122,7 @@ fn start(
         height: canvas.height,
         fps: canvas.fps,
         pacing: config.pacing,
+        faults: config.faults,
     };
     let mut outputs = Outputs::new(setup, counters.clone());
     if let Some(recording) = &config.recording {
@@ -140,7 +142,7 @@ fn render_loop(
     collection: &Collection,
     config: &EngineConfig,
     commands: &Receiver<Command>,
-    events: &Sender<Event>,
+    events: &EventSink,
     counters: &Counters,
     sources: &mut HashMap<String, Box<dyn RunningSource>>,
     compositor: &mut Compositor,
@@ -194,7 +196,7 @@ fn render_loop(
                 Command::ReconnectOutputs => outputs.reconnect_streams(),
                 Command::StartRecording(recording) => {
                     if let Err(error) = outputs.start_recording(&recording, index) {
-                        let _ = events.try_send(Event::RecordingStopped {
+                        events.send(Event::RecordingStopped {
                             path: recording.path,
                             error: Some(error.to_string()),
                         });
@@ -203,7 +205,7 @@ fn render_loop(
                 Command::StopRecording => outputs.stop_recording(index),
                 Command::StartStreaming(destinations) => {
                     if let Err(error) = outputs.start_streams(&destinations, index) {
-                        let _ = events.try_send(Event::StreamingStopped {
+                        events.send(Event::StreamingStopped {
                             error: Some(error.to_string()),
                         });
                     }
@@ -247,13 +249,14 @@ fn render_loop(
             }
         }
         outputs.adapt_bitrate();
+        events.flush();
         outputs.poll(events);
         for message in sources
             .values()
             .filter_map(|source| source.notices())
             .flat_map(|notices| notices.take())
         {
-            let _ = events.try_send(Event::Warning(message));
+            events.send(Event::Warning(message));
         }
         if stop || (stop_on_output_failure && outputs.failed()) {
             break;
@@ -528,12 +531,12 @@ fn switch(
     collection: &Collection,
     command: Command,
     now: Duration,
-    events: &Sender<Event>,
+    events: &EventSink,
 ) -> Vec<Change> {
     let known = |name: &str| {
         let exists = collection.scene(name).is_some();
         if !exists {
-            let _ = events.try_send(Event::Warning(format!("no scene is named `{name}`")));
+            events.send(Event::Warning(format!("no scene is named `{name}`")));
         }
         exists
     };
@@ -559,13 +562,13 @@ fn switch(
     }
 }
 
-fn announce(changes: Vec<Change>, events: &Sender<Event>) {
+fn announce(changes: Vec<Change>, events: &EventSink) {
     for change in changes {
         let event = match change {
             Change::Program(scene) => Event::SceneChanged { scene },
             Change::Preview(scene) => Event::PreviewChanged { scene },
         };
-        let _ = events.try_send(event);
+        events.send(event);
     }
 }
 
@@ -591,11 +594,11 @@ fn update_collection(
     updated: Collection,
     sources: &mut HashMap<String, Box<dyn RunningSource>>,
     mixer: &mut Mixer,
-    events: &Sender<Event>,
+    events: &EventSink,
 ) -> Vec<String> {
     let mut reopened = Vec::new();
     if updated.canvas != collection.canvas {
-        let _ = events.try_send(Event::Warning(
+        events.send(Event::Warning(
             "canvas size and frame rate changes apply when the engine restarts".into(),
         ));
     }
@@ -622,7 +625,7 @@ fn update_collection(
             }
             Err(error) => {
                 sources.remove(&source.id);
-                let _ = events.try_send(Event::Warning(error.to_string()));
+                events.send(Event::Warning(error.to_string()));
             }
         }
     }
@@ -645,7 +648,7 @@ struct ProgramAudio<'a> {
     /// The monitoring device would not open: not asked again.
     monitor_refused: bool,
     counters: &'a Counters,
-    events: &'a Sender<Event>,
+    events: &'a EventSink,
     /// How far the mix runs behind the picture clock, in samples.
     delay: u64,
     pacing: Pacing,
@@ -664,9 +667,8 @@ impl ProgramAudio<'_> {
             Ok(monitor) => self.monitor = Some(monitor),
             Err(error) => {
                 self.monitor_refused = true;
-                let _ = self
-                    .events
-                    .try_send(Event::Warning(format!("audio monitoring is off: {error}")));
+                self.events
+                    .send(Event::Warning(format!("audio monitoring is off: {error}")));
             }
         }
     }
@@ -699,7 +701,7 @@ impl ProgramAudio<'_> {
             if let Ok(mut latest) = self.counters.audio_levels.lock() {
                 *latest = Some(levels.clone());
             }
-            let _ = self.events.try_send(Event::AudioLevels(levels));
+            self.events.send_levels(Event::AudioLevels(levels));
         }
     }
 }
@@ -782,6 +784,7 @@ mod tests {
         sources.insert("clip".into(), Box::new(Playing));
         let mut mixer = Mixer::new(&collection);
         let (events, warnings) = crossbeam_channel::bounded(8);
+        let events = crate::engine::events::EventSink::new(events);
         let on_air: HashSet<&str> = ["clip"].into_iter().collect();
 
         // The fader down 6 dB and a gain filter of -14 dB: -20 dB in all.

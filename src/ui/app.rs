@@ -353,9 +353,13 @@ impl TallyApp {
         }
     }
 
-    pub(super) fn send(&self, command: Command) {
-        if let Some(engine) = self.engine() {
-            engine.send(command);
+    /// Sends `command` to the running engine; one that does not arrive is shown in the
+    /// warnings (with no engine running there is nothing to command).
+    pub(super) fn send(&mut self, command: Command) {
+        let Some(engine) = self.engine() else { return };
+        if let Err(error) = engine.send(command) {
+            self.warnings
+                .push(format!("the engine did not take a command: {error}"));
         }
     }
 
@@ -399,6 +403,7 @@ impl TallyApp {
                 // Not `request_repaint()`: egui answers that with two redraws.
                 move || ctx.request_repaint_after(Duration::from_millis(1))
             })),
+            faults: Default::default(),
         };
         match Engine::start(collection, config) {
             Ok(engine) => {
@@ -416,7 +421,10 @@ impl TallyApp {
                     let scene = studio_preview
                         .filter(|name| self.collection.scene(name).is_some())
                         .unwrap_or_else(|| self.program_scene());
-                    engine.send(Command::SetPreview(Some(scene)));
+                    if let Err(error) = engine.send(Command::SetPreview(Some(scene))) {
+                        self.warnings
+                            .push(format!("studio mode's preview: {error}"));
+                    }
                 }
                 self.session = Some(Session {
                     engine,
