@@ -19,18 +19,59 @@ use toml::Spanned;
 type Span = Range<usize>;
 type Value<'i> = Spanned<DeValue<'i>>;
 
-const MAX_CANVAS_SIDE: u32 = 8192;
+/// The largest picture a source may ask for (a colour, an item's bounds, a capture region):
+/// the texture size every GPU wgpu runs on can hold.
+const MAX_PICTURE_SIDE: u32 = 8192;
+/// The largest canvas side. The canvas is drawn, converted and read back every frame, and its
+/// buffers grow with its area: 4096x4096 already needs about 1.5 GB, 8192x8192 needed 6 GB.
+const MAX_CANVAS_SIDE: u32 = 4096;
+/// Frame rates from one frame a second (slower has no use on a live canvas, and a rate near
+/// zero would make a one-frame audio block of hours) to 240.
+const MIN_FPS: f64 = 1.0;
 const MAX_FPS: f64 = 240.0;
+/// A scene collection larger than this is not one (a video renamed .toml, /dev/zero).
+const MAX_FILE_BYTES: u64 = 16 << 20;
+/// After this many syntax errors the rest are most likely echoes of the first ones.
+const MAX_SYNTAX_ERRORS: usize = 3;
 
-/// Loads and validates the collection at `path`.
+/// The kinds of file a collection names, each looked into differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    Image,
+    Font,
+    Media,
+}
+
+/// Looks inside a file a collection names (decodes a picture, reads a font, probes a clip),
+/// so `tally check` finds a broken one before the show starts. The scene loader knows only
+/// that the file exists; [`crate::sources::InputFiles`] knows how to open each kind.
+pub trait InputCheck {
+    /// Why `path` cannot be used as a `kind`, if it cannot.
+    fn check(&self, kind: InputKind, path: &Path) -> Result<(), String>;
+}
+
+/// Loads and validates the collection at `path`; the files it names must exist.
 pub fn load_file(path: &Path) -> Result<Collection, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|error| LoadError {
+    load_file_checking(path, None)
+}
+
+/// As [`load_file`], and every file the collection names is opened by `inputs` and must be
+/// usable (a picture that decodes, a font, a clip with a picture or sound).
+pub fn load_file_checked(path: &Path, inputs: &dyn InputCheck) -> Result<Collection, LoadError> {
+    load_file_checking(path, Some(inputs))
+}
+
+fn load_file_checking(
+    path: &Path,
+    inputs: Option<&dyn InputCheck>,
+) -> Result<Collection, LoadError> {
+    let text = read_collection(path).map_err(|message| LoadError {
         diagnostics: vec![Diagnostic {
             file: path.to_path_buf(),
             line: 0,
             column: 0,
             field: String::new(),
-            message: format!("cannot read the scene collection: {error}"),
+            message,
             help: None,
         }],
     })?;
@@ -38,19 +79,77 @@ pub fn load_file(path: &Path) -> Result<Collection, LoadError> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    parse_str(&text, path, &base_dir)
+    parse_checking(&text, path, &base_dir, inputs)
+}
+
+/// The text of a collection file, refusing what cannot be one before reading it all.
+fn read_collection(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let metadata =
+        std::fs::metadata(path).map_err(|e| format!("cannot read the scene collection: {e}"))?;
+    if let Some(what) = not_a_regular_file(&metadata) {
+        return Err(format!(
+            "cannot read the scene collection: it is {what}, not a file"
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read the scene collection: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "this is not a scene collection: it is larger than {} MB",
+            MAX_FILE_BYTES >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        format!(
+            "this is not a scene collection: it is not UTF-8 text (byte {} is not)",
+            error.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// What a path that is not a regular file is instead, in words.
+fn not_a_regular_file(metadata: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = metadata.file_type();
+    if kind.is_file() {
+        None
+    } else if kind.is_dir() {
+        Some("a folder")
+    } else if kind.is_fifo() {
+        Some("a pipe (FIFO)")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else if kind.is_char_device() || kind.is_block_device() {
+        Some("a device")
+    } else {
+        Some("not a regular file")
+    }
 }
 
 /// Parses a collection from `text`; `file` is only used in messages, `base_dir` resolves paths.
 pub fn parse_str(text: &str, file: &Path, base_dir: &Path) -> Result<Collection, LoadError> {
+    parse_checking(text, file, base_dir, None)
+}
+
+fn parse_checking(
+    text: &str,
+    file: &Path,
+    base_dir: &Path,
+    inputs: Option<&dyn InputCheck>,
+) -> Result<Collection, LoadError> {
     let mut decoder = Decoder {
         file,
         base_dir,
+        inputs,
         index: LineIndex::new(text),
         diagnostics: Vec::new(),
     };
     let (document, syntax_errors) = DeTable::parse_recoverable(text);
-    for error in syntax_errors {
+    let syntax_count = syntax_errors.len();
+    for error in syntax_errors.into_iter().take(MAX_SYNTAX_ERRORS) {
         let span = error.span().unwrap_or(0..0);
         decoder.error(
             span,
@@ -58,6 +157,23 @@ pub fn parse_str(text: &str, file: &Path, base_dir: &Path) -> Result<Collection,
             format!("TOML syntax error: {}", error.message().trim()),
             None,
         );
+    }
+    if syntax_count > MAX_SYNTAX_ERRORS {
+        // One missing bracket makes every line after it wrong; fix the first ones and check
+        // again rather than read a hundred echoes.
+        let last = decoder.diagnostics.last().cloned();
+        if let Some(last) = last {
+            decoder.diagnostics.push(Diagnostic {
+                message: format!(
+                    "{} more TOML syntax errors after this one, most likely caused by the ones \
+                     above; fix those and check again",
+                    syntax_count - MAX_SYNTAX_ERRORS
+                ),
+                help: None,
+                field: String::new(),
+                ..last
+            });
+        }
     }
     let collection = if decoder.diagnostics.is_empty() {
         decoder.collection(document.get_ref(), document.span())
@@ -77,6 +193,7 @@ pub fn parse_str(text: &str, file: &Path, base_dir: &Path) -> Result<Collection,
 struct Decoder<'a> {
     file: &'a Path,
     base_dir: &'a Path,
+    inputs: Option<&'a dyn InputCheck>,
     index: LineIndex<'a>,
     diagnostics: Vec<Diagnostic>,
 }
@@ -109,9 +226,9 @@ impl<'a> Decoder<'a> {
             file: self.file.to_path_buf(),
             line,
             column,
-            field: field.to_string(),
-            message,
-            help,
+            field: shortened(field),
+            message: shortened(&message),
+            help: help.as_deref().map(shortened),
         });
     }
 
@@ -350,13 +467,17 @@ impl<'a> Decoder<'a> {
             }
         };
         match parsed {
-            Some(rate) if rate.num > 0 && rate.den > 0 && rate.as_f64() <= MAX_FPS => Some(rate),
+            Some(rate)
+                if rate.num > 0 && rate.den > 0 && (MIN_FPS..=MAX_FPS).contains(&rate.as_f64()) =>
+            {
+                Some(rate)
+            }
             _ => {
                 self.error(
                     value.span(),
                     field,
                     "frame rate is not usable".into(),
-                    Some(format!("{expected}, above 0 and at most {MAX_FPS}")),
+                    Some(format!("{expected}, from {MIN_FPS} to {MAX_FPS}")),
                 );
                 None
             }
@@ -409,7 +530,7 @@ impl<'a> Decoder<'a> {
             "image" => {
                 self.reject_unknown_keys(table, &["id", "kind", "path"]);
                 SourceKind::Image {
-                    path: self.required(table, "path", Self::existing_file)?,
+                    path: self.required(table, "path", Self::image_file)?,
                 }
             }
             "text" => {
@@ -418,7 +539,7 @@ impl<'a> Decoder<'a> {
                     &["id", "kind", "text", "font", "size", "color", "outline"],
                 );
                 let text = self.required(table, "text", Self::string);
-                let font = self.optional(table, "font", Self::existing_file);
+                let font = self.optional(table, "font", Self::font_file);
                 let size = self.optional(table, "size", |d, v, f| d.number_in(v, f, 1.0, 1000.0));
                 let color = self.optional(table, "color", Self::color);
                 let outline = self.optional(table, "outline", Self::outline);
@@ -432,7 +553,7 @@ impl<'a> Decoder<'a> {
             }
             "media" => {
                 self.reject_unknown_keys(table, &with_audio_keys(&["id", "kind", "path", "loop"]));
-                let path = self.required(table, "path", Self::existing_file);
+                let path = self.required(table, "path", Self::media_file);
                 let looping = self.optional(table, "loop", Self::boolean);
                 let audio = self.audio_settings(table);
                 SourceKind::Media(MediaSource {
@@ -639,12 +760,12 @@ impl<'a> Decoder<'a> {
         let mut coordinate = |key: &str, min: i64| {
             self.required(&table, key, |decoder, value, field| {
                 let number = decoder.integer(value, field)?;
-                if !(min..=i64::from(MAX_CANVAS_SIDE)).contains(&number) {
+                if !(min..=i64::from(MAX_PICTURE_SIDE)).contains(&number) {
                     decoder.error(
                         value.span(),
                         field,
                         format!("{number} is out of range"),
-                        Some(format!("expected pixels from {min} to {MAX_CANVAS_SIDE}")),
+                        Some(format!("expected pixels from {min} to {MAX_PICTURE_SIDE}")),
                     );
                     return None;
                 }
@@ -907,12 +1028,12 @@ impl<'a> Decoder<'a> {
 
     fn size_px(&mut self, value: &Value<'_>, field: &str) -> Option<u32> {
         let side = self.integer(value, field)?;
-        if !(1..=i64::from(MAX_CANVAS_SIDE)).contains(&side) {
+        if !(1..=i64::from(MAX_PICTURE_SIDE)).contains(&side) {
             self.error(
                 value.span(),
                 field,
                 format!("size {side} is out of range"),
-                Some(format!("expected pixels from 1 to {MAX_CANVAS_SIDE}")),
+                Some(format!("expected pixels from 1 to {MAX_PICTURE_SIDE}")),
             );
             return None;
         }
@@ -953,26 +1074,59 @@ impl<'a> Decoder<'a> {
         color
     }
 
-    /// A path as written; it must name an existing file once resolved against the collection.
-    fn existing_file(&mut self, value: &Value<'_>, field: &str) -> Option<PathBuf> {
+    fn image_file(&mut self, value: &Value<'_>, field: &str) -> Option<PathBuf> {
+        self.input_file(value, field, InputKind::Image)
+    }
+
+    fn font_file(&mut self, value: &Value<'_>, field: &str) -> Option<PathBuf> {
+        self.input_file(value, field, InputKind::Font)
+    }
+
+    fn media_file(&mut self, value: &Value<'_>, field: &str) -> Option<PathBuf> {
+        self.input_file(value, field, InputKind::Media)
+    }
+
+    /// A path as written; it must name an existing regular file once resolved against the
+    /// collection, which the input check (where there is one) can open as a `kind`.
+    fn input_file(&mut self, value: &Value<'_>, field: &str, kind: InputKind) -> Option<PathBuf> {
         let written = PathBuf::from(self.string(value, field)?);
         let resolved = if written.is_absolute() {
             written.clone()
         } else {
             self.base_dir.join(&written)
         };
-        if !resolved.is_file() {
-            let shown = std::path::absolute(&resolved).unwrap_or(resolved);
-            self.error(
-                value.span(),
-                field,
+        let shown = std::path::absolute(&resolved).unwrap_or_else(|_| resolved.clone());
+        let problem = match std::fs::metadata(&resolved) {
+            Err(_) => Some((
                 format!("file not found: {}", shown.display()),
-                Some("paths are relative to the scene collection file".into()),
-            );
+                Some("paths are relative to the scene collection file".to_string()),
+            )),
+            Ok(metadata) => not_a_regular_file(&metadata)
+                .map(|what| (format!("{} is {what}, not a file", shown.display()), None))
+                .or_else(|| {
+                    let inputs = self.inputs?;
+                    let reason = inputs.check(kind, &resolved).err()?;
+                    Some((format!("{}: {reason}", shown.display()), None))
+                }),
+        };
+        if let Some((message, help)) = problem {
+            self.error(value.span(), field, message, help);
             return None;
         }
         Some(written)
     }
+}
+
+/// Text for a message, cut short when a value quoted in it is huge (a 100 KB string pasted
+/// by mistake): the location says where it is, and a terminal full of it helps nobody.
+fn shortened(text: &str) -> String {
+    const KEPT_CHARS: usize = 160;
+    let count = text.chars().count();
+    if count <= KEPT_CHARS + 40 {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(KEPT_CHARS).collect();
+    format!("{kept}... ({count} characters in all)")
 }
 
 /// The `id` strings of `[[sources]]`, read without judging anything else.

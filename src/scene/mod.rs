@@ -10,7 +10,7 @@ mod load;
 mod save;
 
 pub use diagnostics::{Diagnostic, LoadError};
-pub use load::{load_file, parse_str};
+pub use load::{load_file, load_file_checked, parse_str, InputCheck, InputKind};
 pub use save::{save_file, to_toml_string, write_atomically};
 
 use serde::{Serialize, Serializer};
@@ -91,6 +91,15 @@ impl Collection {
         }
         self.sources.retain(|kept| kept.id != source);
         Some(source)
+    }
+
+    /// Every file the collection's sources read, resolved: what an output must never replace.
+    pub fn input_files(&self) -> Vec<PathBuf> {
+        self.sources
+            .iter()
+            .filter_map(|source| source.kind.file())
+            .map(|path| self.resolve(path))
+            .collect()
     }
 
     /// Resolves a path written in the file against the file's directory.
@@ -274,6 +283,16 @@ impl SourceKind {
         match self {
             SourceKind::Media(media) => Some(&mut media.audio),
             SourceKind::AudioInput(input) => Some(&mut input.audio),
+            _ => None,
+        }
+    }
+
+    /// The file this source reads (a picture, a clip, a font), as written in the collection.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            SourceKind::Image { path } => Some(path),
+            SourceKind::Media(media) => Some(&media.path),
+            SourceKind::Text(text) => text.font.as_deref(),
             _ => None,
         }
     }
