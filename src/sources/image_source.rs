@@ -10,6 +10,13 @@ pub struct ImageError {
     message: String,
 }
 
+impl ImageError {
+    /// What is wrong with the file, without its name.
+    pub fn reason(&self) -> &str {
+        &self.message
+    }
+}
+
 pub fn load_image(path: &Path) -> Result<VideoFrame, ImageError> {
     let decoded = image::ImageReader::open(path)
         .and_then(|reader| reader.with_guessed_format())

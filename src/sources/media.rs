@@ -7,7 +7,8 @@
 //! sound stay together however often the file repeats.
 
 use super::{
-    FrameRef, Pacing, Packing, RunningSource, Tick, VideoFrame, AUDIO_CHANNELS, SAMPLE_RATE,
+    FrameRef, Notices, Pacing, Packing, RunningSource, Tick, VideoFrame, AUDIO_CHANNELS,
+    SAMPLE_RATE,
 };
 use crate::scene::MediaSource;
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
@@ -54,6 +55,8 @@ pub struct MediaPlayer {
     audio_finished: bool,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    /// Decode errors and a decoder thread's death, for the operator.
+    notices: Notices,
 }
 
 struct FileInfo {
@@ -66,7 +69,8 @@ struct FileInfo {
 }
 
 fn probe(path: &Path) -> Result<FileInfo, String> {
-    let input = ffmpeg::format::input(path).map_err(|e| e.to_string())?;
+    let input = ffmpeg::format::input(path)
+        .map_err(|e| format!("not a media file FFmpeg can read ({e})"))?;
     let video = input.streams().best(ffmpeg::media::Type::Video);
     let (width, height) = match &video {
         Some(stream) => {
@@ -110,6 +114,7 @@ impl MediaPlayer {
             message,
         })?;
         let stop = Arc::new(AtomicBool::new(false));
+        let notices = Notices::default();
         let mut threads = Vec::new();
         let looping = settings.looping && info.duration_nanos > 0;
         let name = path
@@ -126,13 +131,17 @@ impl MediaPlayer {
             looping,
             duration_nanos: info.duration_nanos,
             stop: stop.clone(),
+            first_only: false,
+            notices: notices.clone(),
         };
         let video = if info.has_video {
             let (sender, receiver) = bounded(VIDEO_QUEUE_FRAMES);
             let job = job();
-            threads.push(spawn(&format!("media-video {name}"), move || {
-                job.run_video(&sender)
-            }));
+            threads.push(spawn(
+                &format!("media-video {name}"),
+                &notices,
+                move || job.run_video(&sender),
+            )?);
             Some(receiver)
         } else {
             None
@@ -140,9 +149,11 @@ impl MediaPlayer {
         let audio = if info.has_audio {
             let (sender, receiver) = bounded(AUDIO_QUEUE_CHUNKS);
             let job = job();
-            threads.push(spawn(&format!("media-audio {name}"), move || {
-                job.run_audio(&sender)
-            }));
+            threads.push(spawn(
+                &format!("media-audio {name}"),
+                &notices,
+                move || job.run_audio(&sender),
+            )?);
             Some(receiver)
         } else {
             None
@@ -159,6 +170,7 @@ impl MediaPlayer {
             audio_finished: false,
             stop,
             threads,
+            notices,
         })
     }
 
@@ -270,6 +282,10 @@ impl RunningSource for MediaPlayer {
         self.sound_start += (available / AUDIO_CHANNELS) as u64;
     }
 
+    fn notices(&self) -> Option<&Notices> {
+        Some(&self.notices)
+    }
+
     fn preroll(&mut self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while self.pending_picture.is_none() && self.video.is_some() {
@@ -295,14 +311,31 @@ impl Drop for MediaPlayer {
     }
 }
 
-fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+/// Starts a decoder thread. If it panics (a bug, or a library's), the operator is told that
+/// the source stopped rather than left looking at a frozen picture.
+fn spawn(
+    name: &str,
+    notices: &Notices,
+    work: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, MediaError> {
     let span = tracing::info_span!("media", thread = name);
+    let on_panic = notices.clone();
+    let thread_name = name.to_string();
     std::thread::Builder::new()
         .name(name.chars().take(15).collect())
-        .spawn(move || span.in_scope(work))
-        .unwrap_or_else(|error| {
-            tracing::error!("cannot start decoder thread {name}: {error}");
-            std::thread::spawn(|| {})
+        .spawn(move || {
+            let finished =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| span.in_scope(work)));
+            if finished.is_err() {
+                on_panic.push(format!(
+                    "{thread_name} stopped after an internal error; the source is frozen until \
+                     it is reopened"
+                ));
+            }
+        })
+        .map_err(|error| MediaError::Open {
+            path: name.to_string(),
+            message: format!("cannot start its decoder thread: {error}"),
         })
 }
 
@@ -321,18 +354,27 @@ struct DecodeJob {
     looping: bool,
     duration_nanos: i64,
     stop: Arc<AtomicBool>,
+    /// Stop after the first picture or sound (checking a file before the show).
+    first_only: bool,
+    notices: Notices,
 }
 
 impl DecodeJob {
     fn run_video(self, sender: &Sender<DecodedPicture>) {
         if let Err(error) = self.decode_video(sender) {
-            tracing::error!("video of {}: {error}", self.path.display());
+            self.notices.push(format!(
+                "{}: its picture stopped: {error}",
+                self.path.display()
+            ));
         }
     }
 
     fn run_audio(self, sender: &Sender<DecodedSound>) {
         if let Err(error) = self.decode_audio(sender) {
-            tracing::error!("audio of {}: {error}", self.path.display());
+            self.notices.push(format!(
+                "{}: its sound stopped: {error}",
+                self.path.display()
+            ));
         }
     }
 
@@ -350,16 +392,11 @@ impl DecodeJob {
         // frame thread keeps its own reference pictures in memory.
         context.set_threading(ffmpeg::threading::Config::count(1));
         let mut decoder = context.decoder().video()?;
-        let [width, height] = self.decode_size;
-        let mut scaler = ffmpeg::software::scaling::Context::get(
-            decoder.format(),
-            decoder.width(),
-            decoder.height(),
-            ffmpeg::format::Pixel::RGBA,
-            width,
-            height,
-            ffmpeg::software::scaling::Flags::BILINEAR,
-        )?;
+        // Made from the first decoded picture, and again whenever a picture's format or size
+        // changes: a file that is not really a video (a still picture, a renamed text file)
+        // can report no format or size in its header, and libswscale aborts the process
+        // when handed a picture it was not made for.
+        let mut scaler: Option<ffmpeg::software::scaling::Context> = None;
         let mut decoded = ffmpeg::frame::Video::empty();
         let mut rgba = ffmpeg::frame::Video::empty();
         let mut loop_offset = 0i64;
@@ -371,13 +408,17 @@ impl DecodeJob {
                     if self.looping && pts_nanos >= self.duration_nanos {
                         continue;
                     }
+                    let scaler = scaler_for(&mut scaler, &decoded, self.decode_size)?;
                     scaler.run(&decoded, &mut rgba)?;
                     let frame = Arc::new(packed_rgba(&rgba));
                     let picture = DecodedPicture {
                         pts_nanos: pts_nanos + loop_offset,
                         frame,
                     };
-                    if self.stop.load(Ordering::Relaxed) || sender.send(picture).is_err() {
+                    if self.stop.load(Ordering::Relaxed)
+                        || sender.send(picture).is_err()
+                        || self.first_only
+                    {
                         return Ok(false);
                     }
                 }
@@ -449,7 +490,7 @@ impl DecodeJob {
                     samples: samples.to_vec(),
                 };
                 *pass_samples += (samples.len() / AUDIO_CHANNELS) as u64;
-                !self.stop.load(Ordering::Relaxed) && sender.send(chunk).is_ok()
+                !self.stop.load(Ordering::Relaxed) && sender.send(chunk).is_ok() && !self.first_only
             };
             let mut resample_and_send = |decoded: &ffmpeg::frame::Audio,
                                          pass_samples: &mut u64|
@@ -494,6 +535,76 @@ impl DecodeJob {
             decoder.flush();
         }
     }
+}
+
+/// The scaler for `picture`, made anew if there is none yet or the picture's format or size
+/// is not the one it was made for.
+fn scaler_for<'s>(
+    scaler: &'s mut Option<ffmpeg::software::scaling::Context>,
+    picture: &ffmpeg::frame::Video,
+    [width, height]: [u32; 2],
+) -> Result<&'s mut ffmpeg::software::scaling::Context, ffmpeg::Error> {
+    if picture.format() == ffmpeg::format::Pixel::None
+        || picture.width() == 0
+        || picture.height() == 0
+        || picture.planes() == 0
+    {
+        return Err(ffmpeg::Error::InvalidData);
+    }
+    let fits = scaler.as_ref().is_some_and(|made| {
+        let input = made.input();
+        input.format == picture.format()
+            && input.width == picture.width()
+            && input.height == picture.height()
+    });
+    if !fits {
+        *scaler = None;
+    }
+    match scaler {
+        Some(made) => Ok(made),
+        None => Ok(scaler.insert(ffmpeg::software::scaling::Context::get(
+            picture.format(),
+            picture.width(),
+            picture.height(),
+            ffmpeg::format::Pixel::RGBA,
+            width,
+            height,
+            ffmpeg::software::scaling::Flags::BILINEAR,
+        )?)),
+    }
+}
+
+/// Opens `path` as a media source does and decodes its first picture and its first sound, so
+/// a file that would fail (or is no clip at all) is found before the show: why, if it fails.
+pub(super) fn check_file(path: &Path) -> Result<(), String> {
+    crate::encode::init_ffmpeg();
+    let info = probe(path)?;
+    let job = DecodeJob {
+        decode_size: decode_size([info.width, info.height], None),
+        path: path.to_path_buf(),
+        looping: false,
+        duration_nanos: info.duration_nanos,
+        stop: Arc::new(AtomicBool::new(false)),
+        first_only: true,
+        notices: Notices::default(),
+    };
+    if info.has_video {
+        let (sender, receiver) = bounded(1);
+        job.decode_video(&sender)
+            .map_err(|error| format!("its picture does not decode: {error}"))?;
+        if receiver.try_recv().is_err() {
+            return Err("it holds no picture that decodes".into());
+        }
+    }
+    if info.has_audio {
+        let (sender, receiver) = bounded(1);
+        job.decode_audio(&sender)
+            .map_err(|error| format!("its sound does not decode: {error}"))?;
+        if receiver.try_recv().is_err() && !info.has_video {
+            return Err("it holds no sound that decodes".into());
+        }
+    }
+    Ok(())
 }
 
 fn rescale_to_nanos(pts: i64, time_base: ffmpeg::Rational) -> i64 {

@@ -9,6 +9,7 @@
 mod audio_input;
 pub mod camera;
 mod image_source;
+mod input_check;
 mod media;
 mod screen;
 mod test_pattern;
@@ -16,6 +17,7 @@ mod text;
 
 pub use audio_input::AudioInput;
 pub use image_source::load_image;
+pub use input_check::InputFiles;
 pub use media::{MediaError, MediaPlayer};
 pub use screen::{no_signal_card, ScreenCapture, ScreenError};
 pub use test_pattern::{read_counter, TestPattern};

@@ -15,7 +15,16 @@ pub enum TextError {
     Font { path: String, message: String },
 }
 
-fn load_font(path: Option<&Path>) -> Result<FontArc, TextError> {
+impl TextError {
+    /// What is wrong with the font, without its name.
+    pub fn reason(&self) -> &str {
+        match self {
+            TextError::Font { message, .. } => message,
+        }
+    }
+}
+
+pub(super) fn load_font(path: Option<&Path>) -> Result<FontArc, TextError> {
     match path {
         None => FontArc::try_from_slice(BUNDLED_FONT).map_err(|error| TextError::Font {
             path: "bundled DejaVu Sans Bold".into(),
@@ -27,7 +36,8 @@ fn load_font(path: Option<&Path>) -> Result<FontArc, TextError> {
                 message,
             };
             let bytes = std::fs::read(path).map_err(|e| font_error(e.to_string()))?;
-            FontArc::try_from_vec(bytes).map_err(|e| font_error(e.to_string()))
+            FontArc::try_from_vec(bytes)
+                .map_err(|_| font_error("not a TrueType or OpenType font".into()))
         }
     }
 }
