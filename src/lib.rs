@@ -11,6 +11,7 @@ pub mod engine;
 pub mod output;
 pub mod render;
 pub mod scene;
+pub mod signals;
 pub mod sources;
 pub mod ui;
 

@@ -60,6 +60,8 @@ enum Commands {
         /// Without it, the canvas's own size.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16384))]
         width: Option<u32>,
+        #[command(flatten)]
+        overwrite: OverwriteArg,
     },
     /// List GPU adapters and encoders found on this machine.
     Devices,
@@ -81,9 +83,18 @@ struct RecordArgs {
     #[arg(long)]
     scene: Option<String>,
     #[command(flatten)]
+    overwrite: OverwriteArg,
+    #[command(flatten)]
     encoding: EncodingArgs,
     #[command(flatten)]
     monitoring: MonitoringArgs,
+}
+
+#[derive(clap::Args)]
+struct OverwriteArg {
+    /// Replace the output file if it exists (never one the collection reads).
+    #[arg(short = 'y', long)]
+    overwrite: bool,
 }
 
 #[derive(clap::Args)]
@@ -100,6 +111,8 @@ struct StreamArgs {
     /// Also record to this file (.mp4 or .mkv), from the same encode.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+    #[command(flatten)]
+    overwrite: OverwriteArg,
     /// How long to stay live; without it, until Ctrl-C.
     #[arg(short, long, value_parser = parse_duration)]
     duration: Option<Duration>,
@@ -216,6 +229,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 const QUIET_LOG: &str = "warn,pulseaudio=off,rfd::backend::xdg_desktop_portal::portal=off";
 
 fn main() -> std::process::ExitCode {
+    quiet_vulkan_device_select();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG")
@@ -223,6 +237,13 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Some(message) = std::env::args_os()
+        .nth(1)
+        .and_then(|word| mistyped_command(&word))
+    {
+        eprintln!("error: {message}");
+        return std::process::ExitCode::from(2);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         None => open_app(cli.collection, cli.record),
@@ -235,7 +256,16 @@ fn main() -> std::process::ExitCode {
             frame,
             scene,
             width,
-        }) => snapshot(&scene_file, &output, frame, scene, width).map(|()| true),
+            overwrite,
+        }) => snapshot(
+            &scene_file,
+            &output,
+            frame,
+            scene,
+            width,
+            overwrite.overwrite,
+        )
+        .map(|()| true),
         Some(Commands::Devices) => {
             devices();
             Ok(true)
@@ -245,16 +275,65 @@ fn main() -> std::process::ExitCode {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::FAILURE,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            match error.downcast_ref::<scene::LoadError>() {
+                // Each of its lines already says "error:", with the file, line and field.
+                Some(load_error) => eprintln!("{load_error}"),
+                None => eprintln!("error: {error:#}"),
+            }
             std::process::ExitCode::FAILURE
         }
     }
 }
 
+/// Mesa's Vulkan device-select layer looks for a Wayland compositor to find the GPU the
+/// desktop uses, and with no `XDG_RUNTIME_DIR` (servers, containers, cron) libwayland prints
+/// "error: XDG_RUNTIME_DIR is invalid or not set" on every run. Without that variable no
+/// compositor can be reached anyway, so the layer is turned off; wgpu still chooses the GPU.
+fn quiet_vulkan_device_select() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none()
+        && std::env::var_os("NODEVICE_SELECT").is_none()
+    {
+        // Still single-threaded here: nothing else reads the environment yet.
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
+/// What to say when the first word looks like a misspelt command (`tally recrod`) rather than
+/// a collection to open: clap would take it for a file name and say something confusing.
+fn mistyped_command(word: &std::ffi::OsStr) -> Option<String> {
+    use clap::CommandFactory;
+    let word = word.to_str()?;
+    if word.starts_with('-') || Path::new(word).exists() {
+        return None;
+    }
+    let cli = Cli::command();
+    let commands: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+    if commands.contains(&word) || word == "help" {
+        return None;
+    }
+    let closest = commands
+        .iter()
+        .map(|&command| (strsim::damerau_levenshtein(word, command), command))
+        .min()?;
+    let looks_like_a_file = word.contains('.') || word.contains('/');
+    if closest.0 <= 2 && !looks_like_a_file {
+        return Some(format!(
+            "`{word}` is not a command; did you mean `tally {}`? (commands: {})",
+            closest.1,
+            commands.join(", ")
+        ));
+    }
+    Some(format!(
+        "{word}: no such file or command; `tally` opens a scene collection file in the app, \
+         and its commands are {}",
+        commands.join(", ")
+    ))
+}
+
 fn check(files: &[PathBuf]) -> Result<bool> {
     let mut all_good = true;
     for file in files {
-        match scene::load_file(file) {
+        match scene::load_file_checked(file, &tally::sources::InputFiles) {
             Ok(collection) => println!(
                 "{}: ok ({} sources, {} scenes, {}x{} at {} fps)",
                 file.display(),
@@ -274,7 +353,7 @@ fn check(files: &[PathBuf]) -> Result<bool> {
 }
 
 fn load(path: &Path, scene: Option<String>) -> Result<Collection> {
-    let mut collection = scene::load_file(path).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let mut collection = scene::load_file_checked(path, &tally::sources::InputFiles)?;
     if let Some(scene) = scene {
         if collection.scene(&scene).is_none() {
             let names: Vec<&str> = collection.scenes.iter().map(|s| s.name.as_str()).collect();
@@ -317,6 +396,12 @@ fn video_settings(args: &EncodingArgs) -> VideoSettings {
 fn record(args: &RecordArgs) -> Result<()> {
     let recording = recording_config(&args.output)?;
     let collection = load(&args.scene_file, args.scene.clone())?;
+    check_output(
+        &args.output,
+        &args.scene_file,
+        &collection,
+        args.overwrite.overwrite,
+    )?;
     let frame_limit = args
         .duration
         .map(|d| collection.canvas.fps.frames_in(d).max(1));
@@ -337,8 +422,51 @@ fn record(args: &RecordArgs) -> Result<()> {
         monitor_device: args.monitoring.monitor_device.clone(),
         gpu: None,
         on_frame: None,
+        faults: Default::default(),
     };
     run_engine(collection, config, args.encoding.quiet, Some(&args.output))
+}
+
+/// Refuses an output path that would destroy what the user has: one of the collection's own
+/// files (or the collection itself) always, any other existing file unless `overwrite`.
+fn check_output(
+    output: &Path,
+    scene_file: &Path,
+    collection: &Collection,
+    overwrite: bool,
+) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(existing) = std::fs::metadata(output) else {
+        return Ok(());
+    };
+    if !existing.is_file() {
+        bail!(
+            "{} is not a regular file (a folder or a device); name a file to write",
+            output.display()
+        );
+    }
+    let same_file = |input: &Path| {
+        std::fs::metadata(input)
+            .is_ok_and(|m| m.dev() == existing.dev() && m.ino() == existing.ino())
+    };
+    let inputs = std::iter::once(scene_file.to_path_buf()).chain(collection.input_files());
+    for input in inputs {
+        if same_file(&input) {
+            bail!(
+                "{} is one of the show's own inputs ({}); writing to it would destroy it: choose \
+                 another output file",
+                output.display(),
+                input.display()
+            );
+        }
+    }
+    if !overwrite {
+        bail!(
+            "{} already exists; choose another name, or pass --overwrite (-y) to replace it",
+            output.display()
+        );
+    }
+    Ok(())
 }
 
 fn recording_config(path: &Path) -> Result<RecordingConfig> {
@@ -392,7 +520,18 @@ fn destinations(args: &StreamArgs) -> Result<Vec<Destination>> {
 fn stream(args: &StreamArgs) -> Result<()> {
     let streams = destinations(args)?;
     let recording = args.record.as_deref().map(recording_config).transpose()?;
+    if let Some(ca_file) = &args.tls_ca_file {
+        check_ca_file(ca_file)?;
+    }
     let collection = load(&args.scene_file, args.scene.clone())?;
+    if let Some(record) = &args.record {
+        check_output(
+            record,
+            &args.scene_file,
+            &collection,
+            args.overwrite.overwrite,
+        )?;
+    }
     let frame_limit = args
         .duration
         .map(|d| collection.canvas.fps.frames_in(d).max(1));
@@ -408,6 +547,7 @@ fn stream(args: &StreamArgs) -> Result<()> {
         monitor_device: args.monitoring.monitor_device.clone(),
         gpu: None,
         on_frame: None,
+        faults: Default::default(),
         stream_settings: StreamSettings {
             queue: QueueSettings {
                 drop_threshold: args.drop_threshold,
@@ -431,6 +571,53 @@ fn stream(args: &StreamArgs) -> Result<()> {
     )
 }
 
+/// Checks that `--tls-ca-file` names a readable file of PEM certificates, before going live:
+/// otherwise every RTMPS connection would fail later with a TLS error that does not say why.
+fn check_ca_file(path: &Path) -> Result<()> {
+    let metadata = std::fs::metadata(path)
+        .with_context(|| format!("--tls-ca-file {}: cannot read it", path.display()))?;
+    if !metadata.is_file() {
+        bail!(
+            "--tls-ca-file {}: not a regular file; give a PEM file of certificate authorities",
+            path.display()
+        );
+    }
+    let mut head = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(path)
+                .with_context(|| format!("--tls-ca-file {}: cannot read it", path.display()))?,
+            1 << 20,
+        ),
+        &mut head,
+    )
+    .with_context(|| format!("--tls-ca-file {}: cannot read it", path.display()))?;
+    if !String::from_utf8_lossy(&head).contains("-----BEGIN CERTIFICATE-----") {
+        bail!(
+            "--tls-ca-file {}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Prints a line on standard output. The terminal may be gone (SIGHUP after it closed), and
+/// the run must still finish its files, so a failed write is given up quietly.
+fn say_out(line: &str) {
+    use std::io::Write;
+    if writeln!(std::io::stdout(), "{line}").is_err() {
+        tracing::debug!("standard output is closed: {line}");
+    }
+}
+
+/// As [`say_out`], on standard error.
+fn say_err(line: &str) {
+    use std::io::Write;
+    if writeln!(std::io::stderr(), "{line}").is_err() {
+        tracing::debug!("standard error is closed: {line}");
+    }
+}
+
 /// Runs the engine until it ends or Ctrl-C, showing progress, events and per-output figures.
 fn run_engine(
     collection: Collection,
@@ -443,10 +630,17 @@ fn run_engine(
     let streaming = !config.streams.is_empty();
     let engine = Engine::start(collection, config).context("cannot start")?;
 
-    let (interrupt_sender, interrupted) = crossbeam_channel::bounded(1);
-    let _ = ctrlc::set_handler(move || {
-        let _ = interrupt_sender.try_send(());
-    });
+    let (interrupt_sender, interrupted) = crossbeam_channel::bounded(4);
+    tally::signals::on_stop_signal(move |name| {
+        // Full: a stop is already on its way, and one is all it takes.
+        if let Err(crossbeam_channel::TrySendError::Disconnected(_)) =
+            interrupt_sender.try_send(name)
+        {
+            tracing::debug!("{name} after the run ended");
+        }
+    })
+    .context("cannot listen for Ctrl-C and SIGTERM")?;
+    let mut stopping = false;
     let progress = if quiet {
         ProgressBar::hidden()
     } else if let Some(limit) = frame_limit {
@@ -464,20 +658,27 @@ fn run_engine(
         // indicatif drops println when it draws nothing (no terminal): print plainly then.
         let say = |line: String| {
             if progress.is_hidden() {
-                println!("{line}");
+                say_out(&line);
             } else {
                 progress.println(line);
             }
         };
-        if interrupted.try_recv().is_ok() {
-            say("stopping: finishing outputs...".into());
-            engine.send(Command::Stop);
+        if let Ok(signal) = interrupted.try_recv() {
+            if stopping {
+                say(format!("{signal}: already stopping, finishing outputs..."));
+            } else {
+                say(format!("{signal}: stopping, finishing outputs..."));
+                stopping = true;
+                if let Err(error) = engine.send(Command::Stop) {
+                    say(format!("the engine did not take the stop: {error}"));
+                }
+            }
         }
         while let Ok(event) = engine.events().try_recv() {
             match event {
                 // Warnings go to stderr, where scripts look for trouble.
                 Event::Warning(message) if progress.is_hidden() => {
-                    eprintln!("warning: {message}");
+                    say_err(&format!("warning: {message}"));
                 }
                 Event::Warning(message) => progress.println(format!("warning: {message}")),
                 Event::SceneChanged { scene } => say(format!("on air: {scene}")),
@@ -527,12 +728,17 @@ fn run_engine(
     progress.finish_and_clear();
     let summary = engine.wait().context("failed")?;
     print_summary(&summary, recording, fps.as_f64());
-    let failed: Vec<&str> = summary
+    // A stream that never got a byte through failed, whether it was still retrying at the end
+    // or had given up: the exit code must not depend on which came first.
+    let failed: Vec<String> = summary
         .stats
         .outputs
         .iter()
-        .filter(|output| matches!(output.state, OutputState::Failed(_)))
-        .map(|output| output.name.as_str())
+        .filter_map(|output| match &output.state {
+            OutputState::Failed(_) => Some(output.name.clone()),
+            _ if output.bytes_sent == 0 => Some(format!("{} (never connected)", output.name)),
+            _ => None,
+        })
         .collect();
     if !failed.is_empty() {
         bail!("{} output(s) failed: {}", failed.len(), failed.join(", "));
@@ -571,28 +777,28 @@ fn print_summary(summary: &Summary, recording: Option<&Path>, fps: f64) {
             let size = std::fs::metadata(path)
                 .map(|m| m.len())
                 .unwrap_or(stats.bytes_written);
-            println!(
+            say_out(&format!(
                 "Recorded {media_seconds:.3} s to {} ({:.2} MB)",
                 path.display(),
                 size as f64 / 1e6
-            );
+            ));
         }
-        None => println!("Ran {media_seconds:.3} s"),
+        None => say_out(&format!("Ran {media_seconds:.3} s")),
     }
-    println!(
+    say_out(&format!(
         "  frames: {} rendered, {} lagged, {} skipped, {} encoded",
         stats.frames_rendered, stats.frames_lagged, stats.frames_skipped, stats.frames_encoded
-    );
-    println!(
+    ));
+    say_out(&format!(
         "  speed: {:.1} fps ({:.2}x real time); render {:.2} ms/frame on {}; video encoder {}",
         stats.frames_rendered as f64 / wall,
         media_seconds / wall,
         stats.mean_render_time.as_secs_f64() * 1000.0,
         summary.gpu,
         summary.encoder
-    );
+    ));
     for output in &stats.outputs {
-        println!("{}", output_line(output));
+        say_out(&output_line(output));
     }
 }
 
@@ -602,8 +808,20 @@ fn snapshot(
     frame: u64,
     scene: Option<String>,
     width: Option<u32>,
+    overwrite: bool,
 ) -> Result<()> {
+    let format = match output
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("png") => image::ImageFormat::Png,
+        Some("jpg" | "jpeg") => image::ImageFormat::Jpeg,
+        _ => bail!("{}: a snapshot must end in .png or .jpg", output.display()),
+    };
     let collection = load(scene_file, scene)?;
+    check_output(output, scene_file, &collection, overwrite)?;
     let canvas = &collection.canvas;
     let size = match width {
         Some(width) => {
@@ -614,19 +832,30 @@ fn snapshot(
     };
     let picture = tally::engine::render_snapshot_at_size(&collection, frame, size)
         .context("cannot render the snapshot")?;
-    image::save_buffer(
-        output,
-        &picture.pixels,
-        picture.width,
-        picture.height,
-        image::ColorType::Rgba8,
-    )
-    .with_context(|| format!("cannot write {}", output.display()))?;
-    println!(
+    let rgba = image::RgbaImage::from_raw(picture.width, picture.height, picture.pixels)
+        .context("the rendered picture has the wrong size")?;
+    let written_to = |path: &Path| match format {
+        // JPEG has no alpha: the canvas is opaque anyway.
+        image::ImageFormat::Jpeg => image::DynamicImage::ImageRgba8(rgba.clone())
+            .to_rgb8()
+            .save_with_format(path, format),
+        _ => rgba.save_with_format(path, format),
+    };
+    // Written beside the output and renamed over it, so a full disk leaves no half picture.
+    let partial = output.with_extension(format!("{}.partial", format.extensions_str()[0]));
+    if let Err(error) = written_to(&partial) {
+        if let Err(cleanup) = std::fs::remove_file(&partial) {
+            tracing::debug!("{}: {cleanup}", partial.display());
+        }
+        return Err(error).with_context(|| format!("cannot write {}", output.display()));
+    }
+    std::fs::rename(&partial, output)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    say_out(&format!(
         "{}: frame {frame} of `{}`",
         output.display(),
         collection.current_scene
-    );
+    ));
     Ok(())
 }
 

@@ -37,12 +37,15 @@ pub fn run(collection: Option<PathBuf>, record: Option<PathBuf>) -> Result<(), S
         .with_inner_size([1280.0, 800.0])
         .with_min_inner_size([960.0, 600.0]);
     let make_app = move |ctx: &eframe::egui::Context, render_state: &_| {
-        // Ctrl-C closes the window the normal way, so the recording is finished properly.
+        // Ctrl-C (and SIGTERM, SIGHUP, SIGQUIT) close the window the normal way, so the
+        // recording is finished properly.
         let interrupted = ctx.clone();
-        let _ = ctrlc::set_handler(move || {
+        if let Err(error) = crate::signals::on_stop_signal(move |_| {
             interrupted.send_viewport_cmd(eframe::egui::ViewportCommand::Close);
             interrupted.request_repaint();
-        });
+        }) {
+            tracing::error!("Ctrl-C will end Tally without finishing its recording: {error}");
+        }
         TallyApp::on_context_without_engine(
             ctx,
             Some(render_state),
