@@ -35,7 +35,7 @@ held='echo $$ >"$0/cgroup.procs"; exec "$@"'
 
 echo "demo collection, $seconds s real time, held to $quota of a core ($quota_us us per $period_us us)"
 echo "cpu_s  peak_rss_kb  wall_s  run"
-measure quota-headless sh -c "$held" "$group" "$tally" record scenes/demo.toml -o "$out/quota-headless.mp4" \
+measure quota-headless sh -c "$held" "$group" "$tally" record scenes/demo.toml -o "$out/quota-headless.mp4" --overwrite \
   --duration "${seconds}s" --quiet
 rm -f "$out/quota-app.mp4"
 env DISPLAY="$display" TALLY_UI_FPS=30 /usr/bin/time -f "%U %S %M %e" -o "$out/quota-app.time" \

@@ -60,7 +60,7 @@ app() {
 
 echo "demo collection, 1280x720 at 30 fps, $seconds s real time"
 echo "cpu_s  peak_rss_kb  wall_s  run"
-measure headless-record "$tally" record scenes/demo.toml -o "$out/headless.mp4" --duration "${seconds}s" --quiet
+measure headless-record "$tally" record scenes/demo.toml -o "$out/headless.mp4" --overwrite --duration "${seconds}s" --quiet
 app app-ui-30fps 30 record
 app app-ui-10fps 10 record
 app app-ui-30fps-bars-in-preview 30 record "55 570"

@@ -45,7 +45,7 @@ for n in 0 1 4; do scene "$n" >"$out/audio-$n.toml"; done
 echo "1280x720 at 30 fps, $seconds s real time"
 echo "cpu_s  peak_rss_kb  wall_s  run"
 for n in 0 1 4; do
-  measure "tally-audio-inputs-$n" "$tally" record "$out/audio-$n.toml" -o "$out/audio-$n.mp4" \
+  measure "tally-audio-inputs-$n" "$tally" record "$out/audio-$n.toml" -o "$out/audio-$n.mp4" --overwrite \
     --duration "${seconds}s" --quiet
 done
 measure ffmpeg-cli-one-pulse-input ffmpeg -v error -y -f lavfi -i "color=#336699:s=1280x720:r=30" \

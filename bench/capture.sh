@@ -38,8 +38,8 @@ display = \"$display\"" >"$out/capture-screen.toml"
 
 echo "1280x720 at 30 fps, $seconds s real time"
 echo "cpu_s  peak_rss_kb  wall_s  run"
-measure colour-only "$tally" record "$out/capture-baseline.toml" -o "$out/capture-baseline.mp4" --duration "${seconds}s" --quiet
-measure screen-capture "$tally" record "$out/capture-screen.toml" -o "$out/capture-screen.mp4" --duration "${seconds}s" --quiet
+measure colour-only "$tally" record "$out/capture-baseline.toml" -o "$out/capture-baseline.mp4" --overwrite --duration "${seconds}s" --quiet
+measure screen-capture "$tally" record "$out/capture-screen.toml" -o "$out/capture-screen.mp4" --overwrite --duration "${seconds}s" --quiet
 # Repaint the desktop continuously, alternating two colours (xsetroot's own CPU is not counted).
 (while true; do
   DISPLAY=$display xsetroot -solid "#336699"
@@ -47,7 +47,7 @@ measure screen-capture "$tally" record "$out/capture-screen.toml" -o "$out/captu
 done) &
 painter=$!
 trap 'kill $painter $xvfb_pid 2>/dev/null' EXIT
-measure screen-capture-changing "$tally" record "$out/capture-screen.toml" -o "$out/capture-changing.mp4" \
+measure screen-capture-changing "$tally" record "$out/capture-screen.toml" -o "$out/capture-changing.mp4" --overwrite \
   --duration "${seconds}s" --quiet
 kill $painter
 grep -h "frames:" "$out/screen-capture.log" "$out/screen-capture-changing.log"

@@ -32,10 +32,10 @@ sleep 1
 url() { echo "rtmp://127.0.0.1:$port/live/bench$1"; }
 echo "reference scene, $seconds s real time; outputs to nginx-rtmp on loopback"
 echo "cpu_s  peak_rss_kb  wall_s  run"
-measure record-only "$tally" record scenes/benchmark.toml -o "$out/s0.mp4" --duration "${seconds}s" --quiet "${extra[@]}"
-measure record+1-output "$tally" stream scenes/benchmark.toml --record "$out/s1.mp4" --to "$(url 1)" \
+measure record-only "$tally" record scenes/benchmark.toml -o "$out/s0.mp4" --overwrite --duration "${seconds}s" --quiet "${extra[@]}"
+measure record+1-output "$tally" stream scenes/benchmark.toml --record "$out/s1.mp4" --overwrite --to "$(url 1)" \
   --duration "${seconds}s" "${extra[@]}"
-measure record+2-outputs "$tally" stream scenes/benchmark.toml --record "$out/s2.mp4" --to "$(url 2)" --to "$(url 3)" \
+measure record+2-outputs "$tally" stream scenes/benchmark.toml --record "$out/s2.mp4" --overwrite --to "$(url 2)" --to "$(url 3)" \
   --duration "${seconds}s" "${extra[@]}"
 echo
 echo "final output lines:"

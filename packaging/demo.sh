@@ -11,6 +11,6 @@ if [ -n "${DISPLAY:-}" ]; then
   exec cargo run --release -- scenes/demo.toml
 fi
 echo "demo: no display; recording the demo headless instead of opening the app"
-cargo run --release -- snapshot scenes/demo.toml -o demo.png --frame 45
-cargo run --release -- record scenes/demo.toml -o demo.mp4 --duration 10s
+cargo run --release -- snapshot scenes/demo.toml -o demo.png --frame 45 --overwrite
+cargo run --release -- record scenes/demo.toml -o demo.mp4 --duration 10s --overwrite
 echo "Wrote demo.mp4 and demo.png"
