@@ -765,7 +765,10 @@ fn record(
     for message in packets {
         match message {
             RecorderMessage::Packet(packet) => {
-                recorder.write(&packet)?;
+                if let Err(error) = recorder.write(&packet) {
+                    recorder.abandon();
+                    return Err(error);
+                }
                 counters
                     .bytes_written
                     .store(recorder.bytes_written(), Ordering::Relaxed);

@@ -68,6 +68,13 @@ pub struct Recorder {
     /// The show time the file starts at (seconds), subtracted from every timestamp: a
     /// recording started in mid-show starts at zero.
     start_seconds: f64,
+    /// The file's length after the last packet written whole. With `flush_packets` the muxers
+    /// write whole MP4 fragments and whole Matroska clusters, so the file up to here plays
+    /// cleanly: what a full disk leaves beyond it is cut off ([`Recorder::abandon`]).
+    whole_bytes: u64,
+    /// The file as the kernel names it, to find it again if its folder is removed while it is
+    /// written (see [`rescue_deleted`]).
+    opened_as: Option<PathBuf>,
 }
 
 impl Recorder {
@@ -113,6 +120,8 @@ impl Recorder {
                 .map_or(ffmpeg::Rational::new(1, 1000), |stream| stream.time_base())
         };
         let (video_time_base, audio_time_base) = (time_base(0), time_base(1));
+        let whole_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+        let opened_as = std::fs::canonicalize(path).ok();
         Ok(Self {
             path: path.to_path_buf(),
             format,
@@ -123,6 +132,8 @@ impl Recorder {
             audio_time_base,
             bytes_written: 0,
             start_seconds: 0.0,
+            whole_bytes,
+            opened_as,
         })
     }
 
@@ -152,7 +163,28 @@ impl Recorder {
             .map_err(|error| OutputError::Recording {
                 path: self.path.display().to_string(),
                 message: format!("writing a packet failed: {error}"),
-            })
+            })?;
+        if let Ok(metadata) = std::fs::metadata(&self.path) {
+            self.whole_bytes = metadata.len();
+        }
+        Ok(())
+    }
+
+    /// Gives up a recording that can no longer be written (a full disk): the file is closed
+    /// and cut back to its last whole fragment or cluster, so it plays to there without errors.
+    pub fn abandon(self) {
+        let (path, whole_bytes) = (self.path.clone(), self.whole_bytes);
+        drop(self);
+        let cut = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|file| file.set_len(whole_bytes));
+        if let Err(error) = cut {
+            tracing::warn!(
+                "{}: cannot cut the unfinished end off the recording: {error}",
+                path.display()
+            );
+        }
     }
 
     pub fn bytes_written(&self) -> u64 {
@@ -163,12 +195,27 @@ impl Recorder {
     /// fails the fragmented file is kept, which plays just as well.
     pub fn finish(mut self) -> Result<(), OutputError> {
         let path = self.path.display().to_string();
-        self.context
-            .write_trailer()
-            .map_err(|error| OutputError::Recording {
-                path: path.clone(),
+        if let Err(error) = self.context.write_trailer() {
+            self.abandon();
+            return Err(OutputError::Recording {
+                path,
                 message: format!("finishing the file failed: {error}"),
-            })?;
+            });
+        }
+        if !self.path.exists() {
+            if let Some(opened_as) = &self.opened_as {
+                rescue_deleted(opened_as, &self.path).map_err(|message| {
+                    OutputError::Recording {
+                        path: path.clone(),
+                        message,
+                    }
+                })?;
+                tracing::warn!(
+                    "{path} was deleted (or its folder removed) while it was recorded; it was \
+                     saved there again"
+                );
+            }
+        }
         let (format, file) = (self.format, self.path.clone());
         drop(self);
         if format == RecordingFormat::Mp4 {
@@ -180,6 +227,29 @@ impl Recorder {
         }
         Ok(())
     }
+}
+
+/// Saves a recording whose file was deleted while Tally still had it open (its folder removed
+/// by mistake, a cleanup script): the data is still there behind the open file, reachable
+/// through /proc/self/fd until it is closed, and is copied to `path` (its folder made again).
+fn rescue_deleted(opened_as: &Path, path: &Path) -> Result<(), String> {
+    let deleted_name = format!("{} (deleted)", opened_as.display());
+    let open_file = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| format!("the file was deleted while recording, and cannot be found: {e}"))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|fd| {
+            std::fs::read_link(fd).is_ok_and(|target| target.as_os_str() == deleted_name.as_str())
+        })
+        .ok_or("the file was deleted while recording, and is no longer open")?;
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(|e| {
+            format!("the folder was removed while recording and cannot be made again: {e}")
+        })?;
+    }
+    std::fs::copy(&open_file, path)
+        .map(drop)
+        .map_err(|e| format!("the file was deleted while recording and cannot be saved: {e}"))
 }
 
 /// Rewrites a fragmented MP4 as a regular one with the index up front, replacing it only once
