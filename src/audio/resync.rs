@@ -63,8 +63,21 @@ pub struct ResyncState {
     pub reanchors: u64,
 }
 
+/// A device rate the resampler cannot work from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the device reports a sample rate of {0} Hz, which cannot be resampled to 48 kHz")]
+pub struct UnusableRate(pub u32);
+
+/// Device rates accepted: from telephone sound to the fastest interfaces sold.
+const DEVICE_RATES: std::ops::RangeInclusive<u32> = 4_000..=768_000;
+
 impl Resync {
-    pub fn new(device_rate: u32) -> Self {
+    /// Resampling from `device_rate`; a rate outside 4 kHz to 768 kHz (a device that reports
+    /// 0 Hz) is refused rather than handed to the resampler.
+    pub fn new(device_rate: u32) -> Result<Self, UnusableRate> {
+        if !DEVICE_RATES.contains(&device_rate) {
+            return Err(UnusableRate(device_rate));
+        }
         let parameters = SincInterpolationParameters {
             sinc_len: 64,
             f_cutoff: 0.95,
@@ -80,9 +93,9 @@ impl Resync {
             CHUNK_FRAMES,
             AUDIO_CHANNELS,
         )
-        .expect("fixed, valid resampler parameters");
+        .map_err(|_| UnusableRate(device_rate))?;
         let output = std::array::from_fn(|_| vec![0.0; resampler.output_frames_max()]);
-        Self {
+        Ok(Self {
             device_rate,
             resampler,
             pending: std::array::from_fn(|_| Vec::with_capacity(CHUNK_FRAMES)),
@@ -95,7 +108,7 @@ impl Resync {
             error_sum: 0.0,
             correction: 0.0,
             reanchors: 0,
-        }
+        })
     }
 
     pub fn device_rate(&self) -> u32 {
@@ -295,6 +308,13 @@ mod tests {
     }
 
     #[test]
+    fn a_device_that_reports_no_rate_is_refused_not_a_panic() {
+        assert_eq!(Resync::new(0).err(), Some(UnusableRate(0)));
+        assert_eq!(Resync::new(u32::MAX).err(), Some(UnusableRate(u32::MAX)));
+        assert!(Resync::new(44_100).is_ok());
+    }
+
+    #[test]
     fn a_fast_device_is_steered_onto_the_engine_clock_without_clicks() {
         let mut device = FakeDevice {
             rate: 48_000,
@@ -303,7 +323,7 @@ mod tests {
             sent: 0,
             jitter_seed: 7,
         };
-        let mut resync = Resync::new(48_000);
+        let mut resync = Resync::new(48_000).unwrap();
         let read = run(&mut device, 60.0, &mut resync);
         let state = resync.state();
         // The device gives 0.2 % more samples than the engine takes: the ratio must come down
@@ -331,7 +351,7 @@ mod tests {
             sent: 0,
             jitter_seed: 3,
         };
-        let mut resync = Resync::new(44_100);
+        let mut resync = Resync::new(44_100).unwrap();
         let read = run(&mut device, 40.0, &mut resync);
         let state = resync.state();
         assert!(
@@ -358,7 +378,7 @@ mod tests {
     #[test]
     fn sound_lands_at_its_capture_time() {
         // A click captured at engine sample 10 000 is read back at 10 000.
-        let mut resync = Resync::new(48_000);
+        let mut resync = Resync::new(48_000).unwrap();
         let mut block = vec![0.0f32; 9600 * 2];
         block[(2000) * 2] = 1.0;
         block[(2000) * 2 + 1] = 1.0;
@@ -376,7 +396,7 @@ mod tests {
 
     #[test]
     fn a_device_that_jumps_is_reanchored() {
-        let mut resync = Resync::new(48_000);
+        let mut resync = Resync::new(48_000).unwrap();
         let block = vec![0.1f32; 480 * 2];
         resync.push(0.0, &block);
         resync.push(480.0, &block);

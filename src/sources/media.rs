@@ -7,8 +7,8 @@
 //! sound stay together however often the file repeats.
 
 use super::{
-    FrameRef, Notices, Pacing, Packing, RunningSource, Tick, VideoFrame, AUDIO_CHANNELS,
-    SAMPLE_RATE,
+    spawn_source_thread, FrameRef, Notices, Pacing, Packing, RunningSource, Tick, VideoFrame,
+    AUDIO_CHANNELS, SAMPLE_RATE,
 };
 use crate::scene::MediaSource;
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
@@ -311,32 +311,16 @@ impl Drop for MediaPlayer {
     }
 }
 
-/// Starts a decoder thread. If it panics (a bug, or a library's), the operator is told that
-/// the source stopped rather than left looking at a frozen picture.
+/// Starts a decoder thread (see [`spawn_source_thread`]).
 fn spawn(
     name: &str,
     notices: &Notices,
     work: impl FnOnce() + Send + 'static,
 ) -> Result<JoinHandle<()>, MediaError> {
-    let span = tracing::info_span!("media", thread = name);
-    let on_panic = notices.clone();
-    let thread_name = name.to_string();
-    std::thread::Builder::new()
-        .name(name.chars().take(15).collect())
-        .spawn(move || {
-            let finished =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| span.in_scope(work)));
-            if finished.is_err() {
-                on_panic.push(format!(
-                    "{thread_name} stopped after an internal error; the source is frozen until \
-                     it is reopened"
-                ));
-            }
-        })
-        .map_err(|error| MediaError::Open {
-            path: name.to_string(),
-            message: format!("cannot start its decoder thread: {error}"),
-        })
+    spawn_source_thread(name, notices, work).map_err(|error| MediaError::Open {
+        path: name.to_string(),
+        message: format!("cannot start its decoder thread: {error}"),
+    })
 }
 
 /// The picture size to decode at: native, scaled down to `scale` (never up), with even sides.

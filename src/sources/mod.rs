@@ -140,6 +140,31 @@ impl Notices {
     }
 }
 
+/// Starts one of a source's threads (a decoder, a capture loop). If it panics (a bug, or a
+/// library's), the operator is told that the source stopped, rather than left looking at a
+/// frozen picture or listening to silence with no notice.
+pub(crate) fn spawn_source_thread(
+    name: &str,
+    notices: &Notices,
+    work: impl FnOnce() + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let span = tracing::info_span!("source", thread = name);
+    let on_panic = notices.clone();
+    let thread_name = name.to_string();
+    std::thread::Builder::new()
+        .name(name.chars().take(15).collect())
+        .spawn(move || {
+            let finished =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| span.in_scope(work)));
+            if finished.is_err() {
+                on_panic.push(format!(
+                    "{thread_name} stopped after an internal error; the source stays as it was \
+                     until it is reopened"
+                ));
+            }
+        })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("source `{id}`: {message}")]

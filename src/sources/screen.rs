@@ -6,7 +6,9 @@
 //! Uses x11rb (the X protocol in Rust, no C library). Grabs go through GetImage; MIT-SHM would
 //! save a copy per frame but needs shared-memory system calls the crate leaves to unsafe code.
 
-use super::{render_text, FrameRef, Packing, RunningSource, Tick, VideoFrame};
+use super::{
+    render_text, spawn_source_thread, FrameRef, Notices, Packing, RunningSource, Tick, VideoFrame,
+};
 use crate::scene::{Color, FrameRate, ScreenSource, TextSource};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,6 +39,8 @@ pub struct ScreenCapture {
     epoch: Arc<Mutex<Option<Instant>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// The capture thread's death, for the operator.
+    notices: Notices,
 }
 
 /// What to grab, in the coordinates of the drawable it is grabbed from.
@@ -105,23 +109,29 @@ impl ScreenCapture {
         let latest = Arc::new(Mutex::new(Latest { frame: None, size }));
         let stop = Arc::new(AtomicBool::new(false));
         let epoch = Arc::new(Mutex::new(None));
+        let notices = Notices::default();
         let thread = {
             let (latest, stop, epoch) = (latest.clone(), stop.clone(), epoch.clone());
-            std::thread::Builder::new()
-                .name("screen-capture".into())
-                .spawn(move || grabber.run(first_target, fps, &latest, &epoch, &stop))
-                .map_err(|e| fail(format!("cannot start the capture thread: {e}")))?
+            spawn_source_thread("screen-capture", &notices, move || {
+                grabber.run(first_target, fps, &latest, &epoch, &stop)
+            })
+            .map_err(|e| fail(format!("cannot start the capture thread: {e}")))?
         };
         Ok(Self {
             latest,
             epoch,
             stop,
             thread: Some(thread),
+            notices,
         })
     }
 }
 
 impl RunningSource for ScreenCapture {
+    fn notices(&self) -> Option<&Notices> {
+        Some(&self.notices)
+    }
+
     fn size(&self) -> [u32; 2] {
         self.latest
             .lock()

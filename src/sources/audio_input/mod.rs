@@ -9,9 +9,13 @@
 
 mod pulse;
 
-use super::{FrameRef, Notices, Pacing, RunningSource, Tick, AUDIO_CHANNELS, SAMPLE_RATE};
+use super::{
+    spawn_source_thread, FrameRef, Notices, Pacing, RunningSource, Tick, AUDIO_CHANNELS,
+    SAMPLE_RATE,
+};
 use crate::audio::devices::{self, AudioDeviceError};
 use crate::audio::resync::Resync;
+use crate::lock;
 use crate::scene::AudioInputSource;
 use cpal::traits::{DeviceTrait, StreamTrait};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,11 +38,21 @@ struct Shared {
 
 impl Shared {
     /// A new stream from the device at `rate`: fresh resampling, no failure, no delivery yet.
+    /// A rate that cannot be resampled is a failure the watchdog reports and retries; it is
+    /// judged before the lock is taken, so nothing can poison it.
     fn start_stream(shared: &Mutex<Shared>, rate: u32) {
-        if let Ok(mut shared) = shared.lock() {
-            shared.resync = Some(Resync::new(rate));
-            shared.last_delivery = None;
-            shared.failure = None;
+        let resync = Resync::new(rate);
+        let mut shared = lock(shared);
+        shared.last_delivery = None;
+        match resync {
+            Ok(resync) => {
+                shared.resync = Some(resync);
+                shared.failure = None;
+            }
+            Err(unusable) => {
+                shared.resync = None;
+                shared.failure = Some(unusable.to_string());
+            }
         }
     }
 }
@@ -66,10 +80,19 @@ impl AudioInput {
             let notices = notices.clone();
             let stop = stop.clone();
             let device = settings.device.clone();
-            std::thread::Builder::new()
-                .name(format!("audio-in-{id}"))
-                .spawn(move || watch(&label, &device, &shared, &notices, &stop))
-                .ok()
+            let spawned = spawn_source_thread(&format!("audio-in-{id}"), &notices.clone(), {
+                let notices = notices.clone();
+                move || watch(&label, &device, &shared, &notices, &stop)
+            });
+            match spawned {
+                Ok(thread) => Some(thread),
+                Err(error) => {
+                    notices.push(format!(
+                        "audio input `{id}` is silent: its capture thread cannot start: {error}"
+                    ));
+                    None
+                }
+            }
         };
         Self {
             shared,
@@ -90,17 +113,13 @@ impl RunningSource for AudioInput {
     }
 
     fn mix_audio(&mut self, first_sample: u64, out: &mut [f32], _pacing: Pacing) {
-        if let Ok(mut shared) = self.shared.lock() {
-            if let Some(resync) = shared.resync.as_mut() {
-                resync.read(first_sample, out);
-            }
+        if let Some(resync) = lock(&self.shared).resync.as_mut() {
+            resync.read(first_sample, out);
         }
     }
 
     fn clock_started(&mut self, epoch: Instant) {
-        if let Ok(mut shared) = self.shared.lock() {
-            shared.epoch = Some(epoch);
-        }
+        lock(&self.shared).epoch = Some(epoch);
     }
 
     fn notices(&self) -> Option<&Notices> {
@@ -162,18 +181,16 @@ fn watch(
             last_maintained = Instant::now();
         }
         if stream.is_some() {
-            let lost = match shared.lock() {
-                Ok(mut shared) => {
-                    let silent = shared
-                        .last_delivery
-                        .is_some_and(|last| last.elapsed() > SILENT_DEVICE);
-                    match shared.failure.take() {
-                        Some(failure) => Some(failure),
-                        None if silent => Some("the device stopped delivering sound".into()),
-                        None => None,
-                    }
+            let lost = {
+                let mut shared = lock(shared);
+                let silent = shared
+                    .last_delivery
+                    .is_some_and(|last| last.elapsed() > SILENT_DEVICE);
+                match shared.failure.take() {
+                    Some(failure) => Some(failure),
+                    None if silent => Some("the device stopped delivering sound".into()),
+                    None => None,
                 }
-                Err(_) => None,
             };
             if let Some(reason) = lost {
                 stream = None;
@@ -286,9 +303,7 @@ fn build(
     let on_error = {
         let shared = shared.clone();
         move |error: cpal::Error| {
-            if let Ok(mut shared) = shared.lock() {
-                shared.failure = Some(explain(&error));
-            }
+            lock(&shared).failure = Some(explain(&error));
         }
     };
     let mut stereo = Vec::new();
@@ -350,9 +365,7 @@ fn deliver(
     } else {
         stereo.extend(samples);
     }
-    let Ok(mut shared) = shared.lock() else {
-        return;
-    };
+    let mut shared = lock(shared);
     shared.last_delivery = Some(now);
     let Some(epoch) = shared.epoch else {
         return;

@@ -13,7 +13,7 @@ mod v4l;
 pub use v4l::V4lBackend;
 
 use super::screen::no_signal_card;
-use super::{FrameRef, Notices, RunningSource, Tick, VideoFrame};
+use super::{spawn_source_thread, FrameRef, Notices, RunningSource, Tick, VideoFrame};
 use crate::scene::{CameraFormat, CameraSource};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -212,10 +212,16 @@ impl Camera {
             notices: notices.clone(),
             stop: stop.clone(),
         };
-        let thread = std::thread::Builder::new()
-            .name(format!("camera-{id}"))
-            .spawn(move || capture.run())
-            .ok();
+        let thread =
+            match spawn_source_thread(&format!("camera-{id}"), &notices, move || capture.run()) {
+                Ok(thread) => Some(thread),
+                Err(error) => {
+                    notices.push(format!(
+                    "camera source `{id}` shows nothing: its capture thread cannot start: {error}"
+                ));
+                    None
+                }
+            };
         Self {
             slot,
             notices,
