@@ -481,3 +481,107 @@ fn messages_for_mistakes_say_what_to_do() {
         stderr(&output)
     );
 }
+
+/// A tmpfs of `megabytes` mounted for one test (needs root, as CI and the dev machines run).
+struct SmallDisk {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk");
+        std::fs::create_dir(&path).unwrap();
+        let mounted = common::tool("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(
+            mounted.success(),
+            "cannot mount a small tmpfs (this test needs root, as CI has)"
+        );
+        Self { path, _dir: dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let unmounted = std::process::Command::new("umount")
+            .arg(&self.path)
+            .status();
+        if !unmounted.is_ok_and(|status| status.success()) {
+            eprintln!("could not unmount {}", self.path.display());
+        }
+    }
+}
+
+#[test]
+fn a_full_disk_leaves_a_recording_that_plays_to_its_last_whole_fragment() {
+    let disk = SmallDisk::mount(2);
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    for extension in ["mp4", "mkv"] {
+        let output = disk.path.join(format!("full.{extension}"));
+        let result = run(tally()
+            .arg("record")
+            .arg(&scene)
+            .arg("-o")
+            .arg(&output)
+            .args(["--fast", "--duration", "5m", "--quiet"]));
+        assert_eq!(result.status.code(), Some(1));
+        assert!(
+            stderr(&result).contains("No space left on device")
+                && stderr(&result).contains(&format!("full.{extension}")),
+            "{}",
+            stderr(&result)
+        );
+        assert_eq!(decode_errors(&output), "", "{extension}");
+        let frames = probe(&output, "v:0", "stream=nb_read_frames", true);
+        let frames: u64 = frames[0].parse().unwrap();
+        assert!(frames >= 30, "{extension}: {frames} frames");
+        std::fs::remove_file(&output).unwrap();
+    }
+}
+
+#[test]
+fn a_recording_whose_folder_is_removed_is_saved_again_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    for extension in ["mp4", "mkv"] {
+        let folder = dir.path().join(format!("takes-{extension}"));
+        std::fs::create_dir(&folder).unwrap();
+        let output = folder.join(format!("take.{extension}"));
+        let child = tally()
+            .arg("record")
+            .arg(&scene)
+            .arg("-o")
+            .arg(&output)
+            .args(["--fast", "--duration", "10m", "--quiet"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::fs::metadata(&output).map_or(0, |m| m.len()) < 200_000 {
+            assert!(Instant::now() < deadline, "the recording did not grow");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::fs::remove_dir_all(&folder).unwrap();
+        let killed = common::tool("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let finished = child.wait_with_output().unwrap();
+        assert!(finished.status.success(), "{}", stderr(&finished));
+        assert!(
+            stderr(&finished).contains("saved there again"),
+            "{}",
+            stderr(&finished)
+        );
+        assert_eq!(decode_errors(&output), "", "{extension}");
+        assert!(seconds_of_video(&output) > 1.0, "{extension}");
+    }
+}

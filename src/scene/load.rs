@@ -134,6 +134,16 @@ pub fn parse_str(text: &str, file: &Path, base_dir: &Path) -> Result<Collection,
     parse_checking(text, file, base_dir, None)
 }
 
+/// As [`parse_str`], with every file the collection names opened by `inputs`.
+pub fn parse_str_checked(
+    text: &str,
+    file: &Path,
+    base_dir: &Path,
+    inputs: &dyn InputCheck,
+) -> Result<Collection, LoadError> {
+    parse_checking(text, file, base_dir, Some(inputs))
+}
+
 fn parse_checking(
     text: &str,
     file: &Path,

@@ -10,7 +10,7 @@ mod load;
 mod save;
 
 pub use diagnostics::{Diagnostic, LoadError};
-pub use load::{load_file, load_file_checked, parse_str, InputCheck, InputKind};
+pub use load::{load_file, load_file_checked, parse_str, parse_str_checked, InputCheck, InputKind};
 pub use save::{save_file, to_toml_string, write_atomically};
 
 use serde::{Serialize, Serializer};
