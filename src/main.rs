@@ -334,15 +334,18 @@ fn check(files: &[PathBuf]) -> Result<bool> {
     let mut all_good = true;
     for file in files {
         match scene::load_file_checked(file, &tally::sources::InputFiles) {
-            Ok(collection) => println!(
-                "{}: ok ({} sources, {} scenes, {}x{} at {} fps)",
-                file.display(),
-                collection.sources.len(),
-                collection.scenes.len(),
-                collection.canvas.width,
-                collection.canvas.height,
-                collection.canvas.fps
-            ),
+            Ok(collection) => {
+                say_out(&format!(
+                    "{}: ok ({} sources, {} scenes, {}x{} at {} fps)",
+                    file.display(),
+                    collection.sources.len(),
+                    collection.scenes.len(),
+                    collection.canvas.width,
+                    collection.canvas.height,
+                    collection.canvas.fps
+                ));
+                warn_of_memory(file, &collection);
+            }
             Err(error) => {
                 all_good = false;
                 eprintln!("{error}");
@@ -352,8 +355,27 @@ fn check(files: &[PathBuf]) -> Result<bool> {
     Ok(all_good)
 }
 
+/// Above this, `check`, `record` and `stream` say how much memory the sources will take.
+const MEMORY_WORTH_SAYING: u64 = 1 << 30;
+
+/// Says what a collection's sources will cost in memory when that is a lot (hundreds of
+/// media files decoding at once), before the show rather than when the machine runs out.
+fn warn_of_memory(file: &Path, collection: &Collection) {
+    let estimate = tally::sources::memory_estimate(collection);
+    if estimate.bytes >= MEMORY_WORTH_SAYING {
+        say_err(&format!(
+            "warning: {}: its sources need about {:.1} GB of memory while the show runs \
+             ({} media files decode at once, on air or not); remove the ones no scene uses",
+            file.display(),
+            estimate.bytes as f64 / f64::from(1u32 << 30),
+            estimate.media_files
+        ));
+    }
+}
+
 fn load(path: &Path, scene: Option<String>) -> Result<Collection> {
     let mut collection = scene::load_file_checked(path, &tally::sources::InputFiles)?;
+    warn_of_memory(path, &collection);
     if let Some(scene) = scene {
         if collection.scene(&scene).is_none() {
             let names: Vec<&str> = collection.scenes.iter().map(|s| s.name.as_str()).collect();

@@ -585,3 +585,30 @@ fn a_recording_whose_folder_is_removed_is_saved_again_at_the_end() {
         assert!(seconds_of_video(&output) > 1.0, "{extension}");
     }
 }
+
+#[test]
+fn check_says_what_a_hundred_media_files_will_cost_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("[canvas]\nwidth = 1280\nheight = 720\nfps = 30\n");
+    for index in 0..100 {
+        text.push_str(&format!(
+            "[[sources]]\nid = \"m{index}\"\nkind = \"media\"\npath = \"ASSETS/clip.mp4\"\n"
+        ));
+    }
+    text.push_str("[[scenes]]\nname = \"S\"\n");
+    let many = write_scene(dir.path(), "many.toml", &text);
+    let output = run(tally().arg("check").arg(&many));
+    assert!(output.status.success(), "{}", stderr(&output));
+    // 100 clips of 640x360 at about 15 MB each.
+    assert!(
+        stderr(&output).contains("need about 1.4 GB of memory")
+            && stderr(&output).contains("100 media files"),
+        "{}",
+        stderr(&output)
+    );
+    // A collection of ordinary size says nothing of it.
+    let demo = run(tally()
+        .arg("check")
+        .arg(repo_root().join("scenes/demo.toml")));
+    assert!(!stderr(&demo).contains("memory"), "{}", stderr(&demo));
+}

@@ -5,7 +5,7 @@
 //! (or worse) once the show runs.
 
 use super::{image_source, media, text};
-use crate::scene::{InputCheck, InputKind};
+use crate::scene::{Collection, InputCheck, InputKind, SourceKind};
 use std::path::Path;
 
 /// The [`InputCheck`] that opens files as the sources do.
@@ -23,4 +23,45 @@ impl InputCheck for InputFiles {
             InputKind::Media => media::check_file(path),
         }
     }
+}
+
+/// What a collection's sources will hold in memory while the show runs, roughly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    pub bytes: u64,
+    pub media_files: usize,
+}
+
+/// Measured on 2026-12-05 with `tally snapshot` of 1 to 60 copies of a clip: each media source
+/// costs about 4 MB plus 46 bytes a pixel of its picture (FFmpeg's decoder and its frame pool,
+/// two demuxers, the decoded pictures waiting for the canvas): 15 MB at 640x360, 47 MB at
+/// 1280x720.
+const MEDIA_FIXED_BYTES: u64 = 4 << 20;
+const MEDIA_BYTES_PER_PIXEL: u64 = 46;
+
+/// An estimate of the memory `collection`'s sources need while the show runs: every media
+/// file decodes at once, on or off air; a picture is kept once on the CPU and once on the GPU.
+/// Files that cannot be read count as nothing (loading reports them).
+pub fn memory_estimate(collection: &Collection) -> MemoryEstimate {
+    let mut estimate = MemoryEstimate {
+        bytes: 0,
+        media_files: 0,
+    };
+    for source in &collection.sources {
+        match &source.kind {
+            SourceKind::Media(media) => {
+                estimate.media_files += 1;
+                let [width, height] = media::picture_size(&collection.resolve(&media.path));
+                estimate.bytes += MEDIA_FIXED_BYTES
+                    + MEDIA_BYTES_PER_PIXEL * u64::from(width) * u64::from(height);
+            }
+            SourceKind::Image { path } => {
+                if let Ok((width, height)) = image::image_dimensions(collection.resolve(path)) {
+                    estimate.bytes += 8 * u64::from(width) * u64::from(height);
+                }
+            }
+            _ => {}
+        }
+    }
+    estimate
 }

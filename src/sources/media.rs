@@ -558,6 +558,12 @@ fn scaler_for<'s>(
     }
 }
 
+/// The size of `path`'s picture; [0, 0] when it has none or cannot be read.
+pub(super) fn picture_size(path: &Path) -> [u32; 2] {
+    crate::encode::init_ffmpeg();
+    probe(path).map_or([0, 0], |info| [info.width, info.height])
+}
+
 /// Opens `path` as a media source does and decodes its first picture and its first sound, so
 /// a file that would fail (or is no clip at all) is found before the show: why, if it fails.
 pub(super) fn check_file(path: &Path) -> Result<(), String> {

@@ -17,7 +17,7 @@ mod text;
 
 pub use audio_input::AudioInput;
 pub use image_source::load_image;
-pub use input_check::InputFiles;
+pub use input_check::{memory_estimate, InputFiles, MemoryEstimate};
 pub use media::{MediaError, MediaPlayer};
 pub use screen::{no_signal_card, ScreenCapture, ScreenError};
 pub use test_pattern::{read_counter, TestPattern};
