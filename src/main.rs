@@ -770,12 +770,14 @@ fn run_engine(
 
 fn output_line(output: &OutputStats) -> String {
     format!(
-        "  {} [{}] {:.0} kbps, {:.2} MB sent, {} dropped, queue {:.2} s, congestion {:.2}{}{}",
+        "  {} [{}] {:.0} kbps, {:.2} MB sent, {} dropped, {} reconnects, queue {:.2} s, \
+         congestion {:.2}{}{}",
         output.name,
         output.state,
         output.bitrate_kbps,
         output.bytes_sent as f64 / 1e6,
         output.dropped_frames,
+        output.reconnects,
         output.queue_duration.as_secs_f64(),
         output.congestion,
         if output.on_backup { ", on backup" } else { "" },
