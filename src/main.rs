@@ -32,6 +32,8 @@ struct Cli {
     /// finishes the recording).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+    #[command(flatten)]
+    overwrite: OverwriteArg,
 }
 
 #[derive(Subcommand)]
@@ -246,7 +248,7 @@ fn main() -> std::process::ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        None => open_app(cli.collection, cli.record),
+        None => open_app(cli.collection, cli.record, cli.overwrite.overwrite),
         Some(Commands::Check { files }) => check(&files),
         Some(Commands::Record(args)) => record(&args).map(|()| true),
         Some(Commands::Stream(args)) => stream(&args).map(|()| true),
@@ -421,7 +423,7 @@ fn record(args: &RecordArgs) -> Result<()> {
     check_output(
         &args.output,
         &args.scene_file,
-        &collection,
+        Some(&collection),
         args.overwrite.overwrite,
     )?;
     let frame_limit = args
@@ -454,7 +456,7 @@ fn record(args: &RecordArgs) -> Result<()> {
 fn check_output(
     output: &Path,
     scene_file: &Path,
-    collection: &Collection,
+    collection: Option<&Collection>,
     overwrite: bool,
 ) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
@@ -471,7 +473,8 @@ fn check_output(
         std::fs::metadata(input)
             .is_ok_and(|m| m.dev() == existing.dev() && m.ino() == existing.ino())
     };
-    let inputs = std::iter::once(scene_file.to_path_buf()).chain(collection.input_files());
+    let inputs = std::iter::once(scene_file.to_path_buf())
+        .chain(collection.map(Collection::input_files).unwrap_or_default());
     for input in inputs {
         if same_file(&input) {
             bail!(
@@ -550,7 +553,7 @@ fn stream(args: &StreamArgs) -> Result<()> {
         check_output(
             record,
             &args.scene_file,
-            &collection,
+            Some(&collection),
             args.overwrite.overwrite,
         )?;
     }
@@ -845,7 +848,7 @@ fn snapshot(
         _ => bail!("{}: a snapshot must end in .png or .jpg", output.display()),
     };
     let collection = load(scene_file, scene)?;
-    check_output(output, scene_file, &collection, overwrite)?;
+    check_output(output, scene_file, Some(&collection), overwrite)?;
     let canvas = &collection.canvas;
     let size = match width {
         Some(width) => {
@@ -883,7 +886,16 @@ fn snapshot(
     Ok(())
 }
 
-fn open_app(collection: Option<PathBuf>, record: Option<PathBuf>) -> Result<bool> {
+fn open_app(collection: Option<PathBuf>, record: Option<PathBuf>, overwrite: bool) -> Result<bool> {
+    if let Some(record) = &record {
+        recording_config(record)?;
+        let scene_file = collection
+            .clone()
+            .unwrap_or_else(tally::ui::demo_collection);
+        // A collection that does not load is the app's to show; its file is still an input.
+        let loaded = scene::load_file(&scene_file).ok();
+        check_output(record, &scene_file, loaded.as_ref(), overwrite)?;
+    }
     let has_display = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty());
     if !has_display {
         eprintln!(

@@ -701,7 +701,14 @@ impl TallyApp {
             ));
             return;
         }
-        self.record_to(directory.join(format!("tally-{stamp}.{extension}")));
+        // Never over an earlier take: two recordings started within a second get -2, -3...
+        let mut path = directory.join(format!("tally-{stamp}.{extension}"));
+        let mut take = 1;
+        while path.exists() {
+            take += 1;
+            path = directory.join(format!("tally-{stamp}-{take}.{extension}"));
+        }
+        self.record_to(path);
     }
 
     /// Ends the recording; the engine says when the file is complete.
@@ -1337,7 +1344,7 @@ fn scaled(size: ItemSize, factor: f32) -> ItemSize {
 }
 
 /// The bundled demo collection, next to the executable's source tree or installed data.
-fn demo_collection() -> PathBuf {
+pub fn demo_collection() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenes/demo.toml")
 }
 

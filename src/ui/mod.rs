@@ -22,7 +22,7 @@ mod window_loop;
 mod window_paint;
 mod x11_shm;
 
-pub use app::{TallyApp, TransitionChoice};
+pub use app::{demo_collection, TallyApp, TransitionChoice};
 pub use history::History;
 pub use pickers::PickFor;
 pub use settings::{settings_path, AppSettings};
