@@ -131,9 +131,47 @@ fn a_media_source_that_is_no_video_does_not_bring_down_the_show() {
         },
     )
     .expect("the engine starts");
+    // The operator is told, rather than left looking at a frozen picture.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut warnings = Vec::new();
+    while !warnings
+        .iter()
+        .any(|w: &String| w.contains("notes.png: its picture stopped"))
+    {
+        assert!(Instant::now() < deadline, "no warning came: {warnings:?}");
+        if let Ok(tally::engine::Event::Warning(warning)) =
+            engine.events().recv_timeout(Duration::from_millis(100))
+        {
+            warnings.push(warning);
+        }
+    }
     let summary = engine.wait().expect("the show runs to its end");
     assert_eq!(summary.stats.frames_rendered, 30);
     assert_eq!(decode_errors(&output), "");
+}
+
+#[test]
+fn a_command_to_an_engine_that_stopped_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let collection = tally::scene::load_file(&pattern_scene(dir.path(), "30")).unwrap();
+    let engine = tally::engine::Engine::start(
+        collection,
+        tally::engine::EngineConfig {
+            pacing: tally::sources::Pacing::Deterministic,
+            frame_limit: Some(3),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !engine.is_finished() {
+        assert!(Instant::now() < deadline, "the engine did not end");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        engine.send(tally::engine::Command::StopRecording),
+        Err(tally::engine::CommandError::Stopped)
+    );
 }
 
 #[test]

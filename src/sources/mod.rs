@@ -258,3 +258,32 @@ pub fn open(
         )),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_thread_that_panics_is_reported_to_the_operator() {
+        let notices = Notices::default();
+        let thread = spawn_source_thread("media-video clip.mp4", &notices, || {
+            panic!("a decoder bug");
+        })
+        .unwrap();
+        thread
+            .join()
+            .expect("the panic is caught inside the thread");
+        let said = notices.take();
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].starts_with("media-video clip.mp4 stopped"),
+            "{said:?}"
+        );
+        // A thread that ends normally says nothing.
+        spawn_source_thread("quiet", &notices, || {})
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(notices.take().is_empty());
+    }
+}

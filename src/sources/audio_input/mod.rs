@@ -405,3 +405,29 @@ fn explain(error: &cpal::Error) -> String {
         format!("{error} ({hint})")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_reporting_no_rate_is_a_failure_and_leaves_the_input_usable() {
+        let shared = Mutex::new(Shared {
+            epoch: None,
+            resync: None,
+            last_delivery: None,
+            failure: None,
+        });
+        Shared::start_stream(&shared, 0);
+        {
+            let state = lock(&shared);
+            assert!(state.resync.is_none());
+            assert!(state.failure.as_deref().is_some_and(|f| f.contains("0 Hz")));
+        }
+        // Not poisoned: the watchdog's next stream at a real rate takes over.
+        assert!(!shared.is_poisoned());
+        Shared::start_stream(&shared, 48_000);
+        let state = lock(&shared);
+        assert!(state.resync.is_some() && state.failure.is_none());
+    }
+}
