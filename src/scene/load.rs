@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-type Span = Range<usize>;
-type Value<'i> = Spanned<DeValue<'i>>;
+pub(crate) type Span = Range<usize>;
+pub(crate) type Value<'i> = Spanned<DeValue<'i>>;
 
 /// The largest picture a source may ask for (a colour, an item's bounds, a capture region):
 /// the texture size every GPU wgpu runs on can hold.
@@ -65,7 +65,14 @@ fn load_file_checking(
     path: &Path,
     inputs: Option<&dyn InputCheck>,
 ) -> Result<Collection, LoadError> {
-    let text = read_collection(path).map_err(|message| LoadError {
+    let (text, base_dir) = read_document(path, "scene collection")?;
+    parse_checking(&text, path, &base_dir, inputs)
+}
+
+/// The text of a TOML file Tally reads (`what` names it in messages: "scene collection"),
+/// and the folder its paths are relative to.
+pub(crate) fn read_document(path: &Path, what: &str) -> Result<(String, PathBuf), LoadError> {
+    let text = read_bounded(path, what).map_err(|message| LoadError {
         diagnostics: vec![Diagnostic {
             file: path.to_path_buf(),
             line: 0,
@@ -79,32 +86,30 @@ fn load_file_checking(
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    parse_checking(&text, path, &base_dir, inputs)
+    Ok((text, base_dir))
 }
 
-/// The text of a collection file, refusing what cannot be one before reading it all.
-fn read_collection(path: &Path) -> Result<String, String> {
+/// The text of a file that should be a `what`, refusing what cannot be one before reading it
+/// all.
+fn read_bounded(path: &Path, what: &str) -> Result<String, String> {
     use std::io::Read;
-    let metadata =
-        std::fs::metadata(path).map_err(|e| format!("cannot read the scene collection: {e}"))?;
-    if let Some(what) = not_a_regular_file(&metadata) {
-        return Err(format!(
-            "cannot read the scene collection: it is {what}, not a file"
-        ));
+    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read the {what}: {e}"))?;
+    if let Some(kind) = not_a_regular_file(&metadata) {
+        return Err(format!("cannot read the {what}: it is {kind}, not a file"));
     }
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|file| file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| format!("cannot read the scene collection: {e}"))?;
+        .map_err(|e| format!("cannot read the {what}: {e}"))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(format!(
-            "this is not a scene collection: it is larger than {} MB",
+            "this is not a {what}: it is larger than {} MB",
             MAX_FILE_BYTES >> 20
         ));
     }
     String::from_utf8(bytes).map_err(|error| {
         format!(
-            "this is not a scene collection: it is not UTF-8 text (byte {} is not)",
+            "this is not a {what}: it is not UTF-8 text (byte {} is not)",
             error.utf8_error().valid_up_to()
         )
     })
@@ -150,6 +155,21 @@ fn parse_checking(
     base_dir: &Path,
     inputs: Option<&dyn InputCheck>,
 ) -> Result<Collection, LoadError> {
+    decode_document(text, file, base_dir, inputs, |decoder, root, span| {
+        decoder.collection(root, span)
+    })
+}
+
+/// Parses `text` as TOML and hands its root table to `decode_root`, collecting every problem
+/// either finds: the shared front of the scene and show loaders. `file` is only used in
+/// messages, `base_dir` resolves paths.
+pub(crate) fn decode_document<T>(
+    text: &str,
+    file: &Path,
+    base_dir: &Path,
+    inputs: Option<&dyn InputCheck>,
+    decode_root: impl FnOnce(&mut Decoder<'_>, &DeTable<'_>, Span) -> Option<T>,
+) -> Result<T, LoadError> {
     let mut decoder = Decoder {
         file,
         base_dir,
@@ -185,13 +205,13 @@ fn parse_checking(
             });
         }
     }
-    let collection = if decoder.diagnostics.is_empty() {
-        decoder.collection(document.get_ref(), document.span())
+    let decoded = if decoder.diagnostics.is_empty() {
+        decode_root(&mut decoder, document.get_ref(), document.span())
     } else {
         None
     };
-    match collection {
-        Some(collection) if decoder.diagnostics.is_empty() => Ok(collection),
+    match decoded {
+        Some(decoded) if decoder.diagnostics.is_empty() => Ok(decoded),
         _ => {
             let mut diagnostics = decoder.diagnostics;
             diagnostics.sort_by_key(|d| (d.line, d.column));
@@ -200,27 +220,27 @@ fn parse_checking(
     }
 }
 
-struct Decoder<'a> {
+pub(crate) struct Decoder<'a> {
     file: &'a Path,
-    base_dir: &'a Path,
+    pub(crate) base_dir: &'a Path,
     inputs: Option<&'a dyn InputCheck>,
     index: LineIndex<'a>,
     diagnostics: Vec<Diagnostic>,
 }
 
 /// A table being decoded, with the dotted path that names it in messages.
-struct Table<'t, 'i> {
-    entries: &'t DeTable<'i>,
-    field: String,
-    span: Span,
+pub(crate) struct Table<'t, 'i> {
+    pub(crate) entries: &'t DeTable<'i>,
+    pub(crate) field: String,
+    pub(crate) span: Span,
 }
 
 impl<'t, 'i> Table<'t, 'i> {
-    fn get(&self, key: &str) -> Option<&'t Value<'i>> {
+    pub(crate) fn get(&self, key: &str) -> Option<&'t Value<'i>> {
         self.entries.get(key)
     }
 
-    fn child(&self, key: &str) -> String {
+    pub(crate) fn child(&self, key: &str) -> String {
         if self.field.is_empty() {
             key.to_string()
         } else {
@@ -230,7 +250,7 @@ impl<'t, 'i> Table<'t, 'i> {
 }
 
 impl<'a> Decoder<'a> {
-    fn error(&mut self, span: Span, field: &str, message: String, help: Option<String>) {
+    pub(crate) fn error(&mut self, span: Span, field: &str, message: String, help: Option<String>) {
         let (line, column) = self.index.line_column(span.start);
         self.diagnostics.push(Diagnostic {
             file: self.file.to_path_buf(),
@@ -331,7 +351,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Decodes `[[key]]`, keeping each decoded element with the span of its table.
-    fn array_of_tables<T>(
+    pub(crate) fn array_of_tables<T>(
         &mut self,
         parent: &Table<'_, '_>,
         key: &str,
@@ -381,7 +401,11 @@ impl<'a> Decoder<'a> {
         decoded
     }
 
-    fn sub_table<'t, 'i>(&mut self, value: &'t Value<'i>, field: &str) -> Option<Table<'t, 'i>> {
+    pub(crate) fn sub_table<'t, 'i>(
+        &mut self,
+        value: &'t Value<'i>,
+        field: &str,
+    ) -> Option<Table<'t, 'i>> {
         match value.get_ref() {
             DeValue::Table(entries) => Some(Table {
                 entries,
@@ -395,7 +419,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn reject_unknown_keys(&mut self, table: &Table<'_, '_>, known: &[&str]) {
+    pub(crate) fn reject_unknown_keys(&mut self, table: &Table<'_, '_>, known: &[&str]) {
         for (key, _) in table.entries.iter() {
             let name: &str = key.get_ref();
             if known.contains(&name) {
@@ -706,7 +730,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// One of a fixed set of words.
-    fn keyword<T>(
+    pub(crate) fn keyword<T>(
         &mut self,
         value: &Value<'_>,
         field: &str,
@@ -921,7 +945,7 @@ impl<'a> Decoder<'a> {
 
     // ---- single values ----
 
-    fn required<T>(
+    pub(crate) fn required<T>(
         &mut self,
         table: &Table<'_, '_>,
         key: &str,
@@ -941,7 +965,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn optional<T>(
+    pub(crate) fn optional<T>(
         &mut self,
         table: &Table<'_, '_>,
         key: &str,
@@ -951,7 +975,7 @@ impl<'a> Decoder<'a> {
         decode(self, value, &table.child(key))
     }
 
-    fn type_error(&mut self, value: &Value<'_>, field: &str, expected: &str) {
+    pub(crate) fn type_error(&mut self, value: &Value<'_>, field: &str, expected: &str) {
         self.error(
             value.span(),
             field,
@@ -960,7 +984,7 @@ impl<'a> Decoder<'a> {
         );
     }
 
-    fn string(&mut self, value: &Value<'_>, field: &str) -> Option<String> {
+    pub(crate) fn string(&mut self, value: &Value<'_>, field: &str) -> Option<String> {
         match value.get_ref() {
             DeValue::String(text) => Some(text.to_string()),
             _ => {
@@ -970,7 +994,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn identifier(&mut self, value: &Value<'_>, field: &str) -> Option<String> {
+    pub(crate) fn identifier(&mut self, value: &Value<'_>, field: &str) -> Option<String> {
         let text = self.string(value, field)?;
         if text.trim().is_empty() {
             self.error(value.span(), field, "must not be empty".into(), None);
@@ -979,7 +1003,7 @@ impl<'a> Decoder<'a> {
         Some(text)
     }
 
-    fn boolean(&mut self, value: &Value<'_>, field: &str) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, value: &Value<'_>, field: &str) -> Option<bool> {
         match value.get_ref() {
             DeValue::Boolean(flag) => Some(*flag),
             _ => {
@@ -989,7 +1013,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn integer(&mut self, value: &Value<'_>, field: &str) -> Option<i64> {
+    pub(crate) fn integer(&mut self, value: &Value<'_>, field: &str) -> Option<i64> {
         match value.get_ref() {
             DeValue::Integer(integer) => {
                 let parsed = i64::from_str_radix(integer.as_str(), integer.radix()).ok();
@@ -1005,7 +1029,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn number(&mut self, value: &Value<'_>, field: &str) -> Option<f64> {
+    pub(crate) fn number(&mut self, value: &Value<'_>, field: &str) -> Option<f64> {
         match value.get_ref() {
             DeValue::Integer(_) => self.integer(value, field).map(|n| n as f64),
             DeValue::Float(float) => {
@@ -1022,7 +1046,13 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn number_in(&mut self, value: &Value<'_>, field: &str, min: f64, max: f64) -> Option<f32> {
+    pub(crate) fn number_in(
+        &mut self,
+        value: &Value<'_>,
+        field: &str,
+        min: f64,
+        max: f64,
+    ) -> Option<f32> {
         let number = self.number(value, field)?;
         if !(min..=max).contains(&number) {
             self.error(
@@ -1070,7 +1100,7 @@ impl<'a> Decoder<'a> {
         Some([x? as f32, y? as f32])
     }
 
-    fn color(&mut self, value: &Value<'_>, field: &str) -> Option<Color> {
+    pub(crate) fn color(&mut self, value: &Value<'_>, field: &str) -> Option<Color> {
         let text = self.string(value, field)?;
         let color = Color::parse_hex(&text);
         if color.is_none() {
@@ -1171,7 +1201,7 @@ fn declared_ids(root: &Table<'_, '_>) -> Vec<String> {
         .collect()
 }
 
-fn suggestion<'c>(
+pub(crate) fn suggestion<'c>(
     word: &str,
     candidates: impl Iterator<Item = &'c str> + Clone,
     what: &str,

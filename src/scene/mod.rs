@@ -6,7 +6,7 @@
 //! these types and never writes back into them.
 
 mod diagnostics;
-mod load;
+pub(crate) mod load;
 mod save;
 
 pub use diagnostics::{Diagnostic, LoadError};
