@@ -11,6 +11,7 @@ pub mod engine;
 pub mod output;
 pub mod render;
 pub mod scene;
+pub mod show;
 pub mod signals;
 pub mod sources;
 pub mod ui;
@@ -20,6 +21,6 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 /// Locks a mutex whether or not another thread panicked while holding it. Every value Tally
 /// shares this way stays meaningful after such a panic (counters, queues, textures that the
 /// next frame uploads again), and the show must keep running.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

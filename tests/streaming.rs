@@ -623,6 +623,7 @@ fn reconnect_now_skips_the_backoff_wait() {
         gpu: None,
         on_frame: None,
         faults: Default::default(),
+        driver: None,
     };
     let engine = Engine::start(collection, config).unwrap();
     let state = |engine: &Engine| engine.stats().outputs[0].state.clone();

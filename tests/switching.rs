@@ -65,6 +65,7 @@ fn config(output: &Path, frames: u64) -> EngineConfig {
         gpu: None,
         on_frame: None,
         faults: Default::default(),
+        driver: None,
     }
 }
 

@@ -62,6 +62,41 @@ pub struct EngineConfig {
     /// Faults to inject, for tests of what the engine does when a part of it fails.
     #[doc(hidden)]
     pub faults: Faults,
+    /// Something that commands the show frame by frame from inside the render loop (a show
+    /// script's cues), so what it does lands on an exact frame.
+    pub driver: Option<DriverSlot>,
+}
+
+/// Commands the engine from inside its render loop, once a frame, before the frame is drawn:
+/// what it returns is applied to that very frame. A show script's cue runner is one; it knows
+/// the show, the engine knows only commands.
+pub trait FrameDriver: Send {
+    /// Frame `index`, due at canvas time `now`; `go` is how many [`Command::Go`] arrived since
+    /// the last frame.
+    fn frame(&mut self, index: u64, now: Duration, go: u32) -> DriverOutput;
+}
+
+/// What a [`FrameDriver`] wants done this frame.
+#[derive(Debug, Default)]
+pub struct DriverOutput {
+    pub commands: Vec<Command>,
+    pub events: Vec<Event>,
+}
+
+/// A [`FrameDriver`] handed to the engine (shared so the configuration stays `Clone`).
+#[derive(Clone)]
+pub struct DriverSlot(pub Arc<std::sync::Mutex<dyn FrameDriver>>);
+
+impl DriverSlot {
+    pub fn new(driver: impl FrameDriver + 'static) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(driver)))
+    }
+}
+
+impl std::fmt::Debug for DriverSlot {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("DriverSlot")
+    }
 }
 
 /// Faults a test can make the engine suffer on purpose (all off by default).
@@ -88,6 +123,7 @@ impl Default for EngineConfig {
             gpu: None,
             on_frame: None,
             faults: Faults::default(),
+            driver: None,
         }
     }
 }
@@ -149,6 +185,8 @@ pub enum Command {
     /// Encode with these settings from the next time encoding starts (outputs that join a
     /// recording or stream already running share its encoder as it is).
     SetVideoSettings(VideoSettings),
+    /// The operator's GO for the next cue waiting for one (see [`FrameDriver`]).
+    Go,
     /// Finish the frame in hand, flush encoders and close outputs.
     Stop,
 }
@@ -177,6 +215,12 @@ pub enum Event {
     /// The streams stopped were all closed, or streaming could not start (`error`).
     StreamingStopped {
         error: Option<String>,
+    },
+    /// A show cue fired on canvas frame `frame` (number `cue` in the show, from 0).
+    CueFired {
+        cue: usize,
+        name: String,
+        frame: u64,
     },
 }
 

@@ -190,9 +190,21 @@ fn render_loop(
         }
         let mut stop = false;
         let now = Duration::from_nanos(fps.frame_start_nanos(index));
-        while let Ok(command) = commands.try_recv() {
+        let mut pending: Vec<Command> = commands.try_iter().collect();
+        let go = pending.iter().filter(|c| **c == Command::Go).count() as u32;
+        pending.retain(|command| *command != Command::Go);
+        if let Some(driver) = &config.driver {
+            let output = crate::lock(&driver.0).frame(index, now, go);
+            pending.extend(output.commands);
+            for event in output.events {
+                events.send(event);
+            }
+        }
+        for command in pending {
             match command {
                 Command::Stop => stop = true,
+                // Counted above, for the driver.
+                Command::Go => {}
                 Command::ReconnectOutputs => outputs.reconnect_streams(),
                 Command::StartRecording(recording) => {
                     if let Err(error) = outputs.start_recording(&recording, index) {

@@ -404,6 +404,7 @@ impl TallyApp {
                 move || ctx.request_repaint_after(Duration::from_millis(1))
             })),
             faults: Default::default(),
+            driver: None,
         };
         match Engine::start(collection, config) {
             Ok(engine) => {
