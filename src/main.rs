@@ -47,6 +47,9 @@ enum Commands {
     Record(RecordArgs),
     /// Stream a scene collection live over RTMP(S) or SRT, optionally recording it too.
     Stream(StreamArgs),
+    /// Run a show script: its cues take scenes, change texts and volumes, start and stop
+    /// recordings and streams. Cues that wait for GO fire on Enter.
+    Run(RunArgs),
     /// Render one frame of a scene collection to a PNG.
     Snapshot {
         scene_file: PathBuf,
@@ -84,6 +87,34 @@ struct RecordArgs {
     /// Scene to put on air instead of the collection's current scene.
     #[arg(long)]
     scene: Option<String>,
+    #[command(flatten)]
+    overwrite: OverwriteArg,
+    #[command(flatten)]
+    encoding: EncodingArgs,
+    #[command(flatten)]
+    monitoring: MonitoringArgs,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The show file (TOML with `collection` and `[[cues]]`).
+    show_file: PathBuf,
+    /// Record the whole show to this file (.mp4 or .mkv), beside what its cues record.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Stream the whole show to this URL (repeat for more), beside what its cues stream.
+    #[arg(long = "to", value_name = "URL")]
+    to: Vec<String>,
+    /// Fire the cues that wait for GO or a time of day at once (a rehearsal).
+    #[arg(long)]
+    auto: bool,
+    /// Render the show as fast as the machine allows, the same frames every run (needs --auto
+    /// for cues that wait for GO or a time of day, and an `end` cue or --duration).
+    #[arg(long)]
+    fast: bool,
+    /// Stop after this long even if no cue ends the show.
+    #[arg(short, long, value_parser = parse_duration)]
+    duration: Option<Duration>,
     #[command(flatten)]
     overwrite: OverwriteArg,
     #[command(flatten)]
@@ -252,6 +283,7 @@ fn main() -> std::process::ExitCode {
         Some(Commands::Check { files }) => check(&files),
         Some(Commands::Record(args)) => record(&args).map(|()| true),
         Some(Commands::Stream(args)) => stream(&args).map(|()| true),
+        Some(Commands::Run(args)) => run_show(&args).map(|()| true),
         Some(Commands::Snapshot {
             scene_file,
             output,
@@ -335,6 +367,21 @@ fn mistyped_command(word: &std::ffi::OsStr) -> Option<String> {
 fn check(files: &[PathBuf]) -> Result<bool> {
     let mut all_good = true;
     for file in files {
+        if tally::show::looks_like_show(file) {
+            match tally::show::load_file_checked(file, &tally::sources::InputFiles) {
+                Ok(show) => say_out(&format!(
+                    "{}: ok ({} cues on {})",
+                    file.display(),
+                    show.cues.len(),
+                    show.collection_file.display()
+                )),
+                Err(error) => {
+                    all_good = false;
+                    eprintln!("{error}");
+                }
+            }
+            continue;
+        }
         match scene::load_file_checked(file, &tally::sources::InputFiles) {
             Ok(collection) => {
                 say_out(&format!(
@@ -447,8 +494,15 @@ fn record(args: &RecordArgs) -> Result<()> {
         gpu: None,
         on_frame: None,
         faults: Default::default(),
+        driver: None,
     };
-    run_engine(collection, config, args.encoding.quiet, Some(&args.output))
+    run_engine(
+        collection,
+        config,
+        args.encoding.quiet,
+        Some(&args.output),
+        None,
+    )
 }
 
 /// Refuses an output path that would destroy what the user has: one of the collection's own
@@ -573,6 +627,7 @@ fn stream(args: &StreamArgs) -> Result<()> {
         gpu: None,
         on_frame: None,
         faults: Default::default(),
+        driver: None,
         stream_settings: StreamSettings {
             queue: QueueSettings {
                 drop_threshold: args.drop_threshold,
@@ -593,7 +648,120 @@ fn stream(args: &StreamArgs) -> Result<()> {
         config,
         args.encoding.quiet,
         args.record.as_deref(),
+        None,
     )
+}
+
+fn run_show(args: &RunArgs) -> Result<()> {
+    let show = tally::show::load_file_checked(&args.show_file, &tally::sources::InputFiles)?;
+    if args.fast && !args.auto && show.waits_for_the_world() {
+        bail!(
+            "{}: cues wait for GO or a time of day, which --fast cannot: add --auto to fire them \
+             at once",
+            args.show_file.display()
+        );
+    }
+    if args.fast && !show.ends_by_itself() && args.duration.is_none() {
+        bail!(
+            "{}: no cue ends the show (`{{ do = \"end\" }}`), so --fast would never finish: add \
+             one, or give --duration",
+            args.show_file.display()
+        );
+    }
+    warn_of_memory(&show.collection_file, &show.collection);
+    // Neither the whole-show recording nor the cues' own may replace what the show reads.
+    let inputs = |output: &Path| {
+        check_output(output, &args.show_file, None, args.overwrite.overwrite)?;
+        check_output(
+            output,
+            &show.collection_file,
+            Some(&show.collection),
+            args.overwrite.overwrite,
+        )
+    };
+    let recording = args.record.as_deref().map(recording_config).transpose()?;
+    let cue_recordings = show.recording_files();
+    if let (Some(record), Some(first)) = (&args.record, cue_recordings.first()) {
+        bail!(
+            "{}: its cues record ({}), and Tally records one file at a time: drop --record {}, \
+             or let the cues do the recording",
+            args.show_file.display(),
+            first.display(),
+            record.display()
+        );
+    }
+    for output in args.record.iter().chain(&cue_recordings) {
+        inputs(output)?;
+    }
+    let streams = args
+        .to
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            parse_destination(text).with_context(|| format!("destination {}", index + 1))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let collection = show.collection.clone();
+    let runner = tally::show::CueRunner::new(&show, args.auto, local_time_of_day);
+    let config = EngineConfig {
+        pacing: if args.fast {
+            Pacing::Deterministic
+        } else {
+            Pacing::RealTime
+        },
+        frame_limit: args
+            .duration
+            .map(|d| collection.canvas.fps.frames_in(d).max(1)),
+        video: video_settings(&args.encoding),
+        audio: AudioSettings {
+            bitrate_kbps: args.encoding.audio_bitrate,
+        },
+        recording,
+        streams,
+        stream_settings: StreamSettings::default(),
+        monitor_device: args.monitoring.monitor_device.clone(),
+        gpu: None,
+        on_frame: None,
+        faults: Default::default(),
+        driver: Some(tally::engine::DriverSlot::new(runner)),
+    };
+    let go = if args.auto || !show.waits_for_the_world() {
+        None
+    } else {
+        say_out("cues that wait for GO fire on Enter");
+        Some(go_from_stdin()?)
+    };
+    run_engine(
+        collection,
+        config,
+        args.encoding.quiet,
+        args.record.as_deref(),
+        go,
+    )
+}
+
+/// The local time since midnight, for cues due at a time of day.
+fn local_time_of_day() -> Duration {
+    use chrono::Timelike;
+    let now = chrono::Local::now();
+    Duration::from_secs(u64::from(now.num_seconds_from_midnight()))
+        + Duration::from_nanos(u64::from(now.nanosecond() % 1_000_000_000))
+}
+
+/// A GO each time Enter is pressed in the terminal (a line on standard input).
+fn go_from_stdin() -> Result<crossbeam_channel::Receiver<()>> {
+    let (sender, receiver) = crossbeam_channel::bounded(64);
+    std::thread::Builder::new()
+        .name("go-from-stdin".into())
+        .spawn(move || {
+            for line in std::io::stdin().lines() {
+                if line.is_err() || sender.send(()).is_err() {
+                    break;
+                }
+            }
+        })
+        .context("cannot read GO from the terminal")?;
+    Ok(receiver)
 }
 
 /// Checks that `--tls-ca-file` names a readable file of PEM certificates, before going live:
@@ -643,12 +811,53 @@ fn say_err(line: &str) {
     }
 }
 
+/// Prints the engine's events waiting to be read: warnings on standard error, the rest on
+/// standard output (through the progress bar when it is drawn).
+fn say_events(engine: &Engine, progress: &ProgressBar) {
+    let say = |line: String| {
+        if progress.is_hidden() {
+            say_out(&line);
+        } else {
+            progress.println(line);
+        }
+    };
+    while let Ok(event) = engine.events().try_recv() {
+        match event {
+            // Warnings go to stderr, where scripts look for trouble.
+            Event::Warning(message) if progress.is_hidden() => {
+                say_err(&format!("warning: {message}"));
+            }
+            Event::Warning(message) => progress.println(format!("warning: {message}")),
+            Event::SceneChanged { scene } => say(format!("on air: {scene}")),
+            Event::AudioLevels(_) | Event::PreviewChanged { .. } => {}
+            Event::RecordingStopped { path, error } => match error {
+                Some(error) => say(format!("recording {} failed: {error}", path.display())),
+                None => say(format!("recording {} complete", path.display())),
+            },
+            Event::StreamingStopped { error } => match error {
+                Some(error) => say(format!("streaming failed: {error}")),
+                None => say("streaming stopped".into()),
+            },
+            Event::CueFired { cue, name, frame } => {
+                say(format!("cue {} `{name}` fired at frame {frame}", cue + 1));
+            }
+            Event::Output(notice) => say(format!(
+                "{}: {}{}",
+                notice.output,
+                notice.state,
+                notice.detail.map(|d| format!(" ({d})")).unwrap_or_default()
+            )),
+        }
+    }
+}
+
 /// Runs the engine until it ends or Ctrl-C, showing progress, events and per-output figures.
 fn run_engine(
     collection: Collection,
     config: EngineConfig,
     quiet: bool,
     recording: Option<&Path>,
+    go: Option<crossbeam_channel::Receiver<()>>,
 ) -> Result<()> {
     let fps = collection.canvas.fps;
     let frame_limit = config.frame_limit;
@@ -688,6 +897,11 @@ fn run_engine(
                 progress.println(line);
             }
         };
+        for () in go.iter().flat_map(|go| go.try_iter()) {
+            if let Err(error) = engine.send(Command::Go) {
+                say(format!("GO did not reach the engine: {error}"));
+            }
+        }
         if let Ok(signal) = interrupted.try_recv() {
             if stopping {
                 say(format!("{signal}: already stopping, finishing outputs..."));
@@ -699,31 +913,7 @@ fn run_engine(
                 }
             }
         }
-        while let Ok(event) = engine.events().try_recv() {
-            match event {
-                // Warnings go to stderr, where scripts look for trouble.
-                Event::Warning(message) if progress.is_hidden() => {
-                    say_err(&format!("warning: {message}"));
-                }
-                Event::Warning(message) => progress.println(format!("warning: {message}")),
-                Event::SceneChanged { scene } => say(format!("on air: {scene}")),
-                Event::AudioLevels(_) | Event::PreviewChanged { .. } => {}
-                Event::RecordingStopped { path, error } => match error {
-                    Some(error) => say(format!("recording {} failed: {error}", path.display())),
-                    None => say(format!("recording {} complete", path.display())),
-                },
-                Event::StreamingStopped { error } => match error {
-                    Some(error) => say(format!("streaming failed: {error}")),
-                    None => say("streaming stopped".into()),
-                },
-                Event::Output(notice) => say(format!(
-                    "{}: {}{}",
-                    notice.output,
-                    notice.state,
-                    notice.detail.map(|d| format!(" ({d})")).unwrap_or_default()
-                )),
-            }
-        }
+        say_events(&engine, &progress);
         let stats = engine.stats();
         progress.set_position(stats.frames_rendered);
         let loudness = stats.audio_levels.as_ref().map_or(String::new(), |levels| {
@@ -750,6 +940,8 @@ fn run_engine(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    // What the last frames said (the cue that ended the show, a recording's end).
+    say_events(&engine, &progress);
     progress.finish_and_clear();
     let summary = engine.wait().context("failed")?;
     print_summary(&summary, recording, fps.as_f64());

@@ -1,0 +1,123 @@
+//! Show scripts: a file that names a scene collection and holds an ordered list of cues, each
+//! with a trigger (the operator's GO, a delay after the cue before it, a time on the show clock
+//! or on the wall clock) and actions (take a scene, show an item, change a text, fade a volume,
+//! start a recording...). `load` reads and checks a show against its collection; `runner`
+//! fires the cues from inside the engine's render loop (as its [`crate::engine::FrameDriver`]),
+//! so a cue due at show time t acts on the first frame at or after t.
+//!
+//! The show layer sits above the engine: it turns cues into the engine's commands, and the
+//! engine knows nothing of shows.
+
+mod load;
+mod runner;
+
+pub use load::{load_file, load_file_checked, looks_like_show, parse_str};
+pub use runner::CueRunner;
+
+use crate::engine::Transition;
+use crate::output::Destination;
+use crate::scene::Collection;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A loaded, checked show.
+#[derive(Debug, Clone)]
+pub struct Show {
+    /// The show file, for messages.
+    pub file: PathBuf,
+    /// The collection file, resolved against the show file's folder.
+    pub collection_file: PathBuf,
+    pub collection: Collection,
+    pub cues: Vec<Cue>,
+}
+
+impl Show {
+    /// Whether a cue ends the show (`{ do = "end" }`).
+    pub fn ends_by_itself(&self) -> bool {
+        self.cues
+            .iter()
+            .any(|cue| cue.actions.contains(&Action::End))
+    }
+
+    /// Whether a cue waits for a person or the wall clock, which a `--fast` render cannot.
+    pub fn waits_for_the_world(&self) -> bool {
+        self.cues
+            .iter()
+            .any(|cue| matches!(cue.trigger, Trigger::Go | Trigger::AtClock(_)))
+    }
+
+    /// The files the show's own recording actions write.
+    pub fn recording_files(&self) -> Vec<PathBuf> {
+        self.cues
+            .iter()
+            .flat_map(|cue| &cue.actions)
+            .filter_map(|action| match action {
+                Action::Record(path) => Some(path.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cue {
+    pub name: String,
+    pub trigger: Trigger,
+    pub actions: Vec<Action>,
+}
+
+/// When a cue fires. Cues fire in order: a cue is considered only once the one before it has
+/// fired, so a cue whose time passed while an earlier one waited for GO fires right after it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Trigger {
+    /// The operator's GO (Enter in the terminal, the API, the app's GO button).
+    Go,
+    /// This long after the cue before it fired (after the show's start for the first cue).
+    After(Duration),
+    /// At this time on the show clock (from the show's first frame).
+    At(Duration),
+    /// At this local time of day (time since midnight).
+    AtClock(Duration),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Put a scene on program with a transition.
+    Take {
+        scene: String,
+        transition: Transition,
+    },
+    /// Put a scene in studio mode's preview.
+    Preview(String),
+    /// Show or hide every item of `source` in `scene`.
+    Visible {
+        scene: String,
+        source: String,
+        visible: bool,
+    },
+    /// Change a text source's text.
+    Text {
+        source: String,
+        text: String,
+    },
+    /// Move a source's fader to `db`, over `fade` (at once when zero).
+    Volume {
+        source: String,
+        db: f32,
+        fade: Duration,
+    },
+    Mute {
+        source: String,
+        muted: bool,
+    },
+    /// Start recording to this file (resolved against the show's folder).
+    Record(PathBuf),
+    /// Stop the recording (Tally records one file at a time).
+    StopRecording,
+    /// Start streaming to these destinations.
+    Stream(Vec<Destination>),
+    /// Stop every stream (`--to` ones too).
+    StopStreaming,
+    /// End the show: outputs finish and the run ends.
+    End,
+}

@@ -1,0 +1,367 @@
+//! Fires a show's cues, frame by frame, from inside the engine's render loop: the engine calls
+//! [`CueRunner::frame`] with the frame's canvas time before drawing it, and applies the
+//! commands it returns to that frame. No clock of its own: the show time is the frame's, and
+//! the time of day comes from a function given at the start, so tests drive it by hand.
+
+use super::{Action, Cue, Show, Trigger};
+use crate::engine::{Command, DriverOutput, Event, FrameDriver, RecordingConfig};
+use crate::output::RecordingFormat;
+use crate::scene::{Collection, SourceKind};
+use std::time::Duration;
+
+/// A volume moving from one level to another over a span of show time.
+#[derive(Debug, Clone, PartialEq)]
+struct Fade {
+    source: String,
+    from_db: f32,
+    to_db: f32,
+    start: Duration,
+    length: Duration,
+}
+
+impl Fade {
+    /// The level at `now` (linear in dB), and whether the fade is over.
+    fn level(&self, now: Duration) -> (f32, bool) {
+        let elapsed = now.saturating_sub(self.start);
+        if elapsed >= self.length {
+            return (self.to_db, true);
+        }
+        let progress = elapsed.as_secs_f32() / self.length.as_secs_f32();
+        (self.from_db + (self.to_db - self.from_db) * progress, false)
+    }
+}
+
+/// The running show: which cue is next, when the last one fired, the collection as the cues
+/// have changed it, and the fades under way.
+pub struct CueRunner {
+    cues: Vec<Cue>,
+    next: usize,
+    /// Show time at which the last cue fired (zero before any).
+    last_fired: Duration,
+    /// Fire cues that wait for GO or the wall clock at once (a rehearsal, a `--fast` render).
+    auto: bool,
+    collection: Collection,
+    fades: Vec<Fade>,
+    time_of_day: Box<dyn FnMut() -> Duration + Send>,
+}
+
+impl CueRunner {
+    /// Runs `show` from its first cue. `time_of_day` says the local time since midnight, for
+    /// `at_clock` cues.
+    pub fn new(
+        show: &Show,
+        auto: bool,
+        time_of_day: impl FnMut() -> Duration + Send + 'static,
+    ) -> Self {
+        Self {
+            cues: show.cues.clone(),
+            next: 0,
+            last_fired: Duration::ZERO,
+            auto,
+            collection: show.collection.clone(),
+            fades: Vec::new(),
+            time_of_day: Box::new(time_of_day),
+        }
+    }
+
+    /// Whether every cue has fired.
+    pub fn is_done(&self) -> bool {
+        self.next >= self.cues.len()
+    }
+
+    fn is_due(&mut self, trigger: Trigger, now: Duration, go: &mut u32) -> bool {
+        match trigger {
+            Trigger::Go if self.auto => true,
+            Trigger::Go if *go > 0 => {
+                *go -= 1;
+                true
+            }
+            Trigger::Go => false,
+            Trigger::After(delay) => now >= self.last_fired + delay,
+            Trigger::At(at) => now >= at,
+            Trigger::AtClock(_) if self.auto => true,
+            Trigger::AtClock(at) => (self.time_of_day)() >= at,
+        }
+    }
+
+    /// Applies `action` at `now`: an edit of the collection (true), or commands for the engine.
+    fn apply(&mut self, action: &Action, now: Duration, commands: &mut Vec<Command>) -> bool {
+        match action {
+            Action::Take { scene, transition } => commands.push(Command::Transition {
+                to: Some(scene.clone()),
+                transition: *transition,
+            }),
+            Action::Preview(scene) => commands.push(Command::SetPreview(Some(scene.clone()))),
+            Action::Visible {
+                scene,
+                source,
+                visible,
+            } => {
+                if let Some(scene) = self.collection.scenes.iter_mut().find(|s| s.name == *scene) {
+                    for item in scene.items.iter_mut().filter(|item| item.source == *source) {
+                        item.visible = *visible;
+                    }
+                }
+                return true;
+            }
+            Action::Text { source, text } => {
+                if let Some(SourceKind::Text(shown)) = self.source_kind(source) {
+                    shown.text.clone_from(text);
+                }
+                return true;
+            }
+            Action::Volume { source, db, fade } => {
+                self.fades.retain(|running| running.source != *source);
+                let from_db = self
+                    .source_kind(source)
+                    .and_then(|kind| kind.audio().map(|audio| audio.volume_db))
+                    .unwrap_or(*db);
+                self.fades.push(Fade {
+                    source: source.clone(),
+                    from_db,
+                    to_db: *db,
+                    start: now,
+                    length: *fade,
+                });
+            }
+            Action::Mute { source, muted } => {
+                if let Some(audio) = self.source_kind(source).and_then(SourceKind::audio_mut) {
+                    audio.muted = *muted;
+                }
+                return true;
+            }
+            Action::Record(path) => commands.push(Command::StartRecording(RecordingConfig {
+                path: path.clone(),
+                format: RecordingFormat::from_path(path).unwrap_or(RecordingFormat::Mkv),
+            })),
+            Action::StopRecording => commands.push(Command::StopRecording),
+            Action::Stream(destinations) => {
+                commands.push(Command::StartStreaming(destinations.clone()));
+            }
+            Action::StopStreaming => commands.push(Command::StopStreaming),
+            Action::End => commands.push(Command::Stop),
+        }
+        false
+    }
+
+    fn source_kind(&mut self, id: &str) -> Option<&mut SourceKind> {
+        self.collection
+            .sources
+            .iter_mut()
+            .find(|source| source.id == id)
+            .map(|source| &mut source.kind)
+    }
+
+    /// Moves every fade under way to its level at `now`; whether any did.
+    fn advance_fades(&mut self, now: Duration) -> bool {
+        let fades = std::mem::take(&mut self.fades);
+        let moved = !fades.is_empty();
+        for fade in fades {
+            let (level, over) = fade.level(now);
+            if let Some(audio) = self
+                .source_kind(&fade.source)
+                .and_then(SourceKind::audio_mut)
+            {
+                audio.volume_db = level;
+            }
+            if !over {
+                self.fades.push(fade);
+            }
+        }
+        moved
+    }
+}
+
+impl FrameDriver for CueRunner {
+    fn frame(&mut self, index: u64, now: Duration, mut go: u32) -> DriverOutput {
+        let mut output = DriverOutput::default();
+        let mut edited = false;
+        while let Some(cue) = self.cues.get(self.next).cloned() {
+            if !self.is_due(cue.trigger, now, &mut go) {
+                break;
+            }
+            for action in &cue.actions {
+                edited |= self.apply(action, now, &mut output.commands);
+            }
+            output.events.push(Event::CueFired {
+                cue: self.next,
+                name: cue.name.clone(),
+                frame: index,
+            });
+            tracing::info!(
+                "cue {} `{}` fired at frame {index}",
+                self.next + 1,
+                cue.name
+            );
+            self.last_fired = now;
+            self.next += 1;
+        }
+        edited |= self.advance_fades(now);
+        if edited {
+            // Edits go first, so a take in the same cue shows the edited scene.
+            output.commands.insert(
+                0,
+                Command::UpdateCollection(Box::new(self.collection.clone())),
+            );
+        }
+        output
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Transition;
+    use crate::scene::{AudioSettings, Collection};
+    use std::path::PathBuf;
+
+    fn show(cues: Vec<(Trigger, Vec<Action>)>) -> Show {
+        Show {
+            file: PathBuf::from("test.show.toml"),
+            collection_file: PathBuf::from("test.toml"),
+            collection: Collection::with_one_media_source(
+                "clip",
+                "clip.mp4",
+                AudioSettings::default(),
+            ),
+            cues: cues
+                .into_iter()
+                .enumerate()
+                .map(|(index, (trigger, actions))| Cue {
+                    name: format!("cue{index}"),
+                    trigger,
+                    actions,
+                })
+                .collect(),
+        }
+    }
+
+    fn frame_at(fps: u64, index: u64) -> Duration {
+        Duration::from_nanos(index * 1_000_000_000 / fps)
+    }
+
+    /// Runs frames 0..frames at 30 fps with GOs at the given frames; the frames each cue
+    /// fired on.
+    fn fired(runner: &mut CueRunner, frames: u64, gos: &[u64]) -> Vec<(usize, u64)> {
+        let mut fired = Vec::new();
+        for index in 0..frames {
+            let go = gos.iter().filter(|&&at| at == index).count() as u32;
+            for event in runner.frame(index, frame_at(30, index), go).events {
+                if let Event::CueFired { cue, frame, .. } = event {
+                    fired.push((cue, frame));
+                }
+            }
+        }
+        fired
+    }
+
+    #[test]
+    fn cues_fire_on_the_first_frame_at_or_after_their_time_in_order() {
+        let show = show(vec![
+            (Trigger::At(Duration::from_millis(500)), vec![]),
+            // 1.01 s is not a frame start at 30 fps: the next frame (31, at 1.0333 s).
+            (Trigger::At(Duration::from_millis(1010)), vec![]),
+            (Trigger::After(Duration::from_millis(100)), vec![]),
+            (Trigger::After(Duration::ZERO), vec![]),
+        ]);
+        let mut runner = CueRunner::new(&show, false, || Duration::ZERO);
+        assert_eq!(
+            fired(&mut runner, 60, &[]),
+            vec![(0, 15), (1, 31), (2, 34), (3, 34)]
+        );
+        assert!(runner.is_done());
+    }
+
+    #[test]
+    fn a_go_fires_one_waiting_cue_and_timed_cues_behind_it_wait() {
+        let show = show(vec![
+            (Trigger::Go, vec![]),
+            (Trigger::At(Duration::from_millis(100)), vec![]),
+            (Trigger::Go, vec![]),
+            (Trigger::After(Duration::from_millis(200)), vec![]),
+        ]);
+        let mut runner = CueRunner::new(&show, false, || Duration::ZERO);
+        // The first GO at frame 10; the `at` cue is overdue then and follows at once; the
+        // second GO at frame 20, the last cue 6 frames later.
+        assert_eq!(
+            fired(&mut runner, 40, &[10, 20]),
+            vec![(0, 10), (1, 10), (2, 20), (3, 26)]
+        );
+        // With auto, GO cues do not wait.
+        let mut rehearsal = CueRunner::new(&show, true, || Duration::ZERO);
+        assert_eq!(
+            fired(&mut rehearsal, 40, &[]),
+            vec![(0, 0), (1, 3), (2, 3), (3, 9)]
+        );
+    }
+
+    #[test]
+    fn a_wall_clock_cue_waits_for_its_time_of_day() {
+        let show = show(vec![(
+            Trigger::AtClock(Duration::from_secs(19 * 3600)),
+            vec![],
+        )]);
+        let clock = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(18 * 3600));
+        let read = clock.clone();
+        let mut runner = CueRunner::new(&show, false, move || {
+            Duration::from_secs(read.load(std::sync::atomic::Ordering::Relaxed))
+        });
+        assert!(fired(&mut runner, 10, &[]).is_empty());
+        clock.store(19 * 3600, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(fired(&mut runner, 1, &[]), vec![(0, 0)]);
+    }
+
+    #[test]
+    fn a_volume_fade_moves_the_fader_frame_by_frame_then_stops() {
+        let show = show(vec![(
+            Trigger::At(Duration::from_secs(1)),
+            vec![Action::Volume {
+                source: "clip".into(),
+                db: -30.0,
+                fade: Duration::from_secs(1),
+            }],
+        )]);
+        let mut runner = CueRunner::new(&show, false, || Duration::ZERO);
+        let mut levels = Vec::new();
+        for index in 0..90 {
+            let output = runner.frame(index, frame_at(30, index), 0);
+            for command in output.commands {
+                if let Command::UpdateCollection(collection) = command {
+                    let volume = collection.sources[0].kind.audio().unwrap().volume_db;
+                    levels.push((index, volume));
+                }
+            }
+        }
+        // Frames 30 to 60: from 0 dB down to -30 dB, then no more updates.
+        assert_eq!(levels.first(), Some(&(30, 0.0)));
+        assert_eq!(levels.last(), Some(&(60, -30.0)));
+        assert_eq!(levels.len(), 31);
+        let (_, halfway) = levels[15];
+        assert!((halfway + 15.0).abs() < 0.01, "{halfway}");
+    }
+
+    #[test]
+    fn edits_come_before_the_take_of_the_same_cue() {
+        let show = show(vec![(
+            Trigger::Go,
+            vec![
+                Action::Take {
+                    scene: "S".into(),
+                    transition: Transition::CUT,
+                },
+                Action::Mute {
+                    source: "clip".into(),
+                    muted: true,
+                },
+                Action::End,
+            ],
+        )]);
+        let mut runner = CueRunner::new(&show, true, || Duration::ZERO);
+        let commands = runner.frame(0, Duration::ZERO, 0).commands;
+        assert!(
+            matches!(&commands[0], Command::UpdateCollection(c) if c.sources[0].kind.audio().unwrap().muted)
+        );
+        assert!(matches!(commands[1], Command::Transition { .. }));
+        assert_eq!(commands[2], Command::Stop);
+    }
+}
