@@ -1,6 +1,6 @@
-//! Fuzzing of our own: scene files bent out of shape from a corpus (tests/fuzz-corpus/) by
-//! proptest, fed to the loader and, where the checked loader (what `tally check` runs) accepts
-//! them, rendered as a snapshot. Nothing may panic: a file either loads or gets located errors,
+//! Fuzzing of our own: scene and show files bent out of shape from a corpus
+//! (tests/fuzz-corpus/, shows in its shows/) by proptest, fed to the loaders and, where the
+//! checked loader (what `tally check` runs) accepts a scene file, rendered as a snapshot. Nothing may panic: a file either loads or gets located errors,
 //! and a file that loads renders (or reports why not).
 //!
 //! `TALLY_FUZZ_CASES` sets how many files the loader gets (default 3000) and
@@ -16,7 +16,11 @@ fn corpus_dir() -> PathBuf {
 }
 
 fn corpus() -> Vec<(PathBuf, String)> {
-    let mut files: Vec<(PathBuf, String)> = std::fs::read_dir(corpus_dir())
+    corpus_in(&corpus_dir())
+}
+
+fn corpus_in(dir: &std::path::Path) -> Vec<(PathBuf, String)> {
+    let mut files: Vec<(PathBuf, String)> = std::fs::read_dir(dir)
         .expect("the fuzz corpus")
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|e| e == "toml"))
@@ -26,7 +30,11 @@ fn corpus() -> Vec<(PathBuf, String)> {
         })
         .collect();
     files.sort();
-    assert!(files.len() >= 3, "the corpus is missing");
+    assert!(
+        !files.is_empty(),
+        "the corpus in {} is missing",
+        dir.display()
+    );
     files
 }
 
@@ -218,6 +226,37 @@ fn the_loader_gives_located_errors_or_a_collection_for_any_file() {
         loaded.get() > 0,
         "no mutated file loaded: the fuzzer tests only the error paths"
     );
+}
+
+#[test]
+fn the_show_loader_gives_located_errors_or_a_show_for_any_file() {
+    let dir = corpus_dir().join("shows");
+    let corpus = corpus_in(&dir);
+    let file = dir.join("fuzzed.toml");
+    let loaded = std::cell::Cell::new(0u32);
+    let mut runner = TestRunner::new(Config {
+        // Each show loads its collection from disk too: a tenth as many as scene files.
+        cases: (cases("TALLY_FUZZ_CASES", 3000) / 10).max(1),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&mutated_scenes(), |scene| {
+            let text = mutate(&corpus, &scene);
+            match tally::show::parse_str(&text, &file, &dir) {
+                Ok(_) => loaded.set(loaded.get() + 1),
+                Err(error) => {
+                    prop_assert!(!error.diagnostics.is_empty());
+                    for diagnostic in &error.diagnostics {
+                        prop_assert!(!diagnostic.message.is_empty());
+                        prop_assert!(diagnostic.to_string().len() < 2000);
+                    }
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert!(loaded.get() > 0, "no mutated show loaded");
 }
 
 #[test]

@@ -1,0 +1,427 @@
+//! Show scripts run by the real `tally run`: cues fire on their frames (read back from the
+//! recording's pixels and sound), `--fast` gives the same frames every run, real time fires
+//! each cue on its due frame, and bad show files get located errors.
+
+mod common;
+
+use common::{mono_audio, probe, raw_video, run, tally, write_scene};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+/// A 320x180 collection: scene Red (red fill), scene Blue (blue fill, a caption hidden at
+/// first), and a tone-like clip with sound small in a corner of both.
+fn collection(dir: &Path) -> PathBuf {
+    write_scene(
+        dir,
+        "show-scenes.toml",
+        r##"
+[canvas]
+width = 320
+height = 180
+fps = 30
+
+[[sources]]
+id = "red"
+kind = "color"
+color = "#ff0000"
+
+[[sources]]
+id = "blue"
+kind = "color"
+color = "#0000ff"
+
+[[sources]]
+id = "caption"
+kind = "text"
+text = "placeholder"
+size = 40
+color = "#ffffff"
+
+[[sources]]
+id = "clip"
+kind = "media"
+path = "ASSETS/clip.mp4"
+
+[[scenes]]
+name = "Red"
+items = [{ source = "red" }, { source = "clip", position = [280, 150], scale = [0.05, 0.05] }]
+
+[[scenes]]
+name = "Blue"
+items = [
+  { source = "blue" },
+  { source = "caption", position = [10, 100], visible = false },
+  { source = "clip", position = [280, 150], scale = [0.05, 0.05] },
+]
+"##,
+    )
+}
+
+fn show(dir: &Path, cues: &str) -> PathBuf {
+    collection(dir);
+    write_scene(
+        dir,
+        "show.toml",
+        &format!("collection = \"show-scenes.toml\"\n{cues}"),
+    )
+}
+
+const EVERY_ACTION: &str = r#"
+[[cues]]
+name = "Open"
+actions = [{ do = "take", scene = "Red" }]
+
+[[cues]]
+name = "Blue"
+at = "00:00:01"
+actions = [{ do = "take", scene = "Blue" }]
+
+[[cues]]
+name = "Caption"
+after = "500ms"
+actions = [
+  { do = "text", source = "caption", text = "HELLO" },
+  { do = "show", scene = "Blue", source = "caption" },
+]
+
+[[cues]]
+name = "Music down"
+at = "00:00:02"
+actions = [{ do = "volume", source = "clip", db = -40, fade_ms = 1000 }]
+
+[[cues]]
+name = "Mute"
+at = "00:00:04"
+actions = [{ do = "mute", source = "clip" }]
+
+[[cues]]
+name = "End"
+after = "0.5"
+actions = [{ do = "end" }]
+"#;
+
+/// Mean (r, g, b) of a `size`-pixel square at `at` in every frame of `file` (320x180).
+fn square_colours(file: &Path, at: [u32; 2], size: u32) -> Vec<[f64; 3]> {
+    let crop = format!("crop={size}:{size}:{}:{}", at[0], at[1]);
+    raw_video(
+        file,
+        &[],
+        &["-fps_mode", "passthrough", "-vf", &crop],
+        "rgb24",
+    )
+    .chunks_exact((size * size * 3) as usize)
+    .map(|frame| {
+        let mut sum = [0.0; 3];
+        for pixel in frame.chunks_exact(3) {
+            for (total, value) in sum.iter_mut().zip(pixel) {
+                *total += f64::from(*value);
+            }
+        }
+        sum.map(|total| total / f64::from(size * size))
+    })
+    .collect()
+}
+
+fn rms_db(samples: &[f32]) -> f64 {
+    let mean = samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len() as f64;
+    10.0 * mean.max(1e-20).log10()
+}
+
+fn run_fast(show: &Path, record: Option<&Path>) -> Output {
+    let mut command = tally();
+    command
+        .arg("run")
+        .arg(show)
+        .args(["--auto", "--fast", "--quiet", "-y"]);
+    if let Some(record) = record {
+        command.arg("--record").arg(record);
+    }
+    run(&mut command)
+}
+
+#[test]
+fn every_action_lands_on_its_frame_and_fast_renders_the_same_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = show(dir.path(), EVERY_ACTION);
+    let check = run(tally().arg("check").arg(&show));
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(stdout(&check).contains("ok (6 cues"), "{}", stdout(&check));
+
+    let first = dir.path().join("first.mkv");
+    let output = run_fast(&show, Some(&first));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let log = stdout(&output);
+    for (cue, name, frame) in [
+        (1, "Open", 0),
+        (2, "Blue", 30),
+        (3, "Caption", 45),
+        (4, "Music down", 60),
+        (5, "Mute", 120),
+        (6, "End", 135),
+    ] {
+        let line = format!("cue {cue} `{name}` fired at frame {frame}");
+        assert!(log.contains(&line), "no `{line}` in:\n{log}");
+    }
+    assert!(log.contains("135 rendered, 0 lagged"), "{log}");
+
+    // Program: red up to frame 29, blue from frame 30 (a corner away from caption and clip).
+    let corner = square_colours(&first, [4, 4], 8);
+    assert_eq!(corner.len(), 135);
+    for (frame, [r, _, b]) in corner.iter().enumerate() {
+        let red = *r > 200.0 && *b < 50.0;
+        assert_eq!(red, frame < 30, "frame {frame}: {:?}", corner[frame]);
+    }
+    // The caption ("HELLO", white) shows from frame 45.
+    let caption = square_colours(&first, [12, 108], 24);
+    for (frame, [r, g, _]) in caption.iter().enumerate().skip(30) {
+        let lit = *r > 60.0 && *g > 60.0;
+        assert_eq!(lit, frame >= 45, "frame {frame}: {:?}", caption[frame]);
+    }
+    // The clip's sound: faded 40 dB down between 2 s and 3 s, muted from 4 s.
+    let sound = mono_audio(&first);
+    let second = |from: f64, to: f64| &sound[(from * 48000.0) as usize..(to * 48000.0) as usize];
+    let before = rms_db(second(1.0, 2.0));
+    let after = rms_db(second(3.05, 3.95));
+    let muted = rms_db(second(4.05, 4.45));
+    assert!(before > -40.0, "the clip is silent: {before:.1} dB");
+    assert!(
+        (before - after - 40.0).abs() < 3.0,
+        "fade: {before:.1} dB to {after:.1} dB"
+    );
+    let halfway = rms_db(second(2.45, 2.55));
+    assert!(
+        (before - halfway - 20.0).abs() < 4.0,
+        "halfway through the fade: {halfway:.1} dB"
+    );
+    assert!(muted < -90.0, "muted: {muted:.1} dB");
+    // The same show again: the same pictures, frame for frame.
+    let again = dir.path().join("again.mkv");
+    let output = run_fast(&show, Some(&again));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let pictures = |file: &Path| raw_video(file, &[], &["-fps_mode", "passthrough"], "rgb24");
+    assert!(
+        pictures(&first) == pictures(&again),
+        "the two renders differ"
+    );
+}
+
+#[test]
+fn recordings_started_and_stopped_by_cues_have_their_lengths() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = show(
+        dir.path(),
+        r#"
+[[cues]]
+name = "First part"
+at = "00:00:01"
+actions = [{ do = "record", file = "part1.mp4" }]
+
+[[cues]]
+name = "Stop it"
+after = "1s"
+actions = [{ do = "stop_recording" }, { do = "take", scene = "Blue" }]
+
+[[cues]]
+name = "Second part"
+at = "00:00:02.5"
+actions = [{ do = "record", file = "part2.mkv" }]
+
+[[cues]]
+name = "End"
+at = "00:00:04"
+actions = [{ do = "end" }]
+"#,
+    );
+    let output = run_fast(&show, None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // 1 s to 2 s, and 2.5 s to the end at 4 s.
+    for (file, frames) in [("part1.mp4", "30"), ("part2.mkv", "45")] {
+        let path = dir.path().join(file);
+        assert_eq!(
+            probe(&path, "v:0", "stream=nb_read_frames", true),
+            vec![frames]
+        );
+        assert_eq!(common::decode_errors(&path), "");
+    }
+    // Tally records one file at a time: a whole-show --record beside them is refused.
+    let output = run(tally()
+        .arg("run")
+        .arg(&show)
+        .args(["--auto", "--fast", "-y", "--record"])
+        .arg(dir.path().join("whole.mkv")));
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("records one file at a time"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_real_time_show_fires_each_cue_on_its_due_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = show(
+        dir.path(),
+        r#"
+[[cues]]
+name = "A"
+at = "00:00:00.5"
+actions = [{ do = "take", scene = "Blue" }]
+
+[[cues]]
+name = "B"
+at = "00:00:01"
+actions = [{ do = "take", scene = "Red", transition = "fade", duration_ms = 300 }]
+
+[[cues]]
+name = "C"
+after = "500ms"
+actions = [{ do = "preview", scene = "Blue" }]
+
+[[cues]]
+name = "End"
+at = "00:00:02"
+actions = [{ do = "end" }]
+"#,
+    );
+    let output = run(tally().arg("run").arg(&show).arg("--quiet"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let log = stdout(&output);
+    for line in [
+        "cue 1 `A` fired at frame 15",
+        "cue 2 `B` fired at frame 30",
+        "cue 3 `C` fired at frame 45",
+        "cue 4 `End` fired at frame 60",
+    ] {
+        assert!(log.contains(line), "no `{line}` in:\n{log}");
+    }
+}
+
+#[test]
+fn show_files_get_located_errors_and_runs_that_cannot_finish_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = show(
+        dir.path(),
+        r#"
+[[cues]]
+name = "Typo"
+actions = [{ do = "take", scene = "Bleu", transition = "dissolve" }]
+
+[[cues]]
+name = "Wrong kind"
+at = "00:00:05"
+actions = [{ do = "text", source = "red", text = "x" }, { do = "fade", source = "clip" }]
+
+[[cues]]
+name = "Too early"
+at = "00:00:02"
+after = "1s"
+actions = [{ do = "take", scene = "Red" }]
+
+[[cues]]
+name = "Out of order"
+at = "00:00:01"
+actions = [{ do = "volume", source = "red", db = -10 }, { do = "record", file = "x.avi" }]
+
+[[cues]]
+name = "Two at once"
+actions = [{ do = "record", file = "a.mkv" }, { do = "record", file = "b.mkv" }]
+"#,
+    );
+    let output = run(tally().arg("check").arg(&show));
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    for expected in [
+        "show.toml:5:35: cues[0].actions[0].scene: no scene is named `Bleu` (did you mean `Blue`?)",
+        "show.toml:10:36: cues[1].actions[0].source: source `red` is a color source; this action needs a text source",
+        "show.toml:10:64: cues[1].actions[1].do: unknown value `fade`",
+        "show.toml:5:56: cues[0].actions[0].transition: unknown value `dissolve`",
+        "show.toml:14:6: cues[2].at: a cue has one trigger; this one has after and at",
+        "show.toml:20:6: cues[3].at: cue `Out of order` is due at 00:00:01.000 on the show clock, before cue `Wrong kind` (00:00:05.000) above it",
+        "show.toml:21:38: cues[3].actions[0].source: source `red` is a color source; this action needs a source with sound",
+        "show.toml:21:81: cues[3].actions[1].file: `x.avi` is not a recording",
+        "cue `Two at once` records to",
+    ] {
+        assert!(message.contains(expected), "no `{expected}` in:\n{message}");
+    }
+
+    // A show waiting for GO cannot be rendered --fast without --auto, nor one with no end.
+    let waits = show_with(dir.path(), "waits.toml", "actions = [{ do = \"end\" }]");
+    let output = run(tally().arg("run").arg(&waits).arg("--fast"));
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("add --auto"),
+        "{}",
+        stderr(&output)
+    );
+    let endless = show_with(
+        dir.path(),
+        "endless.toml",
+        "after = \"1s\"\nactions = [{ do = \"take\", scene = \"Red\" }]",
+    );
+    let output = run(tally().arg("run").arg(&endless).arg("--fast"));
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("give --duration"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+fn show_with(dir: &Path, name: &str, cue: &str) -> PathBuf {
+    write_scene(
+        dir,
+        name,
+        &format!("collection = \"show-scenes.toml\"\n[[cues]]\nname = \"Only\"\n{cue}\n"),
+    )
+}
+
+#[test]
+fn a_cue_waiting_for_go_fires_on_enter() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let show = show(
+        dir.path(),
+        r#"
+[[cues]]
+name = "Go"
+actions = [{ do = "take", scene = "Blue" }]
+
+[[cues]]
+name = "End"
+after = "500ms"
+actions = [{ do = "end" }]
+"#,
+    );
+    let mut child = tally()
+        .arg("run")
+        .arg(&show)
+        .arg("--quiet")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Enter, as an operator would press it.
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let log = stdout(&output);
+    assert!(log.contains("cues that wait for GO fire on Enter"), "{log}");
+    let go_frame: u64 = log
+        .lines()
+        .find_map(|line| line.strip_prefix("cue 1 `Go` fired at frame "))
+        .expect("the GO cue fired")
+        .parse()
+        .unwrap();
+    let line = format!("cue 2 `End` fired at frame {}", go_frame + 15);
+    assert!(log.contains(&line), "no `{line}` in:\n{log}");
+}
