@@ -115,12 +115,28 @@ struct RunArgs {
     /// Stop after this long even if no cue ends the show.
     #[arg(short, long, value_parser = parse_duration)]
     duration: Option<Duration>,
+    /// Start just before this cue (its name, or its number from 1), in the state the cues
+    /// above it leave: scene on air, items, texts, volumes, recording and streams.
+    #[arg(long, value_name = "CUE", conflicts_with = "from")]
+    start_at: Option<String>,
+    /// Start at this time on the show clock (HH:MM:SS), in the state the show has there.
+    #[arg(long, value_name = "TIME", value_parser = parse_show_time)]
+    from: Option<Duration>,
     #[command(flatten)]
     overwrite: OverwriteArg,
     #[command(flatten)]
     encoding: EncodingArgs,
     #[command(flatten)]
     monitoring: MonitoringArgs,
+}
+
+/// A time on the show clock: HH:MM:SS[.fff], MM:SS, or a duration such as 90s.
+fn parse_show_time(text: &str) -> Result<Duration, String> {
+    match tally::show::parse_clock(text) {
+        Some(time) => Ok(time),
+        None if text.contains(':') => Err(format!("`{text}` is not a time; try 00:02:30")),
+        None => parse_duration(text),
+    }
 }
 
 #[derive(clap::Args)]
@@ -701,8 +717,29 @@ fn run_show(args: &RunArgs) -> Result<()> {
             parse_destination(text).with_context(|| format!("destination {}", index + 1))
         })
         .collect::<Result<Vec<_>>>()?;
-    let collection = show.collection.clone();
-    let runner = tally::show::CueRunner::new(&show, args.auto, local_time_of_day);
+    let mut collection = show.collection.clone();
+    let mut runner = tally::show::CueRunner::new(&show, args.auto, local_time_of_day);
+    let start = match (&args.start_at, args.from) {
+        (Some(cue), _) => Some(tally::show::StartPoint::Cue(show.find_cue(cue)?)),
+        (None, Some(time)) => Some(tally::show::StartPoint::Time(time)),
+        (None, None) => None,
+    };
+    if let Some(start) = start {
+        let state = runner.start_at(start)?;
+        say_out(&format!(
+            "starting at {:.3} s on the show clock with `{}` on program{}",
+            state.at.as_secs_f64(),
+            state.collection.current_scene,
+            state
+                .recording
+                .as_ref()
+                .map_or(String::new(), |path| format!(
+                    "; the cues' recording goes on in {}",
+                    tally::show::resumed_path(path).display()
+                ))
+        ));
+        collection = state.collection;
+    }
     let config = EngineConfig {
         pacing: if args.fast {
             Pacing::Deterministic

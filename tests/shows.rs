@@ -425,3 +425,72 @@ actions = [{ do = "end" }]
     let line = format!("cue 2 `End` fired at frame {}", go_frame + 15);
     assert!(log.contains(&line), "no `{line}` in:\n{log}");
 }
+
+#[test]
+fn starting_at_a_time_or_a_cue_shows_what_the_whole_run_showed_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = show(dir.path(), EVERY_ACTION);
+    let whole = dir.path().join("whole.mkv");
+    let output = run_fast(&show, Some(&whole));
+    assert!(output.status.success(), "{}", stderr(&output));
+    // Everything but the clip's corner (a resumed clip starts from its beginning).
+    let picture = |file: &Path, frame: usize| {
+        let frames = raw_video(
+            file,
+            &[],
+            &["-fps_mode", "passthrough", "-vf", "crop=260:140:0:0"],
+            "rgb24",
+        );
+        frames
+            .chunks_exact(260 * 140 * 3)
+            .nth(frame)
+            .expect("the frame")
+            .to_vec()
+    };
+    for (start, args, whole_frame) in [
+        ("from 2.5 s", ["--from", "00:00:02.5"], 75),
+        ("at the caption", ["--start-at", "Caption"], 30),
+        ("at cue 2", ["--start-at", "2"], 0),
+    ] {
+        let resumed = dir.path().join("resumed.mkv");
+        let output = run(tally()
+            .arg("run")
+            .arg(&show)
+            .args(["--auto", "--fast", "--quiet", "-y", "--duration", "1s"])
+            .args(args)
+            .arg("--record")
+            .arg(&resumed));
+        assert!(output.status.success(), "{start}: {}", stderr(&output));
+        // The same picture, as far as two encodes of it can be: the whole run's frame was
+        // coded against its neighbours, the resumed one is a keyframe.
+        let difference = mean_difference(&picture(&resumed, 0), &picture(&whole, whole_frame));
+        assert!(
+            difference < 2.0,
+            "{start}: the first frame differs from frame {whole_frame} of the whole run by {difference:.2}"
+        );
+    }
+    // A frame with another scene on air is far from it: the comparison tells them apart.
+    assert!(mean_difference(&picture(&whole, 0), &picture(&whole, 75)) > 50.0);
+    // The caption cue fires half a second after the resumed start, as in the whole run.
+    let output = run(tally()
+        .arg("run")
+        .arg(&show)
+        .args(["--auto", "--fast", "--quiet", "-y", "--duration", "1s"])
+        .args(["--start-at", "Caption"]));
+    assert!(
+        stdout(&output).contains("cue 3 `Caption` fired at frame 15"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+/// The mean absolute difference of two pictures' bytes.
+fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let total: u64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    total as f64 / a.len() as f64
+}

@@ -545,7 +545,7 @@ fn transition_kind(name: &str) -> Option<TransitionKind> {
 }
 
 /// "HH:MM:SS[.fff]" or "MM:SS[.fff]" as a duration.
-fn parse_clock(text: &str) -> Option<Duration> {
+pub fn parse_clock(text: &str) -> Option<Duration> {
     let parts: Vec<&str> = text.trim().split(':').collect();
     let (hours, minutes, seconds) = match parts.as_slice() {
         [hours, minutes, seconds] => (hours.parse::<u64>().ok()?, *minutes, *seconds),

@@ -11,8 +11,8 @@
 mod load;
 mod runner;
 
-pub use load::{load_file, load_file_checked, looks_like_show, parse_str};
-pub use runner::CueRunner;
+pub use load::{load_file, load_file_checked, looks_like_show, parse_clock, parse_str};
+pub use runner::{resumed_path, CueRunner, ShowState, StartPoint};
 
 use crate::engine::Transition;
 use crate::output::Destination;
@@ -56,6 +56,31 @@ impl Show {
                 _ => None,
             })
             .collect()
+    }
+}
+
+/// Why a show cannot start where it was asked to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    #[error("the show has no cue {0}")]
+    NoSuchCue(usize),
+    #[error("the show has ended by then (cue `{cue}` ends it)")]
+    AfterTheEnd { cue: String },
+    #[error("the show has no cue named `{0}`")]
+    NoCueNamed(String),
+}
+
+impl Show {
+    /// The cue `reference` names: its name, or its number from 1.
+    pub fn find_cue(&self, reference: &str) -> Result<usize, StartError> {
+        if let Some(index) = self.cues.iter().position(|cue| cue.name == reference) {
+            return Ok(index);
+        }
+        match reference.parse::<usize>() {
+            Ok(number) if (1..=self.cues.len()).contains(&number) => Ok(number - 1),
+            Ok(number) => Err(StartError::NoSuchCue(number)),
+            Err(_) => Err(StartError::NoCueNamed(reference.to_string())),
+        }
     }
 }
 

@@ -42,7 +42,52 @@ pub struct CueRunner {
     auto: bool,
     collection: Collection,
     fades: Vec<Fade>,
+    /// Show time at the engine's frame 0: zero, or where a resumed show starts.
+    start: Duration,
+    /// What the first frame must set up again after a jump (preview, recording, streams).
+    resume: Vec<Command>,
     time_of_day: Box<dyn FnMut() -> Duration + Send>,
+}
+
+/// Where a show starts: its first cue, a cue, or a time on the show clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartPoint {
+    Beginning,
+    /// Just before cue `n` (from 0) fires: every cue above it has.
+    Cue(usize),
+    /// At this show time: every cue due by then has fired.
+    Time(Duration),
+}
+
+/// The state of a show at its start point, computed without playing what came before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShowState {
+    /// The collection as the cues left it, its current scene the one on program.
+    pub collection: Collection,
+    pub preview: Option<String>,
+    /// A recording the cues had running (it restarts to a new file, see [`resumed_path`]).
+    pub recording: Option<std::path::PathBuf>,
+    pub streams: Vec<crate::output::Destination>,
+    /// Show time at the start point.
+    pub at: Duration,
+}
+
+/// The file a recording that was running at a resumed show's start point goes on in:
+/// `part.mkv` becomes `part-resumed.mkv` (then `-resumed-2`...), never the file from before.
+pub fn resumed_path(path: &std::path::Path) -> std::path::PathBuf {
+    let stem = path
+        .file_stem()
+        .map_or("recording".into(), |s| s.to_string_lossy().to_string());
+    let extension = path
+        .extension()
+        .map_or(String::new(), |e| format!(".{}", e.to_string_lossy()));
+    let mut candidate = path.with_file_name(format!("{stem}-resumed{extension}"));
+    let mut take = 1;
+    while candidate.exists() {
+        take += 1;
+        candidate = path.with_file_name(format!("{stem}-resumed-{take}{extension}"));
+    }
+    candidate
 }
 
 impl CueRunner {
@@ -60,8 +105,92 @@ impl CueRunner {
             auto,
             collection: show.collection.clone(),
             fades: Vec::new(),
+            start: Duration::ZERO,
+            resume: Vec::new(),
             time_of_day: Box::new(time_of_day),
         }
+    }
+
+    /// Moves the show to `point` as if it had run there (cues waiting for GO or a time of day
+    /// counted as fired when reached), without playing anything: the state to start the engine
+    /// with, and the runner to go on from there. The show clock then starts at the point.
+    pub fn start_at(&mut self, point: StartPoint) -> Result<ShowState, super::StartError> {
+        if let StartPoint::Cue(index) = point {
+            if index >= self.cues.len() {
+                return Err(super::StartError::NoSuchCue(index + 1));
+            }
+        }
+        let mut state = ShowState {
+            collection: self.collection.clone(),
+            preview: None,
+            recording: None,
+            streams: Vec::new(),
+            at: Duration::ZERO,
+        };
+        let mut program = self.collection.current_scene.clone();
+        let mut now = Duration::ZERO;
+        while let Some(cue) = self.cues.get(self.next).cloned() {
+            let due = match cue.trigger {
+                Trigger::Go | Trigger::AtClock(_) => now,
+                Trigger::After(delay) => self.last_fired + delay,
+                Trigger::At(at) => at.max(now),
+            };
+            let reached = match point {
+                StartPoint::Beginning => false,
+                StartPoint::Cue(index) => self.next < index,
+                StartPoint::Time(time) => due <= time,
+            };
+            if !reached {
+                break;
+            }
+            now = due;
+            let mut commands = Vec::new();
+            for action in &cue.actions {
+                self.apply(action, now, &mut commands);
+            }
+            for command in commands {
+                match command {
+                    Command::Transition {
+                        to: Some(scene), ..
+                    } => program = scene,
+                    Command::SetPreview(scene) => state.preview = scene,
+                    Command::StartRecording(config) => state.recording = Some(config.path),
+                    Command::StopRecording => state.recording = None,
+                    Command::StartStreaming(destinations) => state.streams = destinations,
+                    Command::StopStreaming => state.streams.clear(),
+                    Command::Stop => {
+                        return Err(super::StartError::AfterTheEnd { cue: cue.name });
+                    }
+                    _ => {}
+                }
+            }
+            self.last_fired = now;
+            self.next += 1;
+        }
+        if let StartPoint::Time(time) = point {
+            now = time;
+        }
+        // Fades under way at the point stand where they have got to.
+        self.advance_fades(now);
+        state.at = now;
+        self.start = now;
+        state.collection = self.collection.clone();
+        state.collection.current_scene = program;
+        self.collection.current_scene = state.collection.current_scene.clone();
+        if let Some(preview) = &state.preview {
+            self.resume.push(Command::SetPreview(Some(preview.clone())));
+        }
+        if let Some(recording) = &state.recording {
+            self.resume.push(Command::StartRecording(RecordingConfig {
+                path: resumed_path(recording),
+                format: RecordingFormat::from_path(recording).unwrap_or(RecordingFormat::Mkv),
+            }));
+        }
+        if !state.streams.is_empty() {
+            self.resume
+                .push(Command::StartStreaming(state.streams.clone()));
+        }
+        Ok(state)
     }
 
     /// Whether every cue has fired.
@@ -174,7 +303,12 @@ impl CueRunner {
 
 impl FrameDriver for CueRunner {
     fn frame(&mut self, index: u64, now: Duration, mut go: u32) -> DriverOutput {
-        let mut output = DriverOutput::default();
+        // The show clock: the engine's canvas time from where the show started.
+        let now = self.start + now;
+        let mut output = DriverOutput {
+            commands: std::mem::take(&mut self.resume),
+            events: Vec::new(),
+        };
         let mut edited = false;
         while let Some(cue) = self.cues.get(self.next).cloned() {
             if !self.is_due(cue.trigger, now, &mut go) {
@@ -338,6 +472,106 @@ mod tests {
         assert_eq!(levels.len(), 31);
         let (_, halfway) = levels[15];
         assert!((halfway + 15.0).abs() < 0.01, "{halfway}");
+    }
+
+    /// A show of takes, texts and a fade, at 30 fps.
+    fn rundown() -> Show {
+        let mut show = show(vec![
+            (
+                Trigger::Go,
+                vec![Action::Take {
+                    scene: "S".into(),
+                    transition: Transition::CUT,
+                }],
+            ),
+            (
+                Trigger::At(Duration::from_secs(1)),
+                vec![Action::Volume {
+                    source: "clip".into(),
+                    db: -20.0,
+                    fade: Duration::from_secs(2),
+                }],
+            ),
+            (
+                Trigger::After(Duration::from_millis(500)),
+                vec![
+                    Action::Preview("S".into()),
+                    Action::Record("part.mkv".into()),
+                    Action::Mute {
+                        source: "clip".into(),
+                        muted: true,
+                    },
+                ],
+            ),
+            (Trigger::At(Duration::from_secs(4)), vec![Action::End]),
+        ]);
+        show.collection.current_scene = "S".into();
+        show
+    }
+
+    /// The collection the engine was last sent by a run from the start up to frame `until`.
+    fn played_up_to(show: &Show, until: u64) -> Collection {
+        let mut runner = CueRunner::new(show, true, || Duration::ZERO);
+        let mut last = show.collection.clone();
+        for index in 0..=until {
+            for command in runner.frame(index, frame_at(30, index), 0).commands {
+                if let Command::UpdateCollection(collection) = command {
+                    last = *collection;
+                }
+            }
+        }
+        last
+    }
+
+    #[test]
+    fn starting_at_a_time_gives_the_state_a_run_had_there() {
+        let show = rundown();
+        // 2 s: halfway through the fade, after the mute, while recording.
+        let mut runner = CueRunner::new(&show, true, || Duration::ZERO);
+        let state = runner
+            .start_at(StartPoint::Time(Duration::from_secs(2)))
+            .unwrap();
+        assert_eq!(state.collection, played_up_to(&show, 60));
+        let volume = state.collection.sources[0].kind.audio().unwrap().volume_db;
+        assert!((volume + 10.0).abs() < 0.01, "{volume}");
+        assert_eq!(state.preview.as_deref(), Some("S"));
+        assert_eq!(state.recording, Some("part.mkv".into()));
+        // The first frame sets preview and the recording up again; the fade goes on from
+        // there and the show ends at 4 s on the show clock, frame 60 of this run.
+        let first = runner.frame(0, Duration::ZERO, 0).commands;
+        assert!(first.contains(&Command::SetPreview(Some("S".into()))));
+        assert!(first.iter().any(|c| matches!(c,
+            Command::StartRecording(config) if config.path.ends_with("part-resumed.mkv"))));
+        let mut ended_at = None;
+        for index in 1..90 {
+            let commands = runner.frame(index, frame_at(30, index), 0).commands;
+            if commands.contains(&Command::Stop) {
+                ended_at = Some(index);
+                break;
+            }
+        }
+        assert_eq!(ended_at, Some(60));
+    }
+
+    #[test]
+    fn starting_at_a_cue_applies_every_cue_above_it() {
+        let show = rundown();
+        let mut runner = CueRunner::new(&show, false, || Duration::ZERO);
+        let state = runner.start_at(StartPoint::Cue(2)).unwrap();
+        // Cues 0 and 1 fired (at 0 s and 1 s): the fade runs, nothing is muted yet.
+        assert_eq!(state.at, Duration::from_secs(1));
+        assert!(!state.collection.sources[0].kind.audio().unwrap().muted);
+        assert_eq!(state.recording, None);
+        let mut runner = CueRunner::new(&show, false, || Duration::ZERO);
+        assert_eq!(
+            runner.start_at(StartPoint::Cue(9)),
+            Err(crate::show::StartError::NoSuchCue(10))
+        );
+        let mut runner = CueRunner::new(&show, false, || Duration::ZERO);
+        assert!(matches!(
+            runner.start_at(StartPoint::Time(Duration::from_secs(5))),
+            Err(crate::show::StartError::AfterTheEnd { .. })
+        ));
     }
 
     #[test]
