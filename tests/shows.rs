@@ -494,3 +494,120 @@ fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
         .sum();
     total as f64 / a.len() as f64
 }
+
+/// The frame a cue fired on, from `tally run`'s log.
+fn fired_at(log: &str, cue: usize, name: &str) -> u64 {
+    let prefix = format!("cue {cue} `{name}` fired at frame ");
+    log.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("cue {cue} `{name}` did not fire:\n{log}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn media_pause_play_restart_and_the_end_of_a_clip_drive_cues() {
+    let dir = tempfile::tempdir().unwrap();
+    // The bundled clip lasts 4 s (120 frames), played once.
+    write_scene(
+        dir.path(),
+        "clip-scenes.toml",
+        r##"
+[canvas]
+width = 320
+height = 180
+fps = 30
+
+[[sources]]
+id = "clip"
+kind = "media"
+path = "ASSETS/clip.mp4"
+loop = false
+
+[[sources]]
+id = "blue"
+kind = "color"
+color = "#0000ff"
+
+[[scenes]]
+name = "Clip"
+items = [{ source = "clip", bounds = { width = 320, height = 180 } }]
+
+[[scenes]]
+name = "Blue"
+items = [{ source = "blue" }]
+"##,
+    );
+    let show = write_scene(
+        dir.path(),
+        "clip-show.toml",
+        r#"collection = "clip-scenes.toml"
+
+[[cues]]
+name = "Pause"
+at = "00:00:01"
+actions = [{ do = "pause", source = "clip" }]
+
+[[cues]]
+name = "Play"
+at = "00:00:02"
+actions = [{ do = "play", source = "clip" }]
+
+[[cues]]
+name = "Ended"
+when_ends = "clip"
+actions = [{ do = "take", scene = "Blue" }]
+
+[[cues]]
+name = "Again"
+after = "500ms"
+actions = [{ do = "restart", source = "clip" }, { do = "take", scene = "Clip" }]
+
+[[cues]]
+name = "Ended again"
+when_ends = "clip"
+actions = [{ do = "end" }]
+"#,
+    );
+    let output = run_fast(&show, None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let log = stdout(&output);
+    // Paused for a second, the clip ends at 5 s instead of 4 s.
+    let ended = fired_at(&log, 3, "Ended");
+    assert!(
+        (150..=152).contains(&ended),
+        "ended at frame {ended}:\n{log}"
+    );
+    let again = fired_at(&log, 4, "Again");
+    assert_eq!(again, ended + 15);
+    // Restarted, it plays its 4 s again.
+    let ended_again = fired_at(&log, 5, "Ended again");
+    assert!(
+        (again + 120..=again + 122).contains(&ended_again),
+        "restarted at {again}, ended again at {ended_again}"
+    );
+
+    // A looping clip never ends: check says so.
+    let looping = write_scene(
+        dir.path(),
+        "looping.toml",
+        &std::fs::read_to_string(dir.path().join("clip-scenes.toml"))
+            .unwrap()
+            .replace("loop = false", "loop = true"),
+    );
+    let bad = write_scene(
+        dir.path(),
+        "bad-show.toml",
+        &format!(
+            "collection = \"{}\"\n[[cues]]\nname = \"Never\"\nwhen_ends = \"clip\"\nactions = [{{ do = \"pause\", source = \"clip\" }}]\n",
+            looping.display()
+        ),
+    );
+    let output = run(tally().arg("check").arg(&bad));
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("media source `clip` loops, so it never ends"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -71,9 +71,19 @@ pub struct EngineConfig {
 /// what it returns is applied to that very frame. A show script's cue runner is one; it knows
 /// the show, the engine knows only commands.
 pub trait FrameDriver: Send {
-    /// Frame `index`, due at canvas time `now`; `go` is how many [`Command::Go`] arrived since
-    /// the last frame.
-    fn frame(&mut self, index: u64, now: Duration, go: u32) -> DriverOutput;
+    fn frame(&mut self, frame: &FrameContext) -> DriverOutput;
+}
+
+/// What a [`FrameDriver`] is told of the frame about to be drawn.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FrameContext {
+    pub index: u64,
+    /// When the frame is due on the canvas clock (from the engine's first frame).
+    pub now: Duration,
+    /// How many [`Command::Go`] arrived since the last frame.
+    pub go: u32,
+    /// The sources that play a file once and have played all of it.
+    pub media_ended: Vec<String>,
 }
 
 /// What a [`FrameDriver`] wants done this frame.
@@ -185,6 +195,11 @@ pub enum Command {
     /// Encode with these settings from the next time encoding starts (outputs that join a
     /// recording or stream already running share its encoder as it is).
     SetVideoSettings(VideoSettings),
+    /// Play, pause or restart a source that plays a file.
+    Media {
+        source: String,
+        control: crate::sources::MediaControl,
+    },
     /// The operator's GO for the next cue waiting for one (see [`FrameDriver`]).
     Go,
     /// Finish the frame in hand, flush encoders and close outputs.

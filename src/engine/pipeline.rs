@@ -194,7 +194,17 @@ fn render_loop(
         let go = pending.iter().filter(|c| **c == Command::Go).count() as u32;
         pending.retain(|command| *command != Command::Go);
         if let Some(driver) = &config.driver {
-            let output = crate::lock(&driver.0).frame(index, now, go);
+            let context = super::FrameContext {
+                index,
+                now,
+                go,
+                media_ended: sources
+                    .iter()
+                    .filter(|(_, source)| source.has_ended())
+                    .map(|(id, _)| id.clone())
+                    .collect(),
+            };
+            let output = crate::lock(&driver.0).frame(&context);
             pending.extend(output.commands);
             for event in output.events {
                 events.send(event);
@@ -205,6 +215,17 @@ fn render_loop(
                 Command::Stop => stop = true,
                 // Counted above, for the driver.
                 Command::Go => {}
+                Command::Media { source, control } => {
+                    let outcome = match sources.get_mut(&source) {
+                        Some(running) => running.control(control, now),
+                        None => Err(sources::ControlError::Failed("no such source".into())),
+                    };
+                    if let Err(error) = outcome {
+                        events.send(Event::Warning(format!(
+                            "cannot {control:?} source `{source}`: {error}"
+                        )));
+                    }
+                }
                 Command::ReconnectOutputs => outputs.reconnect_streams(),
                 Command::StartRecording(recording) => {
                     if let Err(error) = outputs.start_recording(&recording, index) {

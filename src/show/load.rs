@@ -10,7 +10,8 @@
 //!
 //! [[cues]]
 //! name = "Bars"
-//! after = "5s"                       # or at = "00:01:30", or at_clock = "19:00:00"
+//! after = "5s"                       # or at = "00:01:30", at_clock = "19:00:00",
+//!                                    # or when_ends = "clip" (a media source)
 //! actions = [{ do = "take", scene = "Bars" }, { do = "end" }]
 //! ```
 
@@ -19,11 +20,15 @@ use crate::engine::{Direction, Transition, TransitionKind};
 use crate::output::{parse_destination, RecordingFormat};
 use crate::scene::load::{decode_document, read_document, suggestion, Decoder, Span, Table, Value};
 use crate::scene::{Collection, Color, InputCheck, LoadError, SourceKind};
+use crate::sources::MediaControl;
 use std::path::Path;
 use std::time::Duration;
 use toml::de::DeValue;
 
-const ACTIONS: [&str; 12] = [
+const ACTIONS: [&str; 15] = [
+    "play",
+    "pause",
+    "restart",
     "take",
     "preview",
     "show",
@@ -140,9 +145,12 @@ struct DecodedCue {
 
 impl Decoder<'_> {
     fn cue(&mut self, table: &Table<'_, '_>, collection: &Collection) -> Option<Cue> {
-        self.reject_unknown_keys(table, &["name", "after", "at", "at_clock", "actions"]);
+        self.reject_unknown_keys(
+            table,
+            &["name", "after", "at", "at_clock", "when_ends", "actions"],
+        );
         let name = self.required(table, "name", Decoder::identifier);
-        let triggers: Vec<&str> = ["after", "at", "at_clock"]
+        let triggers: Vec<&str> = ["after", "at", "at_clock", "when_ends"]
             .into_iter()
             .filter(|key| table.get(key).is_some())
             .collect();
@@ -169,6 +177,25 @@ impl Decoder<'_> {
             Some(&"at") => self
                 .optional(table, "at", Decoder::clock_time)
                 .map(Trigger::At),
+            Some(&"when_ends") => self
+                .optional(table, "when_ends", |d, v, f| {
+                    let id = d.source_id(v, f, collection, is_media, "a media source")?;
+                    let loops = matches!(
+                        collection.source(&id).map(|s| &s.kind),
+                        Some(SourceKind::Media(media)) if media.looping
+                    );
+                    if loops {
+                        d.error(
+                            v.span(),
+                            f,
+                            format!("media source `{id}` loops, so it never ends"),
+                            Some("set `loop = false` on it in the collection".into()),
+                        );
+                        return None;
+                    }
+                    Some(id)
+                })
+                .map(Trigger::MediaEnd),
             Some(_) => self
                 .optional(table, "at_clock", |d, v, f| {
                     d.clock_time(v, f).filter(|t| {
@@ -274,7 +301,7 @@ impl Decoder<'_> {
             "show" | "hide" => &["do", "scene", "source"],
             "text" => &["do", "source", "text"],
             "volume" => &["do", "source", "db", "fade_ms"],
-            "mute" | "unmute" => &["do", "source"],
+            "mute" | "unmute" | "play" | "pause" | "restart" => &["do", "source"],
             "record" => &["do", "file"],
             "stream" => &["do", "to"],
             _ => &["do"],
@@ -341,6 +368,14 @@ impl Decoder<'_> {
             "mute" | "unmute" => Action::Mute {
                 source: source(self, |k| k.audio().is_some(), "a source with sound")?,
                 muted: kind == "mute",
+            },
+            "play" | "pause" | "restart" => Action::Media {
+                source: source(self, is_media, "a media source")?,
+                control: match kind.as_str() {
+                    "play" => MediaControl::Play,
+                    "pause" => MediaControl::Pause,
+                    _ => MediaControl::Restart,
+                },
             },
             "record" => {
                 let file = self.required(table, "file", Decoder::string)?;
@@ -522,6 +557,10 @@ impl Decoder<'_> {
         }
         parsed
     }
+}
+
+fn is_media(kind: &SourceKind) -> bool {
+    matches!(kind, SourceKind::Media(_))
 }
 
 fn transition_kind(name: &str) -> Option<TransitionKind> {

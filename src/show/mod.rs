@@ -93,8 +93,10 @@ pub struct Cue {
 
 /// When a cue fires. Cues fire in order: a cue is considered only once the one before it has
 /// fired, so a cue whose time passed while an earlier one waited for GO fires right after it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
+    /// When this media source (one that does not loop) has played to its end.
+    MediaEnd(String),
     /// The operator's GO (Enter in the terminal, the API, the app's GO button).
     Go,
     /// This long after the cue before it fired (after the show's start for the first cue).
@@ -143,6 +145,11 @@ pub enum Action {
     Stream(Vec<Destination>),
     /// Stop every stream (`--to` ones too).
     StopStreaming,
+    /// Play, pause or restart a media source.
+    Media {
+        source: String,
+        control: crate::sources::MediaControl,
+    },
     /// End the show: outputs finish and the run ends.
     End,
 }

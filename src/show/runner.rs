@@ -4,9 +4,10 @@
 //! the time of day comes from a function given at the start, so tests drive it by hand.
 
 use super::{Action, Cue, Show, Trigger};
-use crate::engine::{Command, DriverOutput, Event, FrameDriver, RecordingConfig};
+use crate::engine::{Command, DriverOutput, Event, FrameContext, FrameDriver, RecordingConfig};
 use crate::output::RecordingFormat;
 use crate::scene::{Collection, SourceKind};
+use crate::sources::MediaControl;
 use std::time::Duration;
 
 /// A volume moving from one level to another over a span of show time.
@@ -46,6 +47,8 @@ pub struct CueRunner {
     start: Duration,
     /// What the first frame must set up again after a jump (preview, recording, streams).
     resume: Vec<Command>,
+    /// The media sources that have played to their end, as of this frame.
+    media_ended: Vec<String>,
     time_of_day: Box<dyn FnMut() -> Duration + Send>,
 }
 
@@ -107,6 +110,7 @@ impl CueRunner {
             fades: Vec::new(),
             start: Duration::ZERO,
             resume: Vec::new(),
+            media_ended: Vec::new(),
             time_of_day: Box::new(time_of_day),
         }
     }
@@ -131,7 +135,7 @@ impl CueRunner {
         let mut now = Duration::ZERO;
         while let Some(cue) = self.cues.get(self.next).cloned() {
             let due = match cue.trigger {
-                Trigger::Go | Trigger::AtClock(_) => now,
+                Trigger::Go | Trigger::AtClock(_) | Trigger::MediaEnd(_) => now,
                 Trigger::After(delay) => self.last_fired + delay,
                 Trigger::At(at) => at.max(now),
             };
@@ -198,7 +202,8 @@ impl CueRunner {
         self.next >= self.cues.len()
     }
 
-    fn is_due(&mut self, trigger: Trigger, now: Duration, go: &mut u32) -> bool {
+    fn is_due(&mut self, trigger: &Trigger, now: Duration, go: &mut u32) -> bool {
+        let trigger = trigger.clone();
         match trigger {
             Trigger::Go if self.auto => true,
             Trigger::Go if *go > 0 => {
@@ -210,6 +215,7 @@ impl CueRunner {
             Trigger::At(at) => now >= at,
             Trigger::AtClock(_) if self.auto => true,
             Trigger::AtClock(at) => (self.time_of_day)() >= at,
+            Trigger::MediaEnd(ref source) => self.media_ended.contains(source),
         }
     }
 
@@ -269,6 +275,16 @@ impl CueRunner {
             }
             Action::StopStreaming => commands.push(Command::StopStreaming),
             Action::End => commands.push(Command::Stop),
+            Action::Media { source, control } => {
+                // Restarted or played again: it has not ended any more.
+                if *control != MediaControl::Pause {
+                    self.media_ended.retain(|ended| ended != source);
+                }
+                commands.push(Command::Media {
+                    source: source.clone(),
+                    control: *control,
+                });
+            }
         }
         false
     }
@@ -302,16 +318,19 @@ impl CueRunner {
 }
 
 impl FrameDriver for CueRunner {
-    fn frame(&mut self, index: u64, now: Duration, mut go: u32) -> DriverOutput {
+    fn frame(&mut self, frame: &FrameContext) -> DriverOutput {
+        let index = frame.index;
+        let mut go = frame.go;
         // The show clock: the engine's canvas time from where the show started.
-        let now = self.start + now;
+        let now = self.start + frame.now;
+        self.media_ended.clone_from(&frame.media_ended);
         let mut output = DriverOutput {
             commands: std::mem::take(&mut self.resume),
             events: Vec::new(),
         };
         let mut edited = false;
         while let Some(cue) = self.cues.get(self.next).cloned() {
-            if !self.is_due(cue.trigger, now, &mut go) {
+            if !self.is_due(&cue.trigger, now, &mut go) {
                 break;
             }
             for action in &cue.actions {
@@ -374,13 +393,23 @@ mod tests {
         Duration::from_nanos(index * 1_000_000_000 / fps)
     }
 
+    /// Frame `index` at 30 fps with `go` GOs.
+    fn context(index: u64, go: u32) -> FrameContext {
+        FrameContext {
+            index,
+            now: frame_at(30, index),
+            go,
+            media_ended: Vec::new(),
+        }
+    }
+
     /// Runs frames 0..frames at 30 fps with GOs at the given frames; the frames each cue
     /// fired on.
     fn fired(runner: &mut CueRunner, frames: u64, gos: &[u64]) -> Vec<(usize, u64)> {
         let mut fired = Vec::new();
         for index in 0..frames {
             let go = gos.iter().filter(|&&at| at == index).count() as u32;
-            for event in runner.frame(index, frame_at(30, index), go).events {
+            for event in runner.frame(&context(index, go)).events {
                 if let Event::CueFired { cue, frame, .. } = event {
                     fired.push((cue, frame));
                 }
@@ -430,6 +459,39 @@ mod tests {
     }
 
     #[test]
+    fn a_media_end_cue_waits_for_its_clip_and_a_restart_makes_it_wait_again() {
+        let show = show(vec![
+            (Trigger::MediaEnd("clip".into()), vec![]),
+            (
+                Trigger::Go,
+                vec![Action::Media {
+                    source: "clip".into(),
+                    control: MediaControl::Restart,
+                }],
+            ),
+            (Trigger::MediaEnd("clip".into()), vec![]),
+        ]);
+        let mut runner = CueRunner::new(&show, false, || Duration::ZERO);
+        let ended = |index: u64, go: u32| FrameContext {
+            media_ended: vec!["clip".into()],
+            ..context(index, go)
+        };
+        assert!(runner.frame(&context(0, 0)).events.is_empty());
+        // The clip ended: cue 0 fires; GO restarts it, so cue 2 waits although the engine
+        // still says "ended" in this frame (it restarts the clip after the driver ran).
+        assert_eq!(runner.frame(&ended(1, 0)).events.len(), 1);
+        let output = runner.frame(&ended(2, 1));
+        assert_eq!(output.events.len(), 1);
+        assert!(output.commands.contains(&Command::Media {
+            source: "clip".into(),
+            control: MediaControl::Restart
+        }));
+        assert!(runner.frame(&context(3, 0)).events.is_empty());
+        assert_eq!(runner.frame(&ended(4, 0)).events.len(), 1);
+        assert!(runner.is_done());
+    }
+
+    #[test]
     fn a_wall_clock_cue_waits_for_its_time_of_day() {
         let show = show(vec![(
             Trigger::AtClock(Duration::from_secs(19 * 3600)),
@@ -458,7 +520,7 @@ mod tests {
         let mut runner = CueRunner::new(&show, false, || Duration::ZERO);
         let mut levels = Vec::new();
         for index in 0..90 {
-            let output = runner.frame(index, frame_at(30, index), 0);
+            let output = runner.frame(&context(index, 0));
             for command in output.commands {
                 if let Command::UpdateCollection(collection) = command {
                     let volume = collection.sources[0].kind.audio().unwrap().volume_db;
@@ -514,7 +576,7 @@ mod tests {
         let mut runner = CueRunner::new(show, true, || Duration::ZERO);
         let mut last = show.collection.clone();
         for index in 0..=until {
-            for command in runner.frame(index, frame_at(30, index), 0).commands {
+            for command in runner.frame(&context(index, 0)).commands {
                 if let Command::UpdateCollection(collection) = command {
                     last = *collection;
                 }
@@ -538,13 +600,13 @@ mod tests {
         assert_eq!(state.recording, Some("part.mkv".into()));
         // The first frame sets preview and the recording up again; the fade goes on from
         // there and the show ends at 4 s on the show clock, frame 60 of this run.
-        let first = runner.frame(0, Duration::ZERO, 0).commands;
+        let first = runner.frame(&context(0, 0)).commands;
         assert!(first.contains(&Command::SetPreview(Some("S".into()))));
         assert!(first.iter().any(|c| matches!(c,
             Command::StartRecording(config) if config.path.ends_with("part-resumed.mkv"))));
         let mut ended_at = None;
         for index in 1..90 {
-            let commands = runner.frame(index, frame_at(30, index), 0).commands;
+            let commands = runner.frame(&context(index, 0)).commands;
             if commands.contains(&Command::Stop) {
                 ended_at = Some(index);
                 break;
@@ -591,7 +653,7 @@ mod tests {
             ],
         )]);
         let mut runner = CueRunner::new(&show, true, || Duration::ZERO);
-        let commands = runner.frame(0, Duration::ZERO, 0).commands;
+        let commands = runner.frame(&context(0, 0)).commands;
         assert!(
             matches!(&commands[0], Command::UpdateCollection(c) if c.sources[0].kind.audio().unwrap().muted)
         );

@@ -7,8 +7,8 @@
 //! sound stay together however often the file repeats.
 
 use super::{
-    spawn_source_thread, FrameRef, Notices, Pacing, Packing, RunningSource, Tick, VideoFrame,
-    AUDIO_CHANNELS, SAMPLE_RATE,
+    spawn_source_thread, ControlError, FrameRef, MediaControl, Notices, Pacing, Packing,
+    RunningSource, Tick, VideoFrame, AUDIO_CHANNELS, SAMPLE_RATE,
 };
 use crate::scene::MediaSource;
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
@@ -43,6 +43,15 @@ struct DecodedSound {
 }
 
 pub struct MediaPlayer {
+    path: PathBuf,
+    info: FileInfo,
+    looping: bool,
+    decode_size: [u32; 2],
+    /// Engine time at which the file's time zero plays: zero, or when it was restarted, moved
+    /// on by every pause.
+    media_zero: Duration,
+    /// Engine time at which it was paused, while it is.
+    paused_at: Option<Duration>,
     size: [u32; 2],
     video: Option<Receiver<DecodedPicture>>,
     pending_picture: Option<DecodedPicture>,
@@ -59,6 +68,7 @@ pub struct MediaPlayer {
     notices: Notices,
 }
 
+#[derive(Debug, Clone, Copy)]
 struct FileInfo {
     width: u32,
     height: u32,
@@ -113,65 +123,99 @@ impl MediaPlayer {
             path: path.display().to_string(),
             message,
         })?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let notices = Notices::default();
-        let mut threads = Vec::new();
         let looping = settings.looping && info.duration_nanos > 0;
-        let name = path
-            .file_name()
-            .map_or("media".into(), |n| n.to_string_lossy().to_string());
-
         let decode_size = decode_size(
             [info.width, info.height],
             shown_at([info.width, info.height]),
         );
-        let job = || DecodeJob {
-            decode_size,
+        let mut player = Self {
             path: path.to_path_buf(),
+            info,
             looping,
-            duration_nanos: info.duration_nanos,
-            stop: stop.clone(),
-            first_only: false,
-            notices: notices.clone(),
-        };
-        let video = if info.has_video {
-            let (sender, receiver) = bounded(VIDEO_QUEUE_FRAMES);
-            let job = job();
-            threads.push(spawn(
-                &format!("media-video {name}"),
-                &notices,
-                move || job.run_video(&sender),
-            )?);
-            Some(receiver)
-        } else {
-            None
-        };
-        let audio = if info.has_audio {
-            let (sender, receiver) = bounded(AUDIO_QUEUE_CHUNKS);
-            let job = job();
-            threads.push(spawn(
-                &format!("media-audio {name}"),
-                &notices,
-                move || job.run_audio(&sender),
-            )?);
-            Some(receiver)
-        } else {
-            None
-        };
-        Ok(Self {
+            decode_size,
+            media_zero: Duration::ZERO,
+            paused_at: None,
             size: [info.width.max(1), info.height.max(1)],
-            video,
+            video: None,
             pending_picture: None,
             current: None,
             generation: 0,
-            audio,
+            audio: None,
             sound: VecDeque::new(),
             sound_start: 0,
             audio_finished: false,
-            stop,
-            threads,
-            notices,
-        })
+            stop: Arc::new(AtomicBool::new(false)),
+            threads: Vec::new(),
+            notices: Notices::default(),
+        };
+        player.start_decoders()?;
+        Ok(player)
+    }
+
+    /// (Re)starts decoding from the file's beginning: the decoder threads there were are
+    /// stopped first, and what they had decoded is dropped (the last picture stays on screen
+    /// until the first new one).
+    fn start_decoders(&mut self) -> Result<(), MediaError> {
+        self.stop_decoders();
+        self.stop = Arc::new(AtomicBool::new(false));
+        self.pending_picture = None;
+        self.sound.clear();
+        self.sound_start = 0;
+        self.audio_finished = false;
+        let name = self
+            .path
+            .file_name()
+            .map_or("media".into(), |n| n.to_string_lossy().to_string());
+        let job = || DecodeJob {
+            decode_size: self.decode_size,
+            path: self.path.clone(),
+            looping: self.looping,
+            duration_nanos: self.info.duration_nanos,
+            stop: self.stop.clone(),
+            first_only: false,
+            notices: self.notices.clone(),
+        };
+        if self.info.has_video {
+            let (sender, receiver) = bounded(VIDEO_QUEUE_FRAMES);
+            let job = job();
+            self.threads.push(spawn(
+                &format!("media-video {name}"),
+                &self.notices,
+                move || job.run_video(&sender),
+            )?);
+            self.video = Some(receiver);
+        }
+        if self.info.has_audio {
+            let (sender, receiver) = bounded(AUDIO_QUEUE_CHUNKS);
+            let job = job();
+            self.threads.push(spawn(
+                &format!("media-audio {name}"),
+                &self.notices,
+                move || job.run_audio(&sender),
+            )?);
+            self.audio = Some(receiver);
+        }
+        Ok(())
+    }
+
+    fn stop_decoders(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Unblock decoders waiting on a full queue.
+        self.video = None;
+        self.audio = None;
+        for thread in self.threads.drain(..) {
+            if thread.join().is_err() {
+                // spawn_source_thread catches panics inside the thread; nothing left to say.
+                tracing::debug!("a decoder thread of {} ended badly", self.path.display());
+            }
+        }
+    }
+
+    /// Engine time `now` as a time in the file (zero before it starts playing).
+    fn media_time(&self, now: Duration) -> Duration {
+        self.paused_at
+            .unwrap_or(now)
+            .saturating_sub(self.media_zero)
     }
 
     fn next_picture(&mut self, pacing: Pacing) -> Option<DecodedPicture> {
@@ -238,7 +282,10 @@ impl RunningSource for MediaPlayer {
     }
 
     fn video(&mut self, tick: Tick) -> Option<FrameRef> {
-        let now = i64::try_from(tick.time.as_nanos()).unwrap_or(i64::MAX);
+        if self.paused_at.is_some() {
+            return self.current.clone();
+        }
+        let now = i64::try_from(self.media_time(tick.time).as_nanos()).unwrap_or(i64::MAX);
         loop {
             if self.pending_picture.is_none() {
                 self.pending_picture = self.next_picture(tick.pacing);
@@ -261,6 +308,19 @@ impl RunningSource for MediaPlayer {
     }
 
     fn mix_audio(&mut self, first_sample: u64, out: &mut [f32], pacing: Pacing) {
+        if self.paused_at.is_some() {
+            return;
+        }
+        // The file's sound starts `media_zero` into the show: the engine samples before that
+        // stay silent, the rest are the file's from its first sample.
+        let zero =
+            u64::try_from(self.media_zero.as_nanos() * u128::from(SAMPLE_RATE) / 1_000_000_000)
+                .unwrap_or(u64::MAX);
+        let silent = zero
+            .saturating_sub(first_sample)
+            .min((out.len() / AUDIO_CHANNELS) as u64) as usize;
+        let out = &mut out[silent * AUDIO_CHANNELS..];
+        let first_sample = first_sample + silent as u64 - zero.min(first_sample + silent as u64);
         let wanted = (out.len() / AUDIO_CHANNELS) as u64;
         self.fill_sound(first_sample + wanted, pacing);
         // Drop what is already in the past (live: sound that arrived late).
@@ -286,6 +346,34 @@ impl RunningSource for MediaPlayer {
         Some(&self.notices)
     }
 
+    fn control(&mut self, control: MediaControl, now: Duration) -> Result<(), ControlError> {
+        match control {
+            MediaControl::Pause => {
+                self.paused_at.get_or_insert(now);
+            }
+            MediaControl::Play => {
+                if let Some(paused_at) = self.paused_at.take() {
+                    self.media_zero += now.saturating_sub(paused_at);
+                }
+            }
+            MediaControl::Restart => {
+                self.paused_at = None;
+                self.media_zero = now;
+                self.start_decoders()
+                    .map_err(|error| ControlError::Failed(error.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn has_ended(&self) -> bool {
+        !self.looping
+            && self.pending_picture.is_none()
+            && (self.video.is_none() || !self.info.has_video)
+            && (self.audio_finished || !self.info.has_audio)
+            && self.sound.is_empty()
+    }
+
     fn preroll(&mut self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while self.pending_picture.is_none() && self.video.is_some() {
@@ -301,13 +389,7 @@ impl RunningSource for MediaPlayer {
 
 impl Drop for MediaPlayer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Unblock decoders waiting on a full queue.
-        self.video = None;
-        self.audio = None;
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
+        self.stop_decoders();
     }
 }
 

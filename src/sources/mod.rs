@@ -114,6 +114,33 @@ pub trait RunningSource: Send {
     fn notices(&self) -> Option<&Notices> {
         None
     }
+
+    /// Plays, pauses or restarts a source that plays a file, at engine time `now`.
+    fn control(&mut self, _control: MediaControl, _now: Duration) -> Result<(), ControlError> {
+        Err(ControlError::NotMedia)
+    }
+
+    /// Whether a source that plays a file once has played all of it.
+    fn has_ended(&self) -> bool {
+        false
+    }
+}
+
+/// What can be done to a playing media file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaControl {
+    Play,
+    Pause,
+    /// From its beginning, now.
+    Restart,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("it does not play a file")]
+    NotMedia,
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// Messages a source's own threads leave for the engine to pass on as warnings.
