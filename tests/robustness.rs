@@ -4,18 +4,12 @@
 
 mod common;
 
-use common::{decode_errors, free_port, pattern_scene, probe, repo_root, run, tally, write_scene};
+use common::{
+    decode_errors, free_port, pattern_scene, probe, repo_root, run, stderr, stdout, tally,
+    write_scene,
+};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).to_string()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).to_string()
-}
 
 /// A 320x240 collection with one source of `kind` reading `path` (written as given), shown.
 fn one_source_scene(dir: &Path, name: &str, kind: &str, key: &str, path: &Path) -> PathBuf {
@@ -246,6 +240,37 @@ fn seconds_of_video(path: &Path) -> f64 {
         })
 }
 
+/// `tally record` of `scene` to `output`, ten minutes `--fast`, once it has written 200 kB.
+fn growing_recording(scene: &Path, output: &Path) -> std::process::Child {
+    let child = tally()
+        .arg("record")
+        .arg(scene)
+        .arg("-o")
+        .arg(output)
+        .args(["--fast", "--duration", "10m", "--quiet"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(output).map_or(0, |m| m.len()) < 200_000 {
+        assert!(Instant::now() < deadline, "the recording did not grow");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// Sends `signal` (such as "TERM") to `child` and waits for it to end.
+fn stopped_with(child: std::process::Child, signal: &str) -> std::process::Output {
+    let killed = common::tool("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn every_stop_signal_finishes_mp4_and_mkv_recordings() {
     let dir = tempfile::tempdir().unwrap();
@@ -253,28 +278,8 @@ fn every_stop_signal_finishes_mp4_and_mkv_recordings() {
     for signal in ["INT", "TERM", "HUP", "QUIT"] {
         for extension in ["mp4", "mkv"] {
             let output = dir.path().join(format!("{signal}.{extension}"));
-            let child = tally()
-                .arg("record")
-                .arg(&scene)
-                .arg("-o")
-                .arg(&output)
-                .args(["--fast", "--duration", "10m", "--quiet"])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while std::fs::metadata(&output).map_or(0, |m| m.len()) < 200_000 {
-                assert!(Instant::now() < deadline, "the recording did not grow");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let killed = common::tool("kill")
-                .arg(format!("-{signal}"))
-                .arg(child.id().to_string())
-                .status()
-                .unwrap();
-            assert!(killed.success());
-            let finished = child.wait_with_output().unwrap();
+            let child = growing_recording(&scene, &output);
+            let finished = stopped_with(child, signal);
             assert!(
                 finished.status.success(),
                 "SIG{signal}: {:?} {}",
@@ -610,28 +615,9 @@ fn a_recording_whose_folder_is_removed_is_saved_again_at_the_end() {
         let folder = dir.path().join(format!("takes-{extension}"));
         std::fs::create_dir(&folder).unwrap();
         let output = folder.join(format!("take.{extension}"));
-        let child = tally()
-            .arg("record")
-            .arg(&scene)
-            .arg("-o")
-            .arg(&output)
-            .args(["--fast", "--duration", "10m", "--quiet"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::fs::metadata(&output).map_or(0, |m| m.len()) < 200_000 {
-            assert!(Instant::now() < deadline, "the recording did not grow");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = growing_recording(&scene, &output);
         std::fs::remove_dir_all(&folder).unwrap();
-        let killed = common::tool("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let finished = child.wait_with_output().unwrap();
+        let finished = stopped_with(child, "TERM");
         assert!(finished.status.success(), "{}", stderr(&finished));
         assert!(
             stderr(&finished).contains("saved there again"),

@@ -4,17 +4,9 @@
 
 mod common;
 
-use common::{mono_audio, probe, raw_video, run, tally, write_scene};
+use common::{mono_audio, probe, raw_video, run, stderr, stdout, tally, write_scene};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).to_string()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).to_string()
-}
 
 /// A 320x180 collection: scene Red (red fill), scene Blue (blue fill, a caption hidden at
 /// first), and a tone-like clip with sound small in a corner of both.

@@ -62,6 +62,16 @@ pub fn run_ok(command: &mut Command) -> String {
     String::from_utf8_lossy(&output.stdout).to_string()
 }
 
+/// What a finished command printed on standard error, as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+/// What a finished command printed on standard output, as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
 /// `ffprobe -show_entries ENTRIES -of csv=p=0` for one stream, split into lines.
 pub fn probe(file: &Path, stream: &str, entries: &str, count_frames: bool) -> Vec<String> {
     let mut command = tool("ffprobe");
