@@ -73,8 +73,11 @@ impl EventSink {
         let capacity = self.sender.capacity().unwrap_or(usize::MAX);
         let room = capacity.saturating_sub(self.sender.len());
         if overflow.is_empty() && room > RESERVED_FOR_STATE {
-            // Full or disconnected: a meter reading is not worth keeping either way.
-            let _ = self.sender.try_send(event);
+            // Full or disconnected: a meter reading is not worth keeping either way (the
+            // latest is in the engine's stats).
+            if self.sender.try_send(event).is_err() {
+                tracing::trace!("a meter reading was left out");
+            }
         }
     }
 
