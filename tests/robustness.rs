@@ -157,11 +157,9 @@ fn a_command_to_an_engine_that_stopped_says_so() {
         },
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !engine.is_finished() {
-        assert!(Instant::now() < deadline, "the engine did not end");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_until("the engine did not end", Duration::from_secs(30), || {
+        engine.is_finished()
+    });
     assert_eq!(
         engine.send(tally::engine::Command::StopRecording),
         Err(tally::engine::CommandError::Stopped)
@@ -252,11 +250,11 @@ fn growing_recording(scene: &Path, output: &Path) -> std::process::Child {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::metadata(output).map_or(0, |m| m.len()) < 200_000 {
-        assert!(Instant::now() < deadline, "the recording did not grow");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_until(
+        "the recording did not grow",
+        Duration::from_secs(60),
+        || std::fs::metadata(output).map_or(0, |m| m.len()) >= 200_000,
+    );
     child
 }
 

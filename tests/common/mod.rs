@@ -62,6 +62,17 @@ pub fn run_ok(command: &mut Command) -> String {
     String::from_utf8_lossy(&output.stdout).to_string()
 }
 
+/// Polls `condition` until it holds, failing the test with `what` if it does not within
+/// `timeout`: a test waits on a condition with a deadline, never on a fixed sleep.
+pub fn wait_until(what: &str, timeout: std::time::Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        // Between two looks at the condition, not a wait for it.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// What a finished command printed on standard error, as text.
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).to_string()
