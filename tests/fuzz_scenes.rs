@@ -170,6 +170,21 @@ fn number_spans(text: &str) -> Vec<(usize, usize)> {
     spans
 }
 
+/// A load error as a user should get it: at least one problem, each with a message of
+/// reasonable length and, in a file that is not empty, a line.
+fn located(text: &str, error: &tally::scene::LoadError) -> Result<(), TestCaseError> {
+    prop_assert!(!error.diagnostics.is_empty());
+    for diagnostic in &error.diagnostics {
+        prop_assert!(!diagnostic.message.is_empty());
+        prop_assert!(
+            text.trim().is_empty() || diagnostic.line >= 1,
+            "no line for {diagnostic}"
+        );
+        prop_assert!(diagnostic.to_string().len() < 2000);
+    }
+    Ok(())
+}
+
 fn cases(variable: &str, default: u32) -> u32 {
     std::env::var(variable)
         .ok()
@@ -205,18 +220,7 @@ fn the_loader_gives_located_errors_or_a_collection_for_any_file() {
             let text = mutate(&corpus, &scene);
             match tally::scene::parse_str(&text, &file, &dir) {
                 Ok(_) => loaded.set(loaded.get() + 1),
-                Err(error) => {
-                    prop_assert!(!error.diagnostics.is_empty());
-                    for diagnostic in &error.diagnostics {
-                        prop_assert!(!diagnostic.message.is_empty());
-                        // Every problem in a non-empty file points into it.
-                        prop_assert!(
-                            text.trim().is_empty() || diagnostic.line >= 1,
-                            "no line for {diagnostic}"
-                        );
-                        prop_assert!(diagnostic.to_string().len() < 2000);
-                    }
-                }
+                Err(error) => located(&text, &error)?,
             }
             Ok(())
         })
@@ -245,13 +249,7 @@ fn the_show_loader_gives_located_errors_or_a_show_for_any_file() {
             let text = mutate(&corpus, &scene);
             match tally::show::parse_str(&text, &file, &dir) {
                 Ok(_) => loaded.set(loaded.get() + 1),
-                Err(error) => {
-                    prop_assert!(!error.diagnostics.is_empty());
-                    for diagnostic in &error.diagnostics {
-                        prop_assert!(!diagnostic.message.is_empty());
-                        prop_assert!(diagnostic.to_string().len() < 2000);
-                    }
-                }
+                Err(error) => located(&text, &error)?,
             }
             Ok(())
         })

@@ -345,6 +345,19 @@ actions = [{ do = "record", file = "a.mkv" }, { do = "record", file = "b.mkv" }]
         assert!(message.contains(expected), "no `{expected}` in:\n{message}");
     }
 
+    // A collection that is not there: at the show's own line.
+    let lost = write_scene(
+        dir.path(),
+        "lost.toml",
+        "collection = \"nowhere.toml\"\n[[cues]]\nname = \"A\"\nactions = [{ do = \"end\" }]\n",
+    );
+    let output = run(tally().arg("check").arg(&lost));
+    assert!(
+        stderr(&output).contains("lost.toml:1:14: collection: no scene collection file at"),
+        "{}",
+        stderr(&output)
+    );
+
     // A show waiting for GO cannot be rendered --fast without --auto, nor one with no end.
     let waits = show_with(dir.path(), "waits.toml", "actions = [{ do = \"end\" }]");
     let output = run(tally().arg("run").arg(&waits).arg("--fast"));

@@ -155,8 +155,8 @@ fn parse_checking(
     base_dir: &Path,
     inputs: Option<&dyn InputCheck>,
 ) -> Result<Collection, LoadError> {
-    decode_document(text, file, base_dir, inputs, |decoder, root, span| {
-        decoder.collection(root, span)
+    decode_document(text, file, base_dir, inputs, |decoder, root| {
+        decoder.collection(&root)
     })
 }
 
@@ -168,7 +168,7 @@ pub(crate) fn decode_document<T>(
     file: &Path,
     base_dir: &Path,
     inputs: Option<&dyn InputCheck>,
-    decode_root: impl FnOnce(&mut Decoder<'_>, &DeTable<'_>, Span) -> Option<T>,
+    decode_root: impl FnOnce(&mut Decoder<'_>, Table<'_, '_>) -> Option<T>,
 ) -> Result<T, LoadError> {
     let mut decoder = Decoder {
         file,
@@ -206,7 +206,12 @@ pub(crate) fn decode_document<T>(
         }
     }
     let decoded = if decoder.diagnostics.is_empty() {
-        decode_root(&mut decoder, document.get_ref(), document.span())
+        let root = Table {
+            entries: document.get_ref(),
+            field: String::new(),
+            span: document.span(),
+        };
+        decode_root(&mut decoder, root)
     } else {
         None
     };
@@ -262,13 +267,8 @@ impl<'a> Decoder<'a> {
         });
     }
 
-    fn collection(&mut self, root: &DeTable<'_>, span: Span) -> Option<Collection> {
-        let root = Table {
-            entries: root,
-            field: String::new(),
-            span,
-        };
-        self.reject_unknown_keys(&root, &["canvas", "current_scene", "sources", "scenes"]);
+    fn collection(&mut self, root: &Table<'_, '_>) -> Option<Collection> {
+        self.reject_unknown_keys(root, &["canvas", "current_scene", "sources", "scenes"]);
 
         let canvas = match root.get("canvas") {
             Some(value) => self.canvas(value, "canvas"),
@@ -283,7 +283,7 @@ impl<'a> Decoder<'a> {
             }
         };
 
-        let sources = self.array_of_tables(&root, "sources", false, |decoder, table| {
+        let sources = self.array_of_tables(root, "sources", false, |decoder, table| {
             decoder.source(&table, canvas)
         });
         let mut source_ids = HashSet::new();
@@ -300,9 +300,9 @@ impl<'a> Decoder<'a> {
         }
         // Items are checked against every id the file declares, even for sources that had
         // other problems, so one mistake is reported once.
-        let declared = declared_ids(&root);
+        let declared = declared_ids(root);
         let ids: Vec<&str> = declared.iter().map(String::as_str).collect();
-        let scenes = self.array_of_tables(&root, "scenes", true, |decoder, table| {
+        let scenes = self.array_of_tables(root, "scenes", true, |decoder, table| {
             decoder.scene(&table, &ids)
         });
         let mut scene_names = HashSet::new();

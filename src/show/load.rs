@@ -95,25 +95,16 @@ fn parse(
     inputs: Option<&dyn InputCheck>,
 ) -> Result<Show, LoadError> {
     // The collection first: the cues are checked against it.
-    let collection_file = decode_document(text, path, base_dir, None, |decoder, root, span| {
-        let root = Table {
-            entries: root,
-            field: String::new(),
-            span,
-        };
-        let written = decoder.required(&root, "collection", Decoder::string)?;
-        Some(base_dir.join(written))
+    let collection_file = decode_document(text, path, base_dir, None, |decoder, root| {
+        decoder.required(&root, "collection", |decoder, value, field| {
+            decoder.collection_file(value, field)
+        })
     })?;
     let collection = match inputs {
         Some(inputs) => crate::scene::load_file_checked(&collection_file, inputs),
         None => crate::scene::load_file(&collection_file),
     }?;
-    let cues = decode_document(text, path, base_dir, None, |decoder, root, span| {
-        let root = Table {
-            entries: root,
-            field: String::new(),
-            span,
-        };
+    let cues = decode_document(text, path, base_dir, None, |decoder, root| {
         decoder.reject_unknown_keys(&root, &["collection", "cues"]);
         let cues = decoder.array_of_tables(&root, "cues", true, |decoder, table| {
             let at = table.get("at").map(|value| value.span());
@@ -144,6 +135,22 @@ struct DecodedCue {
 }
 
 impl Decoder<'_> {
+    /// The show's collection file, resolved; one that is missing or no file is an error at the
+    /// show's `collection` line (what is wrong inside it, at its own lines).
+    fn collection_file(&mut self, value: &Value<'_>, field: &str) -> Option<std::path::PathBuf> {
+        let path = self.base_dir.join(self.string(value, field)?);
+        if !path.is_file() {
+            self.error(
+                value.span(),
+                field,
+                format!("no scene collection file at {}", path.display()),
+                Some("the path is relative to the show file".into()),
+            );
+            return None;
+        }
+        Some(path)
+    }
+
     fn cue(&mut self, table: &Table<'_, '_>, collection: &Collection) -> Option<Cue> {
         self.reject_unknown_keys(
             table,
