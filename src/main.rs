@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tally::base::Pacing;
 use tally::encode::{AudioSettings, RateControl, VideoEncoderKind, VideoSettings};
 use tally::engine::{Command, Engine, EngineConfig, Event, RecordingConfig, Summary};
 use tally::output::{
@@ -12,7 +13,6 @@ use tally::output::{
     RecordingFormat, StreamSettings,
 };
 use tally::scene::{self, Collection};
-use tally::sources::Pacing;
 
 #[derive(Parser)]
 #[command(
@@ -1158,8 +1158,8 @@ fn devices() {
         }
         Err(error) => println!("  cannot list cameras: {error}"),
     }
-    use tally::audio::devices::Direction;
-    match tally::audio::devices::list() {
+    use tally::sources::audio_devices::Direction;
+    match tally::sources::audio_devices::list() {
         Ok(devices) => {
             for (direction, heading) in [
                 (

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tally::base::{FrameRef, Pacing, Packing, Tick, VideoFrame};
 use tally::render::{Compositor, Gpu, Layer};
 use tally::scene::Item;
 use tally::scene::{CameraFormat, CameraSource};
@@ -18,7 +19,7 @@ use tally::sources::camera::convert::{nv12_to_rgba, yuyv_frame, yuyv_to_rgba, Jp
 use tally::sources::camera::{
     Camera, CameraBackend, CameraError, CameraInfo, CameraMode, CameraStream, PixelFormat, RawFrame,
 };
-use tally::sources::{FrameRef, Pacing, Packing, RunningSource, Tick, VideoFrame};
+use tally::sources::RunningSource;
 
 const WIDTH: u32 = 320;
 const HEIGHT: u32 = 240;

@@ -5,9 +5,9 @@
 
 mod common;
 
+use tally::base::VideoFrame;
 use tally::engine::render_snapshot;
 use tally::scene;
-use tally::sources::VideoFrame;
 
 /// Per channel, every pixel may differ from the golden image by this much (0-255): enough for
 /// a different GPU's bilinear rounding, far too little for a misplaced or mis-blended layer.
@@ -330,8 +330,8 @@ fn solid_item(source: &str, position: [f32; 2], size: [f32; 2]) -> tally::scene:
 #[test]
 fn a_monitor_canvas_drawn_at_half_size_redraws_what_moved() {
     use std::sync::Arc;
+    use tally::base::FrameRef;
     use tally::render::{Compositor, Gpu, Layer};
-    use tally::sources::FrameRef;
     std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
     let gpu = Arc::new(Gpu::open().unwrap());
     // Items are placed on a 320x180 canvas; the monitor's texture is 160x90.
@@ -382,8 +382,8 @@ fn a_monitor_canvas_drawn_at_half_size_redraws_what_moved() {
 #[test]
 fn program_and_preview_upload_a_picture_they_both_show_once() {
     use std::sync::Arc;
+    use tally::base::FrameRef;
     use tally::render::{Compositor, Gpu, Layer};
-    use tally::sources::FrameRef;
     std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
     let gpu = Arc::new(Gpu::open().unwrap());
     let mut program = Compositor::new(gpu, [320, 180]);

@@ -115,7 +115,7 @@ fn a_media_source_that_is_no_video_does_not_bring_down_the_show() {
     let engine = tally::engine::Engine::start(
         collection,
         tally::engine::EngineConfig {
-            pacing: tally::sources::Pacing::Deterministic,
+            pacing: tally::base::Pacing::Deterministic,
             frame_limit: Some(30),
             recording: Some(tally::engine::RecordingConfig {
                 path: output.clone(),
@@ -151,7 +151,7 @@ fn a_command_to_an_engine_that_stopped_says_so() {
     let engine = tally::engine::Engine::start(
         collection,
         tally::engine::EngineConfig {
-            pacing: tally::sources::Pacing::Deterministic,
+            pacing: tally::base::Pacing::Deterministic,
             frame_limit: Some(3),
             ..Default::default()
         },
@@ -435,7 +435,7 @@ fn a_panicking_video_encoder_still_finishes_the_recording() {
         let engine = tally::engine::Engine::start(
             collection.clone(),
             tally::engine::EngineConfig {
-                pacing: tally::sources::Pacing::Deterministic,
+                pacing: tally::base::Pacing::Deterministic,
                 frame_limit: Some(300),
                 recording: Some(tally::engine::RecordingConfig {
                     path: output.clone(),

@@ -605,7 +605,7 @@ fn reconnect_now_skips_the_backoff_wait() {
     let mut server = RtmpServer::start();
     server.kill(); // nothing listens yet
     let config = EngineConfig {
-        pacing: tally::sources::Pacing::RealTime,
+        pacing: tally::base::Pacing::RealTime,
         frame_limit: None,
         video: Default::default(),
         audio: Default::default(),

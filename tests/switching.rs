@@ -7,12 +7,12 @@ mod common;
 use common::raw_video;
 use std::path::Path;
 use std::time::Duration;
+use tally::base::Pacing;
 use tally::engine::{
     Command, Direction, Engine, EngineConfig, Event, RecordingConfig, Transition, TransitionKind,
 };
 use tally::output::RecordingFormat;
 use tally::scene::{self, Collection};
-use tally::sources::Pacing;
 
 const RED_BLUE: &str = r##"
 current_scene = "Red"

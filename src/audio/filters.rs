@@ -2,8 +2,8 @@
 //! compressor, limiter. Written by hand: each is a few lines of well-known DSP (an envelope and
 //! a gain computer), and the crates that offer them bring whole plugin frameworks with them.
 
+use crate::base::{AUDIO_CHANNELS, SAMPLE_RATE};
 use crate::scene::AudioFilter;
-use crate::sources::{AUDIO_CHANNELS, SAMPLE_RATE};
 
 pub fn db_to_gain(db: f32) -> f32 {
     10f32.powf(db / 20.0)

@@ -3,7 +3,7 @@
 //! peaks and RMS are held over each reporting window, as a meter shows them.
 
 use super::filters::gain_to_db;
-use crate::sources::{AUDIO_CHANNELS, SAMPLE_RATE};
+use crate::base::{AUDIO_CHANNELS, SAMPLE_RATE};
 use ebur128::{EbuR128, Mode};
 
 /// One meter reading. Levels in dBFS (-inf for silence), loudness in LUFS (-inf until there

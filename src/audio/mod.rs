@@ -3,17 +3,16 @@
 //! sync offset, filters, fader, mute, balance, monitoring choice and a meter; the master bus
 //! has a meter too. A second bus collects what the operator monitors on headphones.
 
-pub mod devices;
 pub mod filters;
 pub mod meter;
 pub mod monitor;
-pub mod resync;
 
 pub use filters::{db_to_gain, gain_to_db, FilterState};
 pub use meter::{Levels, Meter};
 
+use crate::base::{Pacing, AUDIO_CHANNELS, SAMPLE_RATE};
 use crate::scene::{AudioSettings, Collection, Monitoring, SourceKind};
-use crate::sources::{Pacing, RunningSource, AUDIO_CHANNELS, SAMPLE_RATE};
+use crate::sources::RunningSource;
 use std::collections::{HashMap, HashSet};
 
 /// Meter readings of every channel strip and the master bus.
@@ -195,7 +194,7 @@ impl Mixer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::{FrameRef, Tick};
+    use crate::base::{FrameRef, Tick};
 
     /// A source whose sound is a known function of the sample index (a ramp per channel).
     struct Ramp;

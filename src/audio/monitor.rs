@@ -6,8 +6,8 @@
 //! the device plays silence, and when it grows past its limit the oldest sound is dropped.
 //! Monitoring is for the operator's ears only; nothing here touches the program or recording.
 
-use super::devices::{self, AudioDeviceError};
-use crate::sources::{AUDIO_CHANNELS, SAMPLE_RATE};
+use crate::base::{AUDIO_CHANNELS, SAMPLE_RATE};
+use crate::sources::audio_devices::{self as devices, AudioDeviceError};
 use cpal::traits::{DeviceTrait, StreamTrait};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -43,7 +43,7 @@ impl MonitorOutput {
             .build_output_stream::<f32, _, _>(
                 config,
                 move |out: &mut [f32], _info| {
-                    let mut queue = crate::lock(&playing);
+                    let mut queue = crate::base::lock(&playing);
                     for sample in out.iter_mut() {
                         *sample = queue.pop_front().unwrap_or(0.0);
                     }
@@ -62,7 +62,7 @@ impl MonitorOutput {
 
     /// Queues a block of the monitoring bus (interleaved stereo).
     pub fn play(&self, block: &[f32]) {
-        let mut queue = crate::lock(&self.queue);
+        let mut queue = crate::base::lock(&self.queue);
         queue.extend(block);
         let excess = queue.len().saturating_sub(MAX_QUEUED);
         // Whole frames only, so left and right never swap.

@@ -7,11 +7,11 @@ mod settings;
 
 pub use settings::{AudioSettings, RateControl, VideoEncoderKind, VideoSettings};
 
-use crate::render::I420Layout;
-use crate::scene::FrameRate;
-use crate::sources::{AUDIO_CHANNELS, SAMPLE_RATE};
+use crate::base::init_ffmpeg;
+use crate::base::FrameRate;
+use crate::base::I420Layout;
+use crate::base::{AUDIO_CHANNELS, SAMPLE_RATE};
 use ffmpeg_next as ffmpeg;
-use std::sync::Once;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
@@ -25,19 +25,6 @@ pub enum EncodeError {
     },
     #[error("encoder {encoder} failed: {message}")]
     Encode { encoder: String, message: String },
-}
-
-/// Initialises FFmpeg once per process, with its own logging off: FFmpeg prints URLs whole,
-/// stream keys and SRT passphrases included, and every failure reaches the user through
-/// Tally's own errors anyway.
-pub fn init_ffmpeg() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        if let Err(error) = ffmpeg::init() {
-            tracing::error!("FFmpeg failed to initialise: {error}");
-        }
-        ffmpeg::log::set_level(ffmpeg::log::Level::Quiet);
-    });
 }
 
 /// Which elementary stream a packet belongs to.

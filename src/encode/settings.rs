@@ -1,6 +1,6 @@
 //! User-facing encoder settings and how they become FFmpeg options.
 
-use crate::scene::FrameRate;
+use crate::base::FrameRate;
 use ffmpeg_next::Dictionary;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

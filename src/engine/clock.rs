@@ -3,7 +3,7 @@
 //! has fallen too far behind gives up the frames it missed. Time is passed in, so the logic
 //! is tested without sleeping.
 
-use crate::scene::FrameRate;
+use crate::base::FrameRate;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy)]

@@ -13,7 +13,7 @@
 //! flood of them cannot fill the queue ahead of a change of state.
 
 use super::Event;
-use crate::lock;
+use crate::base::lock;
 use crossbeam_channel::{Sender, TrySendError};
 use std::collections::VecDeque;
 use std::sync::Mutex;

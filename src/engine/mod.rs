@@ -16,6 +16,7 @@ pub use clock::{FrameClock, TickStart};
 pub use transition::{Direction, Transition, TransitionKind};
 
 use crate::audio::MixerLevels;
+use crate::base::{Pacing, Tick, VideoFrame};
 use crate::encode::{AudioSettings, EncodeError, VideoSettings};
 use crate::output::{
     Destination, OutputError, OutputNotice, OutputStats, RecordingFormat, StreamOutput,
@@ -23,7 +24,7 @@ use crate::output::{
 };
 use crate::render::{Compositor, Gpu, RenderError};
 use crate::scene::Collection;
-use crate::sources::{Pacing, SourceError, Tick, VideoFrame};
+use crate::sources::SourceError;
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

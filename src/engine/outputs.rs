@@ -10,18 +10,18 @@
 //! reaps finished threads and reports what ended as [`Event`]s.
 
 use super::{Counters, EngineError, Event, RecordingConfig};
+use crate::base::lock;
+use crate::base::FrameRate;
+use crate::base::I420Layout;
+use crate::base::{Pacing, SAMPLE_RATE};
 use crate::encode::{
     i420_frame, AudioEncoder, AudioSettings, EncodeError, EncodedPacket, StreamInfo, StreamKind,
     VideoEncoder, VideoSettings,
 };
-use crate::lock;
 use crate::output::{
     AdaptiveBitrate, Destination, FrameTimes, OutputError, OutputNotice, OutputState, OutputWindow,
     Recorder, ShowInstant, StreamOutput, StreamSettings, Verdict,
 };
-use crate::render::I420Layout;
-use crate::scene::FrameRate;
-use crate::sources::{Pacing, SAMPLE_RATE};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use ffmpeg_next as ffmpeg;
 use std::collections::BTreeSet;

@@ -21,9 +21,11 @@ use super::{
 };
 use crate::audio::monitor::MonitorOutput;
 use crate::audio::Mixer;
+use crate::base::FrameRate;
+use crate::base::{FrameRef, Pacing, Tick, SAMPLE_RATE};
 use crate::render::{Compositor, Gpu, Layer};
-use crate::scene::{Collection, FrameRate, Item, Scene};
-use crate::sources::{self, FrameRef, Pacing, RunningSource, Tick, SAMPLE_RATE};
+use crate::scene::{Collection, Item, Scene};
+use crate::sources::{self, RunningSource};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -204,7 +206,7 @@ fn render_loop(
                     .map(|(id, _)| id.clone())
                     .collect(),
             };
-            let output = crate::lock(&driver.0).frame(&context);
+            let output = crate::base::lock(&driver.0).frame(&context);
             pending.extend(output.commands);
             for event in output.events {
                 events.send(event);
@@ -511,7 +513,7 @@ impl ProgramFrame {
             .filter(|(_, alpha)| *alpha > 0.0)
             .map(|(color, alpha)| {
                 let frame = FrameRef {
-                    frame: Arc::new(sources::VideoFrame::solid(1, 1, color.premultiplied())),
+                    frame: Arc::new(crate::base::VideoFrame::solid(1, 1, color.premultiplied())),
                     generation: u64::from(u32::from_be_bytes([color.r, color.g, color.b, color.a])),
                 };
                 let item = Item {
@@ -787,8 +789,8 @@ pub(super) fn scene_layers<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::AUDIO_CHANNELS;
     use crate::scene::{AudioFilter, AudioSettings};
-    use crate::sources::AUDIO_CHANNELS;
 
     /// Stands for a media file that is playing, sounding a constant 0.5; there is no file
     /// behind it, so opening the source anew fails.

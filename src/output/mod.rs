@@ -21,7 +21,9 @@ pub use stream::{
 };
 pub use window::{OutputWindow, ShowInstant, Verdict};
 
-use crate::encode::{init_ffmpeg, EncodedPacket, StreamInfo, StreamKind};
+use crate::base::init_ffmpeg;
+
+use crate::encode::{EncodedPacket, StreamInfo, StreamKind};
 use ffmpeg_next as ffmpeg;
 use std::path::{Path, PathBuf};
 

@@ -8,8 +8,9 @@
 use super::backoff::{Backoff, ReconnectSettings};
 use super::destination::{Destination, Endpoint, Protocol};
 use super::send_queue::{QueueSettings, SendQueue};
-use crate::encode::{init_ffmpeg, EncodedPacket, StreamInfo, StreamKind};
-use crate::lock;
+use crate::base::init_ffmpeg;
+use crate::base::lock;
+use crate::encode::{EncodedPacket, StreamInfo, StreamKind};
 use ffmpeg_next as ffmpeg;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};

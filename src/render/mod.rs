@@ -6,18 +6,17 @@
 //! frames through a ring of staging buffers, so the CPU never waits on the frame it just
 //! submitted. It knows nothing about encoders, files or clocks.
 
-pub mod geometry;
 mod textures;
 mod unpack;
 
-use crate::lock;
+use crate::base::{lock, I420Layout};
+use crate::base::{FrameRef, Packing, VideoFrame};
 use crate::scene::Item;
-use crate::sources::{FrameRef, Packing, VideoFrame};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub use geometry::{item_quad, ndc_from_canvas, Quad};
+pub use crate::scene::geometry::{item_quad, ndc_from_canvas, Quad};
 pub(crate) use textures::sampled_rgba_texture;
 use textures::SourceTextures;
 
@@ -179,42 +178,6 @@ pub struct Layer<'a> {
     pub item: &'a Item,
     /// Only this canvas rectangle `[x0, y0, x1, y1]` of the layer is drawn (wipe transitions).
     pub clip: Option<[f32; 4]>,
-}
-
-/// Where each plane lives in a converted frame's bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct I420Layout {
-    pub width: u32,
-    pub height: u32,
-    pub luma_stride: usize,
-    pub chroma_stride: usize,
-    pub u_offset: usize,
-    pub v_offset: usize,
-    pub total_bytes: usize,
-}
-
-impl I420Layout {
-    pub fn new(width: u32, height: u32) -> Self {
-        let chroma_width = width.div_ceil(2);
-        let chroma_height = height.div_ceil(2);
-        let luma_stride = (width as usize).div_ceil(4) * 4;
-        let chroma_stride = (chroma_width as usize).div_ceil(4) * 4;
-        let u_offset = luma_stride * height as usize;
-        let v_offset = u_offset + chroma_stride * chroma_height as usize;
-        Self {
-            width,
-            height,
-            luma_stride,
-            chroma_stride,
-            u_offset,
-            v_offset,
-            total_bytes: v_offset + chroma_stride * chroma_height as usize,
-        }
-    }
-
-    pub fn chroma_height(&self) -> usize {
-        self.height.div_ceil(2) as usize
-    }
 }
 
 #[repr(C)]

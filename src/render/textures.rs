@@ -4,7 +4,7 @@
 //! in both (a moving test pattern, a camera) is uploaded once a frame, not once per monitor.
 
 use super::{unpack, Gpu};
-use crate::sources::{FrameRef, Packing, VideoFrame};
+use crate::base::{FrameRef, Packing, VideoFrame};
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! Image files (PNG, JPEG) decoded once into a premultiplied frame.
 
-use super::{Packing, VideoFrame};
+use crate::base::{Packing, VideoFrame};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]

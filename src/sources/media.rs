@@ -6,10 +6,8 @@
 //! zero is when the engine starts, and a loop lasts the container's duration, so pictures and
 //! sound stay together however often the file repeats.
 
-use super::{
-    spawn_source_thread, ControlError, FrameRef, MediaControl, Notices, Pacing, Packing,
-    RunningSource, Tick, VideoFrame, AUDIO_CHANNELS, SAMPLE_RATE,
-};
+use super::{spawn_source_thread, ControlError, MediaControl, Notices, RunningSource};
+use crate::base::{FrameRef, Pacing, Packing, Tick, VideoFrame, AUDIO_CHANNELS, SAMPLE_RATE};
 use crate::scene::MediaSource;
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 use ffmpeg_next as ffmpeg;
@@ -118,7 +116,7 @@ impl MediaPlayer {
         settings: &MediaSource,
         shown_at: impl Fn([u32; 2]) -> Option<f32>,
     ) -> Result<Self, MediaError> {
-        crate::encode::init_ffmpeg();
+        crate::base::init_ffmpeg();
         let info = probe(path).map_err(|message| MediaError::Open {
             path: path.display().to_string(),
             message,
@@ -642,14 +640,14 @@ fn scaler_for<'s>(
 
 /// The size of `path`'s picture; [0, 0] when it has none or cannot be read.
 pub(super) fn picture_size(path: &Path) -> [u32; 2] {
-    crate::encode::init_ffmpeg();
+    crate::base::init_ffmpeg();
     probe(path).map_or([0, 0], |info| [info.width, info.height])
 }
 
 /// Opens `path` as a media source does and decodes its first picture and its first sound, so
 /// a file that would fail (or is no clip at all) is found before the show: why, if it fails.
 pub(super) fn check_file(path: &Path) -> Result<(), String> {
-    crate::encode::init_ffmpeg();
+    crate::base::init_ffmpeg();
     let info = probe(path)?;
     let job = DecodeJob {
         decode_size: decode_size([info.width, info.height], None),

@@ -6,6 +6,7 @@
 //! so a slow source never stalls the render clock; in deterministic pacing the render thread
 //! waits for them instead, so a `--fast` render is the same every time.
 
+pub mod audio_devices;
 mod audio_input;
 pub mod camera;
 mod image_source;
@@ -23,71 +24,10 @@ pub use screen::{no_signal_card, ScreenCapture, ScreenError};
 pub use test_pattern::{read_counter, TestPattern};
 pub use text::{render_text, TextError};
 
+use crate::base::{FrameRef, Pacing, Tick, VideoFrame};
 use crate::scene::{Collection, Source, SourceKind};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A picture, rows packed with no padding: premultiplied-alpha RGBA8, or a camera's YUYV that
-/// the compositor unpacks on the GPU.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VideoFrame {
-    pub width: u32,
-    pub height: u32,
-    pub pixels: Vec<u8>,
-    pub packing: Packing,
-}
-
-/// How a [`VideoFrame`]'s bytes are laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Packing {
-    /// 4 bytes a pixel, premultiplied RGBA.
-    Rgba,
-    /// 4 bytes per two pixels (Y0 U Y1 V), BT.601 limited range, opaque; `width` is even.
-    Yuyv,
-}
-
-impl VideoFrame {
-    pub fn solid(width: u32, height: u32, rgba: [u8; 4]) -> Self {
-        let count = width as usize * height as usize;
-        Self {
-            width,
-            height,
-            pixels: rgba.repeat(count),
-            packing: Packing::Rgba,
-        }
-    }
-}
-
-/// A source's current picture. `generation` changes whenever the picture does, so the
-/// compositor uploads a texture only when it must.
-#[derive(Debug, Clone)]
-pub struct FrameRef {
-    pub frame: Arc<VideoFrame>,
-    pub generation: u64,
-}
-
-/// How the render thread treats sources that produce frames over time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pacing {
-    /// Live: take whatever is ready now; never wait.
-    RealTime,
-    /// Rendering faster or slower than real time: wait for each source's exact frame.
-    Deterministic,
-}
-
-/// Where the render clock stands when a source is asked for its picture.
-#[derive(Debug, Clone, Copy)]
-pub struct Tick {
-    /// Canvas frame number since the engine started.
-    pub index: u64,
-    /// Canvas time of this frame since the engine started.
-    pub time: Duration,
-    pub pacing: Pacing,
-}
-
-/// Interleaved stereo, 48 kHz, f32.
-pub const AUDIO_CHANNELS: usize = 2;
-pub const SAMPLE_RATE: u32 = 48_000;
 
 /// A source while the engine runs.
 pub trait RunningSource: Send {
@@ -233,7 +173,7 @@ fn largest_display_scale(collection: &Collection, id: &str, native: [u32; 2]) ->
         .iter()
         .flat_map(|scene| &scene.items)
         .filter(|item| item.source == id)
-        .filter_map(|item| crate::render::geometry::display_scale(item, native))
+        .filter_map(|item| crate::scene::geometry::display_scale(item, native))
         .reduce(f32::max)
         .map(|scale| scale.min(1.0))
 }

@@ -6,10 +6,10 @@
 //! Uses x11rb (the X protocol in Rust, no C library). Grabs go through GetImage; MIT-SHM would
 //! save a copy per frame but needs shared-memory system calls the crate leaves to unsafe code.
 
-use super::{
-    render_text, spawn_source_thread, FrameRef, Notices, Packing, RunningSource, Tick, VideoFrame,
-};
-use crate::scene::{Color, FrameRate, ScreenSource, TextSource};
+use super::{render_text, spawn_source_thread, Notices, RunningSource};
+use crate::base::FrameRate;
+use crate::base::{FrameRef, Packing, Tick, VideoFrame};
+use crate::scene::{Color, ScreenSource, TextSource};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;

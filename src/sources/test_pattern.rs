@@ -2,7 +2,8 @@
 //! the canvas frame number in seven-segment digits, so dropped or repeated frames can be seen
 //! (and read back by tests) in any recording.
 
-use super::{FrameRef, Packing, RunningSource, Tick, VideoFrame};
+use super::RunningSource;
+use crate::base::{FrameRef, Packing, Tick, VideoFrame};
 use std::sync::Arc;
 
 /// 75% bars in the usual order: white, yellow, cyan, green, magenta, red, blue.

@@ -2,7 +2,7 @@
 //! change of text. Text changes rarely, so a CPU raster uploaded once costs less than drawing
 //! glyphs on the GPU every frame (which on software Vulkan is the expensive part).
 
-use super::{Packing, VideoFrame};
+use crate::base::{Packing, VideoFrame};
 use crate::scene::{Color, TextSource};
 use ab_glyph::{Font, FontArc, PxScale, ScaleFont};
 use std::path::Path;

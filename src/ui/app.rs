@@ -9,6 +9,7 @@ use super::pickers::{PickFor, Pickers};
 use super::settings::{settings_path, AppSettings};
 use super::stats::StatsHistory;
 use super::window_paint::{CanvasImage, WindowPaint};
+use crate::base::Pacing;
 use crate::engine::{
     Command, Direction, Engine, EngineConfig, Event, FrameListener, RecordingConfig, Stats,
     Transition, TransitionKind,
@@ -16,7 +17,6 @@ use crate::engine::{
 use crate::output::parse_destination;
 use crate::render::Gpu;
 use crate::scene::{self, Collection, Color, Item, ItemSize, SourceKind};
-use crate::sources::Pacing;
 use eframe::egui;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -746,7 +746,7 @@ fn canvas_settings(app: &mut TallyApp, ui: &mut egui::Ui) {
             let label = ui.label("frame rate");
             let shown = RATES
                 .iter()
-                .find(|(num, den, _)| draft.fps == crate::scene::FrameRate::new(*num, *den))
+                .find(|(num, den, _)| draft.fps == crate::base::FrameRate::new(*num, *den))
                 .map_or_else(
                     || format!("{:.3}", draft.fps.as_f64()),
                     |(_, _, name)| name.to_string(),
@@ -757,7 +757,7 @@ fn canvas_settings(app: &mut TallyApp, ui: &mut egui::Ui) {
                     for (num, den, name) in RATES {
                         ui.selectable_value(
                             &mut draft.fps,
-                            crate::scene::FrameRate::new(num, den),
+                            crate::base::FrameRate::new(num, den),
                             name,
                         );
                     }

@@ -4,7 +4,7 @@
 //! a window; rotated items and items sized by a bounding box are handled in the item's own
 //! axes.
 
-use crate::render::geometry::item_quad;
+use crate::scene::geometry::item_quad;
 use crate::scene::{Crop, Item, ItemSize};
 
 /// Canvas pixels within which a dragged item's edge or centre snaps.

@@ -56,7 +56,8 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scene::{Canvas, FrameRate};
+    use crate::base::FrameRate;
+    use crate::scene::Canvas;
 
     fn named(scene: &str) -> Collection {
         Collection {

@@ -8,16 +8,15 @@
 //! it is back. A device that cannot be opened at start is a warning, never a failed show.
 
 mod pulse;
+mod resync;
 
-use super::{
-    spawn_source_thread, FrameRef, Notices, Pacing, RunningSource, Tick, AUDIO_CHANNELS,
-    SAMPLE_RATE,
-};
-use crate::audio::devices::{self, AudioDeviceError};
-use crate::audio::resync::Resync;
-use crate::lock;
+use super::{spawn_source_thread, Notices, RunningSource};
+use crate::base::lock;
+use crate::base::{FrameRef, Pacing, Tick, AUDIO_CHANNELS, SAMPLE_RATE};
 use crate::scene::AudioInputSource;
+use crate::sources::audio_devices::{self as devices, AudioDeviceError};
 use cpal::traits::{DeviceTrait, StreamTrait};
+use resync::Resync;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;

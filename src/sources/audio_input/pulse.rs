@@ -7,7 +7,7 @@
 //! small (10 ms), so nothing is lost and the latency stays low.
 
 use super::{deliver, Shared};
-use crate::sources::SAMPLE_RATE;
+use crate::base::SAMPLE_RATE;
 use pulseaudio::protocol;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, Ordering};

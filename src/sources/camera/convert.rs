@@ -5,8 +5,8 @@
 //! always do. `yuyv_to_rgba` is the CPU reference the GPU unpacking is tested against.
 
 use super::PixelFormat;
+use crate::base::{Packing, VideoFrame};
 use crate::sources::media::packed_rgba;
-use crate::sources::{Packing, VideoFrame};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConvertError {

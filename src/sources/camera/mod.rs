@@ -13,7 +13,8 @@ mod v4l;
 pub use v4l::V4lBackend;
 
 use super::screen::no_signal_card;
-use super::{spawn_source_thread, FrameRef, Notices, RunningSource, Tick, VideoFrame};
+use super::{spawn_source_thread, Notices, RunningSource};
+use crate::base::{FrameRef, Tick, VideoFrame};
 use crate::scene::{CameraFormat, CameraSource};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -10,7 +10,7 @@
 //!
 //! Pure logic: no devices, no clocks; the capture side feeds it and the render side reads it.
 
-use crate::sources::{AUDIO_CHANNELS, SAMPLE_RATE};
+use crate::base::{AUDIO_CHANNELS, SAMPLE_RATE};
 use rubato::{
     Resampler, SincFixedIn, SincInterpolationParameters, SincInterpolationType, WindowFunction,
 };
@@ -109,10 +109,6 @@ impl Resync {
             correction: 0.0,
             reanchors: 0,
         })
-    }
-
-    pub fn device_rate(&self) -> u32 {
-        self.device_rate
     }
 
     /// Adds device frames (interleaved stereo) whose first frame was captured at engine sample
