@@ -15,4 +15,5 @@ pub mod scene;
 pub mod show;
 pub mod signals;
 pub mod sources;
+#[cfg(feature = "app")]
 pub mod ui;

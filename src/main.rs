@@ -1115,6 +1115,22 @@ fn snapshot(
     Ok(())
 }
 
+/// The headless build (`--no-default-features`) has no app to open.
+#[cfg(not(feature = "app"))]
+fn open_app(
+    _collection: Option<PathBuf>,
+    _record: Option<PathBuf>,
+    _overwrite: bool,
+) -> Result<bool> {
+    eprintln!(
+        "error: this tally is the headless build, without the desktop app (it was built with \
+         --no-default-features). Run a collection with `tally record`, `tally stream` or \
+         `tally run`, or build with the default features for the app."
+    );
+    Ok(false)
+}
+
+#[cfg(feature = "app")]
 fn open_app(collection: Option<PathBuf>, record: Option<PathBuf>, overwrite: bool) -> Result<bool> {
     if let Some(record) = &record {
         recording_config(record)?;
