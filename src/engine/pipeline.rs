@@ -45,29 +45,28 @@ pub(super) fn run(
     let started = match start(&collection, &config, &counters) {
         Ok(started) => started,
         Err(error) => {
-            let _ = ready.send(Err(error));
+            if let Err(unheard) = ready.send(Err(error)) {
+                // Engine::start stopped waiting; the error is still the thread's end.
+                if let Err(error) = unheard.into_inner() {
+                    tracing::warn!("the engine did not start: {error}");
+                }
+            }
             return Err(EngineError::Thread("start-up failed".into()));
         }
     };
-    let (mut sources, mut compositor, mut preview, mut outputs) = started;
-    let _ = ready.send(Ok(DisplayTextures {
-        program: compositor.canvas_texture(),
-        preview: preview.canvas_texture(),
-    }));
-    let gpu_name = compositor.gpu().info.name.clone();
+    let display = DisplayTextures {
+        program: started.compositor.canvas_texture(),
+        preview: started.preview.canvas_texture(),
+    };
+    if ready.send(Ok(display)).is_err() {
+        tracing::debug!("nobody waits for the engine to start any more; it runs until stopped");
+    }
+    let gpu_name = started.compositor.gpu().info.name.clone();
     let wall_start = Instant::now();
 
-    let loop_result = render_loop(
-        &collection,
-        &config,
-        &commands,
-        &events,
-        &counters,
-        &mut sources,
-        &mut compositor,
-        &mut preview,
-        &mut outputs,
-    );
+    let mut render = RenderLoop::new(collection, &config, &events, &counters, started, wall_start);
+    let loop_result = render.run(&commands);
+    let outputs = render.into_outputs();
     let encoder = outputs
         .encoder_name
         .clone()
@@ -83,12 +82,14 @@ pub(super) fn run(
     })
 }
 
-type Started = (
-    HashMap<String, Box<dyn RunningSource>>,
-    Compositor,
-    Compositor,
-    Outputs,
-);
+/// What start-up opened: the sources, program's compositor and studio mode's preview, and the
+/// outputs the engine started with.
+struct Started {
+    sources: HashMap<String, Box<dyn RunningSource>>,
+    compositor: Compositor,
+    preview: Compositor,
+    outputs: Outputs,
+}
 
 /// Opens every source of the collection.
 pub(super) fn open_sources(
@@ -136,71 +137,150 @@ fn start(
     for source in sources.values_mut() {
         source.preroll(PREROLL_TIMEOUT);
     }
-    Ok((sources, compositor, preview, outputs))
+    Ok(Started {
+        sources,
+        compositor,
+        preview,
+        outputs,
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn render_loop(
-    collection: &Collection,
-    config: &EngineConfig,
-    commands: &Receiver<Command>,
-    events: &EventSink,
-    counters: &Counters,
-    sources: &mut HashMap<String, Box<dyn RunningSource>>,
-    compositor: &mut Compositor,
-    preview: &mut Compositor,
-    outputs: &mut Outputs,
-) -> Result<(), EngineError> {
-    let mut collection = collection.clone();
-    let fps = collection.canvas.fps;
-    let canvas_size = [
-        collection.canvas.width as f32,
-        collection.canvas.height as f32,
-    ];
-    // Started with outputs (the command line): a failed encoder or recording ends the run.
-    // The app's outputs come and go; a failure there is reported and the show goes on.
-    let stop_on_output_failure = config.recording.is_some() || !config.streams.is_empty();
-    let mut switcher = Switcher::new(&collection.current_scene);
-    publish_switcher(&switcher, Duration::ZERO, counters);
-    let mut audio = ProgramAudio {
-        mixer: Mixer::new(&collection),
-        monitor: None,
-        monitor_refused: false,
-        counters,
-        events,
-        // Live inputs are heard a little after they happen; the mix runs this far behind the
-        // picture clock so their sound has arrived when it is mixed. Timestamps stay exact.
-        delay: match config.pacing {
-            Pacing::RealTime if has_live_audio(&collection) => LIVE_AUDIO_DELAY_SAMPLES,
-            _ => 0,
-        },
-        pacing: config.pacing,
-        samples_since_levels: 0,
-    };
-    audio.open_monitor_if_asked(config);
-    let clock_start = Instant::now();
-    let clock = FrameClock::new(fps, clock_start);
-    for source in sources.values_mut() {
-        source.clock_started(clock_start);
-    }
-    // A render further behind than this gives up the frames it missed (see `skip_frames`).
-    let give_up_after = fps.frames_in(GIVE_UP_AFTER);
-    let mut index = 0u64;
-    loop {
-        if config.frame_limit.is_some_and(|limit| index >= limit) {
-            break;
+/// The render thread's state between frames, and one frame's work as methods: take the
+/// commands, keep pace with the clock, compose the picture, mix the sound.
+struct RenderLoop<'r> {
+    collection: Collection,
+    config: &'r EngineConfig,
+    events: &'r EventSink,
+    counters: &'r Counters,
+    sources: HashMap<String, Box<dyn RunningSource>>,
+    compositor: Compositor,
+    preview: Compositor,
+    outputs: Outputs,
+    switcher: Switcher,
+    audio: ProgramAudio<'r>,
+    pacer: Pacer,
+    /// The frame the loop renders next.
+    index: u64,
+    /// Started with outputs (the command line): a failed encoder or recording ends the run.
+    /// The app's outputs come and go; a failure there is reported and the show goes on.
+    stop_on_output_failure: bool,
+}
+
+/// Whether the loop goes on after a frame's commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+impl<'r> RenderLoop<'r> {
+    fn new(
+        collection: Collection,
+        config: &'r EngineConfig,
+        events: &'r EventSink,
+        counters: &'r Counters,
+        started: Started,
+        clock_start: Instant,
+    ) -> Self {
+        let Started {
+            mut sources,
+            compositor,
+            preview,
+            outputs,
+        } = started;
+        let switcher = Switcher::new(&collection.current_scene);
+        publish_switcher(&switcher, Duration::ZERO, counters);
+        let mut audio = ProgramAudio {
+            mixer: Mixer::new(&collection),
+            monitor: None,
+            monitor_refused: false,
+            counters,
+            events,
+            // Live inputs are heard a little after they happen; the mix runs this far behind
+            // the picture clock so their sound has arrived when it is mixed. Timestamps stay
+            // exact.
+            delay: match config.pacing {
+                Pacing::RealTime if has_live_audio(&collection) => LIVE_AUDIO_DELAY_SAMPLES,
+                _ => 0,
+            },
+            pacing: config.pacing,
+            samples_since_levels: 0,
+        };
+        audio.open_monitor_if_asked(config);
+        for source in sources.values_mut() {
+            source.clock_started(clock_start);
         }
-        let mut stop = false;
-        let now = Duration::from_nanos(fps.frame_start_nanos(index));
-        let mut pending: Vec<Command> = commands.try_iter().collect();
-        let go = pending.iter().filter(|c| **c == Command::Go).count() as u32;
-        pending.retain(|command| *command != Command::Go);
-        if let Some(driver) = &config.driver {
+        Self {
+            pacer: Pacer::new(collection.canvas.fps, clock_start, config.frame_limit),
+            stop_on_output_failure: config.recording.is_some() || !config.streams.is_empty(),
+            collection,
+            config,
+            events,
+            counters,
+            sources,
+            compositor,
+            preview,
+            outputs,
+            switcher,
+            audio,
+            index: 0,
+        }
+    }
+
+    /// Renders frames until told to stop, the frame limit, or (for outputs the engine started
+    /// with) an output's failure; then hands the outputs the last picture and sound.
+    fn run(&mut self, commands: &Receiver<Command>) -> Result<(), EngineError> {
+        while !self.pacer.past_limit(self.index) {
+            let now = self.canvas_time(self.index);
+            let pending = self.gather_commands(commands, now);
+            let mut flow = Flow::Continue;
+            for command in pending {
+                if self.apply(command, now) == Flow::Stop {
+                    flow = Flow::Stop;
+                }
+            }
+            self.report(now);
+            if flow == Flow::Stop || (self.stop_on_output_failure && self.outputs.failed()) {
+                break;
+            }
+            if self.config.pacing == Pacing::RealTime {
+                self.keep_pace(Instant::now())?;
+                if self.pacer.past_limit(self.index) {
+                    break;
+                }
+            }
+            let tick_started = Instant::now();
+            self.compose()?;
+            self.counters.rendered.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .render_nanos
+                .fetch_add(tick_started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            // Sound for exactly this frame's span of samples, so audio and video never drift.
+            self.mix(self.index..self.index + 1)?;
+            self.index += 1;
+        }
+        self.finish()
+    }
+
+    fn into_outputs(self) -> Outputs {
+        self.outputs
+    }
+
+    fn canvas_time(&self, index: u64) -> Duration {
+        Duration::from_nanos(self.collection.canvas.fps.frame_start_nanos(index))
+    }
+
+    /// This frame's commands: those queued, with the GO presses counted and handed to the show
+    /// driver, plus what the driver answers.
+    fn gather_commands(&mut self, commands: &Receiver<Command>, now: Duration) -> Vec<Command> {
+        let (go, mut pending) = split_go(commands.try_iter().collect());
+        if let Some(driver) = &self.config.driver {
             let context = super::FrameContext {
-                index,
+                index: self.index,
                 now,
                 go,
-                media_ended: sources
+                media_ended: self
+                    .sources
                     .iter()
                     .filter(|(_, source)| source.has_ended())
                     .map(|(id, _)| id.clone())
@@ -209,221 +289,333 @@ fn render_loop(
             let output = crate::base::lock(&driver.0).frame(&context);
             pending.extend(output.commands);
             for event in output.events {
-                events.send(event);
+                self.events.send(event);
             }
         }
-        for command in pending {
-            match command {
-                Command::Stop => stop = true,
-                // Counted above, for the driver.
-                Command::Go => {}
-                Command::Media { source, control } => {
-                    let outcome = match sources.get_mut(&source) {
-                        Some(running) => running.control(control, now),
-                        None => Err(sources::ControlError::Failed("no such source".into())),
-                    };
-                    if let Err(error) = outcome {
-                        events.send(Event::Warning(format!(
-                            "cannot {control:?} source `{source}`: {error}"
-                        )));
-                    }
-                }
-                Command::ReconnectOutputs => outputs.reconnect_streams(),
-                Command::StartRecording(recording) => {
-                    if let Err(error) = outputs.start_recording(&recording, index) {
-                        events.send(Event::RecordingStopped {
-                            path: recording.path,
-                            error: Some(error.to_string()),
-                        });
-                    }
-                }
-                Command::StopRecording => outputs.stop_recording(index),
-                Command::StartStreaming(destinations) => {
-                    if let Err(error) = outputs.start_streams(&destinations, index) {
-                        events.send(Event::StreamingStopped {
-                            error: Some(error.to_string()),
-                        });
-                    }
-                }
-                Command::StopStreaming => outputs.stop_streams(index),
-                Command::SetVideoSettings(video) => outputs.set_video_settings(video),
-                Command::UpdateCollection(updated) => {
-                    let reopened = update_collection(
-                        &mut collection,
-                        *updated,
-                        sources,
-                        &mut audio.mixer,
-                        events,
-                    );
-                    for id in reopened {
-                        compositor.forget(&id);
-                        preview.forget(&id);
-                    }
-                    audio.open_monitor_if_asked(config);
-                    let fallback = collection.current_scene.clone();
-                    let changes =
-                        switcher.retarget(|name| collection.scene(name).is_some(), &fallback);
-                    announce(changes, events);
-                }
-                command => {
-                    let changes = switch(&mut switcher, &collection, command, now, events);
-                    announce(changes, events);
+        pending
+    }
+
+    /// Carries out one command at canvas time `now`; a command that cannot be carried out is
+    /// reported as an event, never dropped.
+    fn apply(&mut self, command: Command, now: Duration) -> Flow {
+        match command {
+            Command::Stop => return Flow::Stop,
+            // Counted for the driver in `gather_commands`.
+            Command::Go => {}
+            Command::Media { source, control } => {
+                let outcome = match self.sources.get_mut(&source) {
+                    Some(running) => running.control(control, now),
+                    None => Err(sources::ControlError::Failed("no such source".into())),
+                };
+                if let Err(error) = outcome {
+                    self.events.send(Event::Warning(format!(
+                        "cannot {control:?} source `{source}`: {error}"
+                    )));
                 }
             }
+            Command::ReconnectOutputs => self.outputs.reconnect_streams(),
+            Command::StartRecording(recording) => {
+                if let Err(error) = self.outputs.start_recording(&recording, self.index) {
+                    self.events.send(Event::RecordingStopped {
+                        path: recording.path,
+                        error: Some(error.to_string()),
+                    });
+                }
+            }
+            Command::StopRecording => self.outputs.stop_recording(self.index),
+            Command::StartStreaming(destinations) => {
+                if let Err(error) = self.outputs.start_streams(&destinations, self.index) {
+                    self.events.send(Event::StreamingStopped {
+                        error: Some(error.to_string()),
+                    });
+                }
+            }
+            Command::StopStreaming => self.outputs.stop_streams(self.index),
+            Command::SetVideoSettings(video) => self.outputs.set_video_settings(video),
+            Command::UpdateCollection(updated) => {
+                let reopened = update_collection(
+                    &mut self.collection,
+                    *updated,
+                    &mut self.sources,
+                    &mut self.audio.mixer,
+                    self.events,
+                );
+                for id in reopened {
+                    self.compositor.forget(&id);
+                    self.preview.forget(&id);
+                }
+                self.audio.open_monitor_if_asked(self.config);
+                let fallback = self.collection.current_scene.clone();
+                let collection = &self.collection;
+                let changes = self
+                    .switcher
+                    .retarget(|name| collection.scene(name).is_some(), &fallback);
+                announce(changes, self.events);
+            }
+            command => {
+                let changes = switch(
+                    &mut self.switcher,
+                    &self.collection,
+                    command,
+                    now,
+                    self.events,
+                );
+                announce(changes, self.events);
+            }
         }
-        announce(switcher.tick(now), events);
-        publish_switcher(&switcher, now, counters);
-        if index % 10 == 0 {
-            if let Ok(mut sizes) = counters.source_sizes.lock() {
+        Flow::Continue
+    }
+
+    /// What the operator and the front-ends see once a frame: the switcher's state, the
+    /// sources' sizes, the outputs' news and bitrates, the sources' warnings.
+    fn report(&mut self, now: Duration) {
+        announce(self.switcher.tick(now), self.events);
+        publish_switcher(&self.switcher, now, self.counters);
+        if self.index % 10 == 0 {
+            if let Ok(mut sizes) = self.counters.source_sizes.lock() {
                 sizes.clear();
                 sizes.extend(
-                    sources
+                    self.sources
                         .iter()
                         .map(|(id, source)| (id.clone(), source.size())),
                 );
             }
         }
-        outputs.adapt_bitrate();
-        events.flush();
-        outputs.poll(events);
-        for message in sources
+        self.outputs.adapt_bitrate();
+        self.events.flush();
+        self.outputs.poll(self.events);
+        for message in self
+            .sources
             .values()
             .filter_map(|source| source.notices())
             .flat_map(|notices| notices.take())
         {
-            events.send(Event::Warning(message));
+            self.events.send(Event::Warning(message));
         }
-        if stop || (stop_on_output_failure && outputs.failed()) {
-            break;
-        }
-        if config.pacing == Pacing::RealTime {
-            match clock.tick_start(index, Instant::now()) {
-                TickStart::WaitFor(wait) => std::thread::sleep(wait),
-                TickStart::OnTime => {}
-                TickStart::Lagged => {
-                    counters.lagged.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(frame = index, "lagged: its slot had passed");
-                    let resume = clock
-                        .resume_at(index, Instant::now(), give_up_after)
-                        .min(config.frame_limit.unwrap_or(u64::MAX));
-                    if resume > index {
-                        skip_frames(
-                            index..resume,
-                            fps,
-                            &collection,
-                            &switcher,
-                            &mut audio,
-                            sources,
-                            outputs,
-                        )?;
-                        index = resume;
-                        if config.frame_limit.is_some_and(|limit| index >= limit) {
-                            continue;
-                        }
-                    }
+    }
+
+    /// Waits for this frame's slot, or, when the render is behind, counts the frame as lagged
+    /// and gives up the frames it cannot catch up (see [`Pacer`]).
+    fn keep_pace(&mut self, now: Instant) -> Result<(), EngineError> {
+        match self.pacer.before_frame(self.index, now) {
+            Pace::Wait(wait) => std::thread::sleep(wait),
+            Pace::Render => {}
+            Pace::Lagged { resume_at } => {
+                self.counters.lagged.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(frame = self.index, "lagged: its slot had passed");
+                if resume_at > self.index {
+                    self.skip_frames(self.index..resume_at)?;
+                    self.index = resume_at;
                 }
             }
         }
-        let tick_started = Instant::now();
+        Ok(())
+    }
+
+    /// Gives up rendering `frames` (the render fell too far behind): their sound is still mixed
+    /// and sent, so it has no gap, while the picture freezes on the last frame for that long
+    /// (the outputs' timestamps jump, as with variable frame rate). They are counted as skipped.
+    fn skip_frames(&mut self, frames: std::ops::Range<u64>) -> Result<(), EngineError> {
+        self.mix(frames.clone())?;
+        self.counters
+            .skipped
+            .fetch_add(frames.end - frames.start, Ordering::Relaxed);
+        tracing::warn!(
+            "the render fell more than {} s behind real time: skipped frames {} to {} to stay on \
+             time",
+            GIVE_UP_AFTER.as_secs(),
+            frames.start,
+            frames.end - 1
+        );
+        Ok(())
+    }
+
+    /// Mixes and sends the sound of `frames` (one, or those skipped), as the scenes on program
+    /// at the first of them make it heard.
+    fn mix(&mut self, frames: std::ops::Range<u64>) -> Result<(), EngineError> {
+        let on_air = self.switcher.on_air(self.canvas_time(frames.start));
+        let program_scenes = scenes_on_air(&self.collection, &on_air)?;
+        let span = frame_samples(self.collection.canvas.fps, frames);
+        self.audio.send(
+            &mut self.sources,
+            &audible(&program_scenes),
+            span,
+            &mut self.outputs,
+        );
+        Ok(())
+    }
+
+    /// Draws this frame: program (converted and handed to the outputs when anything encodes)
+    /// and studio mode's preview.
+    fn compose(&mut self) -> Result<(), EngineError> {
         let tick = Tick {
-            index,
-            time: Duration::from_nanos(fps.frame_start_nanos(index)),
-            pacing: config.pacing,
+            index: self.index,
+            time: self.canvas_time(self.index),
+            pacing: self.config.pacing,
         };
-        let on_air = switcher.on_air(tick.time);
-        let program_scenes = scenes_on_air(&collection, &on_air)?;
-        // A preview showing what program shows is not drawn twice: front-ends show the
-        // program canvas for it (see `SwitcherStats`).
-        let preview_scene = switcher
-            .preview()
-            .filter(|name| *name != switcher.program() || switcher.in_transition())
-            .and_then(|name| collection.scene(name));
-        let shown: Vec<&Scene> = program_scenes
-            .iter()
-            .copied()
-            .chain(preview_scene)
-            .collect();
-        let pictures = gather_pictures(&shown, sources, tick);
-        let frame = ProgramFrame::new(&on_air, &program_scenes, canvas_size);
-        let layers = frame.layers(&pictures, sources);
-        let encoding = outputs.wants_video();
+        let on_air = self.switcher.on_air(tick.time);
+        let shown = ShownScenes::at(&self.collection, &self.switcher, &on_air)?;
+        let pictures = gather_pictures(&shown.all(), &mut self.sources, tick);
+        let canvas = &self.collection.canvas;
+        let frame = ProgramFrame::new(
+            &on_air,
+            &shown.program,
+            [canvas.width as f32, canvas.height as f32],
+        );
+        let layers = frame.layers(&pictures, &self.sources);
+        let encoding = self.outputs.wants_video();
+        let outputs = &mut self.outputs;
         let mut to_outputs = |index, bytes: &[u8], layout: &_| {
             outputs.video_frame(index, bytes, layout);
         };
         if encoding {
-            compositor.render(index, &layers, &mut to_outputs)?;
+            self.compositor
+                .render(self.index, &layers, &mut to_outputs)?;
         } else {
             // Nothing records or streams: draw for the screen only; no conversion, no readback.
-            compositor.flush(&mut to_outputs)?;
-            compositor.render_display(&layers)?;
+            self.compositor.flush(&mut to_outputs)?;
+            self.compositor.render_display(&layers)?;
         }
-        if let Some(scene) = preview_scene {
-            preview.render_display(&scene_layers(scene, &pictures, sources))?;
+        if let Some(scene) = shown.preview {
+            self.preview
+                .render_display(&scene_layers(scene, &pictures, &self.sources))?;
         }
-        compositor.collect_ready(false, &mut to_outputs)?;
-        if let Some(listener) = &config.on_frame {
-            listener.frame_submitted(index);
+        self.compositor.collect_ready(false, &mut to_outputs)?;
+        if let Some(listener) = &self.config.on_frame {
+            listener.frame_submitted(self.index);
         }
-        counters.rendered.fetch_add(1, Ordering::Relaxed);
-        counters
-            .render_nanos
-            .fetch_add(tick_started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        Ok(())
+    }
 
-        // Sound for exactly this frame's span of samples, so audio and video never drift.
-        let span = fps.first_sample_of_frame(index, SAMPLE_RATE)
-            ..fps.first_sample_of_frame(index + 1, SAMPLE_RATE);
-        audio.send(sources, &audible(&program_scenes), span, outputs);
-        index += 1;
+    /// After the last frame: the pictures still on the GPU go to the outputs, and with live
+    /// inputs the sound that belongs to the final frames, which the mix runs behind.
+    fn finish(&mut self) -> Result<(), EngineError> {
+        let outputs = &mut self.outputs;
+        self.compositor
+            .flush(&mut |index, bytes, layout| outputs.video_frame(index, bytes, layout))?;
+        if self.audio.delay > 0 && self.outputs.wants_audio() {
+            // Let the live inputs deliver the last of it, then send it.
+            std::thread::sleep(Duration::from_nanos(
+                self.audio.delay * 1_000_000_000 / u64::from(SAMPLE_RATE),
+            ));
+            let end = self
+                .collection
+                .canvas
+                .fps
+                .first_sample_of_frame(self.index, SAMPLE_RATE);
+            if let Some(scene) = self.collection.scene(self.switcher.program()) {
+                let delay = self.audio.delay;
+                self.audio.send(
+                    &mut self.sources,
+                    &audible(&[scene]),
+                    end..end + delay,
+                    &mut self.outputs,
+                );
+            }
+        }
+        Ok(())
     }
-    compositor.flush(&mut |index, bytes, layout| outputs.video_frame(index, bytes, layout))?;
-    if audio.delay > 0 && outputs.wants_audio() {
-        // The mix is behind the picture: let the live inputs deliver the last of it, then
-        // send the sound that belongs to the final frames.
-        std::thread::sleep(Duration::from_nanos(
-            audio.delay * 1_000_000_000 / u64::from(SAMPLE_RATE),
-        ));
-        let end = fps.first_sample_of_frame(index, SAMPLE_RATE);
-        if let Some(scene) = collection.scene(switcher.program()) {
-            audio.send(sources, &audible(&[scene]), end..end + audio.delay, outputs);
+}
+
+/// Splits the GO presses (counted, for the show driver) from the other commands, which keep
+/// their order.
+fn split_go(commands: Vec<Command>) -> (u32, Vec<Command>) {
+    let (go, rest): (Vec<Command>, Vec<Command>) = commands
+        .into_iter()
+        .partition(|command| *command == Command::Go);
+    (go.len() as u32, rest)
+}
+
+/// The engine's audio samples that belong to `frames`: frame `n` carries samples
+/// `floor(n * 48000 / fps) .. floor((n+1) * 48000 / fps)`, so audio and video cannot drift.
+fn frame_samples(fps: FrameRate, frames: std::ops::Range<u64>) -> std::ops::Range<u64> {
+    fps.first_sample_of_frame(frames.start, SAMPLE_RATE)
+        ..fps.first_sample_of_frame(frames.end, SAMPLE_RATE)
+}
+
+/// When to render the next frame in real time: the clock's deadlines, the rule for giving up
+/// frames after a long stall, and the frame limit. Time is an argument, so it is tested
+/// without sleeping.
+struct Pacer {
+    clock: FrameClock,
+    /// A render further behind than this many frames gives up the frames it missed.
+    give_up_after: u64,
+    frame_limit: Option<u64>,
+}
+
+/// What the render loop does before frame `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    /// Early: wait this long, then render.
+    Wait(Duration),
+    /// Within its slot: render now.
+    Render,
+    /// Its slot has passed: count it as lagged and render `resume_at` next (the same frame
+    /// unless the render is too far behind to catch up).
+    Lagged { resume_at: u64 },
+}
+
+impl Pacer {
+    fn new(fps: FrameRate, clock_start: Instant, frame_limit: Option<u64>) -> Self {
+        Self {
+            clock: FrameClock::new(fps, clock_start),
+            give_up_after: fps.frames_in(GIVE_UP_AFTER),
+            frame_limit,
         }
     }
-    Ok(())
+
+    fn past_limit(&self, index: u64) -> bool {
+        self.frame_limit.is_some_and(|limit| index >= limit)
+    }
+
+    fn before_frame(&self, index: u64, now: Instant) -> Pace {
+        match self.clock.tick_start(index, now) {
+            TickStart::WaitFor(wait) => Pace::Wait(wait),
+            TickStart::OnTime => Pace::Render,
+            TickStart::Lagged => Pace::Lagged {
+                resume_at: self
+                    .clock
+                    .resume_at(index, now, self.give_up_after)
+                    .min(self.frame_limit.unwrap_or(u64::MAX)),
+            },
+        }
+    }
+}
+
+/// The scenes a frame draws: on program one, or the outgoing and incoming during a
+/// transition; and studio mode's preview unless it shows what program shows (front-ends show
+/// the program canvas for it then, see `SwitcherStats`).
+struct ShownScenes<'c> {
+    program: Vec<&'c Scene>,
+    preview: Option<&'c Scene>,
+}
+
+impl<'c> ShownScenes<'c> {
+    fn at(
+        collection: &'c Collection,
+        switcher: &Switcher,
+        on_air: &OnAir<'_>,
+    ) -> Result<Self, EngineError> {
+        let preview = switcher
+            .preview()
+            .filter(|name| *name != switcher.program() || switcher.in_transition())
+            .and_then(|name| collection.scene(name));
+        Ok(Self {
+            program: scenes_on_air(collection, on_air)?,
+            preview,
+        })
+    }
+
+    /// Every scene drawn, program's first.
+    fn all(&self) -> Vec<&'c Scene> {
+        self.program.iter().copied().chain(self.preview).collect()
+    }
 }
 
 /// How far behind real time the render may fall before it skips ahead (1 s): a short stall
 /// is caught up by rendering without waiting, so the outputs get every frame; beyond this
 /// the show stays on time instead, as a stream's viewers and a recording's length need.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(1);
-
-/// Gives up rendering `frames` (the render fell too far behind): their sound is still mixed
-/// and sent, so it has no gap, while the picture freezes on the last frame for that long (the
-/// outputs' timestamps jump, as with variable frame rate). They are counted as skipped.
-fn skip_frames(
-    frames: std::ops::Range<u64>,
-    fps: FrameRate,
-    collection: &Collection,
-    switcher: &Switcher,
-    audio: &mut ProgramAudio<'_>,
-    sources: &mut HashMap<String, Box<dyn RunningSource>>,
-    outputs: &mut Outputs,
-) -> Result<(), EngineError> {
-    let on_air = switcher.on_air(Duration::from_nanos(fps.frame_start_nanos(frames.start)));
-    let program_scenes = scenes_on_air(collection, &on_air)?;
-    let span = fps.first_sample_of_frame(frames.start, SAMPLE_RATE)
-        ..fps.first_sample_of_frame(frames.end, SAMPLE_RATE);
-    audio.send(sources, &audible(&program_scenes), span, outputs);
-    audio
-        .counters
-        .skipped
-        .fetch_add(frames.end - frames.start, Ordering::Relaxed);
-    tracing::warn!(
-        "the render fell more than {} s behind real time: skipped frames {} to {} to stay on time",
-        GIVE_UP_AFTER.as_secs(),
-        frames.start,
-        frames.end - 1
-    );
-    Ok(())
-}
 
 /// How far the mix runs behind the picture when live audio inputs are in the collection
 /// (200 ms): more than a sound server's capture latency and scheduling jitter.
@@ -870,5 +1062,152 @@ mod tests {
             matches!(warnings.try_recv(), Ok(Event::Warning(message)) if message.contains("other.mp4")),
             "the missing file is a warning"
         );
+    }
+
+    fn two_scenes() -> Collection {
+        crate::scene::parse_str(
+            "[canvas]\nwidth = 64\nheight = 36\nfps = 30\n\n\
+             [[sources]]\nid = \"red\"\nkind = \"color\"\ncolor = \"#ff0000\"\n\n\
+             [[sources]]\nid = \"blue\"\nkind = \"color\"\ncolor = \"#0000ff\"\n\n\
+             [[scenes]]\nname = \"A\"\n[[scenes.items]]\nsource = \"red\"\n\n\
+             [[scenes]]\nname = \"B\"\n[[scenes.items]]\nsource = \"blue\"\n",
+            std::path::Path::new("two.toml"),
+            std::path::Path::new("."),
+        )
+        .expect("the test collection loads")
+    }
+
+    fn names(scenes: &[&Scene]) -> Vec<String> {
+        scenes.iter().map(|scene| scene.name.clone()).collect()
+    }
+
+    #[test]
+    fn go_presses_are_counted_and_the_other_commands_keep_their_order() {
+        let (go, rest) = split_go(vec![
+            Command::Go,
+            Command::SwitchScene("B".into()),
+            Command::Go,
+            Command::StopRecording,
+        ]);
+        assert_eq!(go, 2);
+        assert_eq!(
+            rest,
+            vec![Command::SwitchScene("B".into()), Command::StopRecording]
+        );
+    }
+
+    #[test]
+    fn each_frame_carries_its_own_samples_and_skipped_frames_theirs() {
+        let ntsc = FrameRate::new(30000, 1001);
+        assert_eq!(frame_samples(ntsc, 0..1), 0..1601);
+        assert_eq!(frame_samples(ntsc, 1..2), 1601..3203);
+        // Skipping frames 1 to 29 mixes exactly what rendering them one by one would.
+        let one_by_one: u64 = (1..30)
+            .map(|frame| {
+                let span = frame_samples(ntsc, frame..frame + 1);
+                span.end - span.start
+            })
+            .sum();
+        let skipped = frame_samples(ntsc, 1..30);
+        assert_eq!(skipped.end - skipped.start, one_by_one);
+    }
+
+    #[test]
+    fn the_pacer_waits_renders_lags_and_gives_up_after_a_second() {
+        let start = Instant::now();
+        let fps = FrameRate::new(25, 1);
+        let pacer = Pacer::new(fps, start, Some(100));
+        let period = Duration::from_millis(40);
+        assert_eq!(pacer.before_frame(1, start), Pace::Wait(period));
+        assert_eq!(pacer.before_frame(1, start + period), Pace::Render);
+        // Frame 1 starting in frame 2's slot: lagged, still rendered.
+        assert_eq!(
+            pacer.before_frame(1, start + period * 2),
+            Pace::Lagged { resume_at: 1 }
+        );
+        // Over a second (25 frames) behind: resume at the frame whose slot it is.
+        assert_eq!(
+            pacer.before_frame(1, start + period * 40),
+            Pace::Lagged { resume_at: 40 }
+        );
+        // Never past the frame limit.
+        assert_eq!(
+            pacer.before_frame(1, start + period * 500),
+            Pace::Lagged { resume_at: 100 }
+        );
+        assert!(!pacer.past_limit(99));
+        assert!(pacer.past_limit(100));
+        assert!(!Pacer::new(fps, start, None).past_limit(u64::MAX));
+    }
+
+    #[test]
+    fn a_frame_draws_program_and_a_preview_only_when_it_differs() {
+        let collection = two_scenes();
+        let mut switcher = Switcher::new("A");
+        let on_air = switcher.on_air(Duration::ZERO);
+        let shown = ShownScenes::at(&collection, &switcher, &on_air).unwrap();
+        assert_eq!(names(&shown.all()), ["A"]);
+
+        switcher.set_preview(Some("B"));
+        let on_air = switcher.on_air(Duration::ZERO);
+        let shown = ShownScenes::at(&collection, &switcher, &on_air).unwrap();
+        assert_eq!(names(&shown.program), ["A"]);
+        assert_eq!(names(&shown.all()), ["A", "B"]);
+
+        // Preview on the scene that is on program: drawn once.
+        switcher.set_preview(Some("A"));
+        let on_air = switcher.on_air(Duration::ZERO);
+        let shown = ShownScenes::at(&collection, &switcher, &on_air).unwrap();
+        assert!(shown.preview.is_none());
+
+        // During a fade both scenes are on program and both are heard.
+        switcher.transition_to(
+            "B",
+            Transition::fade(Duration::from_secs(1)),
+            Duration::ZERO,
+        );
+        let on_air = switcher.on_air(Duration::from_millis(500));
+        let shown = ShownScenes::at(&collection, &switcher, &on_air).unwrap();
+        assert_eq!(names(&shown.program), ["A", "B"]);
+        let heard = audible(&shown.program);
+        assert!(heard.contains("red") && heard.contains("blue"), "{heard:?}");
+    }
+
+    #[test]
+    fn a_scene_missing_from_the_collection_is_an_error_not_a_panic() {
+        let collection = two_scenes();
+        let switcher = Switcher::new("Gone");
+        let on_air = switcher.on_air(Duration::ZERO);
+        assert!(matches!(
+            ShownScenes::at(&collection, &switcher, &on_air),
+            Err(EngineError::NoSuchScene(name)) if name == "Gone"
+        ));
+    }
+
+    #[test]
+    fn a_switching_command_for_an_unknown_scene_is_a_warning() {
+        let collection = two_scenes();
+        let mut switcher = Switcher::new("A");
+        let (sender, events) = crossbeam_channel::bounded(8);
+        let sink = crate::engine::events::EventSink::new(sender);
+        let changes = switch(
+            &mut switcher,
+            &collection,
+            Command::SwitchScene("Nope".into()),
+            Duration::ZERO,
+            &sink,
+        );
+        assert!(changes.is_empty());
+        assert!(
+            matches!(events.try_recv(), Ok(Event::Warning(message)) if message.contains("Nope"))
+        );
+        let changes = switch(
+            &mut switcher,
+            &collection,
+            Command::SwitchScene("B".into()),
+            Duration::ZERO,
+            &sink,
+        );
+        assert_eq!(changes, vec![Change::Program("B".into())]);
     }
 }
