@@ -7,6 +7,7 @@
 
 mod clock;
 mod events;
+mod keyframes;
 mod outputs;
 mod pipeline;
 pub mod switcher;

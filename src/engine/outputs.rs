@@ -9,6 +9,7 @@
 //! thread owns this and drives it: frames and sound in, commands, and a poll each frame that
 //! reaps finished threads and reports what ended as [`Event`]s.
 
+use super::keyframes::KeyframeSchedule;
 use super::{Counters, EngineError, Event, RecordingConfig};
 use crate::base::lock;
 use crate::base::FrameRate;
@@ -24,7 +25,6 @@ use crate::output::{
 };
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use ffmpeg_next as ffmpeg;
-use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -260,9 +260,8 @@ pub(super) struct Outputs {
     notices: Sender<OutputNotice>,
     notice_receiver: Receiver<OutputNotice>,
     frame_times: Arc<FrameTimes>,
-    /// Frames that must be keyframes (an output starts or stops there); the first frame sent
-    /// at or after one is made a keyframe.
-    keyframes_wanted: BTreeSet<u64>,
+    /// Frames that must be keyframes (an output starts or stops there).
+    keyframes: KeyframeSchedule,
     /// The video encoder the last session opened, for the run's summary.
     pub encoder_name: Option<String>,
     /// An encoder or output failed; with `stop_on_failure` the engine stops.
@@ -285,7 +284,7 @@ impl Outputs {
             notices,
             notice_receiver,
             frame_times: Arc::new(FrameTimes::default()),
-            keyframes_wanted: BTreeSet::new(),
+            keyframes: KeyframeSchedule::default(),
             encoder_name: None,
             failed: false,
             first_error: None,
@@ -313,7 +312,7 @@ impl Outputs {
             self.sessions.push(session);
         } else {
             // Joining encoders in mid-show: the output starts at a keyframe made here.
-            self.keyframes_wanted.insert(frame);
+            self.keyframes.want(frame);
         }
         self.sessions
             .last()
@@ -429,7 +428,7 @@ impl Outputs {
         let end = self.instant(frame);
         if let Some(session) = self.sessions.last_mut().filter(|s| s.is_open()) {
             if others_remain {
-                self.keyframes_wanted.insert(frame);
+                self.keyframes.want(frame);
             } else {
                 session.end = Some(end);
             }
@@ -480,11 +479,7 @@ impl Outputs {
                 continue;
             }
             let mut frame = i420_frame(index, bytes, layout);
-            let keyframe = session.end.is_none()
-                && self
-                    .keyframes_wanted
-                    .first()
-                    .is_some_and(|&wanted| index >= wanted);
+            let keyframe = session.end.is_none() && self.keyframes.due(index);
             if keyframe {
                 frame.set_kind(ffmpeg::picture::Type::I);
             }
@@ -511,7 +506,7 @@ impl Outputs {
                 }
             };
             if sent && keyframe {
-                self.keyframes_wanted.retain(|&wanted| wanted > index);
+                self.keyframes.sent_keyframe(index);
             }
         }
     }
