@@ -6,6 +6,7 @@
 //! frames through a ring of staging buffers, so the CPU never waits on the frame it just
 //! submitted. It knows nothing about encoders, files or clocks.
 
+mod dirty;
 mod textures;
 mod unpack;
 
@@ -17,6 +18,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use crate::scene::geometry::{item_quad, ndc_from_canvas, Quad};
+pub use dirty::CanvasRect;
+use dirty::{DrawnLayer, ItemUniform};
+#[cfg(feature = "app")]
 pub(crate) use textures::sampled_rgba_texture;
 use textures::SourceTextures;
 
@@ -30,11 +34,41 @@ pub enum RenderError {
         "no GPU adapter found (not even software Vulkan); install Mesa's lavapipe with \
          `sudo packaging/install-deps.sh` (package mesa-vulkan-drivers): {0}"
     )]
-    NoAdapter(String),
-    #[error("the GPU adapter {adapter} refused to open a device: {message}")]
-    Device { adapter: String, message: String },
+    NoAdapter(wgpu::RequestAdapterError),
+    #[error("the GPU adapter {adapter} refused to open a device: {cause}")]
+    Device {
+        adapter: String,
+        cause: wgpu::RequestDeviceError,
+    },
     #[error("reading the canvas back from the GPU failed: {0}")]
-    Readback(String),
+    Readback(ReadbackProblem),
+}
+
+/// Why a frame could not be read back from the GPU.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadbackProblem {
+    #[error("a compositor that draws for the screen only does not convert frames")]
+    DisplayOnly,
+    #[error("no free readback buffer")]
+    NoFreeBuffer,
+    #[error("waiting for the GPU failed: {0}")]
+    Poll(#[from] wgpu::PollError),
+    #[error("mapping the staging buffer failed")]
+    MapFailed,
+    #[error("the mapped buffer cannot be read: {0}")]
+    MappedRange(#[from] wgpu::MapRangeError),
+}
+
+impl From<wgpu::PollError> for RenderError {
+    fn from(error: wgpu::PollError) -> Self {
+        RenderError::Readback(error.into())
+    }
+}
+
+impl From<wgpu::MapRangeError> for RenderError {
+    fn from(error: wgpu::MapRangeError) -> Self {
+        RenderError::Readback(error.into())
+    }
 }
 
 /// A wgpu instance on the native APIs (Vulkan, Metal, DX12); `WGPU_BACKEND` overrides.
@@ -133,7 +167,7 @@ impl Gpu {
             compatible_surface: None,
             ..Default::default()
         }))
-        .map_err(|error| RenderError::NoAdapter(error.to_string()))?;
+        .map_err(RenderError::NoAdapter)?;
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("tally compositor"),
@@ -145,7 +179,7 @@ impl Gpu {
         }))
         .map_err(|error| RenderError::Device {
             adapter: info.name.clone(),
-            message: error.to_string(),
+            cause: error,
         })?;
         tracing::info!(
             "GPU: {} ({:?}, {:?})",
@@ -182,13 +216,6 @@ pub struct Layer<'a> {
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ItemUniform {
-    corners: [[f32; 4]; 4],
-    opacity: [f32; 4],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct ConvertParams {
     width: u32,
     height: u32,
@@ -201,64 +228,6 @@ struct ConvertParams {
     region_width_words: u32,
     region_height: u32,
     padding: [u32; 2],
-}
-
-/// A rectangle of the canvas in pixels: x, y, width, height.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CanvasRect {
-    pub x: u32,
-    pub y: u32,
-    pub width: u32,
-    pub height: u32,
-}
-
-impl CanvasRect {
-    /// The smallest rectangle on whole pixels holding `[min_x, min_y, max_x, max_y]`, grown by
-    /// a pixel for bilinear filtering, aligned to 8 across and 2 down (so it maps onto whole
-    /// words of every I420 plane), and clipped to the canvas.
-    fn covering(bounds: [f32; 4], canvas: [u32; 2]) -> Option<Self> {
-        let clamp = |value: f32, max: u32| value.clamp(0.0, max as f32) as u32;
-        let x0 = clamp((bounds[0] - 1.0).floor(), canvas[0]) / 8 * 8;
-        let y0 = clamp((bounds[1] - 1.0).floor(), canvas[1]) / 2 * 2;
-        let x1 = clamp((bounds[2] + 1.0).ceil(), canvas[0]).div_ceil(8) * 8;
-        let y1 = clamp((bounds[3] + 1.0).ceil(), canvas[1]).div_ceil(2) * 2;
-        let (x1, y1) = (x1.min(canvas[0]), y1.min(canvas[1]));
-        (x1 > x0 && y1 > y0).then_some(Self {
-            x: x0,
-            y: y0,
-            width: x1 - x0,
-            height: y1 - y0,
-        })
-    }
-}
-
-/// What was drawn for one layer, to tell next frame what changed.
-#[derive(Clone, PartialEq)]
-struct DrawnLayer {
-    source_id: String,
-    generation: u64,
-    uniform: [u8; std::mem::size_of::<ItemUniform>()],
-    bounds: [f32; 4],
-    /// Scissor in whole canvas pixels `[x0, y0, x1, y1]`, when the layer is clipped.
-    clip: Option<[u32; 4]>,
-}
-
-fn intersection(a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
-    [
-        a[0].max(b[0]),
-        a[1].max(b[1]),
-        a[2].min(b[2]),
-        a[3].min(b[3]),
-    ]
-}
-
-fn union(a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
-    [
-        a[0].min(b[0]),
-        a[1].min(b[1]),
-        a[2].max(b[2]),
-        a[3].max(b[3]),
-    ]
 }
 
 struct Readback {
@@ -633,85 +602,6 @@ impl Compositor {
         (buffer, group)
     }
 
-    /// The layers as they will be drawn: visible ones with their quads in clip space.
-    fn plan(&self, layers: &[Layer<'_>]) -> Vec<DrawnLayer> {
-        layers
-            .iter()
-            .filter(|layer| layer.item.visible && layer.item.opacity > 0.0)
-            .filter_map(|layer| {
-                let quad = item_quad(layer.item, layer.source_size)?;
-                let mut corners = [[0.0; 4]; 4];
-                let mut bounds = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
-                for (corner, (pos, uv)) in corners
-                    .iter_mut()
-                    .zip(quad.pos_in_canvas.iter().zip(quad.uv))
-                {
-                    let ndc = ndc_from_canvas(*pos, self.canvas_size);
-                    *corner = [ndc[0], ndc[1], uv[0], uv[1]];
-                    bounds = union(bounds, [pos[0], pos[1], pos[0], pos[1]]);
-                }
-                let uniform = ItemUniform {
-                    corners,
-                    opacity: [layer.item.opacity, 0.0, 0.0, 0.0],
-                };
-                let mut bytes = [0u8; std::mem::size_of::<ItemUniform>()];
-                bytes.copy_from_slice(bytemuck::bytes_of(&uniform));
-                let clip = layer.clip.map(|[x0, y0, x1, y1]| {
-                    let [width, height] = self.canvas_size.map(|side| side as f32);
-                    let x0 = x0.clamp(0.0, width).round() as u32;
-                    let y0 = y0.clamp(0.0, height).round() as u32;
-                    [
-                        x0,
-                        y0,
-                        (x1.clamp(0.0, width).round() as u32).max(x0),
-                        (y1.clamp(0.0, height).round() as u32).max(y0),
-                    ]
-                });
-                if let Some([x0, y0, x1, y1]) = clip {
-                    bounds = intersection(bounds, [x0 as f32, y0 as f32, x1 as f32, y1 as f32]);
-                    if bounds[2] <= bounds[0] || bounds[3] <= bounds[1] {
-                        return None;
-                    }
-                }
-                Some(DrawnLayer {
-                    source_id: layer.source_id.to_string(),
-                    generation: layer.frame.generation,
-                    uniform: bytes,
-                    bounds,
-                    clip,
-                })
-            })
-            .collect()
-    }
-
-    /// The part of the canvas that differs from last frame, or `None` when nothing does.
-    fn dirty_region(&self, planned: &[DrawnLayer]) -> Option<CanvasRect> {
-        let everything = CanvasRect {
-            x: 0,
-            y: 0,
-            width: self.canvas_size[0],
-            height: self.canvas_size[1],
-        };
-        let Some(drawn) = &self.drawn else {
-            return Some(everything);
-        };
-        let same_stack = drawn.len() == planned.len()
-            && drawn
-                .iter()
-                .zip(planned)
-                .all(|(old, new)| old.source_id == new.source_id);
-        if !same_stack {
-            return Some(everything);
-        }
-        let changed = drawn
-            .iter()
-            .zip(planned)
-            .filter(|(old, new)| old != new)
-            .map(|(old, new)| union(old.bounds, new.bounds))
-            .reduce(union)?;
-        CanvasRect::covering(changed, self.canvas_size)
-    }
-
     /// Draws `layers` (bottom first) onto the canvas, redrawing only what changed since the
     /// last call unless `full`. Returns the region redrawn, `None` if nothing changed.
     fn draw(
@@ -725,11 +615,11 @@ impl Compositor {
         for layer in layers {
             sources.update(layer.source_id, layer.frame);
         }
-        let planned = self.plan(layers);
+        let planned = dirty::plan(layers, self.canvas_size);
         if full {
             self.drawn = None;
         }
-        let region = self.dirty_region(&planned);
+        let region = dirty::dirty_region(self.drawn.as_deref(), &planned, self.canvas_size);
         self.drawn = Some(planned);
         let region = region?;
         let planned = self.drawn.as_deref().unwrap_or_default();
@@ -843,9 +733,7 @@ impl Compositor {
             .as_ref()
             .map(|conversion| conversion.free_readbacks.is_empty())
         else {
-            return Err(RenderError::Readback(
-                "a compositor that draws for the screen only does not convert frames".into(),
-            ));
+            return Err(RenderError::Readback(ReadbackProblem::DisplayOnly));
         };
         if ring_empty {
             self.collect_ready(true, on_ready)?;
@@ -853,11 +741,11 @@ impl Compositor {
         // Held apart while the canvas is drawn (drawing borrows the whole compositor); put back
         // below, with no early return in between.
         let Some(mut conversion) = self.conversion.take() else {
-            return Err(RenderError::Readback("no conversion".into()));
+            return Err(RenderError::Readback(ReadbackProblem::DisplayOnly));
         };
         let Some(readback) = conversion.free_readbacks.pop() else {
             self.conversion = Some(conversion);
-            return Err(RenderError::Readback("no free readback buffer".into()));
+            return Err(RenderError::Readback(ReadbackProblem::NoFreeBuffer));
         };
         let mut encoder = self
             .gpu
@@ -938,38 +826,25 @@ impl Compositor {
         } else {
             wgpu::PollType::Poll
         };
-        self.gpu
-            .device
-            .poll(poll)
-            .map_err(|error| RenderError::Readback(error.to_string()))?;
+        self.gpu.device.poll(poll)?;
         let mut delivered = 0;
         while let Some((_, readback)) = self.in_flight.front() {
             match readback.state.load(Ordering::Acquire) {
                 0 => {
                     if wait_for_one && delivered == 0 {
-                        self.gpu
-                            .device
-                            .poll(wgpu::PollType::wait_indefinitely())
-                            .map_err(|error| RenderError::Readback(error.to_string()))?;
+                        self.gpu.device.poll(wgpu::PollType::wait_indefinitely())?;
                         continue;
                     }
                     break;
                 }
-                2 => {
-                    return Err(RenderError::Readback(
-                        "mapping the staging buffer failed".into(),
-                    ))
-                }
+                2 => return Err(RenderError::Readback(ReadbackProblem::MapFailed)),
                 _ => {}
             }
             let Some((frame_index, readback)) = self.in_flight.pop_front() else {
                 break;
             };
             {
-                let bytes = readback
-                    .buffer
-                    .get_mapped_range(..)
-                    .map_err(|error| RenderError::Readback(error.to_string()))?;
+                let bytes = readback.buffer.get_mapped_range(..)?;
                 on_ready(frame_index, &bytes, &conversion.layout);
             }
             readback.buffer.unmap();
@@ -1048,20 +923,13 @@ impl Compositor {
         buffer.map_async(wgpu::MapMode::Read, .., move |result| {
             mapped.store(if result.is_ok() { 1 } else { 2 }, Ordering::Release);
         });
-        self.gpu
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|error| RenderError::Readback(error.to_string()))?;
+        self.gpu.device.poll(wgpu::PollType::wait_indefinitely())?;
         if state.load(Ordering::Acquire) != 1 {
-            return Err(RenderError::Readback(
-                "mapping the snapshot buffer failed".into(),
-            ));
+            return Err(RenderError::Readback(ReadbackProblem::MapFailed));
         }
         let mut pixels = Vec::with_capacity((width * height * 4) as usize);
         {
-            let bytes = buffer
-                .get_mapped_range(..)
-                .map_err(|error| RenderError::Readback(error.to_string()))?;
+            let bytes = buffer.get_mapped_range(..)?;
             for row in bytes.chunks(padded_row as usize).take(height as usize) {
                 pixels.extend_from_slice(&row[..(width * 4) as usize]);
             }
