@@ -1150,7 +1150,7 @@ fn open_app(collection: Option<PathBuf>, record: Option<PathBuf>, overwrite: boo
         );
         return Ok(false);
     }
-    tally::ui::run(collection, record).map_err(anyhow::Error::msg)?;
+    tally::ui::run(collection, record)?;
     Ok(true)
 }
 

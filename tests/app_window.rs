@@ -212,6 +212,43 @@ fn the_app_shows_the_scene_through_the_swapchain_too() {
     );
 }
 
+/// The path a machine with a GPU takes (egui-wgpu's own renderer, each frame presented as soon
+/// as it is submitted), forced on lavapipe so it is tested here too.
+#[test]
+fn the_gpu_presenter_shows_the_scene_and_the_docks() {
+    let x = XServer::start(1280, 800);
+    let dir = tempfile::tempdir().unwrap();
+    let scene = one_colour_scene(dir.path(), "gpu.toml", "c04020");
+    let mut app = app_command(&x, &scene, &dir.path().join("config"), None)
+        .env("TALLY_WINDOW_PRESENTER", "gpu")
+        .spawn()
+        .unwrap();
+    let shot = dir.path().join("screen.rgb");
+    let scene_pixels = wait_for_colour(&x, &mut app, [0xc0, 0x40, 0x20], 300_000, &shot);
+    // The canvas is a part of the window: the docks around it were drawn too, with their
+    // light text on dark panels.
+    assert!(scene_pixels < 1280 * 800);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let light = screenshot(&x, [1280, 800], &shot)
+            .chunks_exact(3)
+            .filter(|pixel| pixel.iter().all(|&channel| channel > 150))
+            .count();
+        if light > 1000 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no dock text was drawn ({light} light pixels)"
+        );
+    }
+    let log = kill_and_read_log(app);
+    assert!(
+        log.contains("the window draws with egui-wgpu into the swapchain"),
+        "not the GPU's path: {log}"
+    );
+}
+
 #[test]
 fn ctrl_c_closes_the_window_and_finishes_its_recording() {
     let x = XServer::start(1280, 800);

@@ -31,7 +31,10 @@ use std::path::PathBuf;
 
 /// Opens the app's window on `collection` (or the bundled demo), recording to `record` from
 /// the start if given, and runs until it is closed (or interrupted with Ctrl-C).
-pub fn run(collection: Option<PathBuf>, record: Option<PathBuf>) -> Result<(), String> {
+pub fn run(
+    collection: Option<PathBuf>,
+    record: Option<PathBuf>,
+) -> Result<(), window_loop::WindowError> {
     let viewport = eframe::egui::ViewportBuilder::default()
         .with_title("Tally")
         .with_inner_size([1280.0, 800.0])

@@ -4,9 +4,13 @@
 //! device's submission lock while it presents, and on a software adapter under an X server
 //! without DRI3 the present waits inside that lock for the frame to be drawn and then copies
 //! it to the server, which kept the engine's frames waiting (BENCHMARKS.md, seventh
-//! measurement). On a software adapter the frame goes to the X server through shared memory
-//! instead of the swapchain where it can (`x11_shm`). The UI tests drive the same `TallyApp`
-//! through eframe's `App` and egui_kittest.
+//! measurement). All of that is the software rasteriser's path, and [`Presenter`] chooses it
+//! once, when the window opens: on a software adapter egui's meshes go through the branch-free
+//! shader (`mesh_paint`), each frame is waited for before it is presented, and where the X
+//! server takes MIT-SHM it goes there instead of the swapchain, redrawing only what changed
+//! (`x11_shm`, `damage`); on a GPU, egui-wgpu's own renderer draws into the swapchain and a
+//! frame is presented as soon as it is submitted, so the GPU draws it while the CPU lays out
+//! the next. The UI tests drive the same `TallyApp` through eframe's `App` and egui_kittest.
 
 use super::app::TallyApp;
 use super::damage::{self, Damage, DamageTracker};
@@ -31,10 +35,8 @@ pub fn run(
     wgpu_setup: egui_wgpu::WgpuSetup,
     make_app: impl FnOnce(&egui::Context, &RenderState) -> TallyApp + 'static,
     after_first_frame: impl FnOnce(&mut TallyApp) + 'static,
-) -> Result<(), String> {
-    let event_loop = EventLoop::<Wake>::with_user_event()
-        .build()
-        .map_err(|error| format!("the app could not start: {error}"))?;
+) -> Result<(), WindowError> {
+    let event_loop = EventLoop::<Wake>::with_user_event().build()?;
     let mut handler = Handler {
         viewport,
         wgpu_setup: Some(wgpu_setup),
@@ -44,9 +46,7 @@ pub fn run(
         running: None,
         failure: None,
     };
-    event_loop
-        .run_app(&mut handler)
-        .map_err(|error| format!("the app's window loop failed: {error}"))?;
+    event_loop.run_app(&mut handler)?;
     match handler.failure {
         Some(failure) => Err(failure),
         None => Ok(()),
@@ -80,7 +80,67 @@ struct Handler {
     after_first_frame: Option<AfterFirstFrame>,
     proxy: EventLoopProxy<Wake>,
     running: Option<Running>,
-    failure: Option<String>,
+    failure: Option<WindowError>,
+}
+
+/// Why the app's window could not open or run.
+#[derive(Debug, thiserror::Error)]
+pub enum WindowError {
+    #[error("the app could not start: {0}")]
+    EventLoop(#[from] winit::error::EventLoopError),
+    #[error("the app could not open its window: {0}")]
+    Window(#[from] winit::error::OsError),
+    #[error("the app could not draw into its window: {0}")]
+    Surface(#[from] wgpu::CreateSurfaceError),
+    #[error("the app found no GPU to draw with: {0}")]
+    NoGpu(#[from] egui_wgpu::WgpuError),
+    #[error("the GPU cannot draw into the app's window")]
+    NoSurfaceFormat,
+}
+
+/// How the window's frames reach the screen, chosen once when it opens.
+enum Presenter {
+    /// A GPU: egui-wgpu's renderer into the swapchain, each frame presented as soon as it is
+    /// submitted.
+    Gpu,
+    /// A software rasteriser (lavapipe without a GPU).
+    Software(Box<SoftwarePresenter>),
+}
+
+/// The software rasteriser's path: every cost of drawing the window is paid on the CPU.
+struct SoftwarePresenter {
+    /// Draws egui's meshes; egui-wgpu's renderer draws only the paint callbacks.
+    meshes: MeshPainter,
+    /// Where frames go instead of the swapchain, when the X server takes them.
+    shared_memory: Option<ShmPresenter>,
+    /// What each pass changed, for a frame that lives on between passes (`shared_memory`).
+    damage: DamageTracker,
+}
+
+impl Presenter {
+    /// The software path on a software adapter, unless `TALLY_WINDOW_PRESENTER=gpu` asks for
+    /// the GPU's path anyway (the tests check that path on lavapipe with it).
+    fn choose(window: &Window, render: &RenderState) -> Self {
+        let software = crate::render::is_software_adapter(&render.adapter.get_info());
+        let forced_gpu = std::env::var("TALLY_WINDOW_PRESENTER").is_ok_and(|value| value == "gpu");
+        if !software || forced_gpu {
+            tracing::debug!("the window draws with egui-wgpu into the swapchain");
+            return Presenter::Gpu;
+        }
+        Presenter::Software(Box::new(SoftwarePresenter {
+            meshes: MeshPainter::new(&render.device, render.target_format),
+            shared_memory: shared_memory_output(window, render),
+            damage: DamageTracker::default(),
+        }))
+    }
+
+    /// Whether the swapchain is where frames go (it is then kept configured).
+    fn uses_swapchain(&self) -> bool {
+        match self {
+            Presenter::Gpu => true,
+            Presenter::Software(software) => software.shared_memory.is_none(),
+        }
+    }
 }
 
 /// The open window and what draws into it.
@@ -93,8 +153,7 @@ struct Running {
     surface: wgpu::Surface<'static>,
     surface_config: wgpu::SurfaceConfiguration,
     render: RenderState,
-    /// Draws egui's meshes; `render`'s renderer draws only the paint callbacks (`mesh_paint`).
-    meshes: MeshPainter,
+    presenter: Presenter,
     app: TallyApp,
     /// When egui next wants a pass.
     repaint_at: Option<Instant>,
@@ -102,10 +161,6 @@ struct Running {
     passes: u64,
     /// The surface no longer matches the window (a frame came back suboptimal).
     reconfigure: bool,
-    /// Where frames go instead of the surface (left unconfigured then), on a software adapter.
-    shared_memory: Option<ShmPresenter>,
-    /// What each pass changed, for a frame that lives on between passes (`shared_memory`).
-    damage: DamageTracker,
     closing: bool,
 }
 
@@ -221,29 +276,23 @@ impl Running {
         wgpu_setup: egui_wgpu::WgpuSetup,
         make_app: MakeApp,
         proxy: &EventLoopProxy<Wake>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, WindowError> {
         let egui_ctx = egui::Context::default();
         // No second native window is ever opened: a viewport would be drawn inside this one.
         egui_ctx.set_embed_viewports(true);
-        let window = Arc::new(
-            egui_winit::create_window(&egui_ctx, event_loop, viewport)
-                .map_err(|error| format!("the app could not open its window: {error}"))?,
-        );
+        let window = Arc::new(egui_winit::create_window(&egui_ctx, event_loop, viewport)?);
         let config = egui_wgpu::WgpuConfiguration {
             wgpu_setup,
             ..Default::default()
         };
         let instance = pollster::block_on(config.wgpu_setup.new_instance());
-        let surface = instance
-            .create_surface(window.clone())
-            .map_err(|error| format!("the app could not draw into its window: {error}"))?;
+        let surface = instance.create_surface(window.clone())?;
         let render = pollster::block_on(RenderState::create(
             &config,
             &instance,
             Some(&surface),
             RendererOptions::default(),
-        ))
-        .map_err(|error| format!("the app found no GPU to draw with: {error}"))?;
+        ))?;
         let size = window.inner_size();
         let (width, height) = (size.width.max(1), size.height.max(1));
         let capabilities = surface.get_capabilities(&render.adapter);
@@ -260,10 +309,10 @@ impl Running {
             view_formats: vec![render.target_format],
             ..surface
                 .get_default_config(&render.adapter, width, height)
-                .ok_or("the GPU cannot draw into the app's window")?
+                .ok_or(WindowError::NoSurfaceFormat)?
         };
-        let shared_memory = shared_memory_output(&window, &render);
-        if shared_memory.is_none() {
+        let presenter = Presenter::choose(&window, &render);
+        if presenter.uses_swapchain() {
             surface.configure(&render.device, &surface_config);
         }
 
@@ -283,7 +332,6 @@ impl Running {
                 pass: request.current_cumulative_pass_nr,
             });
         });
-        let meshes = MeshPainter::new(&render.device, render.target_format);
         let app = make_app(&egui_ctx, &render);
         let mut info = egui::ViewportInfo::default();
         egui_winit::update_viewport_info(&mut info, &egui_ctx, &window, true);
@@ -295,13 +343,11 @@ impl Running {
             surface,
             surface_config,
             render,
-            meshes,
+            presenter,
             app,
             repaint_at: None,
             passes: 0,
             reconfigure: false,
-            shared_memory,
-            damage: DamageTracker::default(),
             closing: false,
         })
     }
@@ -312,7 +358,7 @@ impl Running {
         }
         self.surface_config.width = width;
         self.surface_config.height = height;
-        if self.shared_memory.is_none() {
+        if self.presenter.uses_swapchain() {
             self.surface
                 .configure(&self.render.device, &self.surface_config);
         }
@@ -372,6 +418,79 @@ impl Running {
         &mut self,
         shapes: Vec<egui::epaint::ClippedShape>,
         pixels_per_point: f32,
+        textures: egui::TexturesDelta,
+    ) {
+        match &mut self.presenter {
+            Presenter::Gpu => self.paint_on_gpu(shapes, pixels_per_point, textures),
+            Presenter::Software(_) => self.paint_in_software(shapes, pixels_per_point, textures),
+        }
+    }
+
+    /// The GPU's path: egui-wgpu draws everything, and the frame is presented at once.
+    fn paint_on_gpu(
+        &mut self,
+        shapes: Vec<egui::epaint::ClippedShape>,
+        pixels_per_point: f32,
+        mut textures: egui::TexturesDelta,
+    ) {
+        let device = &self.render.device.clone();
+        let queue = &self.render.queue.clone();
+        {
+            // egui sends each texture change once: uploaded even when no frame is shown now.
+            let mut renderer = self.render.renderer.write();
+            for (id, deltas) in &textures.set {
+                for delta in deltas {
+                    renderer.update_texture(device, queue, *id, delta);
+                }
+            }
+        }
+        let Some(frame) = self.surface_frame() else {
+            self.free_textures(textures.free.drain());
+            return;
+        };
+        let view = frame
+            .texture
+            .create_view(&wgpu::TextureViewDescriptor::default());
+        let meshes = self.egui_ctx.tessellate(shapes, pixels_per_point);
+        let screen = ScreenDescriptor {
+            size_in_pixels: [frame.texture.width(), frame.texture.height()],
+            pixels_per_point,
+        };
+        let [r, g, b, a] = self
+            .app
+            .background()
+            .to_normalized_gamma_f32()
+            .map(f64::from);
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("window"),
+        });
+        let callback_buffers = self.render.renderer.write().update_buffers(
+            device,
+            queue,
+            &mut encoder,
+            &meshes,
+            &screen,
+        );
+        {
+            let mut pass =
+                mesh_paint::window_pass(&mut encoder, &view, Some(wgpu::Color { r, g, b, a }));
+            self.render
+                .renderer
+                .read()
+                .render(&mut pass, &meshes, &screen);
+        }
+        queue.submit(callback_buffers.into_iter().chain([encoder.finish()]));
+        self.free_textures(textures.free.drain());
+        self.window.pre_present_notify();
+        queue.present(frame);
+    }
+
+    /// The software rasteriser's path: the branch-free mesh shader, only what changed when the
+    /// frame lives on in shared memory, and each frame waited for before it is shown.
+    fn paint_in_software(
+        &mut self,
+        shapes: Vec<egui::epaint::ClippedShape>,
+        pixels_per_point: f32,
         mut textures: egui::TexturesDelta,
     ) {
         // Pixels that changed under unchanged shapes: any texture's but for the font atlas's
@@ -379,25 +498,30 @@ impl Running {
         let textures_changed = textures.set.iter().any(|(id, deltas)| {
             *id != egui::TextureId::default() || deltas.iter().any(|delta| delta.pos.is_none())
         });
+        // Handles (reference-counted), so the painter can be borrowed mutably beside them.
+        let device = &self.render.device.clone();
+        let queue = &self.render.queue.clone();
+        let Presenter::Software(software) = &mut self.presenter else {
+            return;
+        };
         // egui sends each texture change once: uploaded even when no frame is shown now, so
         // nothing is lost (the font atlas above all).
         for (id, deltas) in textures.set.drain() {
             for delta in &deltas {
-                self.meshes
-                    .set_texture(&self.render.device, &self.render.queue, id, delta);
+                software.meshes.set_texture(device, queue, id, delta);
             }
         }
-        // Handles (reference-counted), so the painter can be borrowed mutably beside them.
-        let device = &self.render.device.clone();
-        let queue = &self.render.queue.clone();
-        let (view, surface_frame, damage) = match &mut self.shared_memory {
+        let (view, surface_frame, damage) = match &mut software.shared_memory {
             Some(presenter) => {
                 let size = self.window.inner_size();
                 let (view, new) = presenter.target(device, [size.width, size.height]);
                 let size = [view.texture().width(), view.texture().height()];
-                let damage =
-                    self.damage
-                        .damage(&shapes, size, pixels_per_point, new || textures_changed);
+                let damage = software.damage.damage(
+                    &shapes,
+                    size,
+                    pixels_per_point,
+                    new || textures_changed,
+                );
                 (view, None, damage)
             }
             None => {
@@ -430,7 +554,10 @@ impl Running {
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("window"),
         });
-        let callback_buffers = self.meshes.prepare(
+        let Presenter::Software(software) = &mut self.presenter else {
+            return;
+        };
+        let callback_buffers = software.meshes.prepare(
             device,
             queue,
             &mut encoder,
@@ -440,31 +567,53 @@ impl Running {
         );
         {
             let mut pass = mesh_paint::window_pass(&mut encoder, &view, clear);
-            self.meshes
+            software
+                .meshes
                 .paint(&mut pass, &self.render.renderer.read(), &meshes, &screen);
         }
-        if let Some(presenter) = &mut self.shared_memory {
+        if let Some(presenter) = &mut software.shared_memory {
             presenter.read_back(&mut encoder, &damage);
         }
         let submitted = queue.submit(callback_buffers.into_iter().chain([encoder.finish()]));
         // After the submit: the frame may still have drawn with them.
         self.free_textures(textures.free.drain());
-        // The point of this loop: wait for the frame here, where the engine can still submit,
+        // The point of this path: wait for the frame here, where the engine can still submit,
         // so the present below holds wgpu's lock only for the copy to the screen.
-        let _ = device.poll(wgpu::PollType::Wait {
+        if let Err(error) = device.poll(wgpu::PollType::Wait {
             submission_index: Some(submitted.clone()),
             timeout: None,
-        });
+        }) {
+            tracing::warn!("waiting for the window's frame failed: {error}");
+        }
         self.window.pre_present_notify();
+        let Presenter::Software(software) = &mut self.presenter else {
+            return;
+        };
         if let Some(frame) = surface_frame {
             queue.present(frame);
-        } else if let Some(presenter) = &mut self.shared_memory {
+        } else if let Some(presenter) = &mut software.shared_memory {
             if let Err(error) = presenter.show(device, submitted) {
                 // The X server went away or refused the segment: the swapchain from now on.
                 tracing::warn!("the window's frames go through the swapchain from now on: {error}");
-                self.shared_memory = None;
+                software.shared_memory = None;
                 self.surface.configure(device, &self.surface_config);
                 self.window.request_redraw();
+            }
+        }
+    }
+
+    fn free_textures(&mut self, ids: impl IntoIterator<Item = egui::TextureId>) {
+        match &mut self.presenter {
+            Presenter::Gpu => {
+                let mut renderer = self.render.renderer.write();
+                for id in ids {
+                    renderer.free_texture(&id);
+                }
+            }
+            Presenter::Software(software) => {
+                for id in ids {
+                    software.meshes.free_texture(id);
+                }
             }
         }
     }
@@ -492,40 +641,29 @@ impl Running {
             _ => None,
         }
     }
-
-    fn free_textures(&mut self, ids: impl IntoIterator<Item = egui::TextureId>) {
-        for id in ids {
-            self.meshes.free_texture(id);
-        }
-    }
 }
 
-/// MIT-SHM in place of the swapchain where the adapter is a software rasteriser and the X
-/// server can take it (`x11_shm`); `TALLY_WINDOW_SHM=off` keeps the swapchain.
+/// MIT-SHM in place of the swapchain on a software rasteriser, where the X server can take it
+/// (`x11_shm`); `TALLY_WINDOW_SHM=off` keeps the swapchain.
 fn shared_memory_output(window: &Window, render: &RenderState) -> Option<ShmPresenter> {
-    let software = crate::render::is_software_adapter(&render.adapter.get_info());
-    let switched_off = std::env::var("TALLY_WINDOW_SHM").is_ok_and(|value| value == "off");
-    let chosen = if !software {
-        Err("a GPU presents them itself".to_string())
-    } else if switched_off {
-        Err("TALLY_WINDOW_SHM=off".to_string())
-    } else if render.target_format != x11_shm::FORMAT {
-        Err(format!("the window's format is {:?}", render.target_format))
-    } else {
-        ShmPresenter::connect(window)
-    };
-    match chosen {
+    if std::env::var("TALLY_WINDOW_SHM").is_ok_and(|value| value == "off") {
+        tracing::debug!("the window's frames go through the swapchain: TALLY_WINDOW_SHM=off");
+        return None;
+    }
+    if render.target_format != x11_shm::FORMAT {
+        tracing::info!(
+            "the window's frames go through the swapchain: the window's format is {:?}",
+            render.target_format
+        );
+        return None;
+    }
+    match ShmPresenter::connect(window) {
         Ok(presenter) => {
             tracing::debug!("the window's frames go to the X server through shared memory");
             Some(presenter)
         }
         Err(reason) => {
-            // Expected on a real GPU; worth a line where the software path was hoped for.
-            if software && !switched_off {
-                tracing::info!("the window's frames go through the swapchain: {reason}");
-            } else {
-                tracing::debug!("the window's frames go through the swapchain: {reason}");
-            }
+            tracing::info!("the window's frames go through the swapchain: {reason}");
             None
         }
     }

@@ -54,46 +54,77 @@ pub struct ShmPresenter {
     rows_to_write: Vec<std::ops::Range<u32>>,
 }
 
+/// Why the window's frames cannot (or can no longer) go to the X server through shared memory;
+/// the window then presents through the swapchain.
+#[derive(Debug, thiserror::Error)]
+pub enum ShmError {
+    #[error("no window handle: {0}")]
+    Handle(#[from] egui_winit::winit::raw_window_handle::HandleError),
+    #[error("the window is not on an X server")]
+    NotX11,
+    #[error("{0}")]
+    Connect(#[from] x11rb::errors::ConnectError),
+    #[error("{0}")]
+    Connection(#[from] x11rb::errors::ConnectionError),
+    #[error("{0}")]
+    Reply(#[from] x11rb::errors::ReplyError),
+    #[error("{0}")]
+    Id(#[from] x11rb::errors::ReplyOrIdError),
+    #[error("no MIT-SHM: {0}")]
+    NoShm(x11rb::errors::ReplyError),
+    #[error("MIT-SHM {major}.{minor} cannot take a memfd (1.2 can)")]
+    OldShm { major: u16, minor: u16 },
+    #[error("the window's pixels are not 32-bit BGRX (depth {depth}, {bits_per_pixel:?} bits, masks {masks:?})")]
+    NotBgrx {
+        depth: u8,
+        bits_per_pixel: Option<u8>,
+        masks: Option<(u32, u32, u32)>,
+    },
+    #[error("the frame could not be read back: {0}")]
+    Poll(#[from] wgpu::PollError),
+    #[error("the frame could not be read back: {0}")]
+    Map(#[from] wgpu::MapRangeError),
+    #[error("the frame could not be written for the X server: {0}")]
+    Write(std::io::Error),
+    #[error("the X server did not take the frame: {0}")]
+    NotTaken(x11rb::errors::ReplyError),
+    #[error("no memfd for the window's frames: {0}")]
+    Memfd(#[from] rustix::io::Errno),
+    #[error("no memory for the window's frames: {0}")]
+    Memory(std::io::Error),
+    #[error("the X server could not map the window's frames: {0:?}")]
+    Attach(x11rb::errors::ReplyError),
+}
+
 impl ShmPresenter {
     /// Connects to the X server `window` is on and checks that it can take frames this way.
-    pub fn connect(window: &Window) -> Result<Self, String> {
-        let handle = window
-            .window_handle()
-            .map_err(|error| format!("no window handle: {error}"))?;
+    pub fn connect(window: &Window) -> Result<Self, ShmError> {
+        let handle = window.window_handle()?;
         let window_id = match handle.as_raw() {
             RawWindowHandle::Xlib(handle) => handle.window as xproto::Window,
             RawWindowHandle::Xcb(handle) => handle.window.get(),
-            _ => return Err("the window is not on an X server".into()),
+            _ => return Err(ShmError::NotX11),
         };
-        let (connection, _) = x11rb::connect(None).map_err(|error| error.to_string())?;
+        let (connection, _) = x11rb::connect(None)?;
         let version = connection
             .shm_query_version()
-            .map_err(|error| format!("no MIT-SHM: {error}"))?
+            .map_err(|error| ShmError::NoShm(error.into()))?
             .reply()
-            .map_err(|error| format!("no MIT-SHM: {error}"))?;
+            .map_err(ShmError::NoShm)?;
         if (version.major_version, version.minor_version) < (1, 2) {
-            return Err(format!(
-                "MIT-SHM {}.{} cannot take a memfd (1.2 can)",
-                version.major_version, version.minor_version
-            ));
+            return Err(ShmError::OldShm {
+                major: version.major_version,
+                minor: version.minor_version,
+            });
         }
-        let geometry = connection
-            .get_geometry(window_id)
-            .map_err(|error| error.to_string())?
-            .reply()
-            .map_err(|error| error.to_string())?;
+        let geometry = connection.get_geometry(window_id)?.reply()?;
         let setup = connection.setup();
         let bits_per_pixel = setup
             .pixmap_formats
             .iter()
             .find(|format| format.depth == geometry.depth)
             .map(|format| format.bits_per_pixel);
-        let visual = connection
-            .get_window_attributes(window_id)
-            .map_err(|error| error.to_string())?
-            .reply()
-            .map_err(|error| error.to_string())?
-            .visual;
+        let visual = connection.get_window_attributes(window_id)?.reply()?.visual;
         let masks = setup
             .roots
             .iter()
@@ -107,23 +138,20 @@ impl ShmPresenter {
             || setup.image_byte_order != ImageOrder::LSB_FIRST
             || masks != Some((0xff0000, 0xff00, 0xff))
         {
-            return Err(format!(
-                "the window's pixels are not 32-bit BGRX (depth {}, {bits_per_pixel:?} bits, masks {masks:?})",
-                geometry.depth
-            ));
+            return Err(ShmError::NotBgrx {
+                depth: geometry.depth,
+                bits_per_pixel,
+                masks,
+            });
         }
-        let gc = connection
-            .generate_id()
-            .map_err(|error| error.to_string())?;
+        let gc = connection.generate_id()?;
         connection
             .create_gc(
                 gc,
                 window_id,
                 &xproto::CreateGCAux::new().graphics_exposures(0),
-            )
-            .map_err(|error| error.to_string())?
-            .check()
-            .map_err(|error| error.to_string())?;
+            )?
+            .check()?;
         let mut presenter = Self {
             connection,
             window: window_id,
@@ -237,7 +265,7 @@ impl ShmPresenter {
         &mut self,
         device: &wgpu::Device,
         submitted: wgpu::SubmissionIndex,
-    ) -> Result<(), String> {
+    ) -> Result<(), ShmError> {
         let Some(frame) = &self.frame else {
             return Ok(());
         };
@@ -258,18 +286,14 @@ impl ShmPresenter {
         let slice = readback.slice(..);
         slice.map_async(wgpu::MapMode::Read, |_| ());
         // Only this submission: the engine's, made since, need not be waited for.
-        device
-            .poll(wgpu::PollType::Wait {
-                submission_index: Some(submitted),
-                timeout: None,
-            })
-            .map_err(|error| format!("the frame could not be read back: {error}"))?;
+        device.poll(wgpu::PollType::Wait {
+            submission_index: Some(submitted),
+            timeout: None,
+        })?;
         // The segment is rewritten only once the server has read the last frame from it.
         self.settle()?;
         let written = {
-            let pixels = slice
-                .get_mapped_range()
-                .map_err(|error| format!("the frame could not be read back: {error}"))?;
+            let pixels = slice.get_mapped_range()?;
             self.segment_for(len)?;
             let segment = self.segment.as_ref().unwrap();
             rows.iter().try_for_each(|rows| {
@@ -281,47 +305,43 @@ impl ShmPresenter {
             })
         };
         readback.unmap();
-        written
-            .map_err(|error| format!("the frame could not be written for the X server: {error}"))?;
+        written.map_err(ShmError::Write)?;
         let segment = self.segment.as_ref().unwrap();
-        self.connection
-            .shm_put_image(
-                self.window,
-                self.gc,
-                (stride / 4) as u16,
-                height as u16,
-                0,
-                0,
-                width as u16,
-                height as u16,
-                0,
-                0,
-                self.depth,
-                ImageFormat::Z_PIXMAP.into(),
-                false,
-                segment.id,
-                0,
-            )
-            .map_err(|error| error.to_string())?;
-        self.connection.flush().map_err(|error| error.to_string())?;
+        self.connection.shm_put_image(
+            self.window,
+            self.gc,
+            (stride / 4) as u16,
+            height as u16,
+            0,
+            0,
+            width as u16,
+            height as u16,
+            0,
+            0,
+            self.depth,
+            ImageFormat::Z_PIXMAP.into(),
+            false,
+            segment.id,
+            0,
+        )?;
+        self.connection.flush()?;
         self.put_in_flight = true;
         Ok(())
     }
 
     /// Waits (one round trip) until the server has handled every request sent so far.
-    fn settle(&mut self) -> Result<(), String> {
+    fn settle(&mut self) -> Result<(), ShmError> {
         if std::mem::take(&mut self.put_in_flight) {
             self.connection
-                .get_input_focus()
-                .map_err(|error| error.to_string())?
+                .get_input_focus()?
                 .reply()
-                .map_err(|error| format!("the X server did not take the frame: {error}"))?;
+                .map_err(ShmError::NotTaken)?;
         }
         Ok(())
     }
 
     /// Makes sure a segment of at least `len` bytes is attached.
-    fn segment_for(&mut self, len: u64) -> Result<(), String> {
+    fn segment_for(&mut self, len: u64) -> Result<(), ShmError> {
         if self
             .segment
             .as_ref()
@@ -332,25 +352,15 @@ impl ShmPresenter {
         if let Some(old) = self.segment.take() {
             let _ = self.connection.shm_detach(old.id);
         }
-        let fd = rustix::fs::memfd_create("tally-window", rustix::fs::MemfdFlags::CLOEXEC)
-            .map_err(|error| format!("no memfd for the window's frames: {error}"))?;
+        let fd = rustix::fs::memfd_create("tally-window", rustix::fs::MemfdFlags::CLOEXEC)?;
         let file = File::from(fd);
-        file.set_len(len)
-            .map_err(|error| format!("no memory for the window's frames: {error}"))?;
-        let server_copy = file
-            .try_clone()
-            .map_err(|error| format!("no memfd for the window's frames: {error}"))?;
-        let id = self
-            .connection
-            .generate_id()
-            .map_err(|error| error.to_string())?;
+        file.set_len(len).map_err(ShmError::Memory)?;
+        let server_copy = file.try_clone().map_err(ShmError::Memory)?;
+        let id = self.connection.generate_id()?;
         self.connection
-            .shm_attach_fd(id, server_copy, true)
-            .map_err(|error| error.to_string())?
+            .shm_attach_fd(id, server_copy, true)?
             .check()
-            .map_err(|error| {
-                format!("the X server could not map the window's frames: {error:?}")
-            })?;
+            .map_err(ShmError::Attach)?;
         self.segment = Some(Segment { id, file, len });
         Ok(())
     }
