@@ -17,7 +17,8 @@ use tally::scene::Item;
 use tally::scene::{CameraFormat, CameraSource};
 use tally::sources::camera::convert::{nv12_to_rgba, yuyv_frame, yuyv_to_rgba, JpegDecoder};
 use tally::sources::camera::{
-    Camera, CameraBackend, CameraError, CameraInfo, CameraMode, CameraStream, PixelFormat, RawFrame,
+    Camera, CameraBackend, CameraError, CameraInfo, CameraMode, CameraStream, DeviceProblem,
+    PixelFormat, RawFrame,
 };
 use tally::sources::RunningSource;
 
@@ -193,7 +194,10 @@ impl CameraStream for PluggableStream {
         if !self.plugged.load(Ordering::SeqCst) {
             return Err(CameraError::Lost {
                 device: "/dev/video0".into(),
-                message: "No such device (os error 19)".into(),
+                // ENODEV, as V4L2 says when the camera is unplugged.
+                cause: DeviceProblem::Api(std::sync::Arc::new(std::io::Error::from_raw_os_error(
+                    19,
+                ))),
             });
         }
         // BT.601 limited-range pure-ish green: Y 145, U 54, V 34.

@@ -7,7 +7,7 @@
 //! Monitoring is for the operator's ears only; nothing here touches the program or recording.
 
 use crate::base::{AUDIO_CHANNELS, SAMPLE_RATE};
-use crate::sources::audio_devices::{self as devices, AudioDeviceError};
+use crate::sources::audio_devices::{self as devices, AudioDeviceError, StreamProblem};
 use cpal::traits::{DeviceTrait, StreamTrait};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -26,9 +26,9 @@ impl MonitorOutput {
     pub fn open(device: &str) -> Result<Self, AudioDeviceError> {
         let host = devices::host();
         let output = devices::find_output(&host, device)?;
-        let fail = |message: String| AudioDeviceError::Device {
+        let fail = |cause: StreamProblem| AudioDeviceError::Device {
             device: device.to_string(),
-            message,
+            cause,
         };
         // 20 ms: a sound server's default playback buffer is seconds long, and it would ask
         // for more sound at once than the short monitoring queue ever holds.
@@ -51,8 +51,8 @@ impl MonitorOutput {
                 |error| tracing::warn!("monitoring output: {error}"),
                 None,
             )
-            .map_err(|error| fail(error.to_string()))?;
-        stream.play().map_err(|error| fail(error.to_string()))?;
+            .map_err(|error| fail(error.into()))?;
+        stream.play().map_err(|error| fail(error.into()))?;
         Ok(Self {
             queue,
             _stream: stream,

@@ -17,14 +17,20 @@ use ffmpeg_next as ffmpeg;
 pub enum EncodeError {
     #[error("FFmpeg has no encoder named {0}; install FFmpeg with it (packaging/install-deps.sh)")]
     Missing(String),
-    #[error("encoder {encoder} refused these settings ({settings}): {message}")]
+    #[error(
+        "encoder {encoder} refused these settings ({settings}): {cause}{}",
+        hint_for(encoder)
+    )]
     Open {
         encoder: String,
         settings: String,
-        message: String,
+        cause: ffmpeg::Error,
     },
-    #[error("encoder {encoder} failed: {message}")]
-    Encode { encoder: String, message: String },
+    #[error("encoder {encoder} failed: {cause}")]
+    Encode {
+        encoder: String,
+        cause: ffmpeg::Error,
+    },
 }
 
 /// Which elementary stream a packet belongs to.
@@ -178,7 +184,7 @@ impl VideoEncoder {
     fn error(&self, error: ffmpeg::Error) -> EncodeError {
         EncodeError::Encode {
             encoder: self.name.clone(),
-            message: error.to_string(),
+            cause: error,
         }
     }
 }
@@ -233,16 +239,20 @@ pub fn i420_frame(index: u64, bytes: &[u8], layout: &I420Layout) -> ffmpeg::fram
 }
 
 fn open_error(name: &str, settings: &VideoSettings, error: ffmpeg::Error) -> EncodeError {
-    let mut message = error.to_string();
-    if name == "h264_nvenc" {
-        message.push_str(
-            "; NVENC needs an NVIDIA GPU with its driver, and `--encoder x264` works everywhere",
-        );
-    }
     EncodeError::Open {
         encoder: name.into(),
         settings: settings.describe(),
-        message,
+        cause: error,
+    }
+}
+
+/// What to try when encoder `name` will not open.
+fn hint_for(name: &str) -> &'static str {
+    match name {
+        "h264_nvenc" => {
+            "; NVENC needs an NVIDIA GPU with its driver, and `--encoder x264` works everywhere"
+        }
+        _ => "",
     }
 }
 
@@ -264,7 +274,7 @@ impl AudioEncoder {
         let open_error = |error: ffmpeg::Error| EncodeError::Open {
             encoder: name.into(),
             settings: format!("{} kbps", settings.bitrate_kbps),
-            message: error.to_string(),
+            cause: error,
         };
         let mut encoder = ffmpeg::codec::context::Context::new_with_codec(codec)
             .encoder()
@@ -384,7 +394,7 @@ impl AudioEncoder {
 fn audio_error(error: &ffmpeg::Error) -> EncodeError {
     EncodeError::Encode {
         encoder: "aac".into(),
-        message: error.to_string(),
+        cause: *error,
     }
 }
 
@@ -393,7 +403,18 @@ pub struct EncoderProbe {
     pub name: &'static str,
     pub description: &'static str,
     /// `Ok` when a small test encode opened; otherwise why not.
-    pub usable: Result<(), String>,
+    pub usable: Result<(), Unusable>,
+}
+
+/// Why `tally devices` says an encoder cannot be used here.
+#[derive(Debug, thiserror::Error)]
+pub enum Unusable {
+    #[error("not in this FFmpeg build")]
+    NotInFfmpeg,
+    #[error("present in FFmpeg; {0}")]
+    NotWiredIn(&'static str),
+    #[error(transparent)]
+    Refused(#[from] EncodeError),
 }
 
 /// Checks which encoders this FFmpeg build has and which of them open on this machine.
@@ -407,12 +428,12 @@ pub fn probe_encoders() -> Vec<EncoderProbe> {
         };
         VideoEncoder::open(&settings, 640, 360, fps)
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(Unusable::from)
     };
     let present = |name: &str| {
         ffmpeg::encoder::find_by_name(name)
             .map(|_| ())
-            .ok_or_else(|| "not in this FFmpeg build".to_string())
+            .ok_or(Unusable::NotInFfmpeg)
     };
     vec![
         EncoderProbe {
@@ -428,22 +449,21 @@ pub fn probe_encoders() -> Vec<EncoderProbe> {
         EncoderProbe {
             name: "h264_vaapi",
             description: "H.264, VA-API (Intel/AMD)",
-            usable: present("h264_vaapi").and_then(|()| {
-                Err("present in FFmpeg; Tally does not drive VA-API surfaces yet".to_string())
-            }),
+            usable: present("h264_vaapi").and(Err(Unusable::NotWiredIn(
+                "Tally does not drive VA-API surfaces yet",
+            ))),
         },
         EncoderProbe {
             name: "libsvtav1",
             description: "AV1, software (SVT-AV1)",
-            usable: present("libsvtav1")
-                .and_then(|()| Err("present in FFmpeg; not wired into Tally yet".to_string())),
+            usable: present("libsvtav1").and(Err(Unusable::NotWiredIn("not wired into Tally yet"))),
         },
         EncoderProbe {
             name: "aac",
             description: "AAC-LC audio",
             usable: AudioEncoder::open(&AudioSettings::default())
                 .map(|_| ())
-                .map_err(|e| e.to_string()),
+                .map_err(Unusable::from),
         },
     ]
 }

@@ -254,9 +254,26 @@ pub enum EngineError {
     #[error("the scene collection has no scene named `{0}`")]
     NoSuchScene(String),
     #[error("engine thread failed: {0}")]
-    Thread(String),
+    Thread(#[from] ThreadProblem),
     #[error(transparent)]
     Command(#[from] CommandError),
+}
+
+/// What went wrong with one of the engine's threads.
+#[derive(Debug, thiserror::Error)]
+pub enum ThreadProblem {
+    #[error("cannot start thread {name}: {cause}")]
+    Spawn { name: String, cause: std::io::Error },
+    #[error("the {0} thread panicked")]
+    Panicked(&'static str),
+    #[error("start-up failed")]
+    StartUpFailed,
+    #[error("the render thread stopped while starting")]
+    StoppedWhileStarting,
+    #[error("the engine was already stopped")]
+    AlreadyStopped,
+    #[error("no encode session")]
+    NoEncodeSession,
 }
 
 /// How long [`Engine::send`] waits for room in a full command queue.
@@ -411,7 +428,12 @@ impl Engine {
                     ready_sender,
                 )
             })
-            .map_err(|error| EngineError::Thread(error.to_string()))?;
+            .map_err(|cause| {
+                EngineError::Thread(ThreadProblem::Spawn {
+                    name: "render".into(),
+                    cause,
+                })
+            })?;
         match ready.recv() {
             Ok(Ok(display)) => Ok(Self {
                 display,
@@ -426,7 +448,7 @@ impl Engine {
             }
             Err(_) => Err(match thread.join() {
                 Ok(Err(error)) => error,
-                _ => EngineError::Thread("the render thread stopped while starting".into()),
+                _ => EngineError::Thread(ThreadProblem::StoppedWhileStarting),
             }),
         }
     }
@@ -465,8 +487,8 @@ impl Engine {
         let thread = self.thread.take();
         match thread.map(JoinHandle::join) {
             Some(Ok(result)) => result,
-            Some(Err(_)) => Err(EngineError::Thread("the render thread panicked".into())),
-            None => Err(EngineError::Thread("the engine was already stopped".into())),
+            Some(Err(_)) => Err(EngineError::Thread(ThreadProblem::Panicked("render"))),
+            None => Err(EngineError::Thread(ThreadProblem::AlreadyStopped)),
         }
     }
 

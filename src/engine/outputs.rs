@@ -10,7 +10,7 @@
 //! reaps finished threads and reports what ended as [`Event`]s.
 
 use super::keyframes::KeyframeSchedule;
-use super::{Counters, EngineError, Event, RecordingConfig};
+use super::{Counters, EngineError, Event, RecordingConfig, ThreadProblem};
 use crate::base::lock;
 use crate::base::FrameRate;
 use crate::base::I420Layout;
@@ -21,7 +21,7 @@ use crate::encode::{
 };
 use crate::output::{
     AdaptiveBitrate, Destination, FrameTimes, OutputError, OutputNotice, OutputState, OutputWindow,
-    Recorder, ShowInstant, StreamOutput, StreamSettings, Verdict,
+    Recorder, RecordingProblem, ShowInstant, StreamOutput, StreamSettings, Verdict,
 };
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use ffmpeg_next as ffmpeg;
@@ -215,7 +215,7 @@ impl EncodeSession {
         for thread in self.threads {
             let joined = match thread.join() {
                 Ok(joined) => joined.map_err(EngineError::from),
-                Err(_) => Err(EngineError::Thread("an encoder thread panicked".into())),
+                Err(_) => Err(EngineError::Thread(ThreadProblem::Panicked("encoder"))),
             };
             if result.is_ok() {
                 result = joined;
@@ -236,7 +236,7 @@ impl RecordingOutput {
     fn join(self) -> (PathBuf, Result<(), EngineError>) {
         let result = match self.thread.join() {
             Ok(result) => result.map_err(EngineError::from),
-            Err(_) => Err(EngineError::Thread("the recorder thread panicked".into())),
+            Err(_) => Err(EngineError::Thread(ThreadProblem::Panicked("recorder"))),
         };
         (self.path, result)
     }
@@ -316,7 +316,7 @@ impl Outputs {
         }
         self.sessions
             .last()
-            .ok_or_else(|| EngineError::Thread("no encode session".into()))
+            .ok_or_else(|| EngineError::Thread(ThreadProblem::NoEncodeSession))
     }
 
     /// Starts recording at canvas frame `frame`.
@@ -328,7 +328,7 @@ impl Outputs {
         if let Some(current) = self.recordings.iter().find(|r| !r.sink.is_stopping()) {
             return Err(OutputError::Recording {
                 path: config.path.display().to_string(),
-                message: format!("already recording to {}", current.path.display()),
+                cause: RecordingProblem::AlreadyRecording(current.path.clone()),
             }
             .into());
         }
@@ -662,7 +662,12 @@ fn spawn<T: Send + 'static>(
     std::thread::Builder::new()
         .name(name.into())
         .spawn(move || span.in_scope(work))
-        .map_err(|error| EngineError::Thread(format!("cannot start thread {name}: {error}")))
+        .map_err(|cause| {
+            EngineError::Thread(ThreadProblem::Spawn {
+                name: name.to_string(),
+                cause,
+            })
+        })
 }
 
 fn fan_out(sinks: &Sinks, packets: Vec<EncodedPacket>) {

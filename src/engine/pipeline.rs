@@ -51,7 +51,7 @@ pub(super) fn run(
                     tracing::warn!("the engine did not start: {error}");
                 }
             }
-            return Err(EngineError::Thread("start-up failed".into()));
+            return Err(EngineError::Thread(super::ThreadProblem::StartUpFailed));
         }
     };
     let display = DisplayTextures {
@@ -305,7 +305,7 @@ impl<'r> RenderLoop<'r> {
             Command::Media { source, control } => {
                 let outcome = match self.sources.get_mut(&source) {
                     Some(running) => running.control(control, now),
-                    None => Err(sources::ControlError::Failed("no such source".into())),
+                    None => Err(sources::ControlError::NoSuchSource),
                 };
                 if let Err(error) = outcome {
                     self.events.send(Event::Warning(format!(

@@ -17,7 +17,7 @@ pub use bitrate::AdaptiveBitrate;
 pub use destination::{parse_destination, Destination, DestinationError};
 pub use send_queue::QueueSettings;
 pub use stream::{
-    FrameTimes, OutputNotice, OutputState, OutputStats, StreamOutput, StreamSettings,
+    FrameTimes, OutputNotice, OutputState, OutputStats, StreamFailure, StreamOutput, StreamSettings,
 };
 pub use window::{OutputWindow, ShowInstant, Verdict};
 
@@ -54,8 +54,50 @@ impl RecordingFormat {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("recording {path}: {message}")]
-    Recording { path: String, message: String },
+    #[error("recording {path}: {cause}")]
+    Recording {
+        path: String,
+        cause: RecordingProblem,
+    },
+}
+
+/// What went wrong with a recording.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingProblem {
+    #[error("the folder {0} does not exist")]
+    NoFolder(PathBuf),
+    #[error("{0}")]
+    Open(ffmpeg::Error),
+    #[error("writing a packet failed: {0}")]
+    Write(ffmpeg::Error),
+    #[error("finishing the file failed: {0}")]
+    Finish(ffmpeg::Error),
+    #[error("already recording to {0}")]
+    AlreadyRecording(PathBuf),
+    #[error(transparent)]
+    Deleted(#[from] Rescue),
+}
+
+/// Why a recording whose file was deleted while it was written could not be saved again.
+#[derive(Debug, thiserror::Error)]
+pub enum Rescue {
+    #[error("the file was deleted while recording, and cannot be found: {0}")]
+    NoFdList(std::io::Error),
+    #[error("the file was deleted while recording, and is no longer open")]
+    NotOpen,
+    #[error("the folder was removed while recording and cannot be made again: {0}")]
+    Folder(std::io::Error),
+    #[error("the file was deleted while recording and cannot be saved: {0}")]
+    Copy(std::io::Error),
+}
+
+/// Why a finished MP4 stays fragmented.
+#[derive(Debug, thiserror::Error)]
+enum Defragment {
+    #[error("{0}")]
+    Remux(#[from] ffmpeg::Error),
+    #[error("the rewritten file cannot replace it: {0}")]
+    Rename(std::io::Error),
 }
 
 pub struct Recorder {
@@ -87,23 +129,22 @@ impl Recorder {
         audio: &StreamInfo,
     ) -> Result<Self, OutputError> {
         init_ffmpeg();
-        let fail = |message: String| OutputError::Recording {
+        let fail = |cause: RecordingProblem| OutputError::Recording {
             path: path.display().to_string(),
-            message,
+            cause,
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             if !parent.is_dir() {
-                return Err(fail(format!(
-                    "the folder {} does not exist",
-                    parent.display()
-                )));
+                return Err(fail(RecordingProblem::NoFolder(parent.to_path_buf())));
             }
         }
-        let mut context =
-            ffmpeg::format::output_as(path, format.muxer()).map_err(|e| fail(e.to_string()))?;
+        let mut context = ffmpeg::format::output_as(path, format.muxer())
+            .map_err(|e| fail(RecordingProblem::Open(e)))?;
         for info in [video, audio] {
             let codec = ffmpeg::encoder::find(info.codec);
-            let mut stream = context.add_stream(codec).map_err(|e| fail(e.to_string()))?;
+            let mut stream = context
+                .add_stream(codec)
+                .map_err(|e| fail(RecordingProblem::Open(e)))?;
             stream.set_parameters(info.parameters.clone());
             stream.set_time_base(info.time_base);
         }
@@ -115,7 +156,7 @@ impl Recorder {
         options.set("flush_packets", "1");
         context
             .write_header_with(options)
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(RecordingProblem::Open(e)))?;
         let time_base = |index: usize| {
             context
                 .stream(index)
@@ -164,7 +205,7 @@ impl Recorder {
             .write_interleaved(&mut self.context)
             .map_err(|error| OutputError::Recording {
                 path: self.path.display().to_string(),
-                message: format!("writing a packet failed: {error}"),
+                cause: RecordingProblem::Write(error),
             })?;
         if let Ok(metadata) = std::fs::metadata(&self.path) {
             self.whole_bytes = metadata.len();
@@ -201,16 +242,14 @@ impl Recorder {
             self.abandon();
             return Err(OutputError::Recording {
                 path,
-                message: format!("finishing the file failed: {error}"),
+                cause: RecordingProblem::Finish(error),
             });
         }
         if !self.path.exists() {
             if let Some(opened_as) = &self.opened_as {
-                rescue_deleted(opened_as, &self.path).map_err(|message| {
-                    OutputError::Recording {
-                        path: path.clone(),
-                        message,
-                    }
+                rescue_deleted(opened_as, &self.path).map_err(|rescue| OutputError::Recording {
+                    path: path.clone(),
+                    cause: rescue.into(),
                 })?;
                 tracing::warn!(
                     "{path} was deleted (or its folder removed) while it was recorded; it was \
@@ -234,29 +273,27 @@ impl Recorder {
 /// Saves a recording whose file was deleted while Tally still had it open (its folder removed
 /// by mistake, a cleanup script): the data is still there behind the open file, reachable
 /// through /proc/self/fd until it is closed, and is copied to `path` (its folder made again).
-fn rescue_deleted(opened_as: &Path, path: &Path) -> Result<(), String> {
+fn rescue_deleted(opened_as: &Path, path: &Path) -> Result<(), Rescue> {
     let deleted_name = format!("{} (deleted)", opened_as.display());
     let open_file = std::fs::read_dir("/proc/self/fd")
-        .map_err(|e| format!("the file was deleted while recording, and cannot be found: {e}"))?
+        .map_err(Rescue::NoFdList)?
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .find(|fd| {
             std::fs::read_link(fd).is_ok_and(|target| target.as_os_str() == deleted_name.as_str())
         })
-        .ok_or("the file was deleted while recording, and is no longer open")?;
+        .ok_or(Rescue::NotOpen)?;
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder).map_err(|e| {
-            format!("the folder was removed while recording and cannot be made again: {e}")
-        })?;
+        std::fs::create_dir_all(folder).map_err(Rescue::Folder)?;
     }
     std::fs::copy(&open_file, path)
         .map(drop)
-        .map_err(|e| format!("the file was deleted while recording and cannot be saved: {e}"))
+        .map_err(Rescue::Copy)
 }
 
 /// Rewrites a fragmented MP4 as a regular one with the index up front, replacing it only once
 /// the new file is complete.
-fn defragment_mp4(path: &Path) -> Result<(), String> {
+fn defragment_mp4(path: &Path) -> Result<(), Defragment> {
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -290,10 +327,12 @@ fn defragment_mp4(path: &Path) -> Result<(), String> {
         Ok(())
     })();
     match result {
-        Ok(()) => std::fs::rename(&temporary, path).map_err(|e| e.to_string()),
+        Ok(()) => std::fs::rename(&temporary, path).map_err(Defragment::Rename),
         Err(error) => {
-            let _ = std::fs::remove_file(&temporary);
-            Err(error.to_string())
+            if let Err(cleanup) = std::fs::remove_file(&temporary) {
+                tracing::debug!("{}: {cleanup}", temporary.display());
+            }
+            Err(error.into())
         }
     }
 }

@@ -79,7 +79,31 @@ pub enum OutputState {
     Live,
     Reconnecting { attempt: u32, retry_in: Duration },
     Stopped,
-    Failed(String),
+    Failed(StreamFailure),
+}
+
+/// Why a stream output gave up.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StreamFailure {
+    #[error("closing the stream: {0}")]
+    Close(ffmpeg::Error),
+    #[error("connection to {endpoint} lost: {cause}")]
+    Lost {
+        /// The destination with its key masked.
+        endpoint: String,
+        cause: ffmpeg::Error,
+    },
+    #[error("cannot connect to {endpoint}: {cause}{hint}")]
+    Connect {
+        endpoint: String,
+        cause: ffmpeg::Error,
+        hint: &'static str,
+    },
+    #[error("gave up after {attempts} attempts; last: {last}")]
+    GaveUp {
+        attempts: u32,
+        last: Box<StreamFailure>,
+    },
 }
 
 impl std::fmt::Display for OutputState {
@@ -346,7 +370,9 @@ impl Drop for StreamOutput {
         let thread = lock(&self.thread).take();
         if let Some(thread) = thread {
             self.abort();
-            let _ = thread.join();
+            if thread.join().is_err() {
+                tracing::error!("{}: the stream's writer thread panicked", self.shared.name);
+            }
         }
     }
 }
@@ -407,9 +433,7 @@ impl Writer {
                             let result = connection.close();
                             let state = match result {
                                 Ok(()) => OutputState::Stopped,
-                                Err(error) => {
-                                    OutputState::Failed(format!("closing the stream: {error}"))
-                                }
+                                Err(error) => OutputState::Failed(StreamFailure::Close(error)),
                             };
                             self.shared.set_state(state, None);
                             return;
@@ -418,14 +442,17 @@ impl Writer {
                             self.shared.set_state(OutputState::Stopped, None);
                             return;
                         }
-                        Err(error) => format!("connection to {} lost: {error}", endpoint.masked()),
+                        Err(error) => StreamFailure::Lost {
+                            endpoint: endpoint.masked().to_string(),
+                            cause: error,
+                        },
                     }
                 }
-                Err(error) => format!(
-                    "cannot connect to {}: {error}{}",
-                    endpoint.masked(),
-                    connect_hint(endpoint)
-                ),
+                Err(error) => StreamFailure::Connect {
+                    endpoint: endpoint.masked().to_string(),
+                    cause: error,
+                    hint: connect_hint(endpoint),
+                },
             };
             tracing::warn!("{failure}");
             self.shared.lock().queue.set_disconnected();
@@ -434,10 +461,10 @@ impl Writer {
                 return;
             }
             let Some(delay) = backoff.next_delay() else {
-                let reason = format!(
-                    "gave up after {} attempts; last: {failure}",
-                    backoff.failures()
-                );
+                let reason = StreamFailure::GaveUp {
+                    attempts: backoff.failures(),
+                    last: Box::new(failure),
+                };
                 self.shared.set_state(OutputState::Failed(reason), None);
                 return;
             };
@@ -446,7 +473,7 @@ impl Writer {
                     attempt: backoff.failures(),
                     retry_in: delay,
                 },
-                Some(failure),
+                Some(failure.to_string()),
             );
             if !self.wait_before_retry(delay) {
                 self.shared.set_state(OutputState::Stopped, None);

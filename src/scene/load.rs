@@ -46,9 +46,12 @@ pub enum InputKind {
 /// so `tally check` finds a broken one before the show starts. The scene loader knows only
 /// that the file exists; [`crate::sources::InputFiles`] knows how to open each kind.
 pub trait InputCheck {
-    /// Why `path` cannot be used as a `kind`, if it cannot.
-    fn check(&self, kind: InputKind, path: &Path) -> Result<(), String>;
+    /// Why `path` cannot be used as a `kind`, if it cannot (the opening layer's own error).
+    fn check(&self, kind: InputKind, path: &Path) -> Result<(), UnusableInput>;
 }
+
+/// Why a file a collection names cannot be used, as the code that opens it says.
+pub type UnusableInput = Box<dyn std::error::Error + Send + Sync>;
 
 /// Loads and validates the collection at `path`; the files it names must exist.
 pub fn load_file(path: &Path) -> Result<Collection, LoadError> {

@@ -12,7 +12,10 @@ mod save;
 
 pub use crate::base::FrameRate;
 pub use diagnostics::{Diagnostic, LoadError};
-pub use load::{load_file, load_file_checked, parse_str, parse_str_checked, InputCheck, InputKind};
+pub use load::{
+    load_file, load_file_checked, parse_str, parse_str_checked, InputCheck, InputKind,
+    UnusableInput,
+};
 pub use save::{save_file, to_toml_string, write_atomically};
 
 use serde::{Serialize, Serializer};

@@ -29,15 +29,47 @@ pub struct AudioDeviceInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum AudioDeviceError {
     #[error("no sound server or sound card answers ({0}); start PulseAudio or PipeWire, or check that this user may open /dev/snd")]
-    NoHost(String),
+    NoHost(cpal::Error),
     #[error("no audio {direction} named `{wanted}`; {available}")]
     NotFound {
         direction: &'static str,
         wanted: String,
         available: String,
     },
-    #[error("audio device `{device}`: {message}")]
-    Device { device: String, message: String },
+    #[error("audio device `{device}`: {cause}")]
+    Device {
+        device: String,
+        cause: StreamProblem,
+    },
+}
+
+/// Why a sound stream on a device did not open or play.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamProblem {
+    #[error("{}", explain(.0))]
+    Cpal(#[from] cpal::Error),
+    #[error("the sound server: {0}")]
+    Pulse(#[from] pulseaudio::ClientError),
+    #[error("the device name contains a NUL byte")]
+    NulInName,
+}
+
+/// A cpal error with what the operator can do about it.
+fn explain(error: &cpal::Error) -> String {
+    use cpal::ErrorKind;
+    let hint = match error.kind() {
+        ErrorKind::DeviceBusy => "it is busy: close the other program using it, or capture it through the sound server (PulseAudio/PipeWire) which shares it",
+        ErrorKind::DeviceNotAvailable => "it is not available: is it plugged in? `tally devices` lists what is",
+        ErrorKind::PermissionDenied => "access was denied: add this user to the `audio` group or allow microphone access",
+        ErrorKind::UnsupportedConfig => "it offers no format Tally can use (mono or stereo, 16-bit or float)",
+        ErrorKind::HostUnavailable => "the sound server is not running: start PulseAudio or PipeWire",
+        _ => "",
+    };
+    if hint.is_empty() {
+        error.to_string()
+    } else {
+        format!("{error} ({hint})")
+    }
 }
 
 /// The sound server, if one answers, else the platform's default host.
@@ -80,9 +112,7 @@ pub fn list() -> Result<Vec<AudioDeviceInfo>, AudioDeviceError> {
     let default_input = host.default_input_device().map(|d| device_id(&d));
     let default_output = host.default_output_device().map(|d| device_id(&d));
     let mut devices = Vec::new();
-    let inputs = host
-        .input_devices()
-        .map_err(|error| AudioDeviceError::NoHost(error.to_string()))?;
+    let inputs = host.input_devices().map_err(AudioDeviceError::NoHost)?;
     for device in inputs {
         // ALSA lists plugins that cannot capture anything; leave out what cannot open.
         let Ok(config) = device.default_input_config() else {
@@ -99,9 +129,7 @@ pub fn list() -> Result<Vec<AudioDeviceInfo>, AudioDeviceError> {
             sample_rate: config.sample_rate(),
         });
     }
-    let outputs = host
-        .output_devices()
-        .map_err(|error| AudioDeviceError::NoHost(error.to_string()))?;
+    let outputs = host.output_devices().map_err(AudioDeviceError::NoHost)?;
     for device in outputs {
         let Ok(config) = device.default_output_config() else {
             continue;
@@ -126,7 +154,7 @@ pub fn list() -> Result<Vec<AudioDeviceInfo>, AudioDeviceError> {
 pub fn find_input(host: &cpal::Host, wanted: &str) -> Result<cpal::Device, AudioDeviceError> {
     let inputs: Vec<cpal::Device> = host
         .input_devices()
-        .map_err(|error| AudioDeviceError::NoHost(error.to_string()))?
+        .map_err(AudioDeviceError::NoHost)?
         .collect();
     let found = match wanted {
         "default" => host.default_input_device(),
@@ -152,7 +180,7 @@ pub fn find_input(host: &cpal::Host, wanted: &str) -> Result<cpal::Device, Audio
 pub fn find_output(host: &cpal::Host, wanted: &str) -> Result<cpal::Device, AudioDeviceError> {
     let outputs: Vec<cpal::Device> = host
         .output_devices()
-        .map_err(|error| AudioDeviceError::NoHost(error.to_string()))?
+        .map_err(AudioDeviceError::NoHost)?
         .collect();
     let found = match wanted {
         "default" => host.default_output_device(),

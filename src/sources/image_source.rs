@@ -4,27 +4,36 @@ use crate::base::{Packing, VideoFrame};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot load image {path}: {message}")]
+#[error("cannot load image {path}: {cause}")]
 pub struct ImageError {
     path: String,
-    message: String,
+    cause: ImageProblem,
+}
+
+/// Why a picture file does not load: it cannot be read, or it does not decode.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageProblem {
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
+    #[error("{0}")]
+    Decode(#[from] image::ImageError),
 }
 
 impl ImageError {
     /// What is wrong with the file, without its name.
-    pub fn reason(&self) -> &str {
-        &self.message
+    pub fn into_cause(self) -> ImageProblem {
+        self.cause
     }
 }
 
 pub fn load_image(path: &Path) -> Result<VideoFrame, ImageError> {
     let decoded = image::ImageReader::open(path)
         .and_then(|reader| reader.with_guessed_format())
-        .map_err(|error| error.to_string())
-        .and_then(|reader| reader.decode().map_err(|error| error.to_string()))
-        .map_err(|message| ImageError {
+        .map_err(ImageProblem::from)
+        .and_then(|reader| reader.decode().map_err(ImageProblem::from))
+        .map_err(|cause| ImageError {
             path: path.display().to_string(),
-            message,
+            cause,
         })?;
     let rgba = decoded.to_rgba8();
     let (width, height) = rgba.dimensions();

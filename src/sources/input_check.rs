@@ -5,22 +5,22 @@
 //! (or worse) once the show runs.
 
 use super::{image_source, media, text};
-use crate::scene::{Collection, InputCheck, InputKind, SourceKind};
+use crate::scene::{Collection, InputCheck, InputKind, SourceKind, UnusableInput};
 use std::path::Path;
 
 /// The [`InputCheck`] that opens files as the sources do.
 pub struct InputFiles;
 
 impl InputCheck for InputFiles {
-    fn check(&self, kind: InputKind, path: &Path) -> Result<(), String> {
+    fn check(&self, kind: InputKind, path: &Path) -> Result<(), UnusableInput> {
         match kind {
             InputKind::Image => image_source::load_image(path)
                 .map(drop)
-                .map_err(|error| error.reason().to_string()),
+                .map_err(|error| error.into_cause().into()),
             InputKind::Font => text::load_font(Some(path))
                 .map(drop)
-                .map_err(|error| error.reason().to_string()),
-            InputKind::Media => media::check_file(path),
+                .map_err(|error| error.into_cause().into()),
+            InputKind::Media => media::check_file(path).map_err(Into::into),
         }
     }
 }

@@ -25,8 +25,29 @@ const AUDIO_QUEUE_CHUNKS: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
-    #[error("cannot open media file {path}: {message}")]
-    Open { path: String, message: String },
+    #[error("cannot open media file {path}: {cause}")]
+    Open { path: String, cause: MediaProblem },
+}
+
+/// What is wrong with a media file, or with playing it here.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaProblem {
+    #[error("not a media file FFmpeg can read ({0})")]
+    Unreadable(ffmpeg::Error),
+    #[error("no decoder for its video: {0}")]
+    NoVideoDecoder(ffmpeg::Error),
+    #[error("it has neither video nor audio")]
+    NothingToPlay,
+    #[error("its picture does not decode: {0}")]
+    PictureUndecodable(ffmpeg::Error),
+    #[error("it holds no picture that decodes")]
+    NoPicture,
+    #[error("its sound does not decode: {0}")]
+    SoundUndecodable(ffmpeg::Error),
+    #[error("it holds no sound that decodes")]
+    NoSound,
+    #[error("cannot start its decoder thread: {0}")]
+    Thread(std::io::Error),
 }
 
 struct DecodedPicture {
@@ -76,22 +97,21 @@ struct FileInfo {
     duration_nanos: i64,
 }
 
-fn probe(path: &Path) -> Result<FileInfo, String> {
-    let input = ffmpeg::format::input(path)
-        .map_err(|e| format!("not a media file FFmpeg can read ({e})"))?;
+fn probe(path: &Path) -> Result<FileInfo, MediaProblem> {
+    let input = ffmpeg::format::input(path).map_err(MediaProblem::Unreadable)?;
     let video = input.streams().best(ffmpeg::media::Type::Video);
     let (width, height) = match &video {
         Some(stream) => {
             let decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
                 .and_then(|context| context.decoder().video())
-                .map_err(|e| format!("no decoder for its video: {e}"))?;
+                .map_err(MediaProblem::NoVideoDecoder)?;
             (decoder.width(), decoder.height())
         }
         None => (0, 0),
     };
     let has_audio = input.streams().best(ffmpeg::media::Type::Audio).is_some();
     if video.is_none() && !has_audio {
-        return Err("it has neither video nor audio".into());
+        return Err(MediaProblem::NothingToPlay);
     }
     let duration_nanos = if input.duration() > 0 {
         input.duration() * 1_000_000_000 / i64::from(ffmpeg::ffi::AV_TIME_BASE)
@@ -117,9 +137,9 @@ impl MediaPlayer {
         shown_at: impl Fn([u32; 2]) -> Option<f32>,
     ) -> Result<Self, MediaError> {
         crate::base::init_ffmpeg();
-        let info = probe(path).map_err(|message| MediaError::Open {
+        let info = probe(path).map_err(|cause| MediaError::Open {
             path: path.display().to_string(),
-            message,
+            cause,
         })?;
         let looping = settings.looping && info.duration_nanos > 0;
         let decode_size = decode_size(
@@ -357,8 +377,7 @@ impl RunningSource for MediaPlayer {
             MediaControl::Restart => {
                 self.paused_at = None;
                 self.media_zero = now;
-                self.start_decoders()
-                    .map_err(|error| ControlError::Failed(error.to_string()))?;
+                self.start_decoders()?;
             }
         }
         Ok(())
@@ -399,7 +418,7 @@ fn spawn(
 ) -> Result<JoinHandle<()>, MediaError> {
     spawn_source_thread(name, notices, work).map_err(|error| MediaError::Open {
         path: name.to_string(),
-        message: format!("cannot start its decoder thread: {error}"),
+        cause: MediaProblem::Thread(error),
     })
 }
 
@@ -646,7 +665,7 @@ pub(super) fn picture_size(path: &Path) -> [u32; 2] {
 
 /// Opens `path` as a media source does and decodes its first picture and its first sound, so
 /// a file that would fail (or is no clip at all) is found before the show: why, if it fails.
-pub(super) fn check_file(path: &Path) -> Result<(), String> {
+pub(super) fn check_file(path: &Path) -> Result<(), MediaProblem> {
     crate::base::init_ffmpeg();
     let info = probe(path)?;
     let job = DecodeJob {
@@ -661,17 +680,17 @@ pub(super) fn check_file(path: &Path) -> Result<(), String> {
     if info.has_video {
         let (sender, receiver) = bounded(1);
         job.decode_video(&sender)
-            .map_err(|error| format!("its picture does not decode: {error}"))?;
+            .map_err(MediaProblem::PictureUndecodable)?;
         if receiver.try_recv().is_err() {
-            return Err("it holds no picture that decodes".into());
+            return Err(MediaProblem::NoPicture);
         }
     }
     if info.has_audio {
         let (sender, receiver) = bounded(1);
         job.decode_audio(&sender)
-            .map_err(|error| format!("its sound does not decode: {error}"))?;
+            .map_err(MediaProblem::SoundUndecodable)?;
         if receiver.try_recv().is_err() && !info.has_video {
-            return Err("it holds no sound that decodes".into());
+            return Err(MediaProblem::NoSound);
         }
     }
     Ok(())

@@ -17,12 +17,12 @@ mod test_pattern;
 mod text;
 
 pub use audio_input::AudioInput;
-pub use image_source::load_image;
+pub use image_source::{load_image, ImageError, ImageProblem};
 pub use input_check::{memory_estimate, InputFiles, MemoryEstimate};
-pub use media::{MediaError, MediaPlayer};
-pub use screen::{no_signal_card, ScreenCapture, ScreenError};
+pub use media::{MediaError, MediaPlayer, MediaProblem};
+pub use screen::{no_signal_card, DisplayProblem, ScreenCapture, ScreenError};
 pub use test_pattern::{read_counter, TestPattern};
-pub use text::{render_text, TextError};
+pub use text::{render_text, FontProblem, TextError};
 
 use crate::base::{FrameRef, Pacing, Tick, VideoFrame};
 use crate::scene::{Collection, Source, SourceKind};
@@ -75,12 +75,14 @@ pub enum MediaControl {
     Restart,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     #[error("it does not play a file")]
     NotMedia,
-    #[error("{0}")]
-    Failed(String),
+    #[error("no such source")]
+    NoSuchSource,
+    #[error(transparent)]
+    Restart(#[from] MediaError),
 }
 
 /// Messages a source's own threads leave for the engine to pass on as warnings.
@@ -134,8 +136,21 @@ pub(crate) fn spawn_source_thread(
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("source `{id}`: {message}")]
-    Open { id: String, message: String },
+    #[error("source `{id}`: {cause}")]
+    Open { id: String, cause: OpenProblem },
+}
+
+/// Why a source did not open, as its kind's own code says.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenProblem {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Text(#[from] TextError),
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error(transparent)]
+    Screen(#[from] ScreenError),
 }
 
 /// A source whose picture never changes after it is made.
@@ -183,9 +198,9 @@ pub fn open(
     source: &Source,
     collection: &Collection,
 ) -> Result<Box<dyn RunningSource>, SourceError> {
-    let fail = |message: String| SourceError::Open {
+    let fail = |cause: OpenProblem| SourceError::Open {
         id: source.id.clone(),
-        message,
+        cause,
     };
     Ok(match &source.kind {
         SourceKind::Color {
@@ -198,24 +213,22 @@ pub fn open(
         ),
         SourceKind::Image { path } => {
             let resolved = collection.resolve(path);
-            let frame = load_image(&resolved).map_err(|e| fail(e.to_string()))?;
+            let frame = load_image(&resolved).map_err(|e| fail(e.into()))?;
             still([frame.width, frame.height], frame)
         }
         SourceKind::Text(text) => {
             let font = text.font.as_ref().map(|path| collection.resolve(path));
-            let frame = render_text(text, font.as_deref()).map_err(|e| fail(e.to_string()))?;
+            let frame = render_text(text, font.as_deref()).map_err(|e| fail(e.into()))?;
             still([frame.width, frame.height], frame)
         }
         SourceKind::Media(media) => {
             let resolved = collection.resolve(&media.path);
             let shown_at = |native: [u32; 2]| largest_display_scale(collection, &source.id, native);
-            Box::new(
-                MediaPlayer::open(&resolved, media, shown_at).map_err(|e| fail(e.to_string()))?,
-            )
+            Box::new(MediaPlayer::open(&resolved, media, shown_at).map_err(|e| fail(e.into()))?)
         }
         SourceKind::TestPattern { width, height } => Box::new(TestPattern::new(*width, *height)),
         SourceKind::Screen(screen) => Box::new(
-            ScreenCapture::open(screen, collection.canvas.fps).map_err(|e| fail(e.to_string()))?,
+            ScreenCapture::open(screen, collection.canvas.fps).map_err(|e| fail(e.into()))?,
         ),
         SourceKind::AudioInput(input) => Box::new(AudioInput::open(&source.id, input)),
         SourceKind::Camera(camera) => Box::new(camera::Camera::open(

@@ -24,8 +24,22 @@ const LOOK_AGAIN_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScreenError {
-    #[error("cannot open X display {display}: {message} (is an X server running there, and may this user use it?)")]
-    Display { display: String, message: String },
+    #[error("cannot open X display {display}: {cause} (is an X server running there, and may this user use it?)")]
+    Display {
+        display: String,
+        cause: DisplayProblem,
+    },
+}
+
+/// Why an X display could not be captured.
+#[derive(Debug, thiserror::Error)]
+pub enum DisplayProblem {
+    #[error("{0}")]
+    Connect(#[from] x11rb::errors::ConnectError),
+    #[error("the display has no such screen")]
+    NoSuchScreen,
+    #[error("cannot start the capture thread: {0}")]
+    Thread(#[from] std::io::Error),
 }
 
 struct Latest {
@@ -70,18 +84,18 @@ impl ScreenCapture {
         let shown = display_name
             .clone()
             .unwrap_or_else(|| "(DISPLAY not set)".into());
-        let fail = |message: String| ScreenError::Display {
+        let fail = |cause: DisplayProblem| ScreenError::Display {
             display: shown.clone(),
-            message,
+            cause,
         };
         let (connection, screen) =
-            x11rb::connect(display_name.as_deref()).map_err(|e| fail(e.to_string()))?;
+            x11rb::connect(display_name.as_deref()).map_err(|e| fail(e.into()))?;
         let root = connection
             .setup()
             .roots
             .get(screen)
             .map(|screen| screen.root)
-            .ok_or_else(|| fail("the display has no such screen".into()))?;
+            .ok_or_else(|| fail(DisplayProblem::NoSuchScreen))?;
         // XFixes must be announced before its cursor requests; without it there is no cursor.
         let cursor = settings.cursor
             && connection
@@ -115,7 +129,7 @@ impl ScreenCapture {
             spawn_source_thread("screen-capture", &notices, move || {
                 grabber.run(first_target, fps, &latest, &epoch, &stop)
             })
-            .map_err(|e| fail(format!("cannot start the capture thread: {e}")))?
+            .map_err(|e| fail(e.into()))?
         };
         Ok(Self {
             latest,

@@ -11,15 +11,24 @@ const BUNDLED_FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.t
 
 #[derive(Debug, thiserror::Error)]
 pub enum TextError {
-    #[error("cannot read font {path}: {message}")]
-    Font { path: String, message: String },
+    #[error("cannot read font {path}: {cause}")]
+    Font { path: String, cause: FontProblem },
+}
+
+/// Why a font file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum FontProblem {
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
+    #[error("not a TrueType or OpenType font")]
+    NotAFont(#[from] ab_glyph::InvalidFont),
 }
 
 impl TextError {
     /// What is wrong with the font, without its name.
-    pub fn reason(&self) -> &str {
+    pub fn into_cause(self) -> FontProblem {
         match self {
-            TextError::Font { message, .. } => message,
+            TextError::Font { cause, .. } => cause,
         }
     }
 }
@@ -28,16 +37,15 @@ pub(super) fn load_font(path: Option<&Path>) -> Result<FontArc, TextError> {
     match path {
         None => FontArc::try_from_slice(BUNDLED_FONT).map_err(|error| TextError::Font {
             path: "bundled DejaVu Sans Bold".into(),
-            message: error.to_string(),
+            cause: error.into(),
         }),
         Some(path) => {
-            let font_error = |message: String| TextError::Font {
+            let font_error = |cause: FontProblem| TextError::Font {
                 path: path.display().to_string(),
-                message,
+                cause,
             };
-            let bytes = std::fs::read(path).map_err(|e| font_error(e.to_string()))?;
-            FontArc::try_from_vec(bytes)
-                .map_err(|_| font_error("not a TrueType or OpenType font".into()))
+            let bytes = std::fs::read(path).map_err(|e| font_error(e.into()))?;
+            FontArc::try_from_vec(bytes).map_err(|e| font_error(e.into()))
         }
     }
 }

@@ -106,7 +106,7 @@ pub struct TallyApp {
     /// Canvas size and rate being edited in Settings, until applied.
     pub(super) canvas_draft: Option<scene::Canvas>,
     /// Whether NVENC opens here, checked when Settings first shows it.
-    nvenc_probe: Option<Result<(), String>>,
+    nvenc_probe: Option<Result<(), crate::encode::Unusable>>,
     /// The destinations being edited in the Settings window, one per line.
     pub(super) destinations_text: String,
     /// Problems to show: a collection that failed to load, an engine that failed to start.
@@ -970,15 +970,18 @@ impl TallyApp {
     }
 
     /// Whether NVIDIA's encoder opens on this machine (a short test encode, done once).
-    pub(super) fn nvenc_usable(&mut self) -> Result<(), String> {
+    pub(super) fn nvenc_usable(&mut self) -> Result<(), &crate::encode::Unusable> {
         self.nvenc_probe
             .get_or_insert_with(|| {
                 crate::encode::probe_encoders()
                     .into_iter()
                     .find(|probe| probe.name == "h264_nvenc")
-                    .map_or_else(|| Err("not checked".to_string()), |probe| probe.usable)
+                    .map_or(Err(crate::encode::Unusable::NotInFfmpeg), |probe| {
+                        probe.usable
+                    })
             })
-            .clone()
+            .as_ref()
+            .map(|_| ())
     }
 
     /// How often the window redraws (before halving after a lag): the canvas rate, or less as

@@ -590,6 +590,7 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
                     .labelled_by(label.id);
                 ui.end_row();
                 // Whether the hardware encoder opens here, checked once (a short test encode).
+                let nvenc_chosen = app.settings.encoder == "nvenc";
                 let nvenc = app.nvenc_usable();
                 ui.label("");
                 match nvenc {
@@ -597,7 +598,7 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
                     Err(why) => ui.label(
                         RichText::new(format!("NVENC not usable here: {why}"))
                             .small()
-                            .color(if app.settings.encoder == "nvenc" { AMBER } else { ui.visuals().weak_text_color() }),
+                            .color(if nvenc_chosen { AMBER } else { ui.visuals().weak_text_color() }),
                     ),
                 };
                 ui.end_row();

@@ -57,6 +57,20 @@ pub fn settings_path() -> PathBuf {
     config.join("tally").join("settings.toml")
 }
 
+/// Why the settings could not be saved.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("the settings cannot be written as TOML: {0}")]
+    Toml(#[from] toml::ser::Error),
+    #[error("{folder}: {cause}", folder = folder.display())]
+    Folder {
+        folder: std::path::PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("{0}")]
+    Write(std::io::Error),
+}
+
 impl AppSettings {
     /// The saved settings; defaults when there are none. A file that cannot be read is
     /// reported and left alone (it is not overwritten until the user saves).
@@ -81,13 +95,15 @@ impl AppSettings {
     }
 
     /// Writes the settings atomically, creating the directory if needed.
-    pub fn save(&self, path: &Path) -> Result<(), String> {
-        let text = toml::to_string_pretty(self).map_err(|error| error.to_string())?;
+    pub fn save(&self, path: &Path) -> Result<(), SettingsError> {
+        let text = toml::to_string_pretty(self)?;
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|error| format!("{}: {error}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(|cause| SettingsError::Folder {
+                folder: parent.to_path_buf(),
+                cause,
+            })?;
         }
-        crate::scene::write_atomically(path, text.as_bytes()).map_err(|error| error.to_string())
+        crate::scene::write_atomically(path, text.as_bytes()).map_err(SettingsError::Write)
     }
 
     pub fn video(&self) -> VideoSettings {

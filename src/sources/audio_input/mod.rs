@@ -14,7 +14,7 @@ use super::{spawn_source_thread, Notices, RunningSource};
 use crate::base::lock;
 use crate::base::{FrameRef, Pacing, Tick, AUDIO_CHANNELS, SAMPLE_RATE};
 use crate::scene::AudioInputSource;
-use crate::sources::audio_devices::{self as devices, AudioDeviceError};
+use crate::sources::audio_devices::{self as devices, AudioDeviceError, StreamProblem};
 use cpal::traits::{DeviceTrait, StreamTrait};
 use resync::Resync;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,7 +32,7 @@ struct Shared {
     epoch: Option<Instant>,
     resync: Option<Resync>,
     last_delivery: Option<Instant>,
-    failure: Option<String>,
+    failure: Option<CaptureFailure>,
 }
 
 impl Shared {
@@ -50,7 +50,7 @@ impl Shared {
             }
             Err(unusable) => {
                 shared.resync = None;
-                shared.failure = Some(unusable.to_string());
+                shared.failure = Some(CaptureFailure::Rate(unusable));
             }
         }
     }
@@ -187,7 +187,7 @@ fn watch(
                     .is_some_and(|last| last.elapsed() > SILENT_DEVICE);
                 match shared.failure.take() {
                     Some(failure) => Some(failure),
-                    None if silent => Some("the device stopped delivering sound".into()),
+                    None if silent => Some(CaptureFailure::Silent),
                     None => None,
                 }
             };
@@ -196,7 +196,7 @@ fn watch(
                 notices.push(format!(
                     "{label}: lost ({reason}); the mix goes on without it and it is reattached when it is back"
                 ));
-                last_problem = Some(reason);
+                last_problem = Some(reason.to_string());
                 next_try = Instant::now() + RETRY_EVERY;
             }
         }
@@ -223,15 +223,26 @@ impl LiveCapture {
     }
 }
 
+/// Why a capture stream that was running stopped.
+#[derive(Debug, thiserror::Error)]
+enum CaptureFailure {
+    #[error(transparent)]
+    Rate(#[from] resync::UnusableRate),
+    #[error(transparent)]
+    Stream(StreamProblem),
+    #[error("the device stopped delivering sound")]
+    Silent,
+}
+
 fn open_stream(
     wanted: &str,
     shared: &Arc<Mutex<Shared>>,
 ) -> Result<(LiveCapture, String), AudioDeviceError> {
     let host = devices::host();
     let device = devices::find_input(&host, wanted)?;
-    let fail = |message: String| AudioDeviceError::Device {
+    let fail = |cause: StreamProblem| AudioDeviceError::Device {
         device: wanted.to_string(),
-        message,
+        cause,
     };
     if devices::is_pulse(&host) {
         let name = devices::device_id(&device);
@@ -243,7 +254,7 @@ fn open_stream(
     }
     let default = device
         .default_input_config()
-        .map_err(|error| fail(explain(&error)))?;
+        .map_err(|error| fail(error.into()))?;
     // Ask for 48 kHz where the device (or the sound server) offers it, so usually no rate
     // conversion is needed; the resampler still steers the clock.
     let supports_48k = device.supported_input_configs().is_ok_and(|mut configs| {
@@ -278,9 +289,9 @@ fn open_stream(
             cpal::BufferSize::Default,
             format,
         )
-        .map_err(|error| fail(explain(&error)))?,
+        .map_err(|error| fail(error.into()))?,
     };
-    stream.play().map_err(|error| fail(explain(&error)))?;
+    stream.play().map_err(|error| fail(error.into()))?;
     let description = format!("{channels} channel(s) at {rate} Hz");
     Ok((LiveCapture::Cpal { _stream: stream }, description))
 }
@@ -302,7 +313,7 @@ fn build(
     let on_error = {
         let shared = shared.clone();
         move |error: cpal::Error| {
-            lock(&shared).failure = Some(explain(&error));
+            lock(&shared).failure = Some(CaptureFailure::Stream(error.into()));
         }
     };
     let mut stereo = Vec::new();
@@ -388,23 +399,6 @@ fn deliver(
 }
 
 /// cpal's error with what the user can do about it.
-fn explain(error: &cpal::Error) -> String {
-    use cpal::ErrorKind;
-    let hint = match error.kind() {
-        ErrorKind::DeviceBusy => "it is busy: close the other program using it, or capture it through the sound server (PulseAudio/PipeWire) which shares it",
-        ErrorKind::DeviceNotAvailable => "it is not available: is it plugged in? `tally devices` lists what is",
-        ErrorKind::PermissionDenied => "access was denied: add this user to the `audio` group or allow microphone access",
-        ErrorKind::UnsupportedConfig => "it offers no format Tally can use (mono or stereo, 16-bit or float)",
-        ErrorKind::HostUnavailable => "the sound server is not running: start PulseAudio or PipeWire",
-        _ => "",
-    };
-    if hint.is_empty() {
-        error.to_string()
-    } else {
-        format!("{error} ({hint})")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,7 +415,10 @@ mod tests {
         {
             let state = lock(&shared);
             assert!(state.resync.is_none());
-            assert!(state.failure.as_deref().is_some_and(|f| f.contains("0 Hz")));
+            assert!(matches!(
+                state.failure,
+                Some(CaptureFailure::Rate(resync::UnusableRate(0)))
+            ));
         }
         // Not poisoned: the watchdog's next stream at a real rate takes over.
         assert!(!shared.is_poisoned());

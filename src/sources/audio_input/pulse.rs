@@ -8,6 +8,7 @@
 
 use super::{deliver, Shared};
 use crate::base::SAMPLE_RATE;
+use crate::sources::audio_devices::StreamProblem;
 use pulseaudio::protocol;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,12 +27,10 @@ pub struct PulseCapture {
 
 impl PulseCapture {
     /// Records `source` (the server's name for it) as 48 kHz float stereo into `shared`.
-    pub fn open(source: &str, shared: &Arc<Mutex<Shared>>) -> Result<Self, String> {
-        let client = pulseaudio::Client::from_env(c"Tally").map_err(|error| error.to_string())?;
-        let name =
-            CString::new(source).map_err(|_| "device name contains a NUL byte".to_string())?;
-        let info = pollster::block_on(client.source_info_by_name(name))
-            .map_err(|error| error.to_string())?;
+    pub fn open(source: &str, shared: &Arc<Mutex<Shared>>) -> Result<Self, StreamProblem> {
+        let client = pulseaudio::Client::from_env(c"Tally")?;
+        let name = CString::new(source).map_err(|_| StreamProblem::NulInName)?;
+        let info = pollster::block_on(client.source_info_by_name(name))?;
         Shared::start_stream(shared, SAMPLE_RATE);
         let source_latency_us = Arc::new(AtomicU64::new(0));
         let params = protocol::RecordStreamParams {
@@ -75,8 +74,7 @@ impl PulseCapture {
                 deliver(&shared, samples, CHANNELS, latency, &mut stereo);
             }
         };
-        let stream = pollster::block_on(client.create_record_stream(params, callback))
-            .map_err(|error| error.to_string())?;
+        let stream = pollster::block_on(client.create_record_stream(params, callback))?;
         let capture = Self {
             _client: client,
             stream: Some(stream),

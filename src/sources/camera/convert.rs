@@ -21,9 +21,26 @@ pub enum ConvertError {
     #[error("{0} width must be even")]
     OddWidth(&'static str),
     #[error("MJPEG frame could not be decoded: {0}")]
-    Jpeg(String),
+    Jpeg(JpegProblem),
     #[error("the camera sends {0}, which Tally cannot convert; ask for mjpeg or yuyv")]
     Unsupported(String),
+}
+
+/// Why an MJPEG frame did not decode.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JpegProblem {
+    #[error("this FFmpeg has no MJPEG decoder")]
+    NoDecoder,
+    #[error("not a JPEG image (no start-of-image marker)")]
+    NotJpeg,
+    #[error("{0}")]
+    Ffmpeg(#[from] ffmpeg_next::Error),
+}
+
+impl From<ffmpeg_next::Error> for ConvertError {
+    fn from(error: ffmpeg_next::Error) -> Self {
+        ConvertError::Jpeg(error.into())
+    }
 }
 
 /// Turns one camera frame into a picture for the compositor. `jpeg` keeps an MJPEG decoder
@@ -44,7 +61,7 @@ pub fn to_frame(
             }
             match jpeg.as_mut() {
                 Some(decoder) => decoder.decode(&data),
-                None => Err(ConvertError::Jpeg("no decoder".into())),
+                None => Err(ConvertError::Jpeg(JpegProblem::NoDecoder)),
             }
         }
         PixelFormat::Other(name) => Err(ConvertError::Unsupported(name.clone())),
@@ -160,13 +177,12 @@ pub struct JpegDecoder {
 
 impl JpegDecoder {
     pub fn new() -> Result<Self, ConvertError> {
-        let fail = |error: ffmpeg_next::Error| ConvertError::Jpeg(error.to_string());
-        ffmpeg_next::init().map_err(fail)?;
+        crate::base::init_ffmpeg();
         let codec = ffmpeg_next::decoder::find(ffmpeg_next::codec::Id::MJPEG)
-            .ok_or_else(|| ConvertError::Jpeg("this FFmpeg has no MJPEG decoder".into()))?;
+            .ok_or(ConvertError::Jpeg(JpegProblem::NoDecoder))?;
         let mut context = ffmpeg_next::codec::context::Context::new_with_codec(codec);
         context.set_threading(ffmpeg_next::threading::Config::count(1));
-        let decoder = context.decoder().video().map_err(fail)?;
+        let decoder = context.decoder().video()?;
         Ok(Self {
             decoder,
             scaler: None,
@@ -176,17 +192,12 @@ impl JpegDecoder {
     }
 
     pub fn decode(&mut self, jpeg: &[u8]) -> Result<VideoFrame, ConvertError> {
-        let fail = |error: ffmpeg_next::Error| ConvertError::Jpeg(error.to_string());
         if jpeg.len() < 4 || jpeg[..2] != [0xFF, 0xD8] {
-            return Err(ConvertError::Jpeg(
-                "not a JPEG image (no start-of-image marker)".into(),
-            ));
+            return Err(ConvertError::Jpeg(JpegProblem::NotJpeg));
         }
         let packet = ffmpeg_next::Packet::copy(jpeg);
-        self.decoder.send_packet(&packet).map_err(fail)?;
-        self.decoder
-            .receive_frame(&mut self.decoded)
-            .map_err(fail)?;
+        self.decoder.send_packet(&packet)?;
+        self.decoder.receive_frame(&mut self.decoded)?;
         let size = [self.decoded.width(), self.decoded.height()];
         let format = self.decoded.format();
         let stale = self
@@ -202,12 +213,11 @@ impl JpegDecoder {
                 size[0],
                 size[1],
                 ffmpeg_next::software::scaling::Flags::BILINEAR,
-            )
-            .map_err(fail)?;
+            )?;
             self.scaler = Some((scaler, size, format));
         }
         if let Some((scaler, _, _)) = self.scaler.as_mut() {
-            scaler.run(&self.decoded, &mut self.rgba).map_err(fail)?;
+            scaler.run(&self.decoded, &mut self.rgba)?;
         }
         Ok(packed_rgba(&self.rgba))
     }

@@ -85,12 +85,45 @@ pub enum CameraError {
         wanted: String,
         offered: String,
     },
-    #[error("camera `{device}`: {message}")]
-    Device { device: String, message: String },
+    #[error("camera `{device}`: {cause}")]
+    Device {
+        device: String,
+        cause: DeviceProblem,
+    },
     /// The camera was working and stopped delivering frames (unplugged).
-    #[error("camera `{device}` stopped delivering frames: {message}")]
-    Lost { device: String, message: String },
+    #[error("camera `{device}` stopped delivering frames: {cause}")]
+    Lost {
+        device: String,
+        cause: DeviceProblem,
+    },
 }
+
+/// What went wrong with a camera device: Tally's own findings, or the camera API's error,
+/// kept whole.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DeviceProblem {
+    #[error("not a /dev/videoN device")]
+    NotAVideoDevice,
+    #[error("{0} cannot be converted")]
+    Unconvertible(PixelFormat),
+    #[error("{0}")]
+    Api(Arc<dyn std::error::Error + Send + Sync>),
+}
+
+/// Two problems are the same when the operator would read the same words: the capture thread
+/// says a problem again only when it changes.
+impl PartialEq for DeviceProblem {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (DeviceProblem::NotAVideoDevice, DeviceProblem::NotAVideoDevice) => true,
+            (DeviceProblem::Unconvertible(a), DeviceProblem::Unconvertible(b)) => a == b,
+            (DeviceProblem::Api(a), DeviceProblem::Api(b)) => a.to_string() == b.to_string(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for DeviceProblem {}
 
 /// A raw frame as the camera sent it.
 pub struct RawFrame {

@@ -3,11 +3,13 @@
 //! code in the parent module, where it is tested.
 
 use super::{
-    CameraBackend, CameraError, CameraInfo, CameraMode, CameraStream, PixelFormat, RawFrame,
+    CameraBackend, CameraError, CameraInfo, CameraMode, CameraStream, DeviceProblem, PixelFormat,
+    RawFrame,
 };
 use nokhwa::utils::{
     ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
 };
+use std::sync::Arc;
 
 pub struct V4lBackend;
 
@@ -51,8 +53,7 @@ fn index_of(device: &str) -> Option<u32> {
 
 /// nokhwa's errors carry the OS message as text; sort out the ones the user can act on.
 fn classify(device: &str, error: nokhwa::NokhwaError) -> CameraError {
-    let message = error.to_string();
-    let lower = message.to_lowercase();
+    let lower = error.to_string().to_lowercase();
     if lower.contains("permission denied") {
         CameraError::Denied {
             device: device.into(),
@@ -64,7 +65,7 @@ fn classify(device: &str, error: nokhwa::NokhwaError) -> CameraError {
     } else {
         CameraError::Device {
             device: device.into(),
-            message,
+            cause: DeviceProblem::Api(Arc::new(error)),
         }
     }
 }
@@ -74,7 +75,7 @@ impl CameraBackend for V4lBackend {
         let found =
             nokhwa::query(ApiBackend::Video4Linux).map_err(|error| CameraError::Device {
                 device: "V4L2".into(),
-                message: error.to_string(),
+                cause: DeviceProblem::Api(Arc::new(error)),
             })?;
         let mut cameras = Vec::new();
         for info in found {
@@ -114,11 +115,11 @@ impl CameraBackend for V4lBackend {
     ) -> Result<Box<dyn CameraStream>, CameraError> {
         let index = index_of(device).ok_or_else(|| CameraError::Device {
             device: device.into(),
-            message: "not a /dev/videoN device".into(),
+            cause: DeviceProblem::NotAVideoDevice,
         })?;
         let format = frame_format(&mode.pixel).ok_or_else(|| CameraError::Device {
             device: device.into(),
-            message: format!("{} cannot be converted", mode.pixel),
+            cause: DeviceProblem::Unconvertible(mode.pixel.clone()),
         })?;
         let wanted = CameraFormat::new_from(mode.width, mode.height, format, mode.fps);
         let formats = [format];
@@ -144,7 +145,7 @@ impl CameraStream for V4lStream {
     fn next_frame(&mut self) -> Result<RawFrame, CameraError> {
         let data = self.camera.frame_raw().map_err(|error| CameraError::Lost {
             device: self.device.clone(),
-            message: error.to_string(),
+            cause: DeviceProblem::Api(Arc::new(error)),
         })?;
         Ok(RawFrame {
             data: data.into_owned(),
