@@ -17,6 +17,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("output", 5),
     ("engine", 6),
     ("show", 7),
+    ("control", 8),
     ("signals", 8),
     ("ui", 9),
 ];

@@ -3,13 +3,13 @@
 
 use super::docks;
 use super::handles::{self, ItemFrame};
-use super::history::History;
 use super::monitor::{self, PREVIEW_GREEN, PROGRAM_RED};
 use super::pickers::{PickFor, Pickers};
 use super::settings::{settings_path, AppSettings};
 use super::stats::StatsHistory;
 use super::window_paint::{CanvasImage, WindowPaint};
 use crate::base::Pacing;
+use crate::control::History;
 use crate::engine::{
     Command, Direction, Engine, EngineConfig, Event, FrameListener, RecordingConfig, Stats,
     Transition, TransitionKind,

@@ -11,7 +11,7 @@ mod app;
 mod damage;
 mod docks;
 mod handles;
-mod history;
+
 mod mesh_paint;
 mod monitor;
 mod pickers;
@@ -22,8 +22,8 @@ mod window_loop;
 mod window_paint;
 mod x11_shm;
 
+pub use crate::control::History;
 pub use app::{demo_collection, TallyApp, TransitionChoice};
-pub use history::History;
 pub use pickers::PickFor;
 pub use settings::{settings_path, AppSettings};
 

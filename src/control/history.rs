@@ -1,4 +1,4 @@
-//! Undo and redo for the app's edits: whole scene collections, before each edit. A collection
+//! Undo and redo for the show's edits: whole scene collections, before each edit. A collection
 //! is small (tens of sources), so snapshots are simpler and safer than inverse operations,
 //! and every kind of edit is undoable without writing its inverse.
 

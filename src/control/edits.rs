@@ -1,0 +1,306 @@
+//! Fine-grained edits of a collection, as a front-end asks for them (an input's volume, an
+//! item's visibility, a text source's text...), checked and applied without the front-end
+//! resending the collection. Pure: the controller records each for undo and hands the edited
+//! collection to the engine.
+
+use crate::scene::{Collection, SourceKind};
+use std::path::PathBuf;
+
+/// One edit of the open collection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Edit {
+    /// An input's fader, in dB (-100 to +26, as the mixer's fader).
+    SetVolume {
+        source: String,
+        db: f32,
+    },
+    SetMute {
+        source: String,
+        muted: bool,
+    },
+    /// Shows or hides item `index` (bottom first) of `scene`.
+    SetItemVisible {
+        scene: String,
+        index: usize,
+        visible: bool,
+    },
+    /// Moves item `index` of `scene` to `position` (canvas pixels of its top-left corner).
+    SetItemPosition {
+        scene: String,
+        index: usize,
+        position: [f32; 2],
+    },
+    SetText {
+        source: String,
+        text: String,
+    },
+    /// Points a media source at another file.
+    SetMediaFile {
+        source: String,
+        path: PathBuf,
+    },
+}
+
+/// Why an edit was refused; the collection is then unchanged.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EditError {
+    #[error("no source is named `{name}`{}", suggestion(.did_you_mean))]
+    UnknownSource {
+        name: String,
+        did_you_mean: Option<String>,
+    },
+    #[error("no scene is named `{name}`{}", suggestion(.did_you_mean))]
+    UnknownScene {
+        name: String,
+        did_you_mean: Option<String>,
+    },
+    #[error("scene `{scene}` has {items} item(s); there is no item {index}")]
+    NoSuchItem {
+        scene: String,
+        index: usize,
+        items: usize,
+    },
+    #[error("source `{source_id}` is a {kind} source; this needs {wanted}")]
+    WrongKind {
+        source_id: String,
+        kind: &'static str,
+        wanted: &'static str,
+    },
+    #[error("{value} dB is outside the fader's range, -100 to +26 dB")]
+    VolumeOutOfRange { value: f32 },
+}
+
+fn suggestion(did_you_mean: &Option<String>) -> String {
+    did_you_mean
+        .as_ref()
+        .map(|name| format!(" (did you mean `{name}`?)"))
+        .unwrap_or_default()
+}
+
+/// The closest name in `names` to `wanted`, if one is close.
+pub(super) fn closest<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Option<String> {
+    names
+        .map(|name| (strsim::jaro_winkler(wanted, name), name))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| name.to_string())
+}
+
+pub(super) fn unknown_scene(collection: &Collection, name: &str) -> EditError {
+    EditError::UnknownScene {
+        name: name.to_string(),
+        did_you_mean: closest(name, collection.scenes.iter().map(|s| s.name.as_str())),
+    }
+}
+
+pub(super) fn unknown_source(collection: &Collection, name: &str) -> EditError {
+    EditError::UnknownSource {
+        name: name.to_string(),
+        did_you_mean: closest(name, collection.sources.iter().map(|s| s.id.as_str())),
+    }
+}
+
+/// Applies `edit` to `collection`, or says why not and leaves it as it was.
+pub fn apply(collection: &mut Collection, edit: &Edit) -> Result<(), EditError> {
+    match edit {
+        Edit::SetVolume { source, db } => {
+            if !(-100.0..=26.0).contains(db) {
+                return Err(EditError::VolumeOutOfRange { value: *db });
+            }
+            sound_of(collection, source)?.volume_db = *db;
+        }
+        Edit::SetMute { source, muted } => sound_of(collection, source)?.muted = *muted,
+        Edit::SetItemVisible {
+            scene,
+            index,
+            visible,
+        } => item_of(collection, scene, *index)?.visible = *visible,
+        Edit::SetItemPosition {
+            scene,
+            index,
+            position,
+        } => item_of(collection, scene, *index)?.position = *position,
+        Edit::SetText { source, text } => match &mut kind_of(collection, source)? {
+            SourceKind::Text(settings) => settings.text = text.clone(),
+            other => return Err(wrong_kind(source, other, "a text source")),
+        },
+        Edit::SetMediaFile { source, path } => match &mut kind_of(collection, source)? {
+            SourceKind::Media(settings) => settings.path = path.clone(),
+            other => return Err(wrong_kind(source, other, "a media source")),
+        },
+    }
+    Ok(())
+}
+
+fn wrong_kind(source: &str, kind: &SourceKind, wanted: &'static str) -> EditError {
+    EditError::WrongKind {
+        source_id: source.to_string(),
+        kind: kind.name(),
+        wanted,
+    }
+}
+
+fn kind_of<'c>(collection: &'c mut Collection, id: &str) -> Result<&'c mut SourceKind, EditError> {
+    if collection.source(id).is_none() {
+        return Err(unknown_source(collection, id));
+    }
+    collection
+        .sources
+        .iter_mut()
+        .find(|source| source.id == id)
+        .map(|source| &mut source.kind)
+        .ok_or_else(|| EditError::UnknownSource {
+            name: id.to_string(),
+            did_you_mean: None,
+        })
+}
+
+fn sound_of<'c>(
+    collection: &'c mut Collection,
+    id: &str,
+) -> Result<&'c mut crate::scene::AudioSettings, EditError> {
+    let kind = kind_of(collection, id)?;
+    let name = kind.name();
+    kind.audio_mut().ok_or(EditError::WrongKind {
+        source_id: id.to_string(),
+        kind: name,
+        wanted: "a source with sound (media or audio input)",
+    })
+}
+
+fn item_of<'c>(
+    collection: &'c mut Collection,
+    scene: &str,
+    index: usize,
+) -> Result<&'c mut crate::scene::Item, EditError> {
+    if collection.scene(scene).is_none() {
+        return Err(unknown_scene(collection, scene));
+    }
+    let found = collection
+        .scenes
+        .iter_mut()
+        .find(|candidate| candidate.name == scene);
+    let Some(found) = found else {
+        return Err(EditError::UnknownScene {
+            name: scene.to_string(),
+            did_you_mean: None,
+        });
+    };
+    let items = found.items.len();
+    found.items.get_mut(index).ok_or(EditError::NoSuchItem {
+        scene: scene.to_string(),
+        index,
+        items,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn show() -> Collection {
+        crate::scene::parse_str(
+            "[canvas]\nwidth = 64\nheight = 36\nfps = 30\n\n\
+             [[sources]]\nid = \"title\"\nkind = \"text\"\ntext = \"Hello\"\n\n\
+             [[sources]]\nid = \"bed\"\nkind = \"audio_input\"\ndevice = \"default\"\n\n\
+             [[scenes]]\nname = \"Intro\"\n[[scenes.items]]\nsource = \"title\"\n",
+            Path::new("show.toml"),
+            Path::new("."),
+        )
+        .expect("the test collection loads")
+    }
+
+    #[test]
+    fn edits_change_exactly_what_they_name() {
+        let mut collection = show();
+        apply(
+            &mut collection,
+            &Edit::SetText {
+                source: "title".into(),
+                text: "Goodbye".into(),
+            },
+        )
+        .unwrap();
+        apply(
+            &mut collection,
+            &Edit::SetVolume {
+                source: "bed".into(),
+                db: -12.0,
+            },
+        )
+        .unwrap();
+        apply(
+            &mut collection,
+            &Edit::SetItemVisible {
+                scene: "Intro".into(),
+                index: 0,
+                visible: false,
+            },
+        )
+        .unwrap();
+        let mut expected = show();
+        if let SourceKind::Text(text) = &mut expected.sources[0].kind {
+            text.text = "Goodbye".into();
+        }
+        expected.sources[1].kind.audio_mut().unwrap().volume_db = -12.0;
+        expected.scenes[0].items[0].visible = false;
+        assert_eq!(collection, expected);
+    }
+
+    #[test]
+    fn a_refused_edit_says_why_and_changes_nothing() {
+        let mut collection = show();
+        let refusals = [
+            (
+                Edit::SetText {
+                    source: "titel".into(),
+                    text: "x".into(),
+                },
+                "no source is named `titel` (did you mean `title`?)",
+            ),
+            (
+                Edit::SetMute {
+                    source: "title".into(),
+                    muted: true,
+                },
+                "source `title` is a text source; this needs a source with sound (media or audio input)",
+            ),
+            (
+                Edit::SetText {
+                    source: "bed".into(),
+                    text: "x".into(),
+                },
+                "source `bed` is a audio_input source; this needs a text source",
+            ),
+            (
+                Edit::SetItemVisible {
+                    scene: "Intro".into(),
+                    index: 3,
+                    visible: true,
+                },
+                "scene `Intro` has 1 item(s); there is no item 3",
+            ),
+            (
+                Edit::SetItemPosition {
+                    scene: "intro".into(),
+                    index: 0,
+                    position: [0.0, 0.0],
+                },
+                "no scene is named `intro` (did you mean `Intro`?)",
+            ),
+            (
+                Edit::SetVolume {
+                    source: "bed".into(),
+                    db: 40.0,
+                },
+                "40 dB is outside the fader's range, -100 to +26 dB",
+            ),
+        ];
+        for (edit, why) in refusals {
+            let error = apply(&mut collection, &edit).expect_err("refused");
+            assert_eq!(error.to_string(), why);
+        }
+        assert_eq!(collection, show());
+    }
+}

@@ -1,0 +1,217 @@
+//! The show controller with a real engine: requests answered with their reasons, events to
+//! every subscriber, edits with undo, a recording started and stopped by request.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tally::control::{Controller, Edit, Received, Request, RequestError, Subscription};
+use tally::engine::{EngineConfig, Event, RecordingConfig};
+use tally::output::RecordingFormat;
+
+fn collection(dir: &Path) -> tally::scene::Collection {
+    let file = dir.join("show.toml");
+    std::fs::write(
+        &file,
+        "current_scene = \"Wide\"\n\n[canvas]\nwidth = 64\nheight = 36\nfps = 30\n\n\
+         [[sources]]\nid = \"red\"\nkind = \"color\"\ncolor = \"#ff0000\"\n\n\
+         [[sources]]\nid = \"title\"\nkind = \"text\"\ntext = \"Hello\"\n\n\
+         [[scenes]]\nname = \"Wide\"\n[[scenes.items]]\nsource = \"red\"\n\
+         [[scenes.items]]\nsource = \"title\"\n\n\
+         [[scenes]]\nname = \"Close\"\n[[scenes.items]]\nsource = \"title\"\n",
+    )
+    .unwrap();
+    tally::scene::load_file(&file).unwrap()
+}
+
+fn controller(dir: &Path) -> Controller {
+    std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
+    let mut controller = Controller::new(
+        collection(dir),
+        Some(dir.join("show.toml")),
+        EngineConfig::default(),
+    );
+    controller.start().expect("the engine starts");
+    controller
+}
+
+/// Pumps the controller until `subscription` receives an event `wanted` accepts.
+fn wait_for(
+    controller: &mut Controller,
+    subscription: &Subscription,
+    wanted: impl Fn(&Event) -> bool,
+) -> Event {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        controller.pump();
+        while let Some(received) = subscription.try_next() {
+            match received {
+                Received::Event(event) if wanted(&event) => return event,
+                Received::Event(_) => {}
+                Received::Overrun => panic!("the subscription was cut off"),
+            }
+        }
+        assert!(Instant::now() < deadline, "the event never came");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_request_that_cannot_be_carried_out_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut not_started = Controller::new(collection(dir.path()), None, EngineConfig::default());
+    assert!(matches!(
+        not_started.request(Request::SetProgramScene("Close".into())),
+        Err(RequestError::NotRunning)
+    ));
+    assert!(matches!(
+        not_started.request(Request::Save { to: None }),
+        Err(RequestError::NoFile)
+    ));
+    drop(not_started);
+
+    let mut controller = controller(dir.path());
+    let why = |result: Result<(), RequestError>| result.expect_err("refused").to_string();
+    assert_eq!(
+        why(controller.request(Request::SetProgramScene("close".into()))),
+        "no scene is named `close` (did you mean `Close`?)"
+    );
+    assert_eq!(
+        why(controller.request(Request::StopRecording)),
+        "nothing is being recorded"
+    );
+    assert_eq!(
+        why(controller.request(Request::StopStreaming)),
+        "nothing is being streamed"
+    );
+    assert_eq!(
+        why(controller.request(Request::Take(tally::engine::transition::Transition::CUT))),
+        "no scene is in preview (studio mode is off)"
+    );
+    assert_eq!(
+        why(controller.request(Request::Media {
+            source: "title".into(),
+            control: tally::sources::MediaControl::Pause,
+        })),
+        "source `title` is a text source; this needs a media source"
+    );
+    assert_eq!(why(controller.request(Request::Undo)), "nothing to undo");
+    controller.stop().unwrap();
+}
+
+#[test]
+fn requests_reach_the_engine_and_every_subscriber_hears_the_recording_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut controller = controller(dir.path());
+    let reader = controller.subscribe();
+    // This one reads nothing until the end, while meter readings arrive ten times a second.
+    let idle = controller.subscribe();
+
+    controller
+        .request(Request::SetProgramScene("Close".into()))
+        .unwrap();
+    wait_for(&mut controller, &reader, |event| {
+        *event
+            == Event::SceneChanged {
+                scene: "Close".into(),
+            }
+    });
+    assert_eq!(controller.state().program, "Close");
+
+    let file = dir.path().join("take.mkv");
+    let recording = RecordingConfig {
+        path: file.clone(),
+        format: RecordingFormat::Mkv,
+    };
+    controller
+        .request(Request::StartRecording(recording.clone()))
+        .unwrap();
+    assert!(matches!(
+        controller.request(Request::StartRecording(recording)),
+        Err(RequestError::AlreadyRecording(path)) if path == file
+    ));
+    // A second of show with the recording running.
+    wait_for(&mut controller, &reader, |event| {
+        matches!(event, Event::AudioLevels(_))
+    });
+    let until = controller.stats().unwrap().frames_rendered + 30;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while controller.stats().unwrap().frames_rendered < until {
+        controller.pump();
+        assert!(Instant::now() < deadline, "the engine stopped rendering");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    controller.request(Request::StopRecording).unwrap();
+    let stopped = wait_for(&mut controller, &reader, |event| {
+        matches!(event, Event::RecordingStopped { .. })
+    });
+    assert_eq!(
+        stopped,
+        Event::RecordingStopped {
+            path: file.clone(),
+            error: None
+        }
+    );
+    assert_eq!(controller.state().recording, None);
+    assert!(std::fs::metadata(&file).unwrap().len() > 0);
+
+    // The idle subscriber kept every change of state, and only the newest meter reading.
+    let mut changes = Vec::new();
+    let mut readings = 0;
+    while let Some(received) = idle.try_next() {
+        match received {
+            Received::Event(Event::AudioLevels(_)) => readings += 1,
+            Received::Event(event) => changes.push(event),
+            Received::Overrun => panic!("cut off"),
+        }
+    }
+    assert!(changes.contains(&Event::SceneChanged {
+        scene: "Close".into()
+    }));
+    assert!(changes.contains(&stopped), "{changes:?}");
+    assert_eq!(readings, 1);
+    assert!(idle.levels_lost() > 0);
+    controller.stop().unwrap();
+}
+
+#[test]
+fn edits_are_undone_and_redone_and_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut controller = controller(dir.path());
+    let original = controller.collection().clone();
+    controller
+        .request(Request::Edit(Edit::SetItemVisible {
+            scene: "Wide".into(),
+            index: 1,
+            visible: false,
+        }))
+        .unwrap();
+    controller
+        .request(Request::Edit(Edit::SetText {
+            source: "title".into(),
+            text: "Goodbye".into(),
+        }))
+        .unwrap();
+    let edited = controller.collection().clone();
+    assert!(!edited.scenes[0].items[1].visible);
+    assert!(controller.state().unsaved);
+
+    controller.request(Request::Undo).unwrap();
+    controller.request(Request::Undo).unwrap();
+    assert_eq!(controller.collection(), &original);
+    controller.request(Request::Redo).unwrap();
+    controller.request(Request::Redo).unwrap();
+    assert_eq!(controller.collection(), &edited);
+
+    let saved = dir.path().join("saved.toml");
+    controller
+        .request(Request::Save {
+            to: Some(saved.clone()),
+        })
+        .unwrap();
+    assert!(!controller.state().unsaved);
+    let mut reloaded = tally::scene::load_file(&saved).unwrap();
+    reloaded.base_dir = edited.base_dir.clone();
+    assert_eq!(reloaded, edited);
+    controller.stop().unwrap();
+}
