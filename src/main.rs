@@ -6,8 +6,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tally::base::Pacing;
+use tally::control::{Controller, Received, Request, Subscription};
 use tally::encode::{AudioSettings, RateControl, VideoEncoderKind, VideoSettings};
-use tally::engine::{Command, Engine, EngineConfig, Event, RecordingConfig, Summary};
+use tally::engine::{EngineConfig, Event, RecordingConfig, Summary};
 use tally::output::{
     parse_destination, Destination, OutputState, OutputStats, QueueSettings, ReconnectSettings,
     RecordingFormat, StreamSettings,
@@ -850,7 +851,7 @@ fn say_err(line: &str) {
 
 /// Prints the engine's events waiting to be read: warnings on standard error, the rest on
 /// standard output (through the progress bar when it is drawn).
-fn say_events(engine: &Engine, progress: &ProgressBar) {
+fn say_events(events: &Subscription, progress: &ProgressBar) {
     let say = |line: String| {
         if progress.is_hidden() {
             say_out(&line);
@@ -858,7 +859,14 @@ fn say_events(engine: &Engine, progress: &ProgressBar) {
             progress.println(line);
         }
     };
-    while let Ok(event) = engine.events().try_recv() {
+    while let Some(received) = events.try_next() {
+        let event = match received {
+            Received::Event(event) => event,
+            Received::Overrun => {
+                say_err("warning: the terminal fell too far behind the show's events; some were not shown");
+                return;
+            }
+        };
         match event {
             // Warnings go to stderr, where scripts look for trouble.
             Event::Warning(message) if progress.is_hidden() => {
@@ -899,7 +907,9 @@ fn run_engine(
     let fps = collection.canvas.fps;
     let frame_limit = config.frame_limit;
     let streaming = !config.streams.is_empty();
-    let engine = Engine::start(collection, config).context("cannot start")?;
+    let mut controller = Controller::new(collection, None, config);
+    let events = controller.subscribe();
+    controller.start().context("cannot start")?;
 
     let (interrupt_sender, interrupted) = crossbeam_channel::bounded(4);
     tally::signals::on_stop_signal(move |name| {
@@ -925,7 +935,7 @@ fn run_engine(
         ProgressBar::new_spinner().with_message("running; Ctrl-C stops")
     };
     let mut last_report = std::time::Instant::now();
-    while !engine.is_finished() {
+    while !controller.is_finished() {
         // indicatif drops println when it draws nothing (no terminal): print plainly then.
         let say = |line: String| {
             if progress.is_hidden() {
@@ -935,8 +945,8 @@ fn run_engine(
             }
         };
         for () in go.iter().flat_map(|go| go.try_iter()) {
-            if let Err(error) = engine.send(Command::Go) {
-                say(format!("GO did not reach the engine: {error}"));
+            if let Err(error) = controller.request(Request::Go) {
+                say(format!("GO did not reach the show: {error}"));
             }
         }
         if let Ok(signal) = interrupted.try_recv() {
@@ -945,13 +955,16 @@ fn run_engine(
             } else {
                 say(format!("{signal}: stopping, finishing outputs..."));
                 stopping = true;
-                if let Err(error) = engine.send(Command::Stop) {
-                    say(format!("the engine did not take the stop: {error}"));
+                if let Err(error) = controller.request(Request::Stop) {
+                    say(format!("the show did not take the stop: {error}"));
                 }
             }
         }
-        say_events(&engine, &progress);
-        let stats = engine.stats();
+        controller.pump();
+        say_events(&events, &progress);
+        let Some(stats) = controller.stats() else {
+            break;
+        };
         progress.set_position(stats.frames_rendered);
         let loudness = stats.audio_levels.as_ref().map_or(String::new(), |levels| {
             format!(
@@ -977,10 +990,11 @@ fn run_engine(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let summary = controller.wait().context("failed")?;
     // What the last frames said (the cue that ended the show, a recording's end).
-    say_events(&engine, &progress);
+    say_events(&events, &progress);
     progress.finish_and_clear();
-    let summary = engine.wait().context("failed")?;
+    let summary = summary.context("the show never started")?;
     print_summary(&summary, recording, fps.as_f64());
     // A stream that never got a byte through failed, whether it was still retrying at the end
     // or had given up: the exit code must not depend on which came first.

@@ -51,6 +51,9 @@ pub enum Request {
     },
     /// The operator's GO for a show's next cue.
     Go,
+    /// Ends the show: the frame in hand is finished, the outputs are closed, and the engine
+    /// stops (see [`Controller::is_finished`] and [`Controller::wait`]).
+    Stop,
 }
 
 /// Why a request was not carried out.
@@ -147,10 +150,37 @@ impl Controller {
         let Some(engine) = self.engine.take() else {
             return Ok(None);
         };
+        let last_events = engine.events().clone();
         let summary = engine.stop();
-        // Nothing records or streams once the engine has stopped, whatever its last events said.
+        self.ended(&last_events);
+        summary.map(Some)
+    }
+
+    /// After the engine has ended: its last events (the end of a recording, the cue that ended
+    /// the show) go to the subscribers, and nothing records or streams any more.
+    fn ended(&mut self, last_events: &crossbeam_channel::Receiver<Event>) {
+        for event in last_events.try_iter() {
+            self.observe(&event);
+            self.hub.publish(&event);
+        }
         self.recording = None;
         self.streaming = false;
+    }
+
+    /// Whether the engine has ended (by itself at its frame limit or the end of a show, or
+    /// after [`Request::Stop`]), or never started.
+    pub fn is_finished(&self) -> bool {
+        self.engine.as_ref().is_none_or(Engine::is_finished)
+    }
+
+    /// Waits for the engine to end, after handing its last events to the subscribers.
+    pub fn wait(&mut self) -> Result<Option<Summary>, EngineError> {
+        let Some(engine) = self.engine.take() else {
+            return Ok(None);
+        };
+        let last_events = engine.events().clone();
+        let summary = engine.wait();
+        self.ended(&last_events);
         summary.map(Some)
     }
 
@@ -166,16 +196,21 @@ impl Controller {
         };
         let events: Vec<Event> = engine.events().try_iter().collect();
         for event in events {
-            match &event {
-                Event::SceneChanged { scene } => self.program = scene.clone(),
-                Event::PreviewChanged { scene } => self.preview = scene.clone(),
-                Event::RecordingStopped { path, .. } if self.recording.as_ref() == Some(path) => {
-                    self.recording = None;
-                }
-                Event::StreamingStopped { .. } => self.streaming = false,
-                _ => {}
-            }
+            self.observe(&event);
             self.hub.publish(&event);
+        }
+    }
+
+    /// Keeps the state an engine event describes.
+    fn observe(&mut self, event: &Event) {
+        match event {
+            Event::SceneChanged { scene } => self.program = scene.clone(),
+            Event::PreviewChanged { scene } => self.preview = scene.clone(),
+            Event::RecordingStopped { path, .. } if self.recording.as_ref() == Some(path) => {
+                self.recording = None;
+            }
+            Event::StreamingStopped { .. } => self.streaming = false,
+            _ => {}
         }
     }
 
@@ -286,6 +321,7 @@ impl Controller {
                 self.send(Command::Media { source, control })
             }
             Request::Go => self.send(Command::Go),
+            Request::Stop => self.send(Command::Stop),
         }
     }
 
