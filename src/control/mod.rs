@@ -4,8 +4,9 @@
 //! success or a [`RequestError`] that says why, and read its events through their own
 //! [`Subscription`] (see [`hub`]), so a slow reader loses only its own meter readings.
 //!
-//! Unfinished (issue #16): the app and `tally record/stream/run` do not go through it yet, and
-//! settings are the engine configuration it is given.
+//! `tally record`, `stream` and `run` go through it. Unfinished (issue #16): the app does not
+//! yet (it still owns its collection, history and engine session), and settings are the engine
+//! configuration it is given.
 
 mod edits;
 mod history;
