@@ -222,3 +222,60 @@ fn edits_reach_the_running_engine() {
         "green after the edit: {last:?}"
     );
 }
+
+/// An edit that points a source at a file which takes long to open (here a FIFO nobody writes
+/// to: FFmpeg waits on it) must not hold up program output: the source opens on a helper
+/// thread while the frames go on, and its failure arrives as a warning.
+#[test]
+fn a_source_that_takes_long_to_open_does_not_hold_up_the_show() {
+    std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("slow.mp4");
+    assert!(common::tool("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let engine = Engine::start(
+        collection(),
+        EngineConfig {
+            pacing: Pacing::RealTime,
+            frame_limit: None,
+            recording: None,
+            ..config(&dir.path().join("unused.mkv"), 0)
+        },
+    )
+    .unwrap();
+    let mut edited = collection();
+    // The loader would refuse a FIFO; the engine is handed the source as an edit would be.
+    let clip = scene::Source {
+        id: "clip".into(),
+        kind: scene::SourceKind::Media(scene::MediaSource {
+            path: fifo.clone(),
+            looping: false,
+            audio: Default::default(),
+        }),
+    };
+    edited.sources.push(clip);
+    edited.scenes[0]
+        .items
+        .push(scene::Item::new("clip", [0.0, 0.0]));
+    let before = engine.stats().frames_rendered;
+    engine
+        .send(Command::UpdateCollection(Box::new(edited)))
+        .expect("the engine takes the edit");
+    common::wait_until(
+        "30 more frames while the source opens",
+        Duration::from_secs(30),
+        || engine.stats().frames_rendered >= before + 30,
+    );
+    // Let FFmpeg's open end: a writer comes and goes, the file is empty, the open fails.
+    drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
+    common::wait_until("a warning about the clip", Duration::from_secs(30), || {
+        engine
+            .events()
+            .try_iter()
+            .any(|event| matches!(&event, Event::Warning(message) if message.contains("clip")))
+    });
+    engine.stop().unwrap();
+}

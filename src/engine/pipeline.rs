@@ -159,6 +159,11 @@ struct RenderLoop<'r> {
     switcher: Switcher,
     audio: ProgramAudio<'r>,
     pacer: Pacer,
+    /// When frame 0 was due, for sources opened during the show.
+    clock_start: Instant,
+    /// Sources being opened on helper threads after an edit, by id.
+    opening: HashMap<String, Opening>,
+    edits: u64,
     /// The frame the loop renders next.
     index: u64,
     /// Started with outputs (the command line): a failed encoder or recording ends the run.
@@ -223,6 +228,9 @@ impl<'r> RenderLoop<'r> {
             outputs,
             switcher,
             audio,
+            clock_start,
+            opening: HashMap::new(),
+            edits: 0,
             index: 0,
         }
     }
@@ -333,16 +341,17 @@ impl<'r> RenderLoop<'r> {
             Command::StopStreaming => self.outputs.stop_streams(self.index),
             Command::SetVideoSettings(video) => self.outputs.set_video_settings(video),
             Command::UpdateCollection(updated) => {
-                let reopened = update_collection(
+                let to_open = update_collection(
                     &mut self.collection,
                     *updated,
                     &mut self.sources,
                     &mut self.audio.mixer,
                     self.events,
                 );
-                for id in reopened {
-                    self.compositor.forget(&id);
-                    self.preview.forget(&id);
+                let collection = &self.collection;
+                self.opening.retain(|id, _| collection.source(id).is_some());
+                for id in to_open {
+                    self.open_source(&id);
                 }
                 self.audio.open_monitor_if_asked(self.config);
                 let fallback = self.collection.current_scene.clone();
@@ -366,9 +375,111 @@ impl<'r> RenderLoop<'r> {
         Flow::Continue
     }
 
+    /// Opens source `id` of the collection for an edit. In real time a source that decodes or
+    /// captures is opened and prerolled on a helper thread, so program output never waits for
+    /// it: the source it replaces plays on until it is ready ([`Self::take_opened`]). With
+    /// deterministic pacing it is opened here, so an edit lands on its exact frame.
+    fn open_source(&mut self, id: &str) {
+        let Some(source) = self.collection.source(id).cloned() else {
+            return;
+        };
+        self.edits += 1;
+        if self.config.pacing == Pacing::RealTime && opens_slowly(&source.kind) {
+            let (sender, result) = crossbeam_channel::bounded(1);
+            let collection = self.collection.clone();
+            let to_open = source.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("open {id}").chars().take(15).collect())
+                .spawn(move || {
+                    let opened = sources::open(&to_open, &collection).map(|mut running| {
+                        running.preroll(EDIT_PREROLL);
+                        running
+                    });
+                    // The render loop went on to another edit of this source (or stopped):
+                    // this one is not wanted any more.
+                    if sender.send(opened).is_err() {
+                        tracing::debug!(
+                            "source `{}` opened after it was no longer wanted",
+                            to_open.id
+                        );
+                    }
+                });
+            match spawned {
+                Ok(_) => {
+                    self.opening.insert(
+                        id.to_string(),
+                        Opening {
+                            edit: self.edits,
+                            result,
+                        },
+                    );
+                    return;
+                }
+                Err(error) => self.events.send(Event::Warning(format!(
+                    "source `{id}` is opened on the render thread (no helper thread: {error})"
+                ))),
+            }
+        }
+        self.opening.remove(id);
+        let opened = sources::open(&source, &self.collection);
+        self.swap_in(id, opened, true);
+    }
+
+    /// Puts the sources opened on helper threads since the last frame in place of the ones
+    /// they replace.
+    fn take_opened(&mut self) {
+        let mut finished = Vec::new();
+        for (id, opening) in &self.opening {
+            match opening.result.try_recv() {
+                Ok(opened) => finished.push((id.clone(), opening.edit, Some(opened))),
+                Err(crossbeam_channel::TryRecvError::Empty) => {}
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    finished.push((id.clone(), opening.edit, None));
+                }
+            }
+        }
+        for (id, edit, opened) in finished {
+            self.opening.remove(&id);
+            tracing::debug!(edit, "source `{id}` opened off the render thread");
+            match opened {
+                Some(opened) => self.swap_in(&id, opened, false),
+                None => self.events.send(Event::Warning(format!(
+                    "source `{id}`: the thread opening it ended without a result (it panicked)"
+                ))),
+            }
+        }
+    }
+
+    /// Source `id` (re)opened for an edit, or why not; `preroll` waits for its first picture.
+    fn swap_in(
+        &mut self,
+        id: &str,
+        opened: Result<Box<dyn RunningSource>, sources::SourceError>,
+        preroll: bool,
+    ) {
+        match opened {
+            Ok(mut running) => {
+                if preroll {
+                    running.preroll(EDIT_PREROLL);
+                }
+                // A live source places what it captures on the engine's clock.
+                running.clock_started(self.clock_start);
+                self.sources.insert(id.to_string(), running);
+            }
+            Err(error) => {
+                self.sources.remove(id);
+                self.events.send(Event::Warning(error.to_string()));
+            }
+        }
+        // Its pictures on the GPU are the old source's.
+        self.compositor.forget(id);
+        self.preview.forget(id);
+    }
+
     /// What the operator and the front-ends see once a frame: the switcher's state, the
     /// sources' sizes, the outputs' news and bitrates, the sources' warnings.
     fn report(&mut self, now: Duration) {
+        self.take_opened();
         announce(self.switcher.tick(now), self.events);
         publish_switcher(&self.switcher, now, self.counters);
         if self.index % 10 == 0 {
@@ -812,10 +923,11 @@ fn publish_switcher(switcher: &Switcher, now: Duration, counters: &Counters) {
     }
 }
 
-/// Swaps in an edited collection: sources that are new or whose settings changed are
-/// (re)opened, removed ones closed; item changes (position, size...) need nothing more.
-/// A source that fails to open is a warning; the rest of the edit still applies. Returns the
-/// ids of the sources replaced, whose cached textures are now stale.
+/// Swaps in an edited collection: removed sources are closed, and the ids of sources that are
+/// new or whose settings changed are returned, to be opened (the caller decides where: see
+/// [`RenderLoop::open_source`]); item changes (position, size...) need nothing more, and a
+/// change of a source's sound alone is the mixer's (reopening would restart a media file from
+/// its start).
 fn update_collection(
     collection: &mut Collection,
     updated: Collection,
@@ -823,7 +935,7 @@ fn update_collection(
     mixer: &mut Mixer,
     events: &EventSink,
 ) -> Vec<String> {
-    let mut reopened = Vec::new();
+    let mut to_open = Vec::new();
     if updated.canvas != collection.canvas {
         events.send(Event::Warning(
             "canvas size and frame rate changes apply when the engine restarts".into(),
@@ -839,22 +951,10 @@ fn update_collection(
         }
         sound_changed |=
             source.kind.audio().is_some() || old.is_some_and(|old| old.kind.audio().is_some());
-        // A fader, mute or filter change is the mixer's alone: reopening would restart a
-        // media file from its start and hold up this frame while it prerolls.
         if running && old.is_some_and(|old| old.kind.same_apart_from_audio(&source.kind)) {
             continue;
         }
-        reopened.push(source.id.clone());
-        match sources::open(source, &updated) {
-            Ok(mut running) => {
-                running.preroll(Duration::from_millis(500));
-                sources.insert(source.id.clone(), running);
-            }
-            Err(error) => {
-                sources.remove(&source.id);
-                events.send(Event::Warning(error.to_string()));
-            }
-        }
+        to_open.push(source.id.clone());
     }
     let canvas = collection.canvas;
     *collection = updated;
@@ -862,7 +962,30 @@ fn update_collection(
     if sound_changed {
         mixer.update(collection);
     }
-    reopened
+    to_open
+}
+
+/// How long a source opened during the show may take to show its first picture.
+const EDIT_PREROLL: Duration = Duration::from_millis(500);
+
+/// A source being opened on a helper thread; the one it replaces (if any) plays on meanwhile.
+struct Opening {
+    /// Which edit asked for it (for the log); a later edit of the same source replaces it.
+    edit: u64,
+    result: Receiver<Result<Box<dyn RunningSource>, sources::SourceError>>,
+}
+
+/// Sources that decode or capture take long to open (a media file prerolls for up to
+/// [`EDIT_PREROLL`], a device may not answer at once); the others are made in a moment.
+fn opens_slowly(kind: &crate::scene::SourceKind) -> bool {
+    use crate::scene::SourceKind;
+    matches!(
+        kind,
+        SourceKind::Media(_)
+            | SourceKind::Screen(_)
+            | SourceKind::Camera(_)
+            | SourceKind::AudioInput(_)
+    )
 }
 
 /// The program's sound as the render loop makes it: each block of the mix goes to the
@@ -1023,14 +1146,14 @@ mod tests {
                 ..AudioSettings::default()
             },
         );
-        let reopened = update_collection(
+        let to_open = update_collection(
             &mut collection,
             quieter.clone(),
             &mut sources,
             &mut mixer,
             &events,
         );
-        assert!(reopened.is_empty(), "{reopened:?}");
+        assert!(to_open.is_empty(), "{to_open:?}");
         assert!(
             sources.contains_key("clip"),
             "the playing source was dropped"
@@ -1044,24 +1167,30 @@ mod tests {
             "the mixer did not take the new settings: {block:?}"
         );
 
-        // Another file is another source: opened anew (and this one is missing).
+        // Another file is another source, to be opened anew; the playing one plays on until
+        // the new one is ready.
         let other_file = with_clip(
             "other.mp4",
             quieter.sources[0].kind.audio().unwrap().clone(),
         );
-        let reopened = update_collection(
+        let to_open = update_collection(
             &mut collection,
-            other_file,
+            other_file.clone(),
             &mut sources,
             &mut mixer,
             &events,
         );
-        assert_eq!(reopened, ["clip"]);
-        assert!(!sources.contains_key("clip"));
-        assert!(
-            matches!(warnings.try_recv(), Ok(Event::Warning(message)) if message.contains("other.mp4")),
-            "the missing file is a warning"
-        );
+        assert_eq!(to_open, ["clip"]);
+        assert!(sources.contains_key("clip"));
+        assert_eq!(collection, other_file);
+
+        // A source taken out of the collection is closed at once.
+        let mut without = other_file;
+        without.sources.clear();
+        let to_open =
+            update_collection(&mut collection, without, &mut sources, &mut mixer, &events);
+        assert!(to_open.is_empty());
+        assert!(sources.is_empty());
     }
 
     fn two_scenes() -> Collection {
