@@ -616,3 +616,53 @@ actions = [{ do = "end" }]
         stderr(&output)
     );
 }
+
+#[test]
+fn stop_streaming_with_destinations_stops_only_those() {
+    let server = common::RtmpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (server.url("a"), server.url("b"));
+    let show = show(
+        dir.path(),
+        &format!(
+            r#"
+[[cues]]
+name = "On air"
+at = "00:00:00"
+actions = [{{ do = "stream", to = ["{a}", "{b}"] }}]
+
+[[cues]]
+name = "Drop A"
+at = "00:00:01.5"
+actions = [{{ do = "stop_streaming", to = ["{a}"] }}]
+
+[[cues]]
+name = "End"
+at = "00:00:03"
+actions = [{{ do = "end" }}]
+"#
+        ),
+    );
+    let output = run(tally().arg("run").arg(&show));
+    assert!(output.status.success(), "{}", stderr(&output));
+    // FLV says no duration: count the pictures (30 a second).
+    let frames = |stream: &str| -> u64 {
+        probe(
+            &server.recording(stream),
+            "v:0",
+            "stream=nb_read_frames",
+            true,
+        )[0]
+        .parse()
+        .unwrap()
+    };
+    let (a_frames, b_frames) = (frames("a"), frames("b"));
+    assert!(
+        (30..66).contains(&a_frames),
+        "stream a had {a_frames} frames"
+    );
+    assert!(
+        b_frames >= 80,
+        "stream b had {b_frames} frames (a {a_frames})"
+    );
+}

@@ -194,6 +194,8 @@ pub enum Command {
     StartStreaming(Vec<Destination>),
     /// End every live stream at the next frame.
     StopStreaming,
+    /// End only the live streams to these destinations at the next frame; the others go on.
+    StopStreamingTo(Vec<Destination>),
     /// Encode with these settings from the next time encoding starts (outputs that join a
     /// recording or stream already running share its encoder as it is).
     SetVideoSettings(VideoSettings),

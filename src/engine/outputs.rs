@@ -243,6 +243,9 @@ impl RecordingOutput {
 }
 
 struct LiveStream {
+    /// Where it goes, keys and all: two streams to one server differ only in their keys, which
+    /// their names mask.
+    destination: Destination,
     output: Arc<StreamOutput>,
     sink: Arc<Sink>,
     adaptive: Option<AdaptiveBitrate>,
@@ -399,6 +402,7 @@ impl Outputs {
             ));
             let sink = session.attach(Target::Stream(output.clone()), session.window_from(start));
             started.push(LiveStream {
+                destination: destination.clone(),
                 output,
                 sink,
                 adaptive: adaptive_kbps.map(AdaptiveBitrate::new),
@@ -410,12 +414,18 @@ impl Outputs {
         Ok(())
     }
 
-    /// Stops every live stream at canvas frame `frame`.
-    pub fn stop_streams(&mut self, frame: u64) {
+    /// Stops the live streams to `only` (every one when `None`) at canvas frame `frame`.
+    pub fn stop_streams(&mut self, frame: u64, only: Option<&[Destination]>) {
         let end = self.instant(frame);
-        if stop_all(self.streams.iter().map(|s| &s.sink), end) {
+        let chosen = self
+            .streams
+            .iter()
+            .filter(|stream| only.is_none_or(|wanted| wanted.contains(&stream.destination)));
+        if stop_all(chosen.map(|s| &s.sink), end) {
             self.streams_stopping = true;
-            self.counters.video_target_kbps.store(0, Ordering::Relaxed);
+            if self.streams.iter().all(|stream| stream.sink.is_stopping()) {
+                self.counters.video_target_kbps.store(0, Ordering::Relaxed);
+            }
             self.after_stop(frame);
         }
     }

@@ -338,7 +338,10 @@ impl<'r> RenderLoop<'r> {
                     });
                 }
             }
-            Command::StopStreaming => self.outputs.stop_streams(self.index),
+            Command::StopStreaming => self.outputs.stop_streams(self.index, None),
+            Command::StopStreamingTo(destinations) => {
+                self.outputs.stop_streams(self.index, Some(&destinations));
+            }
             Command::SetVideoSettings(video) => self.outputs.set_video_settings(video),
             Command::UpdateCollection(updated) => {
                 let to_open = update_collection(

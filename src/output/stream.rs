@@ -210,6 +210,11 @@ pub struct StreamOutput {
 }
 
 impl StreamOutput {
+    /// The destination's name (its primary URL with secrets masked).
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
     pub fn start(
         destination: Destination,
         video: StreamInfo,

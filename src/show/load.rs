@@ -310,7 +310,7 @@ impl Decoder<'_> {
             "volume" => &["do", "source", "db", "fade_ms"],
             "mute" | "unmute" | "play" | "pause" | "restart" => &["do", "source"],
             "record" => &["do", "file"],
-            "stream" => &["do", "to"],
+            "stream" | "stop_streaming" => &["do", "to"],
             _ => &["do"],
         };
         self.reject_unknown_keys(table, keys);
@@ -413,7 +413,12 @@ impl Decoder<'_> {
                 Action::Stream(self.destinations(value, &table.child("to"))?)
             }
             "stop_recording" => Action::StopRecording,
-            "stop_streaming" => Action::StopStreaming,
+            "stop_streaming" => match table.get("to") {
+                None => Action::StopStreaming(None),
+                Some(value) => {
+                    Action::StopStreaming(Some(self.destinations(value, &table.child("to"))?))
+                }
+            },
             _ => Action::End,
         })
     }

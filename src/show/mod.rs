@@ -143,8 +143,8 @@ pub enum Action {
     StopRecording,
     /// Start streaming to these destinations.
     Stream(Vec<Destination>),
-    /// Stop every stream (`--to` ones too).
-    StopStreaming,
+    /// Stop the streams to these destinations, or every stream (`--to` ones too) when `None`.
+    StopStreaming(Option<Vec<Destination>>),
     /// Play, pause or restart a media source.
     Media {
         source: String,

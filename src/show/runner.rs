@@ -160,8 +160,11 @@ impl CueRunner {
                     Command::SetPreview(scene) => state.preview = scene,
                     Command::StartRecording(config) => state.recording = Some(config.path),
                     Command::StopRecording => state.recording = None,
-                    Command::StartStreaming(destinations) => state.streams = destinations,
+                    Command::StartStreaming(destinations) => state.streams.extend(destinations),
                     Command::StopStreaming => state.streams.clear(),
+                    Command::StopStreamingTo(stopped) => {
+                        state.streams.retain(|stream| !stopped.contains(stream));
+                    }
                     Command::Stop => {
                         return Err(super::StartError::AfterTheEnd { cue: cue.name });
                     }
@@ -273,7 +276,10 @@ impl CueRunner {
             Action::Stream(destinations) => {
                 commands.push(Command::StartStreaming(destinations.clone()));
             }
-            Action::StopStreaming => commands.push(Command::StopStreaming),
+            Action::StopStreaming(None) => commands.push(Command::StopStreaming),
+            Action::StopStreaming(Some(destinations)) => {
+                commands.push(Command::StopStreamingTo(destinations.clone()));
+            }
             Action::End => commands.push(Command::Stop),
             Action::Media { source, control } => {
                 // Restarted or played again: it has not ended any more.
