@@ -118,6 +118,37 @@ fn requests_reach_the_engine_and_every_subscriber_hears_the_recording_stop() {
     });
     assert_eq!(controller.state().program, "Close");
 
+    // Studio mode: a fade taken by request is under way for a while, then done.
+    controller
+        .request(Request::SetPreviewScene(Some("Wide".into())))
+        .unwrap();
+    wait_for(&mut controller, &reader, |event| {
+        *event
+            == Event::PreviewChanged {
+                scene: Some("Wide".into()),
+            }
+    });
+    controller
+        .request(Request::Take(tally::engine::transition::Transition::fade(
+            Duration::from_secs(1),
+        )))
+        .unwrap();
+    common::wait_until("the fade under way", Duration::from_secs(30), || {
+        controller
+            .state()
+            .transition_progress
+            .is_some_and(|progress| progress > 0.0 && progress < 1.0)
+    });
+    wait_for(&mut controller, &reader, |event| {
+        *event
+            == Event::SceneChanged {
+                scene: "Wide".into(),
+            }
+    });
+    common::wait_until("the fade done", Duration::from_secs(30), || {
+        controller.state().transition_progress.is_none()
+    });
+
     let file = dir.path().join("take.mkv");
     let recording = RecordingConfig {
         path: file.clone(),

@@ -93,6 +93,9 @@ pub struct ShowState {
     pub program: String,
     /// `Some` in studio mode.
     pub preview: Option<String>,
+    /// How far a transition (or the T-bar) has taken preview to program, 0 to 1, while one is
+    /// under way.
+    pub transition_progress: Option<f32>,
     /// The recording's file while one runs (from its request until its `RecordingStopped`).
     pub recording: Option<PathBuf>,
     pub streaming: bool,
@@ -219,6 +222,10 @@ impl Controller {
         ShowState {
             program: self.program.clone(),
             preview: self.preview.clone(),
+            transition_progress: self
+                .engine
+                .as_ref()
+                .and_then(|engine| engine.stats().switcher.transition_progress),
             recording: self.recording.clone(),
             streaming: self.streaming,
             unsaved: self.unsaved,
@@ -233,6 +240,7 @@ impl Controller {
         &self.collection
     }
 
+    /// The engine's figures: frames, each output's state and throughput, meters.
     pub fn stats(&self) -> Option<Stats> {
         self.engine.as_ref().map(Engine::stats)
     }
