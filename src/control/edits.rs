@@ -3,7 +3,7 @@
 //! resending the collection. Pure: the controller records each for undo and hands the edited
 //! collection to the engine.
 
-use crate::scene::{Collection, SourceKind};
+use crate::scene::{did_you_mean, Collection, SourceKind};
 use std::path::PathBuf;
 
 /// One edit of the open collection.
@@ -77,26 +77,19 @@ fn suggestion(did_you_mean: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-/// The closest name in `names` to `wanted`, if one is close.
-pub(super) fn closest<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Option<String> {
-    names
-        .map(|name| (strsim::jaro_winkler(wanted, name), name))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, name)| name.to_string())
-}
-
 pub(super) fn unknown_scene(collection: &Collection, name: &str) -> EditError {
     EditError::UnknownScene {
         name: name.to_string(),
-        did_you_mean: closest(name, collection.scenes.iter().map(|s| s.name.as_str())),
+        did_you_mean: did_you_mean(name, collection.scenes.iter().map(|s| s.name.as_str()))
+            .map(str::to_string),
     }
 }
 
 pub(super) fn unknown_source(collection: &Collection, name: &str) -> EditError {
     EditError::UnknownSource {
         name: name.to_string(),
-        did_you_mean: closest(name, collection.sources.iter().map(|s| s.id.as_str())),
+        did_you_mean: did_you_mean(name, collection.sources.iter().map(|s| s.id.as_str()))
+            .map(str::to_string),
     }
 }
 
@@ -141,18 +134,10 @@ fn wrong_kind(source: &str, kind: &SourceKind, wanted: &'static str) -> EditErro
 }
 
 fn kind_of<'c>(collection: &'c mut Collection, id: &str) -> Result<&'c mut SourceKind, EditError> {
-    if collection.source(id).is_none() {
-        return Err(unknown_source(collection, id));
+    match collection.sources.iter().position(|source| source.id == id) {
+        Some(index) => Ok(&mut collection.sources[index].kind),
+        None => Err(unknown_source(collection, id)),
     }
-    collection
-        .sources
-        .iter_mut()
-        .find(|source| source.id == id)
-        .map(|source| &mut source.kind)
-        .ok_or_else(|| EditError::UnknownSource {
-            name: id.to_string(),
-            did_you_mean: None,
-        })
 }
 
 fn sound_of<'c>(
@@ -173,19 +158,14 @@ fn item_of<'c>(
     scene: &str,
     index: usize,
 ) -> Result<&'c mut crate::scene::Item, EditError> {
-    if collection.scene(scene).is_none() {
-        return Err(unknown_scene(collection, scene));
-    }
-    let found = collection
+    let Some(position) = collection
         .scenes
-        .iter_mut()
-        .find(|candidate| candidate.name == scene);
-    let Some(found) = found else {
-        return Err(EditError::UnknownScene {
-            name: scene.to_string(),
-            did_you_mean: None,
-        });
+        .iter()
+        .position(|found| found.name == scene)
+    else {
+        return Err(unknown_scene(collection, scene));
     };
+    let found = &mut collection.scenes[position];
     let items = found.items.len();
     found.items.get_mut(index).ok_or(EditError::NoSuchItem {
         scene: scene.to_string(),

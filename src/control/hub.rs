@@ -37,6 +37,19 @@ struct Pending {
     overrun: bool,
 }
 
+impl Pending {
+    /// Changes of state first, in order, then the newest meter reading; or the overrun.
+    fn next(&mut self) -> Option<Received> {
+        if self.overrun {
+            return Some(Received::Overrun);
+        }
+        self.changes
+            .pop_front()
+            .or_else(|| self.levels.take())
+            .map(Received::Event)
+    }
+}
+
 /// What a subscription hands back.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Received {
@@ -99,30 +112,15 @@ impl Subscription {
     /// The next event if one is waiting: changes of state first, in order, then the newest
     /// meter reading.
     pub fn try_next(&self) -> Option<Received> {
-        let mut pending = lock(&self.inbox.pending);
-        if pending.overrun {
-            return Some(Received::Overrun);
-        }
-        pending
-            .changes
-            .pop_front()
-            .or_else(|| pending.levels.take())
-            .map(Received::Event)
+        lock(&self.inbox.pending).next()
     }
 
     /// Waits until `deadline` for the next event.
     pub fn next_before(&self, deadline: Instant) -> Option<Received> {
         let mut pending = lock(&self.inbox.pending);
         loop {
-            if pending.overrun {
-                return Some(Received::Overrun);
-            }
-            if let Some(event) = pending
-                .changes
-                .pop_front()
-                .or_else(|| pending.levels.take())
-            {
-                return Some(Received::Event(event));
+            if let Some(received) = pending.next() {
+                return Some(received);
             }
             let now = Instant::now();
             if now >= deadline {

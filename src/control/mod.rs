@@ -151,24 +151,7 @@ impl Controller {
 
     /// Stops the engine, finishing its outputs; its last events go to the subscribers.
     pub fn stop(&mut self) -> Result<Option<Summary>, EngineError> {
-        let Some(engine) = self.engine.take() else {
-            return Ok(None);
-        };
-        let last_events = engine.events().clone();
-        let summary = engine.stop();
-        self.ended(&last_events);
-        summary.map(Some)
-    }
-
-    /// After the engine has ended: its last events (the end of a recording, the cue that ended
-    /// the show) go to the subscribers, and nothing records or streams any more.
-    fn ended(&mut self, last_events: &crossbeam_channel::Receiver<Event>) {
-        for event in last_events.try_iter() {
-            self.observe(&event);
-            self.hub.publish(&event);
-        }
-        self.recording = None;
-        self.streaming = false;
+        self.end_with(Engine::stop)
     }
 
     /// Whether the engine has ended (by itself at its frame limit or the end of a show, or
@@ -179,12 +162,26 @@ impl Controller {
 
     /// Waits for the engine to end, after handing its last events to the subscribers.
     pub fn wait(&mut self) -> Result<Option<Summary>, EngineError> {
+        self.end_with(Engine::wait)
+    }
+
+    /// Ends the engine session by `end` (stopping it, or waiting for it); its last events (the
+    /// end of a recording, the cue that ended the show) go to the subscribers, and nothing
+    /// records or streams any more.
+    fn end_with(
+        &mut self,
+        end: fn(Engine) -> Result<Summary, EngineError>,
+    ) -> Result<Option<Summary>, EngineError> {
         let Some(engine) = self.engine.take() else {
             return Ok(None);
         };
         let last_events = engine.events().clone();
-        let summary = engine.wait();
-        self.ended(&last_events);
+        let summary = end(engine);
+        for event in last_events.try_iter() {
+            self.pass_on(&event);
+        }
+        self.recording = None;
+        self.streaming = false;
         summary.map(Some)
     }
 
@@ -200,9 +197,14 @@ impl Controller {
         };
         let events: Vec<Event> = engine.events().try_iter().collect();
         for event in events {
-            self.observe(&event);
-            self.hub.publish(&event);
+            self.pass_on(&event);
         }
+    }
+
+    /// Keeps the state an engine event describes, and hands the event to every subscriber.
+    fn pass_on(&mut self, event: &Event) {
+        self.observe(event);
+        self.hub.publish(event);
     }
 
     /// Keeps the state an engine event describes.

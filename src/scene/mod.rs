@@ -11,6 +11,7 @@ pub(crate) mod load;
 mod save;
 
 pub use crate::base::FrameRate;
+pub(crate) use diagnostics::did_you_mean;
 pub use diagnostics::{Diagnostic, LoadError};
 pub use load::{
     load_file, load_file_checked, parse_str, parse_str_checked, InputCheck, InputKind,
