@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tally::control::{Controller, Edit, Received, Request, RequestError, Subscription};
 use tally::engine::{EngineConfig, Event, RecordingConfig};
 use tally::output::RecordingFormat;
@@ -41,19 +41,22 @@ fn wait_for(
     subscription: &Subscription,
     wanted: impl Fn(&Event) -> bool,
 ) -> Event {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let mut found = None;
+    common::wait_until("the event", Duration::from_secs(30), || {
         controller.pump();
         while let Some(received) = subscription.try_next() {
             match received {
-                Received::Event(event) if wanted(&event) => return event,
+                Received::Event(event) if wanted(&event) => {
+                    found = Some(event);
+                    return true;
+                }
                 Received::Event(_) => {}
                 Received::Overrun => panic!("the subscription was cut off"),
             }
         }
-        assert!(Instant::now() < deadline, "the event never came");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        false
+    });
+    found.expect("wait_until returns once the event came")
 }
 
 #[test]
@@ -166,12 +169,10 @@ fn requests_reach_the_engine_and_every_subscriber_hears_the_recording_stop() {
         matches!(event, Event::AudioLevels(_))
     });
     let until = controller.stats().unwrap().frames_rendered + 30;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while controller.stats().unwrap().frames_rendered < until {
+    common::wait_until("30 more frames", Duration::from_secs(30), || {
         controller.pump();
-        assert!(Instant::now() < deadline, "the engine stopped rendering");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        controller.stats().unwrap().frames_rendered >= until
+    });
     controller.request(Request::StopRecording).unwrap();
     let stopped = wait_for(&mut controller, &reader, |event| {
         matches!(event, Event::RecordingStopped { .. })

@@ -161,9 +161,9 @@ struct RenderLoop<'r> {
     pacer: Pacer,
     /// When frame 0 was due, for sources opened during the show.
     clock_start: Instant,
-    /// Sources being opened on helper threads after an edit, by id.
-    opening: HashMap<String, Opening>,
-    edits: u64,
+    /// Sources being opened on helper threads after an edit, by id; a later edit of the same
+    /// source replaces its entry, and the earlier result is then dropped by its thread.
+    opening: HashMap<String, Receiver<Opened>>,
     /// The frame the loop renders next.
     index: u64,
     /// Started with outputs (the command line): a failed encoder or recording ends the run.
@@ -230,7 +230,6 @@ impl<'r> RenderLoop<'r> {
             audio,
             clock_start,
             opening: HashMap::new(),
-            edits: 0,
             index: 0,
         }
     }
@@ -386,7 +385,6 @@ impl<'r> RenderLoop<'r> {
         let Some(source) = self.collection.source(id).cloned() else {
             return;
         };
-        self.edits += 1;
         if self.config.pacing == Pacing::RealTime && opens_slowly(&source.kind) {
             let (sender, result) = crossbeam_channel::bounded(1);
             let collection = self.collection.clone();
@@ -409,13 +407,7 @@ impl<'r> RenderLoop<'r> {
                 });
             match spawned {
                 Ok(_) => {
-                    self.opening.insert(
-                        id.to_string(),
-                        Opening {
-                            edit: self.edits,
-                            result,
-                        },
-                    );
+                    self.opening.insert(id.to_string(), result);
                     return;
                 }
                 Err(error) => self.events.send(Event::Warning(format!(
@@ -432,18 +424,18 @@ impl<'r> RenderLoop<'r> {
     /// they replace.
     fn take_opened(&mut self) {
         let mut finished = Vec::new();
-        for (id, opening) in &self.opening {
-            match opening.result.try_recv() {
-                Ok(opened) => finished.push((id.clone(), opening.edit, Some(opened))),
+        for (id, result) in &self.opening {
+            match result.try_recv() {
+                Ok(opened) => finished.push((id.clone(), Some(opened))),
                 Err(crossbeam_channel::TryRecvError::Empty) => {}
                 Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    finished.push((id.clone(), opening.edit, None));
+                    finished.push((id.clone(), None));
                 }
             }
         }
-        for (id, edit, opened) in finished {
+        for (id, opened) in finished {
             self.opening.remove(&id);
-            tracing::debug!(edit, "source `{id}` opened off the render thread");
+            tracing::debug!("source `{id}` opened off the render thread");
             match opened {
                 Some(opened) => self.swap_in(&id, opened, false),
                 None => self.events.send(Event::Warning(format!(
@@ -454,12 +446,7 @@ impl<'r> RenderLoop<'r> {
     }
 
     /// Source `id` (re)opened for an edit, or why not; `preroll` waits for its first picture.
-    fn swap_in(
-        &mut self,
-        id: &str,
-        opened: Result<Box<dyn RunningSource>, sources::SourceError>,
-        preroll: bool,
-    ) {
+    fn swap_in(&mut self, id: &str, opened: Opened, preroll: bool) {
         match opened {
             Ok(mut running) => {
                 if preroll {
@@ -971,12 +958,8 @@ fn update_collection(
 /// How long a source opened during the show may take to show its first picture.
 const EDIT_PREROLL: Duration = Duration::from_millis(500);
 
-/// A source being opened on a helper thread; the one it replaces (if any) plays on meanwhile.
-struct Opening {
-    /// Which edit asked for it (for the log); a later edit of the same source replaces it.
-    edit: u64,
-    result: Receiver<Result<Box<dyn RunningSource>, sources::SourceError>>,
-}
+/// A source opened for an edit, or why not.
+type Opened = Result<Box<dyn RunningSource>, sources::SourceError>;
 
 /// Sources that decode or capture take long to open (a media file prerolls for up to
 /// [`EDIT_PREROLL`], a device may not answer at once); the others are made in a moment.
