@@ -851,14 +851,18 @@ fn say_err(line: &str) {
 
 /// Prints the engine's events waiting to be read: warnings on standard error, the rest on
 /// standard output (through the progress bar when it is drawn).
+/// Prints `line` above the progress bar, or plainly when there is no bar: indicatif drops
+/// println when it draws nothing (no terminal).
+fn say_beside(progress: &ProgressBar, line: String) {
+    if progress.is_hidden() {
+        say_out(&line);
+    } else {
+        progress.println(line);
+    }
+}
+
 fn say_events(events: &Subscription, progress: &ProgressBar) {
-    let say = |line: String| {
-        if progress.is_hidden() {
-            say_out(&line);
-        } else {
-            progress.println(line);
-        }
-    };
+    let say = |line: String| say_beside(progress, line);
     while let Some(received) = events.try_next() {
         let event = match received {
             Received::Event(event) => event,
@@ -936,14 +940,7 @@ fn run_engine(
     };
     let mut last_report = std::time::Instant::now();
     while !controller.is_finished() {
-        // indicatif drops println when it draws nothing (no terminal): print plainly then.
-        let say = |line: String| {
-            if progress.is_hidden() {
-                say_out(&line);
-            } else {
-                progress.println(line);
-            }
-        };
+        let say = |line: String| say_beside(&progress, line);
         for () in go.iter().flat_map(|go| go.try_iter()) {
             if let Err(error) = controller.request(Request::Go) {
                 say(format!("GO did not reach the show: {error}"));
