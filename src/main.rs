@@ -878,7 +878,7 @@ fn say_events(events: &Subscription, progress: &ProgressBar) {
             }
             Event::Warning(message) => progress.println(format!("warning: {message}")),
             Event::SceneChanged { scene } => say(format!("on air: {scene}")),
-            Event::AudioLevels(_) | Event::PreviewChanged { .. } => {}
+            Event::AudioLevels(_) | Event::PreviewChanged { .. } | Event::Edited(_) => {}
             Event::RecordingStopped { path, error } => match error {
                 Some(error) => say(format!("recording {} failed: {error}", path.display())),
                 None => say(format!("recording {} complete", path.display())),

@@ -5,9 +5,10 @@ mod common;
 
 use std::path::Path;
 use std::time::Duration;
-use tally::control::{Controller, Edit, Received, Request, RequestError, Subscription};
+use tally::control::{Controller, Received, Request, RequestError, Subscription};
 use tally::engine::{EngineConfig, Event, RecordingConfig};
 use tally::output::RecordingFormat;
+use tally::scene::Edit;
 
 fn collection(dir: &Path) -> tally::scene::Collection {
     let file = dir.join("show.toml");
@@ -246,4 +247,54 @@ fn edits_are_undone_and_redone_and_saved() {
     reloaded.base_dir = edited.base_dir.clone();
     assert_eq!(reloaded, edited);
     controller.stop().unwrap();
+}
+
+#[test]
+fn a_cues_edits_reach_the_controller_and_a_later_edit_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
+    let collection_file = dir.path().join("show.toml");
+    let collection = collection(dir.path());
+    let show = tally::show::parse_str(
+        "collection = \"show.toml\"\n\n[[cues]]\nname = \"Retitle\"\nactions = [\n  \
+         { do = \"text\", source = \"title\", text = \"From the cue\" },\n  \
+         { do = \"hide\", scene = \"Wide\", source = \"red\" },\n]\n",
+        &dir.path().join("run.show.toml"),
+        dir.path(),
+    )
+    .expect("the show loads");
+    let runner = tally::show::CueRunner::new(&show, false, || Duration::ZERO);
+    let config = EngineConfig {
+        driver: Some(tally::engine::DriverSlot::new(runner)),
+        ..EngineConfig::default()
+    };
+    let mut controller = Controller::new(collection, Some(collection_file), config);
+    let events = controller.subscribe();
+    controller.start().expect("the engine starts");
+    controller.request(Request::Go).expect("GO is taken");
+    wait_for(&mut controller, &events, |event| {
+        matches!(event, Event::Edited(Edit::SetSourceVisible { .. }))
+    });
+    let title = |controller: &Controller| match &controller.collection().sources[1].kind {
+        tally::scene::SourceKind::Text(text) => text.text.clone(),
+        other => panic!("title is a {} source", other.name()),
+    };
+    assert_eq!(title(&controller), "From the cue");
+    assert!(!controller.collection().scenes[0].items[0].visible);
+    // A cue's edit is no operator's: nothing to undo, nothing unsaved.
+    let state = controller.state();
+    assert!(!state.can_undo && !state.unsaved);
+
+    controller
+        .request(Request::Edit(Edit::SetItemVisible {
+            scene: "Close".into(),
+            index: 0,
+            visible: false,
+        }))
+        .expect("the edit is taken");
+    assert_eq!(title(&controller), "From the cue");
+    assert!(!controller.collection().scenes[0].items[0].visible);
+    controller.request(Request::Undo).expect("the edit undoes");
+    assert!(controller.collection().scenes[1].items[0].visible);
+    assert_eq!(title(&controller), "From the cue");
 }

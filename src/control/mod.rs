@@ -8,11 +8,9 @@
 //! yet (it still owns its collection, history and engine session), and settings are the engine
 //! configuration it is given.
 
-mod edits;
 mod history;
 pub mod hub;
 
-pub use edits::{apply, Edit, EditError};
 pub use history::History;
 pub use hub::{Hub, Received, Subscription};
 
@@ -22,7 +20,9 @@ use crate::engine::{
     Summary,
 };
 use crate::output::Destination;
-use crate::scene::{Collection, SourceKind};
+use crate::scene::{
+    apply_edit, unknown_scene, unknown_source, Collection, Edit, EditError, SourceKind,
+};
 use crate::sources::MediaControl;
 use std::path::PathBuf;
 
@@ -216,6 +216,14 @@ impl Controller {
                 self.recording = None;
             }
             Event::StreamingStopped { .. } => self.streaming = false,
+            // A show's cue changed the engine's copy; this one follows, so the next edit made
+            // here does not undo the cue's. Not an operator's edit: no undo step, and the
+            // collection is not marked unsaved.
+            Event::Edited(edit) => {
+                if let Err(error) = apply_edit(&mut self.collection, edit) {
+                    tracing::warn!("the controller's collection did not take a show's edit: {error}");
+                }
+            }
             _ => {}
         }
     }
@@ -271,7 +279,7 @@ impl Controller {
             }
             Request::Edit(edit) => {
                 let mut edited = self.collection.clone();
-                apply(&mut edited, &edit)?;
+                apply_edit(&mut edited, &edit)?;
                 self.history.record(&self.collection);
                 self.replace_collection(edited)
             }
@@ -318,7 +326,7 @@ impl Controller {
             }
             Request::Media { source, control } => {
                 match self.collection.source(&source).map(|s| &s.kind) {
-                    None => return Err(edits::unknown_source(&self.collection, &source).into()),
+                    None => return Err(unknown_source(&self.collection, &source).into()),
                     Some(SourceKind::Media(_)) => {}
                     Some(other) => {
                         return Err(EditError::WrongKind {
@@ -339,7 +347,7 @@ impl Controller {
     fn known_scene(&self, name: &str) -> Result<(), RequestError> {
         match self.collection.scene(name) {
             Some(_) => Ok(()),
-            None => Err(edits::unknown_scene(&self.collection, name).into()),
+            None => Err(unknown_scene(&self.collection, name).into()),
         }
     }
 

@@ -182,6 +182,10 @@ pub enum Command {
     },
     /// The collection was edited: new and changed sources are opened, items redrawn.
     UpdateCollection(Box<Collection>),
+    /// One fine-grained edit of the collection (a show's cue, a step of a fade), applied as
+    /// [`Command::UpdateCollection`] would apply the edited whole and announced as
+    /// [`Event::Edited`]; one that no longer fits (its source was removed) is a warning.
+    Edit(crate::scene::Edit),
     /// Stream outputs waiting to reconnect try again now.
     ReconnectOutputs,
     /// Start recording from the next frame (beside any live streams: they share the encode).
@@ -235,6 +239,9 @@ pub enum Event {
     StreamingStopped {
         error: Option<String>,
     },
+    /// The engine's collection took this edit ([`Command::Edit`]): a front-end keeping its
+    /// own copy applies it too.
+    Edited(crate::scene::Edit),
     /// A show cue fired on canvas frame `frame` (number `cue` in the show, from 0).
     CueFired {
         cue: usize,

@@ -342,26 +342,18 @@ impl<'r> RenderLoop<'r> {
                 self.outputs.stop_streams(self.index, Some(&destinations));
             }
             Command::SetVideoSettings(video) => self.outputs.set_video_settings(video),
-            Command::UpdateCollection(updated) => {
-                let to_open = update_collection(
-                    &mut self.collection,
-                    *updated,
-                    &mut self.sources,
-                    &mut self.audio.mixer,
-                    self.events,
-                );
-                let collection = &self.collection;
-                self.opening.retain(|id, _| collection.source(id).is_some());
-                for id in to_open {
-                    self.open_source(&id);
+            Command::UpdateCollection(updated) => self.take_collection(*updated),
+            Command::Edit(edit) => {
+                let mut edited = self.collection.clone();
+                match crate::scene::apply_edit(&mut edited, &edit) {
+                    Ok(()) => {
+                        self.take_collection(edited);
+                        self.events.send(Event::Edited(edit));
+                    }
+                    Err(error) => self
+                        .events
+                        .send(Event::Warning(format!("an edit did not apply: {error}"))),
                 }
-                self.audio.open_monitor_if_asked(self.config);
-                let fallback = self.collection.current_scene.clone();
-                let collection = &self.collection;
-                let changes = self
-                    .switcher
-                    .retarget(|name| collection.scene(name).is_some(), &fallback);
-                announce(changes, self.events);
             }
             command => {
                 let changes = switch(
@@ -375,6 +367,30 @@ impl<'r> RenderLoop<'r> {
             }
         }
         Flow::Continue
+    }
+
+    /// The collection becomes `updated`: new and changed sources are opened, and the switcher
+    /// leaves scenes that are gone.
+    fn take_collection(&mut self, updated: Collection) {
+        let to_open = update_collection(
+            &mut self.collection,
+            updated,
+            &mut self.sources,
+            &mut self.audio.mixer,
+            self.events,
+        );
+        let collection = &self.collection;
+        self.opening.retain(|id, _| collection.source(id).is_some());
+        for id in to_open {
+            self.open_source(&id);
+        }
+        self.audio.open_monitor_if_asked(self.config);
+        let fallback = self.collection.current_scene.clone();
+        let collection = &self.collection;
+        let changes = self
+            .switcher
+            .retarget(|name| collection.scene(name).is_some(), &fallback);
+        announce(changes, self.events);
     }
 
     /// Opens source `id` of the collection for an edit. In real time a source that decodes or

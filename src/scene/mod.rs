@@ -6,6 +6,7 @@
 //! these types and never writes back into them.
 
 mod diagnostics;
+mod edit;
 pub mod geometry;
 pub(crate) mod load;
 mod save;
@@ -13,6 +14,8 @@ mod save;
 pub use crate::base::FrameRate;
 pub(crate) use diagnostics::did_you_mean;
 pub use diagnostics::{Diagnostic, LoadError};
+pub use edit::{apply as apply_edit, Edit, EditError};
+pub(crate) use edit::{unknown_scene, unknown_source};
 pub use load::{
     load_file, load_file_checked, parse_str, parse_str_checked, InputCheck, InputKind,
     UnusableInput,

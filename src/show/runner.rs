@@ -6,7 +6,7 @@
 use super::{Action, Cue, Show, Trigger};
 use crate::engine::{Command, DriverOutput, Event, FrameContext, FrameDriver, RecordingConfig};
 use crate::output::RecordingFormat;
-use crate::scene::{Collection, SourceKind};
+use crate::scene::{apply_edit, Collection, Edit, SourceKind};
 use crate::sources::MediaControl;
 use std::time::Duration;
 
@@ -148,9 +148,9 @@ impl CueRunner {
                 break;
             }
             now = due;
-            let mut commands = Vec::new();
+            let (mut edits, mut commands) = (Vec::new(), Vec::new());
             for action in &cue.actions {
-                self.apply(action, now, &mut commands);
+                self.apply(action, now, &mut edits, &mut commands);
             }
             for command in commands {
                 match command {
@@ -178,7 +178,7 @@ impl CueRunner {
             now = time;
         }
         // Fades under way at the point stand where they have got to.
-        self.advance_fades(now);
+        self.advance_fades(now, &mut Vec::new());
         state.at = now;
         self.start = now;
         state.collection = self.collection.clone();
@@ -222,8 +222,15 @@ impl CueRunner {
         }
     }
 
-    /// Applies `action` at `now`: an edit of the collection (true), or commands for the engine.
-    fn apply(&mut self, action: &Action, now: Duration, commands: &mut Vec<Command>) -> bool {
+    /// Applies `action` at `now`: edits of the collection go to `edits` (and to the runner's
+    /// own copy), everything else to `commands`.
+    fn apply(
+        &mut self,
+        action: &Action,
+        now: Duration,
+        edits: &mut Vec<Edit>,
+        commands: &mut Vec<Command>,
+    ) {
         match action {
             Action::Take { scene, transition } => commands.push(Command::Transition {
                 to: Some(scene.clone()),
@@ -234,20 +241,21 @@ impl CueRunner {
                 scene,
                 source,
                 visible,
-            } => {
-                if let Some(scene) = self.collection.scenes.iter_mut().find(|s| s.name == *scene) {
-                    for item in scene.items.iter_mut().filter(|item| item.source == *source) {
-                        item.visible = *visible;
-                    }
-                }
-                return true;
-            }
-            Action::Text { source, text } => {
-                if let Some(SourceKind::Text(shown)) = self.source_kind(source) {
-                    shown.text.clone_from(text);
-                }
-                return true;
-            }
+            } => self.edit(
+                Edit::SetSourceVisible {
+                    scene: scene.clone(),
+                    source: source.clone(),
+                    visible: *visible,
+                },
+                edits,
+            ),
+            Action::Text { source, text } => self.edit(
+                Edit::SetText {
+                    source: source.clone(),
+                    text: text.clone(),
+                },
+                edits,
+            ),
             Action::Volume { source, db, fade } => {
                 self.fades.retain(|running| running.source != *source);
                 let from_db = self
@@ -262,12 +270,13 @@ impl CueRunner {
                     length: *fade,
                 });
             }
-            Action::Mute { source, muted } => {
-                if let Some(audio) = self.source_kind(source).and_then(SourceKind::audio_mut) {
-                    audio.muted = *muted;
-                }
-                return true;
-            }
+            Action::Mute { source, muted } => self.edit(
+                Edit::SetMute {
+                    source: source.clone(),
+                    muted: *muted,
+                },
+                edits,
+            ),
             Action::Record(path) => commands.push(Command::StartRecording(RecordingConfig {
                 path: path.clone(),
                 format: RecordingFormat::from_path(path).unwrap_or(RecordingFormat::Mkv),
@@ -292,7 +301,16 @@ impl CueRunner {
                 });
             }
         }
-        false
+    }
+
+    /// Applies `edit` to the runner's copy of the collection and queues it for the engine.
+    /// The show was checked against its collection, so an edit that does not fit here is one
+    /// whose source an operator removed since: the engine reports it when it gets it.
+    fn edit(&mut self, edit: Edit, edits: &mut Vec<Edit>) {
+        if let Err(error) = apply_edit(&mut self.collection, &edit) {
+            tracing::debug!("the show's copy of the collection did not take an edit: {error}");
+        }
+        edits.push(edit);
     }
 
     fn source_kind(&mut self, id: &str) -> Option<&mut SourceKind> {
@@ -303,23 +321,21 @@ impl CueRunner {
             .map(|source| &mut source.kind)
     }
 
-    /// Moves every fade under way to its level at `now`; whether any did.
-    fn advance_fades(&mut self, now: Duration) -> bool {
-        let fades = std::mem::take(&mut self.fades);
-        let moved = !fades.is_empty();
-        for fade in fades {
+    /// Moves every fade under way to its level at `now`, queueing the new levels in `edits`.
+    fn advance_fades(&mut self, now: Duration, edits: &mut Vec<Edit>) {
+        for fade in std::mem::take(&mut self.fades) {
             let (level, over) = fade.level(now);
-            if let Some(audio) = self
-                .source_kind(&fade.source)
-                .and_then(SourceKind::audio_mut)
-            {
-                audio.volume_db = level;
-            }
+            self.edit(
+                Edit::SetVolume {
+                    source: fade.source.clone(),
+                    db: level,
+                },
+                edits,
+            );
             if !over {
                 self.fades.push(fade);
             }
         }
-        moved
     }
 }
 
@@ -334,13 +350,13 @@ impl FrameDriver for CueRunner {
             commands: std::mem::take(&mut self.resume),
             events: Vec::new(),
         };
-        let mut edited = false;
+        let mut edits = Vec::new();
         while let Some(cue) = self.cues.get(self.next).cloned() {
             if !self.is_due(&cue.trigger, now, &mut go) {
                 break;
             }
             for action in &cue.actions {
-                edited |= self.apply(action, now, &mut output.commands);
+                self.apply(action, now, &mut edits, &mut output.commands);
             }
             output.events.push(Event::CueFired {
                 cue: self.next,
@@ -355,14 +371,11 @@ impl FrameDriver for CueRunner {
             self.last_fired = now;
             self.next += 1;
         }
-        edited |= self.advance_fades(now);
-        if edited {
-            // Edits go first, so a take in the same cue shows the edited scene.
-            output.commands.insert(
-                0,
-                Command::UpdateCollection(Box::new(self.collection.clone())),
-            );
-        }
+        self.advance_fades(now, &mut edits);
+        // Edits go first, so a take in the same cue shows the edited scene.
+        output
+            .commands
+            .splice(0..0, edits.into_iter().map(Command::Edit));
         output
     }
 }
@@ -528,9 +541,8 @@ mod tests {
         for index in 0..90 {
             let output = runner.frame(&context(index, 0));
             for command in output.commands {
-                if let Command::UpdateCollection(collection) = command {
-                    let volume = collection.sources[0].kind.audio().unwrap().volume_db;
-                    levels.push((index, volume));
+                if let Command::Edit(Edit::SetVolume { db, .. }) = command {
+                    levels.push((index, db));
                 }
             }
         }
@@ -577,18 +589,18 @@ mod tests {
         show
     }
 
-    /// The collection the engine was last sent by a run from the start up to frame `until`.
+    /// The collection as the engine has it after a run from the start up to frame `until`.
     fn played_up_to(show: &Show, until: u64) -> Collection {
         let mut runner = CueRunner::new(show, true, || Duration::ZERO);
-        let mut last = show.collection.clone();
+        let mut edited = show.collection.clone();
         for index in 0..=until {
             for command in runner.frame(&context(index, 0)).commands {
-                if let Command::UpdateCollection(collection) = command {
-                    last = *collection;
+                if let Command::Edit(edit) = command {
+                    apply_edit(&mut edited, &edit).expect("the show's edits fit");
                 }
             }
         }
-        last
+        edited
     }
 
     #[test]
@@ -660,8 +672,12 @@ mod tests {
         )]);
         let mut runner = CueRunner::new(&show, true, || Duration::ZERO);
         let commands = runner.frame(&context(0, 0)).commands;
-        assert!(
-            matches!(&commands[0], Command::UpdateCollection(c) if c.sources[0].kind.audio().unwrap().muted)
+        assert_eq!(
+            commands[0],
+            Command::Edit(Edit::SetMute {
+                source: "clip".into(),
+                muted: true
+            })
         );
         assert!(matches!(commands[1], Command::Transition { .. }));
         assert_eq!(commands[2], Command::Stop);

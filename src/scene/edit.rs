@@ -1,9 +1,10 @@
-//! Fine-grained edits of a collection, as a front-end asks for them (an input's volume, an
-//! item's visibility, a text source's text...), checked and applied without the front-end
-//! resending the collection. Pure: the controller records each for undo and hands the edited
-//! collection to the engine.
+//! Fine-grained edits of a collection (an input's volume, an item's visibility, a text source's
+//! text...), checked and applied to the data without resending the whole collection. Pure data:
+//! the controller applies a front-end's edits and records them for undo; a show's cues send
+//! theirs to the engine, which applies each to its own copy and tells the controller, so both
+//! copies change the same way.
 
-use crate::scene::{did_you_mean, Collection, SourceKind};
+use super::{did_you_mean, Collection, SourceKind};
 use std::path::PathBuf;
 
 /// One edit of the open collection.
@@ -17,6 +18,12 @@ pub enum Edit {
     SetMute {
         source: String,
         muted: bool,
+    },
+    /// Shows or hides every item of `source` in `scene` (a show's `show` and `hide`).
+    SetSourceVisible {
+        scene: String,
+        source: String,
+        visible: bool,
     },
     /// Shows or hides item `index` (bottom first) of `scene`.
     SetItemVisible {
@@ -77,7 +84,7 @@ fn suggestion(did_you_mean: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-pub(super) fn unknown_scene(collection: &Collection, name: &str) -> EditError {
+pub(crate) fn unknown_scene(collection: &Collection, name: &str) -> EditError {
     EditError::UnknownScene {
         name: name.to_string(),
         did_you_mean: did_you_mean(name, collection.scenes.iter().map(|s| s.name.as_str()))
@@ -85,7 +92,7 @@ pub(super) fn unknown_scene(collection: &Collection, name: &str) -> EditError {
     }
 }
 
-pub(super) fn unknown_source(collection: &Collection, name: &str) -> EditError {
+pub(crate) fn unknown_source(collection: &Collection, name: &str) -> EditError {
     EditError::UnknownSource {
         name: name.to_string(),
         did_you_mean: did_you_mean(name, collection.sources.iter().map(|s| s.id.as_str()))
@@ -103,6 +110,25 @@ pub fn apply(collection: &mut Collection, edit: &Edit) -> Result<(), EditError> 
             sound_of(collection, source)?.volume_db = *db;
         }
         Edit::SetMute { source, muted } => sound_of(collection, source)?.muted = *muted,
+        Edit::SetSourceVisible {
+            scene,
+            source,
+            visible,
+        } => {
+            let Some(position) = collection.scenes.iter().position(|s| s.name == *scene) else {
+                return Err(unknown_scene(collection, scene));
+            };
+            if collection.source(source).is_none() {
+                return Err(unknown_source(collection, source));
+            }
+            for item in collection.scenes[position]
+                .items
+                .iter_mut()
+                .filter(|item| item.source == *source)
+            {
+                item.visible = *visible;
+            }
+        }
         Edit::SetItemVisible {
             scene,
             index,
@@ -143,7 +169,7 @@ fn kind_of<'c>(collection: &'c mut Collection, id: &str) -> Result<&'c mut Sourc
 fn sound_of<'c>(
     collection: &'c mut Collection,
     id: &str,
-) -> Result<&'c mut crate::scene::AudioSettings, EditError> {
+) -> Result<&'c mut super::AudioSettings, EditError> {
     let kind = kind_of(collection, id)?;
     let name = kind.name();
     kind.audio_mut().ok_or(EditError::WrongKind {
@@ -157,7 +183,7 @@ fn item_of<'c>(
     collection: &'c mut Collection,
     scene: &str,
     index: usize,
-) -> Result<&'c mut crate::scene::Item, EditError> {
+) -> Result<&'c mut super::Item, EditError> {
     let Some(position) = collection
         .scenes
         .iter()
@@ -180,7 +206,7 @@ mod tests {
     use std::path::Path;
 
     fn show() -> Collection {
-        crate::scene::parse_str(
+        super::super::parse_str(
             "[canvas]\nwidth = 64\nheight = 36\nfps = 30\n\n\
              [[sources]]\nid = \"title\"\nkind = \"text\"\ntext = \"Hello\"\n\n\
              [[sources]]\nid = \"bed\"\nkind = \"audio_input\"\ndevice = \"default\"\n\n\
