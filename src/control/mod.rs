@@ -4,15 +4,17 @@
 //! success or a [`RequestError`] that says why, and read its events through their own
 //! [`Subscription`] (see [`hub`]), so a slow reader loses only its own meter readings.
 //!
-//! `tally record`, `stream` and `run` go through it. Unfinished (issue #16): the app does not
-//! yet (it still owns its collection, history and engine session), and settings are the engine
-//! configuration it is given.
+//! It also keeps the [`Settings`] (how to encode, where to record and stream) and restarts the
+//! engine when the canvas changes while nothing is on air. The app, `tally record`, `stream`
+//! and `run` go through it.
 
 mod history;
 pub mod hub;
+mod settings;
 
 pub use history::History;
 pub use hub::{Hub, Received, Subscription};
+pub use settings::{settings_path, Settings, SettingsError};
 
 use crate::engine::transition::Transition;
 use crate::engine::{
@@ -21,10 +23,11 @@ use crate::engine::{
 };
 use crate::output::Destination;
 use crate::scene::{
-    apply_edit, unknown_scene, unknown_source, Collection, Edit, EditError, SourceKind,
+    apply_edit, unknown_scene, unknown_source, Canvas, Collection, Edit, EditError, LoadError,
+    SourceKind,
 };
 use crate::sources::MediaControl;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What a front-end asks of the show.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +38,16 @@ pub enum Request {
     SetPreviewScene(Option<String>),
     /// The preview scene to program with `transition`.
     Take(Transition),
+    /// Scene `to` to program with `transition` (outside studio mode's preview).
+    Transition {
+        to: String,
+        transition: Transition,
+    },
+    /// The T-bar moved to `position` (0 to 1): preview towards program; 1 completes it.
+    SetTBar {
+        position: f32,
+        transition: Transition,
+    },
     Edit(Edit),
     Undo,
     Redo,
@@ -85,6 +98,31 @@ pub enum RequestError {
     NotRunning,
     #[error(transparent)]
     Engine(#[from] CommandError),
+    #[error(transparent)]
+    Session(#[from] EngineError),
+}
+
+/// Why another collection was not opened; the open one stays as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(
+        "{}: its canvas ({}) differs from the show's ({}), which cannot change while recording \
+         or streaming: stop them to open it",
+        path.display(), describe_canvas(opened), describe_canvas(on_air)
+    )]
+    CanvasOnAir {
+        path: PathBuf,
+        opened: Canvas,
+        on_air: Canvas,
+    },
+    #[error("opened, but the engine did not take it: {0}")]
+    Engine(#[from] RequestError),
+}
+
+fn describe_canvas(canvas: &Canvas) -> String {
+    format!("{}x{} at {} fps", canvas.width, canvas.height, canvas.fps)
 }
 
 /// The show as front-ends see it.
@@ -106,6 +144,11 @@ pub struct ShowState {
 
 pub struct Controller {
     collection: Collection,
+    settings: Settings,
+    /// Where the settings are saved; `None` keeps them in memory.
+    settings_path: Option<PathBuf>,
+    /// Engines started so far (a restart ends outputs, and monitors show new canvases).
+    engine_starts: u64,
     /// Where the collection is saved.
     file: Option<PathBuf>,
     history: History,
@@ -128,6 +171,9 @@ impl Controller {
             recording: config.recording.as_ref().map(|r| r.path.clone()),
             streaming: !config.streams.is_empty(),
             collection,
+            settings: Settings::default(),
+            settings_path: None,
+            engine_starts: 0,
             file,
             history: History::default(),
             unsaved: false,
@@ -138,15 +184,104 @@ impl Controller {
         }
     }
 
-    /// Starts the engine on the collection as it is now.
-    pub fn start(&mut self) -> Result<(), EngineError> {
+    /// The controller keeps `settings` (saved to `path`, when given): the engine encodes with
+    /// their video settings.
+    pub fn with_settings(mut self, settings: Settings, path: Option<PathBuf>) -> Self {
+        self.config.video = settings.video();
+        self.settings = settings;
+        self.settings_path = path;
+        self
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The settings become `settings`; the next encoder started uses their video settings
+    /// (outputs that join a running encode share it as it is).
+    pub fn set_settings(&mut self, settings: Settings) -> Result<(), RequestError> {
+        if settings == self.settings {
+            return Ok(());
+        }
+        let video_changed = settings.video() != self.settings.video();
+        self.settings = settings;
+        if video_changed {
+            self.config.video = self.settings.video();
+            if self.engine.is_some() {
+                self.send(Command::SetVideoSettings(self.config.video.clone()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the settings to their file (nothing to do when they have none).
+    pub fn save_settings(&self) -> Result<(), SettingsError> {
+        match &self.settings_path {
+            Some(path) => self.settings.save(path),
+            None => Ok(()),
+        }
+    }
+
+    /// The collection's file, if it has one.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// The running engine: its canvases for monitors, its figures.
+    pub fn engine(&self) -> Option<&Engine> {
+        self.engine.as_ref()
+    }
+
+    /// How many engines were started (each restart makes new canvases).
+    pub fn engine_starts(&self) -> u64 {
+        self.engine_starts
+    }
+
+    /// Whether something records or streams (then the engine is not restarted for an edit).
+    pub fn on_air(&self) -> bool {
+        self.engine.is_some() && (self.recording.is_some() || self.streaming)
+    }
+
+    /// Starts the engine on the collection as it is now, with studio mode's preview as it was.
+    /// The recording and streams of the configuration start with the first engine only.
+    pub fn start(&mut self) -> Result<(), RequestError> {
         if self.engine.is_some() {
             return Ok(());
         }
         let mut collection = self.collection.clone();
-        collection.current_scene = self.program.clone();
-        self.engine = Some(Engine::start(collection, self.config.clone())?);
-        Ok(())
+        if collection.scene(&self.program).is_some() {
+            collection.current_scene = self.program.clone();
+        } else {
+            self.program = collection.current_scene.clone();
+        }
+        let engine = Engine::start(collection, self.config.clone())?;
+        self.config.recording = None;
+        self.config.streams.clear();
+        self.engine_starts += 1;
+        let preview = self
+            .preview
+            .clone()
+            .filter(|scene| self.collection.scene(scene).is_some());
+        self.engine = Some(engine);
+        match preview {
+            Some(scene) => self.send(Command::SetPreview(Some(scene))),
+            None => Ok(()),
+        }
+    }
+
+    /// Studio mode's preview for the next engine started (`None`: studio mode off); a running
+    /// engine is asked with [`Request::SetPreviewScene`].
+    pub fn set_start_preview(&mut self, scene: Option<String>) {
+        self.preview = scene;
+    }
+
+    /// Stops the engine (ending what records or streams) and starts a new one on the
+    /// collection as it is now.
+    pub fn restart(&mut self) -> Result<(), RequestError> {
+        let preview = self.preview.clone();
+        self.stop()?;
+        self.preview = preview;
+        self.start()
     }
 
     /// Stops the engine, finishing its outputs; its last events go to the subscribers.
@@ -221,7 +356,9 @@ impl Controller {
             // collection is not marked unsaved.
             Event::Edited(edit) => {
                 if let Err(error) = apply_edit(&mut self.collection, edit) {
-                    tracing::warn!("the controller's collection did not take a show's edit: {error}");
+                    tracing::warn!(
+                        "the controller's collection did not take a show's edit: {error}"
+                    );
                 }
             }
             _ => {}
@@ -266,7 +403,11 @@ impl Controller {
                 if let Some(name) = &scene {
                     self.known_scene(name)?;
                 }
-                self.send(Command::SetPreview(scene))
+                self.send(Command::SetPreview(scene.clone()))?;
+                // Kept at once (the engine confirms it a frame later), so a take right after
+                // finds the preview.
+                self.preview = scene;
+                Ok(())
             }
             Request::Take(transition) => {
                 if self.preview.is_none() {
@@ -274,6 +415,25 @@ impl Controller {
                 }
                 self.send(Command::Transition {
                     to: None,
+                    transition,
+                })
+            }
+            Request::Transition { to, transition } => {
+                self.known_scene(&to)?;
+                self.send(Command::Transition {
+                    to: Some(to),
+                    transition,
+                })
+            }
+            Request::SetTBar {
+                position,
+                transition,
+            } => {
+                if self.preview.is_none() {
+                    return Err(RequestError::NoPreview);
+                }
+                self.send(Command::SetTBar {
+                    position,
                     transition,
                 })
             }
@@ -303,6 +463,8 @@ impl Controller {
                     return Err(RequestError::AlreadyRecording(path.clone()));
                 }
                 let path = recording.path.clone();
+                // Recording starts the show when it is not running yet.
+                self.start()?;
                 self.send(Command::StartRecording(recording))?;
                 self.recording = Some(path);
                 Ok(())
@@ -314,6 +476,7 @@ impl Controller {
                 self.send(Command::StopRecording)
             }
             Request::StartStreaming(destinations) => {
+                self.start()?;
                 self.send(Command::StartStreaming(destinations))?;
                 self.streaming = true;
                 Ok(())
@@ -356,16 +519,79 @@ impl Controller {
         Ok(engine.send(command)?)
     }
 
-    /// The collection becomes `collection`; a running engine is told.
+    /// A change of the collection made in this process (the app's editors: adding, removing,
+    /// reordering, renaming), kept for undo like an [`Edit`].
+    pub fn change(&mut self, change: impl FnOnce(&mut Collection)) -> Result<(), RequestError> {
+        self.history.record(&self.collection);
+        self.change_without_history(change)
+    }
+
+    /// Keeps the collection as it is now as one undo step, for a change made in many steps
+    /// (a drag) through [`Controller::change_without_history`].
+    pub fn checkpoint(&mut self) {
+        self.history.record(&self.collection);
+    }
+
+    /// As [`Controller::change`], with no undo step (a drag's every step after its first).
+    pub fn change_without_history(
+        &mut self,
+        change: impl FnOnce(&mut Collection),
+    ) -> Result<(), RequestError> {
+        let mut changed = self.collection.clone();
+        change(&mut changed);
+        self.replace_collection(changed)
+    }
+
+    /// The collection becomes `collection`; a running engine is told, or restarted when the
+    /// canvas changed and nothing is on air (on air it keeps its canvas until it restarts, and
+    /// says so).
     fn replace_collection(&mut self, collection: Collection) -> Result<(), RequestError> {
+        let canvas_changed = collection.canvas != self.collection.canvas;
         self.collection = collection;
         self.unsaved = true;
-        match &self.engine {
-            Some(engine) => {
-                Ok(engine.send(Command::UpdateCollection(Box::new(self.collection.clone())))?)
-            }
-            None => Ok(()),
+        if self.engine.is_none() {
+            return Ok(());
         }
+        if canvas_changed && !self.on_air() {
+            return self.restart();
+        }
+        self.send(Command::UpdateCollection(Box::new(self.collection.clone())))
+    }
+
+    /// Opens the collection in `path` in place of this one (unsaved changes are the caller's
+    /// to ask about). On air, the show goes on with it (its current scene to program), which
+    /// needs the same canvas; otherwise a running engine restarts on it.
+    pub fn open(&mut self, path: &Path) -> Result<(), OpenError> {
+        let collection = crate::scene::load_file(path)?;
+        let on_air = self.on_air();
+        if on_air && collection.canvas != self.collection.canvas {
+            return Err(OpenError::CanvasOnAir {
+                path: path.to_path_buf(),
+                opened: collection.canvas,
+                on_air: self.collection.canvas,
+            });
+        }
+        let scene = collection.current_scene.clone();
+        self.collection = collection;
+        self.file = Some(path.to_path_buf());
+        self.unsaved = false;
+        self.history.clear();
+        self.remember_file();
+        let studio_mode = self.preview.is_some();
+        self.program = scene.clone();
+        self.preview = studio_mode.then(|| scene.clone());
+        if self.engine.is_none() {
+            return Ok(());
+        }
+        if !on_air {
+            return Ok(self.restart()?);
+        }
+        self.send(Command::UpdateCollection(Box::new(self.collection.clone())))?;
+        self.send(Command::SwitchScene(scene.clone()))?;
+        if studio_mode {
+            self.send(Command::SetPreview(Some(scene)))?;
+        }
+        Ok(())
     }
 
     fn save(&mut self, to: Option<PathBuf>) -> Result<(), RequestError> {
@@ -378,7 +604,25 @@ impl Controller {
         })?;
         self.file = Some(path);
         self.unsaved = false;
+        self.remember_file();
         Ok(())
+    }
+
+    /// Keeps the collection's file in the settings as the one to open next time. Failing to
+    /// save that is a warning to the subscribers: the collection itself is safe.
+    fn remember_file(&mut self) {
+        if self.settings_path.is_none() {
+            return;
+        }
+        let file = self.file.as_ref().and_then(|path| path.canonicalize().ok());
+        if file.is_none() || file == self.settings.last_collection {
+            return;
+        }
+        self.settings.last_collection = file;
+        if let Err(error) = self.save_settings() {
+            self.hub
+                .publish(&Event::Warning(format!("settings not saved: {error}")));
+        }
     }
 }
 

@@ -1,18 +1,21 @@
-//! The app's state and frame loop: the collection being edited (with its undo history), the
-//! running engine and the monitors' textures, studio mode and the transition settings.
+//! The app's state and frame loop: a view over the show [`Controller`] (which owns the
+//! collection, its undo history, the settings and the engine session), with what only the
+//! window has: the monitors' textures, the selection and drags, studio mode's transition
+//! choice, the Settings window's working copy, and the problems to show.
 
 use super::docks;
 use super::handles::{self, ItemFrame};
 use super::monitor::{self, PREVIEW_GREEN, PROGRAM_RED};
 use super::pickers::{PickFor, Pickers};
-use super::settings::{settings_path, AppSettings};
 use super::stats::StatsHistory;
 use super::window_paint::{CanvasImage, WindowPaint};
 use crate::base::Pacing;
-use crate::control::History;
+use crate::control::{
+    settings_path, Controller, Received, Request, RequestError, Settings, Subscription,
+};
 use crate::engine::{
-    Command, Direction, Engine, EngineConfig, Event, FrameListener, RecordingConfig, Stats,
-    Transition, TransitionKind,
+    Direction, Engine, EngineConfig, Event, FrameListener, RecordingConfig, Stats, Transition,
+    TransitionKind,
 };
 use crate::output::parse_destination;
 use crate::render::Gpu;
@@ -67,20 +70,19 @@ impl TransitionChoice {
     }
 }
 
-/// The running engine and its canvases, ready to be shown (none without a wgpu renderer).
-struct Session {
-    engine: Engine,
+/// The running engine's canvases, ready to be shown (none without a wgpu renderer).
+struct Canvases {
+    /// The controller's engine start they belong to.
+    start: u64,
     program: Option<CanvasImage>,
     preview: Option<CanvasImage>,
 }
 
 pub struct TallyApp {
-    pub(super) collection: Collection,
-    pub(super) file: Option<PathBuf>,
-    pub(super) unsaved: bool,
-    pub(super) history: History,
-    session: Option<Session>,
-    gpu: Option<Arc<Gpu>>,
+    pub(super) controller: Controller,
+    /// The controller's events for the window: warnings, recordings finished, failures.
+    events: Subscription,
+    canvases: Option<Canvases>,
     window_paint: Option<WindowPaint>,
     pub(super) studio_mode: bool,
     pub(super) transition: TransitionChoice,
@@ -90,18 +92,14 @@ pub struct TallyApp {
     pub(super) selected: Option<usize>,
     pub(super) stats: Stats,
     pub(super) history_stats: StatsHistory,
-    pub(super) recording: Option<PathBuf>,
     /// A recording stopped whose file the engine is still finishing.
     pub(super) finishing_recording: Option<PathBuf>,
     /// The last recording completed.
     pub(super) saved_recording: Option<PathBuf>,
-    /// Engines started since the app opened (a restart ends outputs and blinks the monitors).
-    engine_starts: u64,
     /// The file dialog open, if any.
     pub(super) pickers: Pickers,
-    pub(super) streaming: bool,
-    pub(super) settings: AppSettings,
-    pub(super) settings_path: PathBuf,
+    /// The Settings window's working copy; the controller takes each change at the next pass.
+    pub(super) settings: Settings,
     pub(super) show_settings: bool,
     /// Canvas size and rate being edited in Settings, until applied.
     pub(super) canvas_draft: Option<scene::Canvas>,
@@ -115,8 +113,6 @@ pub struct TallyApp {
     /// Window redraws since the app opened, for the frame rate reported on exit.
     redraws: u64,
     redraw_pacing: RedrawPacing,
-    /// The window's egui context, through which the engine's frame listener asks for redraws.
-    egui_ctx: egui::Context,
     opened: Instant,
     pub(super) open_path: String,
     pub(super) new_text: String,
@@ -193,7 +189,7 @@ impl TallyApp {
         settings_path: PathBuf,
     ) -> Self {
         let mut app = Self::on_context_without_engine(egui_ctx, render_state, path, settings_path);
-        app.start_engine(None);
+        app.ensure_engine();
         app
     }
 
@@ -215,7 +211,7 @@ impl TallyApp {
             style.visuals.panel_fill = egui::Color32::TRANSPARENT;
         });
         let window_paint = render_state.map(WindowPaint::new);
-        let gpu = render_state.map(|state| {
+        let gpu: Option<Arc<Gpu>> = render_state.map(|state| {
             Arc::new(Gpu {
                 device: state.device.clone(),
                 queue: state.queue.clone(),
@@ -229,7 +225,7 @@ impl TallyApp {
             // (BENCHMARKS.md), for slightly stepped round corners.
             egui_ctx.tessellation_options_mut(|options| options.feathering = false);
         }
-        let (settings, settings_problem) = AppSettings::load(&settings_path);
+        let (settings, settings_problem) = Settings::load(&settings_path);
         // What was open last, unless a file is named (or the last one is gone).
         let path = path
             .or_else(|| {
@@ -243,13 +239,28 @@ impl TallyApp {
             Ok(collection) => (collection, None),
             Err(error) => (empty_collection(), Some(error.to_string())),
         };
-        Self {
-            collection,
-            file: problem.is_none().then_some(path),
-            unsaved: false,
-            history: History::default(),
-            session: None,
+        let redraw_pacing = RedrawPacing::default();
+        let config = EngineConfig {
+            pacing: Pacing::RealTime,
             gpu,
+            on_frame: Some(redraw_pacing.frame_listener({
+                let ctx = egui_ctx.clone();
+                // Not `request_repaint()`: egui answers that with two redraws.
+                move || ctx.request_repaint_after(Duration::from_millis(1))
+            })),
+            ..EngineConfig::default()
+        };
+        let file = problem.is_none().then_some(path);
+        let mut controller = Controller::new(collection, file, config)
+            .with_settings(settings.clone(), Some(settings_path));
+        // Studio mode, with the program scene in preview, from the first engine on.
+        let program = controller.collection().current_scene.clone();
+        controller.set_start_preview(Some(program));
+        let events = controller.subscribe();
+        Self {
+            controller,
+            events,
+            canvases: None,
             window_paint,
             studio_mode: true,
             transition: TransitionChoice::Fade,
@@ -258,23 +269,18 @@ impl TallyApp {
             selected: None,
             stats: Stats::default(),
             history_stats: StatsHistory::default(),
-            recording: None,
             finishing_recording: None,
             saved_recording: None,
-            engine_starts: 0,
             pickers: Pickers::default(),
-            streaming: false,
             destinations_text: settings.destinations.join("\n"),
             settings,
-            settings_path,
             show_settings: false,
             canvas_draft: None,
             nvenc_probe: None,
-            problem: problem.or(settings_problem),
+            problem: problem.or(settings_problem.map(|error| error.to_string())),
             warnings: Vec::new(),
             redraws: 0,
-            redraw_pacing: RedrawPacing::default(),
-            egui_ctx: egui_ctx.clone(),
+            redraw_pacing,
             opened: Instant::now(),
             open_path: String::new(),
             new_text: "Title".into(),
@@ -290,8 +296,11 @@ impl TallyApp {
 
     /// Starts the engine on the current collection unless one runs.
     pub fn ensure_engine(&mut self) {
-        if self.session.is_none() {
-            self.start_engine(None);
+        if self.controller.engine().is_none() {
+            if let Err(error) = self.controller.start() {
+                self.problem = Some(format!("the engine could not start: {error}"));
+            }
+            self.catch_up_with_engine();
         }
     }
 
@@ -302,15 +311,20 @@ impl TallyApp {
 
     /// How many engines were started since the app opened.
     pub fn engine_starts(&self) -> u64 {
-        self.engine_starts
+        self.controller.engine_starts()
     }
 
     pub fn engine(&self) -> Option<&Engine> {
-        self.session.as_ref().map(|session| &session.engine)
+        self.controller.engine()
     }
 
     pub fn collection(&self) -> &Collection {
-        &self.collection
+        self.controller.collection()
+    }
+
+    /// The show controller the window is a view over.
+    pub fn controller(&self) -> &Controller {
+        &self.controller
     }
 
     /// The source of the item selected in the edited scene.
@@ -320,7 +334,16 @@ impl TallyApp {
 
     /// The open collection's file, if it has one.
     pub fn file(&self) -> Option<&Path> {
-        self.file.as_deref()
+        self.controller.file()
+    }
+
+    /// The file being recorded to, while a recording runs.
+    pub(super) fn recording(&self) -> Option<PathBuf> {
+        self.controller.state().recording
+    }
+
+    pub(super) fn streaming(&self) -> bool {
+        self.controller.state().streaming
     }
 
     /// The scene that editing applies to: the preview in studio mode, else the program.
@@ -342,24 +365,23 @@ impl TallyApp {
     /// Index of the edited scene in the collection, if it still exists.
     pub(super) fn edited_scene_index(&self) -> Option<usize> {
         let name = self.edited_scene_name();
-        self.collection.scenes.iter().position(|s| s.name == name)
+        self.collection().scenes.iter().position(|s| s.name == name)
     }
 
     pub fn program_scene(&self) -> String {
         if self.stats.switcher.program.is_empty() {
-            self.collection.current_scene.clone()
+            self.collection().current_scene.clone()
         } else {
             self.stats.switcher.program.clone()
         }
     }
 
-    /// Sends `command` to the running engine; one that does not arrive is shown in the
-    /// warnings (with no engine running there is nothing to command).
-    pub(super) fn send(&mut self, command: Command) {
-        let Some(engine) = self.engine() else { return };
-        if let Err(error) = engine.send(command) {
-            self.warnings
-                .push(format!("the engine did not take a command: {error}"));
+    /// Asks the controller for `request`; a refusal is shown in the warnings (with no engine
+    /// running there is nothing to command).
+    pub(super) fn request(&mut self, request: Request) {
+        match self.controller.request(request) {
+            Ok(()) | Err(RequestError::NotRunning) => {}
+            Err(error) => self.warnings.push(error.to_string()),
         }
     }
 
@@ -368,84 +390,31 @@ impl TallyApp {
             .transition(Duration::from_millis(u64::from(self.transition_ms)))
     }
 
-    /// Starts (or restarts) the engine on the current collection, recording to `recording`.
-    /// The switcher's program and preview are carried over; a restart ends what was recording
-    /// or streaming, so callers restart only when nothing is.
-    pub(super) fn start_engine(&mut self, recording: Option<PathBuf>) {
-        let program = self.program_scene();
-        let studio_preview = self.stats.switcher.preview.clone();
-        if let Some(old) = self.session.take() {
-            if let Err(error) = old.engine.stop() {
-                self.warnings.push(format!("stopping the engine: {error}"));
-            }
-        }
-        let mut collection = self.collection.clone();
-        if collection.scene(&program).is_some() {
-            collection.current_scene = program;
-        }
-        // A new engine starts with no stream; recording only if asked to.
-        self.streaming = false;
-        let config = EngineConfig {
-            pacing: Pacing::RealTime,
-            frame_limit: None,
-            video: self.settings.video(),
-            audio: Default::default(),
-            recording: recording.clone().map(|path| RecordingConfig {
-                path,
-                format: self.settings.recording_format(),
-            }),
-            streams: Vec::new(),
-            stream_settings: Default::default(),
-            monitor_device: None,
-            gpu: self.gpu.clone(),
-            on_frame: Some(self.redraw_pacing.frame_listener({
-                let ctx = self.egui_ctx.clone();
-                // Not `request_repaint()`: egui answers that with two redraws.
-                move || ctx.request_repaint_after(Duration::from_millis(1))
-            })),
-            faults: Default::default(),
-            driver: None,
+    /// Makes the monitors show the canvases of the engine running now (after a start or a
+    /// restart of the controller's engine).
+    fn catch_up_with_engine(&mut self) {
+        let starts = self.controller.engine_starts();
+        let Some(engine) = self.controller.engine() else {
+            self.canvases = None;
+            return;
         };
-        match Engine::start(collection, config) {
-            Ok(engine) => {
-                self.engine_starts += 1;
-                let display = engine.display();
-                let program = self
-                    .window_paint
-                    .as_ref()
-                    .map(|paint| paint.image(&display.program));
-                let preview = self
-                    .window_paint
-                    .as_ref()
-                    .map(|paint| paint.image(&display.preview));
-                if self.studio_mode {
-                    let scene = studio_preview
-                        .filter(|name| self.collection.scene(name).is_some())
-                        .unwrap_or_else(|| self.program_scene());
-                    if let Err(error) = engine.send(Command::SetPreview(Some(scene))) {
-                        self.warnings
-                            .push(format!("studio mode's preview: {error}"));
-                    }
-                }
-                self.session = Some(Session {
-                    engine,
-                    program,
-                    preview,
-                });
-                self.recording = recording;
-            }
-            Err(error) => {
-                self.problem = Some(format!("the engine could not start: {error}"));
-                self.recording = None;
-                self.streaming = false;
-            }
+        if self.canvases.as_ref().is_some_and(|c| c.start == starts) {
+            return;
         }
+        let display = engine.display();
+        let image = |texture| self.window_paint.as_ref().map(|paint| paint.image(texture));
+        self.canvases = Some(Canvases {
+            start: starts,
+            program: image(&display.program),
+            preview: image(&display.preview),
+        });
     }
 
-    /// Applies an edit to the collection, recording it for undo, and sends it to the engine.
+    /// Applies an edit to the collection, recording it for undo; the controller hands it to
+    /// the engine.
     pub(super) fn edit(&mut self, change: impl FnOnce(&mut Collection)) {
-        self.history.record(&self.collection);
-        self.edit_without_history(change);
+        let outcome = self.controller.change(change);
+        self.after_change(outcome);
     }
 
     /// Deletes the selected item of the edited scene (the Delete button or key), and its
@@ -456,7 +425,7 @@ impl TallyApp {
         };
         let Some(index) = self
             .selected
-            .filter(|index| *index < self.collection.scenes[scene_index].items.len())
+            .filter(|index| *index < self.collection().scenes[scene_index].items.len())
         else {
             return;
         };
@@ -468,34 +437,36 @@ impl TallyApp {
 
     /// For continuous changes (dragging, typing) whose start was already recorded.
     pub(super) fn edit_without_history(&mut self, change: impl FnOnce(&mut Collection)) {
-        change(&mut self.collection);
-        self.unsaved = true;
-        self.send(Command::UpdateCollection(Box::new(self.collection.clone())));
+        let outcome = self.controller.change_without_history(change);
+        self.after_change(outcome);
+    }
+
+    /// Shows what went wrong with a change (the engine did not take it, or did not restart
+    /// on a new canvas), and follows a restart with the monitors.
+    fn after_change(&mut self, outcome: Result<(), RequestError>) {
+        match outcome {
+            Ok(()) | Err(RequestError::NotRunning) => {}
+            Err(error @ RequestError::Session(_)) => {
+                self.problem = Some(format!("the engine could not restart: {error}"));
+            }
+            Err(error) => self
+                .warnings
+                .push(format!("the engine did not take an edit: {error}")),
+        }
+        self.catch_up_with_engine();
     }
 
     pub fn undo(&mut self) {
-        if let Some(previous) = self.history.undo(&self.collection) {
-            self.replace_collection(previous);
+        match self.controller.request(Request::Undo) {
+            Ok(()) | Err(RequestError::NothingToUndo) => self.after_change(Ok(())),
+            Err(error) => self.after_change(Err(error)),
         }
     }
 
     pub fn redo(&mut self) {
-        if let Some(next) = self.history.redo(&self.collection) {
-            self.replace_collection(next);
-        }
-    }
-
-    /// Puts an undone or redone collection in place. A different canvas needs a new engine,
-    /// which is started unless recording or streaming (then the engine says it keeps its
-    /// canvas until it restarts).
-    fn replace_collection(&mut self, collection: Collection) {
-        let canvas_changed = collection.canvas != self.collection.canvas;
-        self.collection = collection;
-        self.unsaved = true;
-        if canvas_changed && self.recording.is_none() && !self.streaming {
-            self.start_engine(None);
-        } else {
-            self.send(Command::UpdateCollection(Box::new(self.collection.clone())));
+        match self.controller.request(Request::Redo) {
+            Ok(()) | Err(RequestError::NothingToRedo) => self.after_change(Ok(())),
+            Err(error) => self.after_change(Err(error)),
         }
     }
 
@@ -512,7 +483,7 @@ impl TallyApp {
             ));
             return;
         }
-        if self.collection.source(to).is_some() {
+        if self.collection().source(to).is_some() {
             self.problem = Some(format!("a source is already named `{to}`"));
             return;
         }
@@ -535,7 +506,7 @@ impl TallyApp {
 
     /// Opens another collection, first asking about unsaved changes.
     pub fn request_open(&mut self, path: PathBuf) {
-        if self.unsaved {
+        if self.controller.state().unsaved {
             self.pending = Some(Pending::Open(path));
         } else {
             self.open(&path);
@@ -551,7 +522,7 @@ impl TallyApp {
             None => return,
             Some(true) => {
                 self.save(None);
-                if self.unsaved {
+                if self.controller.state().unsaved {
                     // Saving failed (the problem is shown): do not lose the edits.
                     return;
                 }
@@ -571,7 +542,7 @@ impl TallyApp {
     pub(super) fn browse(&mut self, purpose: PickFor) {
         let start = match &purpose {
             PickFor::RecordingsFolder => Some(self.settings.recordings_dir.clone()),
-            _ => Some(self.collection.base_dir.clone()).filter(|dir| !dir.as_os_str().is_empty()),
+            _ => Some(self.collection().base_dir.clone()).filter(|dir| !dir.as_os_str().is_empty()),
         };
         self.pickers.open(purpose, start.as_deref());
     }
@@ -579,7 +550,7 @@ impl TallyApp {
     /// `path` relative to the collection's folder when it is inside it, as it would be typed
     /// in the file, so the folder can move with its media; otherwise unchanged.
     pub(super) fn collection_relative(&self, path: &Path) -> PathBuf {
-        let base = &self.collection.base_dir;
+        let base = &self.collection().base_dir;
         let canonical_base = base.canonicalize().ok();
         let relative = [Some(base), canonical_base.as_ref()]
             .into_iter()
@@ -620,72 +591,44 @@ impl TallyApp {
 
     /// Opens another collection; one that fails to load leaves the current one untouched.
     pub fn open(&mut self, path: &Path) {
-        match scene::load_file(path) {
-            Ok(collection) => {
-                let on_air = self.session.is_some() && (self.recording.is_some() || self.streaming);
-                if on_air && collection.canvas != self.collection.canvas {
-                    self.problem = Some(format!(
-                        "{}: its canvas ({}) differs from the show's ({}), which cannot change \
-                         while recording or streaming: stop them to open it",
-                        path.display(),
-                        describe_canvas(&collection.canvas),
-                        describe_canvas(&self.collection.canvas),
-                    ));
-                    return;
-                }
-                self.collection = collection;
-                self.file = Some(path.to_path_buf());
-                self.remember_collection();
-                self.unsaved = false;
-                self.history.clear();
+        let restarts = self.controller.engine().is_some() && !self.controller.on_air();
+        match self.controller.open(path) {
+            Ok(()) => {
                 self.selected = None;
                 self.problem = None;
-                if on_air {
-                    // The show goes on: the engine takes the new collection as an edit.
-                    let scene = self.collection.current_scene.clone();
-                    self.send(Command::UpdateCollection(Box::new(self.collection.clone())));
-                    self.send(Command::SwitchScene(scene.clone()));
-                    if self.studio_mode {
-                        self.send(Command::SetPreview(Some(scene)));
-                    }
-                } else {
+                self.pending_preview = None;
+                if restarts {
                     self.stats = Stats::default();
-                    self.start_engine(None);
                 }
             }
             Err(error) => self.problem = Some(error.to_string()),
         }
+        self.catch_up_with_engine();
     }
 
     /// Saves to the open file (atomically, keeping a `.bak`), or to `path` (save as).
     pub fn save(&mut self, path: Option<&Path>) {
-        let Some(target) = path.map(Path::to_path_buf).or_else(|| self.file.clone()) else {
-            self.problem = Some("there is no file to save to yet: use Save as".into());
-            return;
-        };
-        match scene::save_file(&self.collection, &target) {
-            Ok(()) => {
-                self.file = Some(target);
-                self.unsaved = false;
-                self.remember_collection();
-            }
-            Err(error) => self.problem = Some(format!("{}: {error}", target.display())),
+        let to = path.map(Path::to_path_buf);
+        if let Err(error) = self.controller.request(Request::Save { to }) {
+            self.problem = Some(match error {
+                RequestError::NoFile => "there is no file to save to yet: use Save as".into(),
+                error => error.to_string(),
+            });
         }
     }
 
     /// Starts recording to `path`: on the running engine (beside a live stream, sharing its
-    /// encoder), or by starting the engine with it.
+    /// encoder), or by starting the engine.
     pub fn record_to(&mut self, path: PathBuf) {
-        if self.session.is_none() {
-            self.start_engine(Some(path));
-            return;
-        }
-        self.send(Command::SetVideoSettings(self.settings.video()));
-        self.send(Command::StartRecording(RecordingConfig {
-            path: path.clone(),
+        self.take_settings();
+        let recording = RecordingConfig {
+            path,
             format: self.settings.recording_format(),
-        }));
-        self.recording = Some(path);
+        };
+        if let Err(error) = self.controller.request(Request::StartRecording(recording)) {
+            self.problem = Some(format!("not recording: {error}"));
+        }
+        self.catch_up_with_engine();
     }
 
     /// Starts recording to a new file named by the time in the recordings folder.
@@ -714,9 +657,12 @@ impl TallyApp {
 
     /// Ends the recording; the engine says when the file is complete.
     pub fn stop_recording(&mut self) {
-        if let Some(path) = self.recording.take() {
-            self.send(Command::StopRecording);
-            self.finishing_recording = Some(path);
+        let Some(path) = self.recording() else {
+            return;
+        };
+        match self.controller.request(Request::StopRecording) {
+            Ok(()) => self.finishing_recording = Some(path),
+            Err(error) => self.problem = Some(format!("the recording goes on: {error}")),
         }
     }
 
@@ -733,17 +679,18 @@ impl TallyApp {
             self.problem = Some("no stream destination in Settings can be used".into());
             return;
         }
-        if self.session.is_none() {
-            self.start_engine(None);
+        self.take_settings();
+        if let Err(error) = self
+            .controller
+            .request(Request::StartStreaming(destinations))
+        {
+            self.problem = Some(format!("not streaming: {error}"));
         }
-        self.send(Command::SetVideoSettings(self.settings.video()));
-        self.send(Command::StartStreaming(destinations));
-        self.streaming = true;
+        self.catch_up_with_engine();
     }
 
     pub fn stop_streaming(&mut self) {
-        self.send(Command::StopStreaming);
-        self.streaming = false;
+        self.request(Request::StopStreaming);
     }
 
     /// Saves the Settings window's values to the config directory.
@@ -755,36 +702,41 @@ impl TallyApp {
             .filter(|line| !line.is_empty())
             .map(str::to_string)
             .collect();
-        if let Err(error) = self.settings.save(&self.settings_path) {
+        self.take_settings();
+        if let Err(error) = self.controller.save_settings() {
             self.problem = Some(format!("settings not saved: {error}"));
         }
     }
 
-    fn remember_collection(&mut self) {
-        let file = self.file.as_ref().and_then(|path| path.canonicalize().ok());
-        if file.is_some() && file != self.settings.last_collection {
-            self.settings.last_collection = file;
-            if let Err(error) = self.settings.save(&self.settings_path) {
-                self.warnings.push(format!("settings not saved: {error}"));
-            }
+    /// Hands the Settings window's working copy to the controller when it changed (the next
+    /// encoder started uses it), and takes back what the controller changed itself (the
+    /// collection open last).
+    fn take_settings(&mut self) {
+        let mut settings = self.settings.clone();
+        settings
+            .last_collection
+            .clone_from(&self.controller.settings().last_collection);
+        if let Err(error) = self.controller.set_settings(settings.clone()) {
+            self.warnings.push(format!("settings: {error}"));
         }
+        self.settings = settings;
     }
 
     pub(super) fn set_studio_mode(&mut self, on: bool) {
         self.studio_mode = on;
         let preview = on.then(|| self.program_scene());
-        self.send(Command::SetPreview(preview));
+        self.request(Request::SetPreviewScene(preview));
     }
 
     /// A scene clicked in the Scenes dock: to preview in studio mode, else cut to program.
     pub fn choose_scene(&mut self, name: &str) {
         self.selected = None;
         if self.studio_mode {
-            self.send(Command::SetPreview(Some(name.to_string())));
+            self.request(Request::SetPreviewScene(Some(name.to_string())));
             self.pending_preview = Some((name.to_string(), Instant::now()));
         } else {
-            self.send(Command::Transition {
-                to: Some(name.to_string()),
+            self.request(Request::Transition {
+                to: name.to_string(),
                 transition: self.chosen_transition(),
             });
         }
@@ -795,46 +747,29 @@ impl TallyApp {
         self.tbar = 0.0;
         self.pending_preview = None;
         self.selected = None;
-        self.send(Command::Transition {
-            to: None,
-            transition: self.chosen_transition(),
-        });
+        self.request(Request::Take(self.chosen_transition()));
     }
 
+    /// The controller's news: its events, the engine's figures, and an engine that ended.
     fn poll_engine(&mut self) {
-        let Some(engine) = self.engine() else {
-            return;
-        };
-        let events: Vec<Event> = engine.events().try_iter().collect();
-        let stats = engine.stats();
-        let finished = engine.is_finished();
-        for event in events {
-            match event {
-                Event::Warning(message) => self.warnings.push(message),
-                Event::RecordingStopped { path, error } => {
-                    if self.recording.as_ref() == Some(&path) {
-                        self.recording = None;
-                    }
-                    if self.finishing_recording.as_ref() == Some(&path) {
-                        self.finishing_recording = None;
-                    }
-                    match error {
-                        Some(error) => self.problem = Some(format!("recording failed: {error}")),
-                        None => self.saved_recording = Some(path),
-                    }
-                }
-                Event::StreamingStopped { error: Some(error) } => {
-                    self.streaming = false;
-                    self.problem = Some(format!("streaming failed: {error}"));
-                }
-                _ => {}
+        self.take_settings();
+        self.controller.pump();
+        while let Some(received) = self.events.try_next() {
+            match received {
+                Received::Event(event) => self.hear(event),
+                Received::Overrun => self
+                    .warnings
+                    .push("the window fell behind the show's events; some were not shown".into()),
             }
         }
         if self.warnings.len() > 20 {
             let excess = self.warnings.len() - 20;
             self.warnings.drain(..excess);
         }
-        self.stats = stats;
+        let Some(engine) = self.controller.engine() else {
+            return;
+        };
+        self.stats = engine.stats();
         let caught_up = self.pending_preview.as_ref().is_some_and(|(scene, since)| {
             self.stats.switcher.preview.as_ref() == Some(scene)
                 || since.elapsed() > Duration::from_secs(1)
@@ -843,12 +778,31 @@ impl TallyApp {
             self.pending_preview = None;
         }
         self.history_stats.update(&self.stats, Instant::now());
-        if finished {
-            if let Some(session) = self.session.take() {
-                if let Err(error) = session.engine.wait() {
-                    self.problem = Some(format!("the engine stopped: {error}"));
+        if self.controller.is_finished() {
+            if let Err(error) = self.controller.wait() {
+                self.problem = Some(format!("the engine stopped: {error}"));
+            }
+            self.catch_up_with_engine();
+        }
+    }
+
+    /// What the window does with one of the show's events.
+    fn hear(&mut self, event: Event) {
+        match event {
+            Event::Warning(message) => self.warnings.push(message),
+            Event::RecordingStopped { path, error } => {
+                if self.finishing_recording.as_ref() == Some(&path) {
+                    self.finishing_recording = None;
+                }
+                match error {
+                    Some(error) => self.problem = Some(format!("recording failed: {error}")),
+                    None => self.saved_recording = Some(path),
                 }
             }
+            Event::StreamingStopped { error: Some(error) } => {
+                self.problem = Some(format!("streaming failed: {error}"));
+            }
+            _ => {}
         }
     }
 
@@ -875,7 +829,7 @@ impl TallyApp {
             self.browse(PickFor::OpenCollection);
         }
         if save {
-            match self.file {
+            match self.file() {
                 Some(_) => self.save(None),
                 None => self.browse(PickFor::SaveCollectionAs),
             }
@@ -909,11 +863,12 @@ impl TallyApp {
 
     /// The monitors: preview and program side by side in studio mode, else program alone.
     fn monitors(&mut self, ui: &mut egui::Ui) {
-        let canvas = [self.collection.canvas.width, self.collection.canvas.height];
+        let canvas = self.collection().canvas;
+        let canvas = [canvas.width, canvas.height];
         // Handles (cheap clones), so that the monitors can be drawn while `self` is edited.
         let paint = self.window_paint.clone();
-        let (program, preview) = match &self.session {
-            Some(session) => (session.program.clone(), session.preview.clone()),
+        let (program, preview) = match &self.canvases {
+            Some(canvases) => (canvases.program.clone(), canvases.preview.clone()),
             None => (None, None),
         };
         let program_texture = paint.as_ref().zip(program.as_ref());
@@ -962,11 +917,11 @@ impl TallyApp {
         Some(ItemFrame::of(item, size)?.rotate_handle(scale))
     }
 
-    /// Sets the collection's canvas (an undoable edit) and restarts the engine on it, carrying
-    /// over program and preview. The caller makes sure nothing is recording or streaming.
+    /// Sets the collection's canvas (an undoable edit); the controller restarts the engine on
+    /// it, carrying over program and preview. The caller makes sure nothing is recording or
+    /// streaming.
     pub(super) fn apply_canvas(&mut self, canvas: scene::Canvas) {
         self.edit(|collection| collection.canvas = canvas);
-        self.start_engine(None);
     }
 
     /// Whether NVIDIA's encoder opens on this machine (a short test encode, done once).
@@ -987,7 +942,7 @@ impl TallyApp {
     /// How often the window redraws (before halving after a lag): the canvas rate, or less as
     /// Settings ask (Monitors), or `TALLY_UI_FPS` for a run (it wins over the setting).
     pub fn window_fps(&self) -> f64 {
-        let canvas = self.collection.canvas.fps.as_f64().max(1.0);
+        let canvas = self.collection().canvas.fps.as_f64().max(1.0);
         let asked = std::env::var("TALLY_UI_FPS")
             .ok()
             .and_then(|value| value.parse::<f64>().ok())
@@ -1024,7 +979,7 @@ impl TallyApp {
             let pressed_at = ui.input(|input| input.pointer.press_origin());
             if let Some(pointer) = pressed_at.or_else(|| response.interact_pointer_pos()) {
                 let at = shown.to_canvas(pointer);
-                let items = &self.collection.scenes[scene_index].items;
+                let items = &self.controller.collection().scenes[scene_index].items;
                 // A handle of the selected item first (the rotate handle, an edge with Alt held
                 // to crop, a corner to resize), then whatever is under the pointer.
                 let reach = 8.0 / shown.scale;
@@ -1058,7 +1013,7 @@ impl TallyApp {
                         })
                     });
                     if self.dragging.is_some() {
-                        self.history.record(&self.collection);
+                        self.controller.checkpoint();
                     }
                 }
             }
@@ -1067,7 +1022,10 @@ impl TallyApp {
             if response.dragged() {
                 let at = shown.to_canvas(pointer);
                 let delta = [at[0] - drag.start_pointer[0], at[1] - drag.start_pointer[1]];
-                let canvas = [self.collection.canvas.width, self.collection.canvas.height];
+                let canvas = [
+                    self.collection().canvas.width,
+                    self.collection().canvas.height,
+                ];
                 let start = &drag.start;
                 let mut moved = start.clone();
                 match drag.action {
@@ -1105,7 +1063,7 @@ impl TallyApp {
                     }
                 }
                 let index = drag.index;
-                if self.collection.scenes[scene_index].items[index] != moved {
+                if self.collection().scenes[scene_index].items[index] != moved {
                     self.edit_without_history(|collection| {
                         collection.scenes[scene_index].items[index] = moved;
                     });
@@ -1117,7 +1075,7 @@ impl TallyApp {
         }
         if let Some(item) = self
             .selected
-            .and_then(|index| self.collection.scenes[scene_index].items.get(index))
+            .and_then(|index| self.collection().scenes[scene_index].items.get(index))
         {
             if let Some(frame) = size_of(&item.source).and_then(|size| ItemFrame::of(item, size)) {
                 monitor::draw_selection(ui, shown, &frame);
@@ -1129,7 +1087,7 @@ impl TallyApp {
     pub(super) fn selected_item(&self) -> Option<(usize, usize, &Item)> {
         let scene_index = self.edited_scene_index()?;
         let index = self.selected?;
-        let item = self.collection.scenes[scene_index].items.get(index)?;
+        let item = self.collection().scenes[scene_index].items.get(index)?;
         Some((scene_index, index, item))
     }
 }
@@ -1157,7 +1115,7 @@ impl TallyApp {
     /// files, and when to redraw next.
     pub fn logic_pass(&mut self, ctx: &egui::Context) {
         let close_requested = ctx.input(|input| input.viewport().close_requested());
-        if close_requested && self.unsaved && !self.closing {
+        if close_requested && self.controller.state().unsaved && !self.closing {
             ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
             self.pending = Some(Pending::Quit);
         }
@@ -1172,8 +1130,8 @@ impl TallyApp {
         let period = self
             .redraw_pacing
             .period(wanted, self.stats.frames_lagged, now);
-        if self.session.is_some() {
-            let canvas_fps = self.collection.canvas.fps.as_f64();
+        if self.controller.engine().is_some() {
+            let canvas_fps = self.collection().canvas.fps.as_f64();
             self.redraw_pacing.follow_engine(period, canvas_fps);
             ctx.request_repaint_after(ENGINE_SILENCE.max(period * 2));
         } else {
@@ -1207,29 +1165,30 @@ impl TallyApp {
             self.redraws,
             self.redraws as f64 / open.max(0.001)
         );
-        if let Some(session) = self.session.take() {
-            match session.engine.stop() {
-                Ok(summary) => {
-                    let stats = summary.stats;
-                    if let Some(path) = &self.recording {
-                        eprintln!(
-                            "Recorded {} to {}",
-                            humantime::format_duration(Duration::from_secs(
-                                summary.wall_time.as_secs()
-                            )),
-                            path.display()
-                        );
-                    }
+        let recording = self.recording();
+        self.canvases = None;
+        match self.controller.stop() {
+            Ok(None) => {}
+            Ok(Some(summary)) => {
+                let stats = summary.stats;
+                if let Some(path) = &recording {
                     eprintln!(
-                        "frames: {} rendered, {} lagged, {} skipped, {} encoded",
-                        stats.frames_rendered,
-                        stats.frames_lagged,
-                        stats.frames_skipped,
-                        stats.frames_encoded
+                        "Recorded {} to {}",
+                        humantime::format_duration(Duration::from_secs(
+                            summary.wall_time.as_secs()
+                        )),
+                        path.display()
                     );
                 }
-                Err(error) => eprintln!("error: {error}"),
+                eprintln!(
+                    "frames: {} rendered, {} lagged, {} skipped, {} encoded",
+                    stats.frames_rendered,
+                    stats.frames_lagged,
+                    stats.frames_skipped,
+                    stats.frames_encoded
+                );
             }
+            Err(error) => eprintln!("error: {error}"),
         }
     }
 }
@@ -1360,10 +1319,6 @@ fn empty_collection() -> Collection {
         Path::new("."),
     )
     .expect("the built-in empty collection is valid")
-}
-
-fn describe_canvas(canvas: &scene::Canvas) -> String {
-    format!("{}x{} at {} fps", canvas.width, canvas.height, canvas.fps)
 }
 
 #[cfg(test)]

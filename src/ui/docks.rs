@@ -6,7 +6,7 @@ use super::app::{TallyApp, TransitionChoice};
 use super::monitor::{PREVIEW_GREEN, PROGRAM_RED};
 use super::pickers::{PickFor, IMAGE_EXTENSIONS};
 use crate::audio::Levels;
-use crate::engine::Command;
+use crate::control::Request;
 use crate::scene::{
     AudioSettings, Color, Item, MediaSource, Monitoring, Source, SourceKind, TextSource,
 };
@@ -19,19 +19,23 @@ pub fn top_bar(app: &mut TallyApp, ui: &mut egui::Ui) {
     egui::Panel::top("file bar").show(ui, |ui| {
         ui.horizontal(|ui| {
             let name = app
-                .file
+                .file()
                 .as_ref()
                 .and_then(|path| path.file_name())
                 .map_or("untitled".to_string(), |name| {
                     name.to_string_lossy().into_owned()
                 });
             let full = app
-                .file
+                .file()
                 .as_ref()
                 .map_or("not saved yet".to_string(), |path| {
                     path.display().to_string()
                 });
-            let marker = if app.unsaved { " (unsaved)" } else { "" };
+            let marker = if app.controller.state().unsaved {
+                " (unsaved)"
+            } else {
+                ""
+            };
             ui.label(RichText::new(format!("Tally — {name}{marker}")).strong())
                 .on_hover_text(full);
             ui.separator();
@@ -60,7 +64,7 @@ pub fn top_bar(app: &mut TallyApp, ui: &mut egui::Ui) {
                 }
             }
             if ui
-                .add_enabled(app.file.is_some(), egui::Button::new("Save"))
+                .add_enabled(app.file().is_some(), egui::Button::new("Save"))
                 .on_hover_text("Ctrl+S")
                 .clicked()
             {
@@ -71,14 +75,14 @@ pub fn top_bar(app: &mut TallyApp, ui: &mut egui::Ui) {
             }
             ui.separator();
             if ui
-                .add_enabled(app.history.can_undo(), egui::Button::new("Undo"))
+                .add_enabled(app.controller.state().can_undo, egui::Button::new("Undo"))
                 .on_hover_text("Ctrl+Z")
                 .clicked()
             {
                 app.undo();
             }
             if ui
-                .add_enabled(app.history.can_redo(), egui::Button::new("Redo"))
+                .add_enabled(app.controller.state().can_redo, egui::Button::new("Redo"))
                 .on_hover_text("Ctrl+Y")
                 .clicked()
             {
@@ -137,7 +141,7 @@ fn scenes(app: &mut TallyApp, ui: &mut egui::Ui) {
     let program = app.program_scene();
     let preview = app.studio_mode.then(|| app.edited_scene_name());
     let names: Vec<String> = app
-        .collection
+        .collection()
         .scenes
         .iter()
         .map(|s| s.name.clone())
@@ -169,9 +173,9 @@ fn sources(app: &mut TallyApp, ui: &mut egui::Ui) {
         return;
     };
     ui.label(RichText::new(format!("in {scene_name}, top first")).small());
-    let count = app.collection.scenes[scene_index].items.len();
+    let count = app.collection().scenes[scene_index].items.len();
     for index in (0..count).rev() {
-        let item = &app.collection.scenes[scene_index].items[index];
+        let item = &app.collection().scenes[scene_index].items[index];
         let (source, mut visible, mut locked) = (item.source.clone(), item.visible, item.locked);
         ui.horizontal(|ui| {
             let shown = ui.checkbox(&mut visible, "").on_hover_text("visible");
@@ -219,7 +223,7 @@ fn sources(app: &mut TallyApp, ui: &mut egui::Ui) {
             );
         }
         if ui.button("+ Colour").clicked() {
-            let canvas = app.collection.canvas;
+            let canvas = app.collection().canvas;
             add_source(
                 app,
                 "colour",
@@ -274,7 +278,7 @@ fn sources(app: &mut TallyApp, ui: &mut egui::Ui) {
 fn add_source(app: &mut TallyApp, base: &str, kind: SourceKind) {
     let id = (1..)
         .map(|n| format!("{base}{n}"))
-        .find(|id| app.collection.source(id).is_none())
+        .find(|id| app.collection().source(id).is_none())
         .unwrap_or_else(|| base.to_string());
     let Some(scene_index) = app.edited_scene_index() else {
         return;
@@ -284,7 +288,7 @@ fn add_source(app: &mut TallyApp, base: &str, kind: SourceKind) {
         c.sources.push(Source { id, kind });
         c.scenes[scene_index].items.push(item);
     });
-    app.selected = Some(app.collection.scenes[scene_index].items.len() - 1);
+    app.selected = Some(app.collection().scenes[scene_index].items.len() - 1);
 }
 
 /// A file dropped on the window or chosen with + Image... / + Media...: an image or a media
@@ -326,7 +330,7 @@ fn mixer(app: &mut TallyApp, ui: &mut egui::Ui) {
         meter(ui, "Master", &levels.master);
     }
     let strips: Vec<(String, AudioSettings)> = app
-        .collection
+        .collection()
         .sources
         .iter()
         .filter_map(|s| Some((s.id.clone(), s.kind.audio()?.clone())))
@@ -457,20 +461,16 @@ fn transitions(app: &mut TallyApp, ui: &mut egui::Ui) {
             .on_hover_text("quick: cut to the preview")
             .clicked()
         {
-            app.send(Command::Transition {
-                to: None,
-                transition: crate::engine::Transition::CUT,
-            });
+            app.request(Request::Take(crate::engine::Transition::CUT));
         }
         if ui
             .button("Fade")
             .on_hover_text("quick: 300 ms fade")
             .clicked()
         {
-            app.send(Command::Transition {
-                to: None,
-                transition: crate::engine::Transition::fade(std::time::Duration::from_millis(300)),
-            });
+            app.request(Request::Take(crate::engine::Transition::fade(
+                std::time::Duration::from_millis(300),
+            )));
         }
     });
     let enabled = app.studio_mode;
@@ -493,7 +493,7 @@ fn transitions(app: &mut TallyApp, ui: &mut egui::Ui) {
     );
     if response.changed() {
         let transition = app.chosen_transition();
-        app.send(Command::SetTBar {
+        app.request(Request::SetTBar {
             position: app.tbar,
             transition,
         });
@@ -511,7 +511,7 @@ fn controls(app: &mut TallyApp, ui: &mut egui::Ui) {
     if ui.toggle_value(&mut studio, "Studio Mode").changed() {
         app.set_studio_mode(studio);
     }
-    match app.recording.clone() {
+    match app.recording().clone() {
         Some(path) => {
             if ui
                 .button(RichText::new("Stop Recording").color(PROGRAM_RED))
@@ -536,7 +536,7 @@ fn controls(app: &mut TallyApp, ui: &mut egui::Ui) {
     } else if let Some(path) = &app.saved_recording {
         ui.label(RichText::new(format!("saved {}", path.display())).small());
     }
-    if app.streaming {
+    if app.streaming() {
         if ui
             .button(RichText::new("Stop Streaming").color(PROGRAM_RED))
             .clicked()
@@ -722,7 +722,7 @@ fn canvas_settings(app: &mut TallyApp, ui: &mut egui::Ui) {
         (60000, 1001, "59.94"),
         (60, 1, "60"),
     ];
-    let current = app.collection.canvas;
+    let current = app.collection().canvas;
     let mut draft = app.canvas_draft.unwrap_or(current);
     ui.label(RichText::new("Canvas (saved in the scene collection)").strong());
     egui::Grid::new("canvas settings")
@@ -770,12 +770,12 @@ fn canvas_settings(app: &mut TallyApp, ui: &mut egui::Ui) {
     // Even sizes: the encoder's 4:2:0 chroma needs them.
     draft.width += draft.width % 2;
     draft.height += draft.height % 2;
-    let busy = app.recording.is_some() || app.streaming;
+    let busy = app.recording().is_some() || app.streaming();
     ui.horizontal(|ui| {
         let apply = ui.add_enabled(draft != current && !busy, egui::Button::new("Apply canvas"));
         if apply.clicked() {
             app.apply_canvas(draft);
-            draft = app.collection.canvas;
+            draft = app.collection().canvas;
         }
         if busy && draft != current {
             ui.label(
@@ -785,7 +785,7 @@ fn canvas_settings(app: &mut TallyApp, ui: &mut egui::Ui) {
             );
         }
     });
-    app.canvas_draft = (draft != app.collection.canvas).then_some(draft);
+    app.canvas_draft = (draft != app.collection().canvas).then_some(draft);
 }
 
 fn stats(app: &mut TallyApp, ui: &mut egui::Ui) {
@@ -874,7 +874,7 @@ pub fn unsaved_window(app: &mut TallyApp, ctx: &egui::Context) {
             ui.label("The collection has changes that are not saved.");
             ui.horizontal(|ui| {
                 if ui
-                    .add_enabled(app.file.is_some(), egui::Button::new("Save"))
+                    .add_enabled(app.file().is_some(), egui::Button::new("Save"))
                     .clicked()
                 {
                     answer = Some(true);

@@ -1,10 +1,10 @@
 //! The desktop app: a studio-mode production switcher in egui on wgpu.
 //!
-//! The app is one more front-end over the engine's handle. It shares the engine's GPU device
-//! (the engine draws with the device the window's renderer created), so the preview and
-//! program monitors show the compositor's own canvases with no copies. Everything the operator
-//! changes is an edit of the scene collection (kept with an undo history) sent to the running
-//! engine as a whole. The window runs in the app's own winit loop (`window_loop`); the UI
+//! The app is one more front-end over the show controller (`crate::control`), which owns the
+//! collection, its undo history, the settings and the engine session; the app keeps only what
+//! the window shows and how. It shares the engine's GPU device (the engine draws with the device
+//! the window's renderer created), so the preview and program monitors show the compositor's
+//! own canvases with no copies. The window runs in the app's own winit loop (`window_loop`); the UI
 //! tests drive the same `TallyApp` through eframe's `App` trait.
 
 mod app;
@@ -16,16 +16,13 @@ mod mesh_paint;
 mod monitor;
 mod pickers;
 mod properties;
-mod settings;
 mod stats;
 mod window_loop;
 mod window_paint;
 mod x11_shm;
 
-pub use crate::control::History;
 pub use app::{demo_collection, TallyApp, TransitionChoice};
 pub use pickers::PickFor;
-pub use settings::{settings_path, AppSettings};
 
 use std::path::PathBuf;
 
@@ -53,7 +50,7 @@ pub fn run(
             ctx,
             Some(render_state),
             collection,
-            settings::settings_path(),
+            crate::control::settings_path(),
         )
     };
     // The engine starts once the window has drawn its first frame (see

@@ -20,7 +20,7 @@ pub fn properties(app: &mut TallyApp, ui: &mut egui::Ui) {
         return;
     };
     let mut item = item.clone();
-    let source = app.collection.source(&item.source).cloned();
+    let source = app.collection().source(&item.source).cloned();
     ui.horizontal(|ui| {
         let label = ui.label("Name");
         let mut name = app.renaming.clone().unwrap_or_else(|| item.source.clone());

@@ -1,5 +1,5 @@
-//! The app's settings: how to encode, where recordings go, where to stream, and the collection
-//! open last. Kept in the platform config directory (`$XDG_CONFIG_HOME/tally/settings.toml`,
+//! The settings the show controller keeps for every front-end: how to encode, where
+//! recordings go, where to stream, the collection open last (and the app's monitor rate). Kept in the platform config directory (`$XDG_CONFIG_HOME/tally/settings.toml`,
 //! else `~/.config/tally/settings.toml`), never in a scene file, so a collection can be shared
 //! without its stream keys.
 
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct AppSettings {
+pub struct Settings {
     /// `x264`, `nvenc` (NVIDIA's hardware encoder) or `auto` (NVENC when it opens, else x264).
     pub encoder: String,
     /// x264 preset.
@@ -28,7 +28,7 @@ pub struct AppSettings {
     pub monitor_fps: u32,
 }
 
-impl Default for AppSettings {
+impl Default for Settings {
     fn default() -> Self {
         let video = VideoSettings::default();
         Self {
@@ -64,32 +64,45 @@ pub enum SettingsError {
     Toml(#[from] toml::ser::Error),
     #[error("{folder}: {cause}", folder = folder.display())]
     Folder {
-        folder: std::path::PathBuf,
+        folder: PathBuf,
         cause: std::io::Error,
     },
     #[error("{0}")]
     Write(std::io::Error),
+    #[error("{}: {cause}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("{}: {cause}; using default settings until they are saved again", path.display())]
+    Malformed {
+        path: PathBuf,
+        cause: toml::de::Error,
+    },
 }
 
-impl AppSettings {
+impl Settings {
     /// The saved settings; defaults when there are none. A file that cannot be read is
     /// reported and left alone (it is not overwritten until the user saves).
-    pub fn load(path: &Path) -> (Self, Option<String>) {
+    pub fn load(path: &Path) -> (Self, Option<SettingsError>) {
         match std::fs::read_to_string(path) {
             Ok(text) => match toml::from_str(&text) {
                 Ok(settings) => (settings, None),
-                Err(error) => (
+                Err(cause) => (
                     Self::default(),
-                    Some(format!(
-                        "{}: {error}; using default settings until they are saved again",
-                        path.display()
-                    )),
+                    Some(SettingsError::Malformed {
+                        path: path.to_path_buf(),
+                        cause,
+                    }),
                 ),
             },
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => (Self::default(), None),
-            Err(error) => (
+            Err(cause) => (
                 Self::default(),
-                Some(format!("{}: {error}", path.display())),
+                Some(SettingsError::Unreadable {
+                    path: path.to_path_buf(),
+                    cause,
+                }),
             ),
         }
     }
@@ -139,26 +152,25 @@ mod tests {
     fn settings_round_trip_and_a_broken_file_is_reported_not_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tally").join("settings.toml");
-        assert_eq!(AppSettings::load(&path), (AppSettings::default(), None));
-        let settings = AppSettings {
+        let (loaded, problem) = Settings::load(&path);
+        assert_eq!(loaded, Settings::default());
+        assert!(problem.is_none());
+        let settings = Settings {
             bitrate_kbps: 6000,
             encoder: "nvenc".into(),
             destinations: vec!["rtmp://live.example/app/${KEY}".into()],
             last_collection: Some("/shows/monday.toml".into()),
             monitor_fps: 10,
-            ..AppSettings::default()
+            ..Settings::default()
         };
         settings.save(&path).unwrap();
-        assert_eq!(AppSettings::load(&path).0, settings);
+        assert_eq!(Settings::load(&path).0, settings);
         assert_eq!(settings.video().encoder, VideoEncoderKind::Nvenc);
-        assert_eq!(
-            AppSettings::default().video().encoder,
-            VideoEncoderKind::X264
-        );
+        assert_eq!(Settings::default().video().encoder, VideoEncoderKind::X264);
         std::fs::write(&path, "bitrate_kbps = \"fast\"").unwrap();
-        let (loaded, problem) = AppSettings::load(&path);
-        assert_eq!(loaded, AppSettings::default());
-        assert!(problem.unwrap().contains("settings.toml"));
+        let (loaded, problem) = Settings::load(&path);
+        assert_eq!(loaded, Settings::default());
+        assert!(problem.unwrap().to_string().contains("settings.toml"));
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "bitrate_kbps = \"fast\""
