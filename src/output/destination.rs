@@ -21,15 +21,31 @@ impl Protocol {
 }
 
 /// One ingest URL, checked and ready for FFmpeg.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Endpoint {
     pub protocol: Protocol,
     /// The URL FFmpeg opens, secrets included. Never print it; use [`Endpoint::masked`].
     url: String,
     masked: String,
+    /// The text it was parsed from, `${NAME}` unexpanded, to write back into a file.
+    written: String,
 }
 
+/// Two endpoints are the same when they reach the same place, however they were written.
+impl PartialEq for Endpoint {
+    fn eq(&self, other: &Self) -> bool {
+        self.protocol == other.protocol && self.url == other.url
+    }
+}
+
+impl Eq for Endpoint {}
+
 impl Endpoint {
+    /// As it was written (environment variables unexpanded): what a saved file holds.
+    pub fn written(&self) -> &str {
+        &self.written
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -56,6 +72,14 @@ impl Destination {
     /// The name shown in statistics, logs and errors (secrets masked).
     pub fn name(&self) -> &str {
         self.primary.masked()
+    }
+
+    /// As it was written, `PRIMARY|BACKUP` with `${NAME}` unexpanded.
+    pub fn written(&self) -> String {
+        match &self.backup {
+            Some(backup) => format!("{}|{}", self.primary.written(), backup.written()),
+            None => self.primary.written().to_string(),
+        }
     }
 }
 
@@ -84,6 +108,12 @@ pub fn parse_destination(text: &str) -> Result<Destination, DestinationError> {
 }
 
 pub fn parse_endpoint(text: &str) -> Result<Endpoint, DestinationError> {
+    let mut endpoint = parse_expanded(text)?;
+    endpoint.written = text.trim().to_string();
+    Ok(endpoint)
+}
+
+fn parse_expanded(text: &str) -> Result<Endpoint, DestinationError> {
     let written = text.trim();
     let url = expand_variables(written)?;
     let (scheme, rest) = url
@@ -131,6 +161,7 @@ pub fn parse_endpoint(text: &str) -> Result<Endpoint, DestinationError> {
                 protocol,
                 url,
                 masked,
+                written: String::new(),
             })
         }
         Protocol::Srt => {
@@ -203,6 +234,7 @@ fn srt_endpoint(authority: &str, path_and_query: &str) -> Result<Endpoint, Strin
         protocol: Protocol::Srt,
         url: format!("srt://{authority}?{}", join(false)),
         masked: format!("srt://{authority}?{}", join(true)),
+        written: String::new(),
     })
 }
 

@@ -575,6 +575,15 @@ fn is_media(kind: &SourceKind) -> bool {
     matches!(kind, SourceKind::Media(_))
 }
 
+/// The name a show file gives `kind` (`fade` for a fade to a colour other than black, which
+/// show files cannot name).
+pub(super) fn transition_name(kind: TransitionKind) -> &'static str {
+    TRANSITIONS
+        .into_iter()
+        .find(|name| transition_kind(name) == Some(kind))
+        .unwrap_or("fade")
+}
+
 fn transition_kind(name: &str) -> Option<TransitionKind> {
     let direction = |suffix: &str| match suffix {
         "left" => Some(Direction::Left),
@@ -611,7 +620,7 @@ pub fn parse_clock(text: &str) -> Option<Duration> {
     Some(Duration::from_secs(hours * 3600 + minutes * 60) + Duration::from_secs_f64(seconds))
 }
 
-fn clock_text(time: Duration) -> String {
+pub(super) fn clock_text(time: Duration) -> String {
     let seconds = time.as_secs_f64();
     format!(
         "{:02}:{:02}:{:06.3}",

@@ -10,9 +10,11 @@
 
 mod load;
 mod runner;
+mod save;
 
 pub use load::{load_file, load_file_checked, looks_like_show, parse_clock, parse_str};
 pub use runner::{resumed_path, CueRunner, ShowState, StartPoint};
+pub use save::{save_file, to_toml_string};
 
 use crate::engine::Transition;
 use crate::output::Destination;
