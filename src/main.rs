@@ -516,6 +516,7 @@ fn record(args: &RecordArgs) -> Result<()> {
     run_engine(
         collection,
         config,
+        None,
         args.encoding.quiet,
         Some(&args.output),
         None,
@@ -663,6 +664,7 @@ fn stream(args: &StreamArgs) -> Result<()> {
     run_engine(
         collection,
         config,
+        None,
         args.encoding.quiet,
         args.record.as_deref(),
         None,
@@ -719,7 +721,7 @@ fn run_show(args: &RunArgs) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     let mut collection = show.collection.clone();
-    let mut runner = tally::show::CueRunner::new(&show, args.auto, local_time_of_day);
+    let mut runner = tally::show::CueRunner::new(&show, args.auto, tally::show::local_time_of_day);
     let start = match (&args.start_at, args.from) {
         (Some(cue), _) => Some(tally::show::StartPoint::Cue(show.find_cue(cue)?)),
         (None, Some(time)) => Some(tally::show::StartPoint::Time(time)),
@@ -761,7 +763,7 @@ fn run_show(args: &RunArgs) -> Result<()> {
         gpu: None,
         on_frame: None,
         faults: Default::default(),
-        driver: Some(tally::engine::DriverSlot::new(runner)),
+        driver: None,
     };
     let go = if args.auto || !show.waits_for_the_world() {
         None
@@ -772,18 +774,11 @@ fn run_show(args: &RunArgs) -> Result<()> {
     run_engine(
         collection,
         config,
+        Some((&show, runner)),
         args.encoding.quiet,
         args.record.as_deref(),
         go,
     )
-}
-
-/// The local time since midnight, for cues due at a time of day.
-fn local_time_of_day() -> Duration {
-    use chrono::Timelike;
-    let now = chrono::Local::now();
-    Duration::from_secs(u64::from(now.num_seconds_from_midnight()))
-        + Duration::from_nanos(u64::from(now.nanosecond() % 1_000_000_000))
 }
 
 /// A GO each time Enter is pressed in the terminal (a line on standard input).
@@ -904,6 +899,7 @@ fn say_events(events: &Subscription, progress: &ProgressBar) {
 fn run_engine(
     collection: Collection,
     config: EngineConfig,
+    show: Option<(&tally::show::Show, tally::show::CueRunner)>,
     quiet: bool,
     recording: Option<&Path>,
     go: Option<crossbeam_channel::Receiver<()>>,
@@ -912,6 +908,9 @@ fn run_engine(
     let frame_limit = config.frame_limit;
     let streaming = !config.streams.is_empty();
     let mut controller = Controller::new(collection, None, config);
+    if let Some((show, runner)) = show {
+        controller = controller.with_show(show, runner);
+    }
     let events = controller.subscribe();
     controller.start().context("cannot start")?;
 

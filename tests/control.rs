@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 use std::time::Duration;
-use tally::control::{Controller, Received, Request, RequestError, Subscription};
+use tally::control::{Controller, CueEdit, Received, Request, RequestError, Subscription};
 use tally::engine::{EngineConfig, Event, RecordingConfig};
 use tally::output::RecordingFormat;
 use tally::scene::Edit;
@@ -264,11 +264,9 @@ fn a_cues_edits_reach_the_controller_and_a_later_edit_keeps_them() {
     )
     .expect("the show loads");
     let runner = tally::show::CueRunner::new(&show, false, || Duration::ZERO);
-    let config = EngineConfig {
-        driver: Some(tally::engine::DriverSlot::new(runner)),
-        ..EngineConfig::default()
-    };
-    let mut controller = Controller::new(collection, Some(collection_file), config);
+    let mut controller =
+        Controller::new(collection, Some(collection_file), EngineConfig::default())
+            .with_show(&show, runner);
     let events = controller.subscribe();
     controller.start().expect("the engine starts");
     controller.request(Request::Go).expect("GO is taken");
@@ -297,4 +295,87 @@ fn a_cues_edits_reach_the_controller_and_a_later_edit_keeps_them() {
     controller.request(Request::Undo).expect("the edit undoes");
     assert!(controller.collection().scenes[1].items[0].visible);
     assert_eq!(title(&controller), "From the cue");
+}
+
+#[test]
+fn cues_are_added_moved_retriggered_and_removed_undone_and_saved_and_a_jump_moves_the_show() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
+    collection(dir.path());
+    let show_file = dir.path().join("run.show.toml");
+    std::fs::write(
+        &show_file,
+        "collection = \"show.toml\"\n\n[[cues]]\nname = \"First\"\n\
+         actions = [{ do = \"take\", scene = \"Close\" }]\n\n\
+         [[cues]]\nname = \"Second\"\nactions = [{ do = \"take\", scene = \"Wide\" }]\n",
+    )
+    .unwrap();
+    let mut controller = Controller::new(collection(dir.path()), None, EngineConfig::default());
+    assert!(matches!(
+        controller.request(Request::Go),
+        Err(RequestError::NoShow)
+    ));
+    controller.open_show(&show_file).expect("the show opens");
+    let events = controller.subscribe();
+    controller.start().expect("the engine starts");
+    let names = |controller: &Controller| -> Vec<String> {
+        let list = controller.cue_list().expect("a show is open");
+        list.cues.into_iter().map(|cue| cue.name).collect()
+    };
+    let new_cue = tally::show::Cue {
+        name: tally::control::unused_name(&controller.cue_list().unwrap().cues),
+        trigger: tally::show::Trigger::Go,
+        actions: vec![tally::show::Action::Take {
+            scene: "Close".into(),
+            transition: tally::engine::Transition::CUT,
+        }],
+    };
+    controller
+        .request(Request::EditCues(CueEdit::Add {
+            at: 2,
+            cue: new_cue,
+        }))
+        .unwrap();
+    controller
+        .request(Request::EditCues(CueEdit::Move { from: 2, to: 0 }))
+        .unwrap();
+    controller
+        .request(Request::EditCues(CueEdit::SetTrigger {
+            cue: 0,
+            trigger: tally::show::Trigger::After(Duration::from_secs(5)),
+        }))
+        .unwrap();
+    assert_eq!(names(&controller), ["Cue 3", "First", "Second"]);
+    assert!(controller.cue_list().unwrap().unsaved);
+    controller
+        .request(Request::EditCues(CueEdit::Remove(1)))
+        .unwrap();
+    assert_eq!(names(&controller), ["Cue 3", "Second"]);
+    controller.request(Request::Undo).unwrap();
+    assert_eq!(names(&controller), ["Cue 3", "First", "Second"]);
+    let refused = controller.request(Request::EditCues(CueEdit::Remove(7)));
+    assert_eq!(
+        refused.expect_err("no cue 8").to_string(),
+        "the show has 3 cue(s); there is no cue 8"
+    );
+
+    controller.request(Request::SaveShow { to: None }).unwrap();
+    assert!(!controller.cue_list().unwrap().unsaved);
+    let saved = tally::show::load_file(&show_file).expect("the saved show loads");
+    assert_eq!(saved.cues, controller.cue_list().unwrap().cues);
+    assert_eq!(
+        saved.cues[0].trigger,
+        tally::show::Trigger::After(Duration::from_secs(5))
+    );
+
+    // Jump over the first two cues: `Second` waits for GO, and GO fires it.
+    controller.request(Request::JumpToCue(2)).unwrap();
+    assert_eq!(controller.cue_list().unwrap().status.next, Some(2));
+    assert_eq!(controller.cue_list().unwrap().status.due_in, None);
+    controller.request(Request::Go).unwrap();
+    let fired = wait_for(&mut controller, &events, |event| {
+        matches!(event, Event::CueFired { .. })
+    });
+    assert!(matches!(fired, Event::CueFired { cue: 2, .. }), "{fired:?}");
+    assert_eq!(controller.cue_list().unwrap().status.next, None);
 }

@@ -1,21 +1,31 @@
-//! Undo and redo for the show's edits: whole scene collections, before each edit. A collection
-//! is small (tens of sources), so snapshots are simpler and safer than inverse operations,
-//! and every kind of edit is undoable without writing its inverse.
+//! Undo and redo for the show's edits: whole snapshots (the scene collection, and a show's
+//! cues), before each edit. A collection is small (tens of sources), so snapshots are simpler
+//! and safer than inverse operations, and every kind of edit is undoable without writing its
+//! inverse.
 
 use crate::scene::Collection;
 
 /// At most this many steps are kept.
 const LIMIT: usize = 200;
 
-#[derive(Debug, Default)]
-pub struct History {
-    undo: Vec<Collection>,
-    redo: Vec<Collection>,
+#[derive(Debug)]
+pub struct History<T = Collection> {
+    undo: Vec<T>,
+    redo: Vec<T>,
 }
 
-impl History {
+impl<T> Default for History<T> {
+    fn default() -> Self {
+        Self {
+            undo: Vec::new(),
+            redo: Vec::new(),
+        }
+    }
+}
+
+impl<T: Clone + PartialEq> History<T> {
     /// Call before changing `current`: the state to return to.
-    pub fn record(&mut self, current: &Collection) {
+    pub fn record(&mut self, current: &T) {
         if self.undo.last() == Some(current) {
             return;
         }
@@ -27,13 +37,13 @@ impl History {
     }
 
     /// The state before the last edit, if any; `current` becomes redoable.
-    pub fn undo(&mut self, current: &Collection) -> Option<Collection> {
+    pub fn undo(&mut self, current: &T) -> Option<T> {
         let previous = self.undo.pop()?;
         self.redo.push(current.clone());
         Some(previous)
     }
 
-    pub fn redo(&mut self, current: &Collection) -> Option<Collection> {
+    pub fn redo(&mut self, current: &T) -> Option<T> {
         let next = self.redo.pop()?;
         self.undo.push(current.clone());
         Some(next)

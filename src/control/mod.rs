@@ -8,10 +8,12 @@
 //! engine when the canvas changes while nothing is on air. The app, `tally record`, `stream`
 //! and `run` go through it.
 
+mod cues;
 mod history;
 pub mod hub;
 mod settings;
 
+pub use cues::{unused_name, CueEdit, CueEditError};
 pub use history::History;
 pub use hub::{Hub, Received, Subscription};
 pub use settings::{settings_path, Settings, SettingsError};
@@ -26,8 +28,10 @@ use crate::scene::{
     apply_edit, unknown_scene, unknown_source, Canvas, Collection, Edit, EditError, LoadError,
     SourceKind,
 };
+use crate::show::{Cue, CueRunner, CueStatus, Show};
 use crate::sources::MediaControl;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// What a front-end asks of the show.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +69,13 @@ pub enum Request {
     },
     /// The operator's GO for a show's next cue.
     Go,
+    /// The show's cue `n` (from 0) fires next; those between are not fired.
+    JumpToCue(usize),
+    EditCues(CueEdit),
+    /// Saves the show to its own file, or to `to` (which then becomes its file).
+    SaveShow {
+        to: Option<PathBuf>,
+    },
     /// Ends the show: the frame in hand is finished, the outputs are closed, and the engine
     /// stops (see [`Controller::is_finished`] and [`Controller::wait`]).
     Stop,
@@ -96,6 +107,10 @@ pub enum RequestError {
     },
     #[error("the show is not running")]
     NotRunning,
+    #[error("no show script is open")]
+    NoShow,
+    #[error(transparent)]
+    CueEdit(#[from] CueEditError),
     #[error(transparent)]
     Engine(#[from] CommandError),
     #[error(transparent)]
@@ -119,6 +134,37 @@ pub enum OpenError {
     },
     #[error("opened, but the engine did not take it: {0}")]
     Engine(#[from] RequestError),
+    #[error(
+        "{}: a show starts its engine afresh, which would end the recording and streams: stop \
+         them to open it",
+        .0.display()
+    )]
+    ShowOnAir(PathBuf),
+}
+
+/// A show script's cues, as a cue list shows them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CueList {
+    pub file: PathBuf,
+    pub cues: Vec<Cue>,
+    pub status: CueStatus,
+    /// Cues edited since the show was opened or saved.
+    pub unsaved: bool,
+}
+
+/// The show script the controller runs: the runner that fires its cues (and holds them, as
+/// edited) from inside the engine.
+struct ShowSession {
+    file: PathBuf,
+    runner: Arc<Mutex<CueRunner>>,
+    unsaved: bool,
+}
+
+/// What undo returns to: the collection, and a show's cues.
+#[derive(Debug, Clone, PartialEq)]
+struct Snapshot {
+    collection: Collection,
+    cues: Vec<Cue>,
 }
 
 fn describe_canvas(canvas: &Canvas) -> String {
@@ -151,7 +197,8 @@ pub struct Controller {
     engine_starts: u64,
     /// Where the collection is saved.
     file: Option<PathBuf>,
-    history: History,
+    history: History<Snapshot>,
+    show: Option<ShowSession>,
     unsaved: bool,
     config: EngineConfig,
     engine: Option<Engine>,
@@ -176,6 +223,7 @@ impl Controller {
             engine_starts: 0,
             file,
             history: History::default(),
+            show: None,
             unsaved: false,
             config,
             engine: None,
@@ -191,6 +239,120 @@ impl Controller {
         self.settings = settings;
         self.settings_path = path;
         self
+    }
+
+    /// The controller runs `show` with `runner` (made for it, perhaps moved to a start point):
+    /// the engine it starts takes the runner as its frame driver.
+    pub fn with_show(mut self, show: &Show, runner: CueRunner) -> Self {
+        self.install_show(show, runner);
+        self
+    }
+
+    fn install_show(&mut self, show: &Show, runner: CueRunner) {
+        let runner = Arc::new(Mutex::new(runner));
+        let driver: Arc<Mutex<dyn crate::engine::FrameDriver>> = runner.clone();
+        self.config.driver = Some(crate::engine::DriverSlot(driver));
+        self.show = Some(ShowSession {
+            file: show.file.clone(),
+            runner,
+            unsaved: false,
+        });
+    }
+
+    /// Opens the show script in `path` with its collection, in place of what is open (unsaved
+    /// changes are the caller's to ask about); a running engine starts afresh on it, so
+    /// nothing may be on air.
+    pub fn open_show(&mut self, path: &Path) -> Result<(), OpenError> {
+        let show = crate::show::load_file(path)?;
+        if self.on_air() {
+            return Err(OpenError::ShowOnAir(path.to_path_buf()));
+        }
+        self.collection = show.collection.clone();
+        self.file = Some(show.collection_file.clone());
+        self.unsaved = false;
+        self.history.clear();
+        self.remember_file();
+        self.program = self.collection.current_scene.clone();
+        if self.preview.is_some() {
+            self.preview = Some(self.program.clone());
+        }
+        let runner = CueRunner::new(&show, false, crate::show::local_time_of_day);
+        self.install_show(&show, runner);
+        if self.engine.is_some() {
+            self.restart()?;
+        }
+        Ok(())
+    }
+
+    /// The open show's cues and where it stands; `None` without a show.
+    pub fn cue_list(&self) -> Option<CueList> {
+        let show = self.show.as_ref()?;
+        let mut runner = crate::base::lock(&show.runner);
+        Some(CueList {
+            file: show.file.clone(),
+            cues: runner.cues().to_vec(),
+            status: runner.status(),
+            unsaved: show.unsaved,
+        })
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            collection: self.collection.clone(),
+            cues: self.show.as_ref().map_or_else(Vec::new, |show| {
+                crate::base::lock(&show.runner).cues().to_vec()
+            }),
+        }
+    }
+
+    /// Puts an undone or redone snapshot in place.
+    fn restore(&mut self, snapshot: Snapshot) -> Result<(), RequestError> {
+        if let Some(show) = &mut self.show {
+            let mut runner = crate::base::lock(&show.runner);
+            if runner.cues() != snapshot.cues.as_slice() {
+                let next = runner.next_cue();
+                runner.replace_cues(snapshot.cues, next);
+                show.unsaved = true;
+            }
+        }
+        if snapshot.collection == self.collection {
+            return Ok(());
+        }
+        self.replace_collection(snapshot.collection)
+    }
+
+    fn edit_cues(&mut self, edit: CueEdit) -> Result<(), RequestError> {
+        let before = self.snapshot();
+        let show = self.show.as_mut().ok_or(RequestError::NoShow)?;
+        let mut runner = crate::base::lock(&show.runner);
+        let mut cues = runner.cues().to_vec();
+        let mut next = runner.next_cue();
+        cues::apply(&mut cues, &mut next, edit)?;
+        runner.replace_cues(cues, next);
+        drop(runner);
+        show.unsaved = true;
+        self.history.record(&before);
+        Ok(())
+    }
+
+    fn save_show(&mut self, to: Option<PathBuf>) -> Result<(), RequestError> {
+        let show = self.show.as_ref().ok_or(RequestError::NoShow)?;
+        let path = to.unwrap_or_else(|| show.file.clone());
+        let saved = Show {
+            file: path.clone(),
+            collection_file: self.file.clone().ok_or(RequestError::NoFile)?,
+            collection: self.collection.clone(),
+            cues: crate::base::lock(&show.runner).cues().to_vec(),
+        };
+        crate::show::save_file(&saved, &path).map_err(|cause| RequestError::Save {
+            path: path.clone(),
+            cause,
+        })?;
+        if let Some(show) = &mut self.show {
+            show.file = path;
+            show.unsaved = false;
+        }
+        Ok(())
     }
 
     pub fn settings(&self) -> &Settings {
@@ -440,22 +602,22 @@ impl Controller {
             Request::Edit(edit) => {
                 let mut edited = self.collection.clone();
                 apply_edit(&mut edited, &edit)?;
-                self.history.record(&self.collection);
+                self.history.record(&self.snapshot());
                 self.replace_collection(edited)
             }
             Request::Undo => {
                 let previous = self
                     .history
-                    .undo(&self.collection)
+                    .undo(&self.snapshot())
                     .ok_or(RequestError::NothingToUndo)?;
-                self.replace_collection(previous)
+                self.restore(previous)
             }
             Request::Redo => {
                 let next = self
                     .history
-                    .redo(&self.collection)
+                    .redo(&self.snapshot())
                     .ok_or(RequestError::NothingToRedo)?;
-                self.replace_collection(next)
+                self.restore(next)
             }
             Request::Save { to } => self.save(to),
             Request::StartRecording(recording) => {
@@ -502,7 +664,23 @@ impl Controller {
                 }
                 self.send(Command::Media { source, control })
             }
-            Request::Go => self.send(Command::Go),
+            Request::Go => {
+                if self.show.is_none() {
+                    return Err(RequestError::NoShow);
+                }
+                self.send(Command::Go)
+            }
+            Request::JumpToCue(cue) => {
+                let show = self.show.as_ref().ok_or(RequestError::NoShow)?;
+                let mut runner = crate::base::lock(&show.runner);
+                let cues = runner.cues().len();
+                runner
+                    .jump_to(cue)
+                    .ok_or(CueEditError::NoSuchCue { index: cue, cues })?;
+                Ok(())
+            }
+            Request::EditCues(edit) => self.edit_cues(edit),
+            Request::SaveShow { to } => self.save_show(to),
             Request::Stop => self.send(Command::Stop),
         }
     }
@@ -522,14 +700,14 @@ impl Controller {
     /// A change of the collection made in this process (the app's editors: adding, removing,
     /// reordering, renaming), kept for undo like an [`Edit`].
     pub fn change(&mut self, change: impl FnOnce(&mut Collection)) -> Result<(), RequestError> {
-        self.history.record(&self.collection);
+        self.history.record(&self.snapshot());
         self.change_without_history(change)
     }
 
     /// Keeps the collection as it is now as one undo step, for a change made in many steps
     /// (a drag) through [`Controller::change_without_history`].
     pub fn checkpoint(&mut self) {
-        self.history.record(&self.collection);
+        self.history.record(&self.snapshot());
     }
 
     /// As [`Controller::change`], with no undo step (a drag's every step after its first).
@@ -564,6 +742,15 @@ impl Controller {
     pub fn open(&mut self, path: &Path) -> Result<(), OpenError> {
         let collection = crate::scene::load_file(path)?;
         let on_air = self.on_air();
+        if self.show.is_some() {
+            // The show's cues name this collection's scenes and sources: it closes with it,
+            // and its runner leaves with the engine it drives.
+            if on_air {
+                return Err(OpenError::ShowOnAir(path.to_path_buf()));
+            }
+            self.show = None;
+            self.config.driver = None;
+        }
         if on_air && collection.canvas != self.collection.canvas {
             return Err(OpenError::CanvasOnAir {
                 path: path.to_path_buf(),

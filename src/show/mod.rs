@@ -13,7 +13,7 @@ mod runner;
 mod save;
 
 pub use load::{load_file, load_file_checked, looks_like_show, parse_clock, parse_str};
-pub use runner::{resumed_path, CueRunner, ShowState, StartPoint};
+pub use runner::{resumed_path, CueRunner, CueStatus, ShowState, StartPoint};
 pub use save::{save_file, to_toml_string};
 
 use crate::engine::Transition;
@@ -21,6 +21,15 @@ use crate::output::Destination;
 use crate::scene::Collection;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The local time since midnight, for cues due at a time of day (the runner takes it as a
+/// function, so tests give their own).
+pub fn local_time_of_day() -> Duration {
+    use chrono::Timelike;
+    let now = chrono::Local::now();
+    Duration::from_secs(u64::from(now.num_seconds_from_midnight()))
+        + Duration::from_nanos(u64::from(now.nanosecond() % 1_000_000_000))
+}
 
 /// A loaded, checked show.
 #[derive(Debug, Clone)]

@@ -50,6 +50,24 @@ pub struct CueRunner {
     /// The media sources that have played to their end, as of this frame.
     media_ended: Vec<String>,
     time_of_day: Box<dyn FnMut() -> Duration + Send>,
+    /// Show time of the latest frame.
+    now: Duration,
+    /// The cue that fired last (by an operator's jump, not always the one above `next`).
+    fired_last: Option<usize>,
+}
+
+/// Where a running show stands, for a cue list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CueStatus {
+    /// The cue that fires next; `None` once every cue has.
+    pub next: Option<usize>,
+    /// The cue that fired last.
+    pub fired_last: Option<usize>,
+    /// Show time of the latest frame.
+    pub show_time: Duration,
+    /// How long until the next cue is due, for a cue with a time (`at`, `after`, `at_clock`);
+    /// zero when it is overdue (it fires on the next frame).
+    pub due_in: Option<Duration>,
 }
 
 /// Where a show starts: its first cue, a cue, or a time on the show clock.
@@ -112,7 +130,55 @@ impl CueRunner {
             resume: Vec::new(),
             media_ended: Vec::new(),
             time_of_day: Box::new(time_of_day),
+            now: Duration::ZERO,
+            fired_last: None,
         }
+    }
+
+    pub fn cues(&self) -> &[Cue] {
+        &self.cues
+    }
+
+    /// Where the show stands: the next cue, the last fired, and the countdown to a timed cue.
+    pub fn status(&mut self) -> CueStatus {
+        let due_in = match self.cues.get(self.next).map(|cue| &cue.trigger) {
+            Some(Trigger::At(at)) => Some(at.saturating_sub(self.now)),
+            Some(Trigger::After(delay)) => {
+                Some((self.last_fired + *delay).saturating_sub(self.now))
+            }
+            Some(Trigger::AtClock(at)) => Some(at.saturating_sub((self.time_of_day)())),
+            Some(Trigger::Go | Trigger::MediaEnd(_)) | None => None,
+        };
+        CueStatus {
+            next: (self.next < self.cues.len()).then_some(self.next),
+            fired_last: self.fired_last,
+            show_time: self.now,
+            due_in,
+        }
+    }
+
+    /// The operator moves the show to cue `cue` without firing it or those between: it fires
+    /// next, when its trigger says (a cue waiting `after` counts from the jump). `None` if the
+    /// show has no such cue.
+    pub fn jump_to(&mut self, cue: usize) -> Option<()> {
+        if cue >= self.cues.len() {
+            return None;
+        }
+        self.next = cue;
+        self.last_fired = self.now;
+        Some(())
+    }
+
+    /// The cues become `cues` (edited by an operator), `next` firing next.
+    pub fn replace_cues(&mut self, cues: Vec<Cue>, next: usize) {
+        self.next = next.min(cues.len());
+        self.fired_last = self.fired_last.filter(|cue| *cue < cues.len());
+        self.cues = cues;
+    }
+
+    /// The cue that fires next (the number of cues once every one has).
+    pub fn next_cue(&self) -> usize {
+        self.next
     }
 
     /// Moves the show to `point` as if it had run there (cues waiting for GO or a time of day
@@ -172,6 +238,7 @@ impl CueRunner {
                 }
             }
             self.last_fired = now;
+            self.fired_last = Some(self.next);
             self.next += 1;
         }
         if let StartPoint::Time(time) = point {
@@ -345,6 +412,7 @@ impl FrameDriver for CueRunner {
         let mut go = frame.go;
         // The show clock: the engine's canvas time from where the show started.
         let now = self.start + frame.now;
+        self.now = now;
         self.media_ended.clone_from(&frame.media_ended);
         let mut output = DriverOutput {
             commands: std::mem::take(&mut self.resume),
@@ -369,6 +437,7 @@ impl FrameDriver for CueRunner {
                 cue.name
             );
             self.last_fired = now;
+            self.fired_last = Some(self.next);
             self.next += 1;
         }
         self.advance_fades(now, &mut edits);
@@ -681,5 +750,38 @@ mod tests {
         );
         assert!(matches!(commands[1], Command::Transition { .. }));
         assert_eq!(commands[2], Command::Stop);
+    }
+
+    #[test]
+    fn the_status_counts_down_to_a_timed_cue_and_a_jump_moves_the_next_cue() {
+        let show = show(vec![
+            (Trigger::Go, vec![]),
+            (Trigger::At(Duration::from_secs(2)), vec![]),
+            (Trigger::Go, vec![]),
+            (Trigger::After(Duration::from_secs(1)), vec![]),
+        ]);
+        let mut runner = CueRunner::new(&show, false, || Duration::ZERO);
+        fired(&mut runner, 1, &[0]);
+        let status = runner.status();
+        assert_eq!(status.next, Some(1));
+        assert_eq!(status.fired_last, Some(0));
+        assert_eq!(status.due_in, Some(Duration::from_secs(2)));
+        runner.frame(&context(30, 0));
+        assert_eq!(runner.status().due_in, Some(Duration::from_secs(1)));
+        // The operator jumps over cues 1 and 2: cue 3 fires a second after the jump.
+        assert_eq!(runner.jump_to(3), Some(()));
+        assert_eq!(runner.jump_to(4), None);
+        assert_eq!(runner.status().due_in, Some(Duration::from_secs(1)));
+        let mut fired_at = None;
+        for index in 31..100 {
+            for event in runner.frame(&context(index, 0)).events {
+                if let Event::CueFired { cue, frame, .. } = event {
+                    fired_at = Some((cue, frame));
+                }
+            }
+        }
+        assert_eq!(fired_at, Some((3, 60)));
+        let status = runner.status();
+        assert_eq!((status.next, status.fired_last), (None, Some(3)));
     }
 }
