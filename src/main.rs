@@ -27,7 +27,7 @@ use tally::scene::{self, Collection};
 struct Cli {
     #[command(subcommand)]
     command: Option<Commands>,
-    /// Scene collection to open in the app.
+    /// Scene collection, or show script (with its collection and a Cue List), to open in the app.
     collection: Option<PathBuf>,
     /// Start recording to this file as soon as the app opens (Ctrl-C closes the app and
     /// finishes the recording).
@@ -1148,8 +1148,20 @@ fn open_app(collection: Option<PathBuf>, record: Option<PathBuf>, overwrite: boo
             .clone()
             .unwrap_or_else(tally::ui::demo_collection);
         // A collection that does not load is the app's to show; its file is still an input.
-        let loaded = scene::load_file(&scene_file).ok();
-        check_output(record, &scene_file, loaded.as_ref(), overwrite)?;
+        if tally::show::looks_like_show(&scene_file) {
+            check_output(record, &scene_file, None, overwrite)?;
+            if let Ok(show) = tally::show::load_file(&scene_file) {
+                check_output(
+                    record,
+                    &show.collection_file,
+                    Some(&show.collection),
+                    overwrite,
+                )?;
+            }
+        } else {
+            let loaded = scene::load_file(&scene_file).ok();
+            check_output(record, &scene_file, loaded.as_ref(), overwrite)?;
+        }
     }
     let has_display = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty());
     if !has_display {

@@ -1126,3 +1126,128 @@ fn the_monitor_rate_chosen_in_settings_paces_the_window_and_is_kept() {
     let harness = self::harness(&show);
     assert_eq!(harness.state().window_fps(), 10.0);
 }
+
+const RUNDOWN: &str = r#"
+collection = "show.toml"
+
+[[cues]]
+name = "Bars up"
+actions = [{ do = "take", scene = "Bars" }]
+
+[[cues]]
+name = "Back"
+actions = [{ do = "take", scene = "Main", transition = "fade", duration_ms = 200 }]
+
+[[cues]]
+name = "Timed"
+at = "00:10:00"
+actions = [{ do = "take", scene = "Bars" }]
+"#;
+
+/// The app on a show script (with the SHOW collection), its settings file beside it.
+fn show_harness(dir: &Path) -> (Harness<'static, TallyApp>, std::path::PathBuf) {
+    write_scene(dir, "show.toml", SHOW);
+    let show = write_scene(dir, "run.show.toml", RUNDOWN);
+    (harness(&show), show)
+}
+
+fn next_cue(app: &TallyApp) -> Option<usize> {
+    app.controller()
+        .cue_list()
+        .expect("a show is open")
+        .status
+        .next
+}
+
+#[test]
+fn go_and_space_fire_the_cue_list_and_the_countdown_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, _) = show_harness(dir.path());
+    step_until(&mut harness, |app| program(app) == "Main");
+    assert!(harness
+        .query_by_label_contains("Cue List: run.show.toml")
+        .is_some());
+    assert!(harness
+        .query_by_label_contains("next: Bars up (waits for GO)")
+        .is_some());
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Button, "GO")
+        .click();
+    harness.run_steps(2);
+    step_until(&mut harness, |app| program(app) == "Bars");
+    assert_eq!(next_cue(harness.state()), Some(1));
+    harness.key_press(egui::Key::Space);
+    harness.run_steps(2);
+    step_until(&mut harness, |app| program(app) == "Main");
+    assert_eq!(next_cue(harness.state()), Some(2));
+    // The timed cue counts down on the show clock: ten minutes less the time run so far.
+    harness.run_steps(2);
+    assert!(harness
+        .query_by_label_contains("next: Timed in 00:09:")
+        .is_some());
+}
+
+#[test]
+fn cues_edited_in_the_app_are_undone_and_the_show_is_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, show_file) = show_harness(dir.path());
+    step_until(&mut harness, |app| program(app) == "Main");
+    let cues = |app: &TallyApp| app.controller().cue_list().unwrap().cues;
+    harness.get_by_label("2. Back").click();
+    harness.run_steps(2);
+    choose(&mut harness, "Trigger", "after the cue above");
+    assert_eq!(
+        cues(harness.state())[1].trigger,
+        tally::show::Trigger::After(Duration::from_secs(5))
+    );
+    let delay = harness.get_by_role_and_label(egui::accesskit::Role::TextInput, "Delay");
+    delay.focus();
+    harness.run_steps(1);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.run_steps(1);
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::TextInput, "Delay")
+        .type_text("1m 30s");
+    harness.run_steps(1);
+    harness.key_press(egui::Key::Enter);
+    harness.run_steps(2);
+    assert_eq!(
+        cues(harness.state())[1].trigger,
+        tally::show::Trigger::After(Duration::from_secs(90))
+    );
+    harness.get_by_label("Undo").click();
+    harness.run_steps(2);
+    assert_eq!(
+        cues(harness.state())[1].trigger,
+        tally::show::Trigger::After(Duration::from_secs(5))
+    );
+    harness.get_by_label("Undo").click();
+    harness.run_steps(2);
+    assert_eq!(cues(harness.state())[1].trigger, tally::show::Trigger::Go);
+
+    harness.get_by_label("Delete cue").click();
+    harness.run_steps(2);
+    assert_eq!(cues(harness.state()).len(), 2);
+    harness.get_by_label("Undo").click();
+    harness.run_steps(2);
+    assert_eq!(cues(harness.state())[1].name, "Back");
+
+    // A cue from what is on air goes in at the next cue's place, and fires next.
+    harness.get_by_label("Add cue").click();
+    harness.run_steps(2);
+    let added = &cues(harness.state())[0];
+    assert_eq!(added.name, "Cue 4");
+    assert_eq!(
+        added.actions.first(),
+        Some(&tally::show::Action::Take {
+            scene: "Main".into(),
+            transition: tally::engine::Transition::fade(Duration::from_millis(300)),
+        })
+    );
+    assert!(harness.query_by_label_contains("(unsaved)").is_some());
+    harness.get_by_label("Save show").click();
+    harness.run_steps(2);
+    let saved = tally::show::load_file(&show_file).expect("the saved show loads");
+    assert_eq!(saved.cues, cues(harness.state()));
+    assert!(harness.query_by_label_contains("(unsaved)").is_none());
+}

@@ -20,6 +20,7 @@ use crate::engine::{
 use crate::output::parse_destination;
 use crate::render::Gpu;
 use crate::scene::{self, Collection, Color, Item, ItemSize, SourceKind};
+use crate::show::CueRunner;
 use eframe::egui;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -98,6 +99,10 @@ pub struct TallyApp {
     pub(super) saved_recording: Option<PathBuf>,
     /// The file dialog open, if any.
     pub(super) pickers: Pickers,
+    /// The cue selected in the Cue List, for editing.
+    pub(super) selected_cue: Option<usize>,
+    /// A cue's delay or time being typed in the Cue List (applied when the field is left).
+    pub(super) cue_trigger_text: Option<(usize, String)>,
     /// The Settings window's working copy; the controller takes each change at the next pass.
     pub(super) settings: Settings,
     pub(super) show_settings: bool,
@@ -235,9 +240,22 @@ impl TallyApp {
                     .filter(|last| last.exists())
             })
             .unwrap_or_else(demo_collection);
-        let (collection, problem) = match scene::load_file(&path) {
-            Ok(collection) => (collection, None),
-            Err(error) => (empty_collection(), Some(error.to_string())),
+        // A show script opens with its collection; anything else is a collection.
+        let (collection, file, show, problem) = if crate::show::looks_like_show(&path) {
+            match crate::show::load_file(&path) {
+                Ok(show) => (
+                    show.collection.clone(),
+                    Some(show.collection_file.clone()),
+                    Some(show),
+                    None,
+                ),
+                Err(error) => (empty_collection(), None, None, Some(error.to_string())),
+            }
+        } else {
+            match scene::load_file(&path) {
+                Ok(collection) => (collection, Some(path), None, None),
+                Err(error) => (empty_collection(), None, None, Some(error.to_string())),
+            }
         };
         let redraw_pacing = RedrawPacing::default();
         let config = EngineConfig {
@@ -250,9 +268,12 @@ impl TallyApp {
             })),
             ..EngineConfig::default()
         };
-        let file = problem.is_none().then_some(path);
         let mut controller = Controller::new(collection, file, config)
             .with_settings(settings.clone(), Some(settings_path));
+        if let Some(show) = &show {
+            let runner = CueRunner::new(show, false, crate::show::local_time_of_day);
+            controller = controller.with_show(show, runner);
+        }
         // Studio mode, with the program scene in preview, from the first engine on.
         let program = controller.collection().current_scene.clone();
         controller.set_start_preview(Some(program));
@@ -272,6 +293,8 @@ impl TallyApp {
             finishing_recording: None,
             saved_recording: None,
             pickers: Pickers::default(),
+            selected_cue: None,
+            cue_trigger_text: None,
             destinations_text: settings.destinations.join("\n"),
             settings,
             show_settings: false,
@@ -504,9 +527,26 @@ impl TallyApp {
         });
     }
 
-    /// Opens another collection, first asking about unsaved changes.
-    pub fn request_open(&mut self, path: PathBuf) {
+    /// Whether the collection or the open show's cues have changes not saved.
+    pub(super) fn has_unsaved(&self) -> bool {
+        self.controller.state().unsaved
+            || self.controller.cue_list().is_some_and(|list| list.unsaved)
+    }
+
+    /// Saves the collection and the show's cues, each if it has changes (Ctrl+S with a show
+    /// open, and the unsaved-changes question's Save).
+    fn save_changes(&mut self) {
         if self.controller.state().unsaved {
+            self.save(None);
+        }
+        if self.controller.cue_list().is_some_and(|list| list.unsaved) {
+            self.cue_request(Request::SaveShow { to: None });
+        }
+    }
+
+    /// Opens another collection or show, first asking about unsaved changes.
+    pub fn request_open(&mut self, path: PathBuf) {
+        if self.has_unsaved() {
             self.pending = Some(Pending::Open(path));
         } else {
             self.open(&path);
@@ -521,8 +561,8 @@ impl TallyApp {
         match save_first {
             None => return,
             Some(true) => {
-                self.save(None);
-                if self.controller.state().unsaved {
+                self.save_changes();
+                if self.has_unsaved() {
                     // Saving failed (the problem is shown): do not lose the edits.
                     return;
                 }
@@ -592,7 +632,12 @@ impl TallyApp {
     /// Opens another collection; one that fails to load leaves the current one untouched.
     pub fn open(&mut self, path: &Path) {
         let restarts = self.controller.engine().is_some() && !self.controller.on_air();
-        match self.controller.open(path) {
+        let opened = if crate::show::looks_like_show(path) {
+            self.controller.open_show(path)
+        } else {
+            self.controller.open(path)
+        };
+        match opened {
             Ok(()) => {
                 self.selected = None;
                 self.problem = None;
@@ -653,6 +698,45 @@ impl TallyApp {
             path = directory.join(format!("tally-{stamp}-{take}.{extension}"));
         }
         self.record_to(path);
+    }
+
+    /// The GO button (or Space): the show's next cue that waits for GO fires.
+    pub fn go(&mut self) {
+        self.request(Request::Go);
+    }
+
+    /// A cue list's request (a jump, a cue edit, saving the show); a refusal is shown.
+    pub(super) fn cue_request(&mut self, request: Request) {
+        if let Err(error) = self.controller.request(request) {
+            self.problem = Some(error.to_string());
+        }
+    }
+
+    /// A new cue from what is on air now: it takes the program scene with the chosen
+    /// transition (and puts the preview scene back in studio mode), waiting for GO. It goes
+    /// in at the next cue's place, so it fires next.
+    pub fn add_cue_from_current_state(&mut self) {
+        let Some(list) = self.controller.cue_list() else {
+            return;
+        };
+        let mut actions = vec![crate::show::Action::Take {
+            scene: self.program_scene(),
+            transition: self.chosen_transition(),
+        }];
+        if self.studio_mode {
+            let preview = self.edited_scene_name();
+            if preview != self.program_scene() {
+                actions.push(crate::show::Action::Preview(preview));
+            }
+        }
+        let cue = crate::show::Cue {
+            name: crate::control::unused_name(&list.cues),
+            trigger: crate::show::Trigger::Go,
+            actions,
+        };
+        let at = list.status.next.unwrap_or(list.cues.len());
+        self.selected_cue = Some(at);
+        self.cue_request(Request::EditCues(crate::control::CueEdit::Add { at, cue }));
     }
 
     /// Ends the recording; the engine says when the file is complete.
@@ -809,6 +893,12 @@ impl TallyApp {
     fn keyboard(&mut self, ctx: &egui::Context) {
         // Asked before `input_mut`: egui's context lock is not re-entrant.
         let typing = ctx.egui_wants_keyboard_input();
+        let go = !typing
+            && self.controller.cue_list().is_some()
+            && ctx.input_mut(|input| input.consume_key(egui::Modifiers::NONE, egui::Key::Space));
+        if go {
+            self.go();
+        }
         let (undo, redo, take, delete, open, save) = ctx.input_mut(|input| {
             let undo = input.consume_key(egui::Modifiers::COMMAND, egui::Key::Z);
             let redo = input.consume_key(egui::Modifiers::COMMAND, egui::Key::Y)
@@ -830,6 +920,7 @@ impl TallyApp {
         }
         if save {
             match self.file() {
+                Some(_) if self.controller.cue_list().is_some() => self.save_changes(),
                 Some(_) => self.save(None),
                 None => self.browse(PickFor::SaveCollectionAs),
             }
@@ -1115,7 +1206,7 @@ impl TallyApp {
     /// files, and when to redraw next.
     pub fn logic_pass(&mut self, ctx: &egui::Context) {
         let close_requested = ctx.input(|input| input.viewport().close_requested());
-        if close_requested && self.controller.state().unsaved && !self.closing {
+        if close_requested && self.has_unsaved() && !self.closing {
             ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
             self.pending = Some(Pending::Quit);
         }
@@ -1148,6 +1239,7 @@ impl TallyApp {
         docks::problem_window(self, &ctx);
         docks::settings_window(self, &ctx);
         docks::unsaved_window(self, &ctx);
+        super::cue_list::panel(self, ui);
         egui::CentralPanel::default().show(ui, |ui| self.monitors(ui));
     }
 

@@ -871,7 +871,7 @@ pub fn unsaved_window(app: &mut TallyApp, ctx: &egui::Context) {
         .collapsible(false)
         .resizable(false)
         .show(ctx, |ui| {
-            ui.label("The collection has changes that are not saved.");
+            ui.label("The collection or the show has changes that are not saved.");
             ui.horizontal(|ui| {
                 if ui
                     .add_enabled(app.file().is_some(), egui::Button::new("Save"))

@@ -8,6 +8,7 @@
 //! tests drive the same `TallyApp` through eframe's `App` trait.
 
 mod app;
+mod cue_list;
 mod damage;
 mod docks;
 mod handles;
