@@ -379,3 +379,28 @@ fn cues_are_added_moved_retriggered_and_removed_undone_and_saved_and_a_jump_move
     assert!(matches!(fired, Event::CueFired { cue: 2, .. }), "{fired:?}");
     assert_eq!(controller.cue_list().unwrap().status.next, None);
 }
+
+#[test]
+fn recordings_from_the_settings_are_named_by_their_time_and_never_replace_a_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = tally::control::Settings {
+        recordings_dir: dir.path().join("takes"),
+        recording_format: "mkv".into(),
+        destinations: vec!["rtmp://127.0.0.1/live/key".into(), "ftp://nowhere".into()],
+        ..Default::default()
+    };
+    let controller = Controller::new(collection(dir.path()), None, EngineConfig::default())
+        .with_settings(settings, None);
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let first = controller.new_recording(at).unwrap();
+    assert_eq!(first.path, dir.path().join("takes/tally-1800000000.mkv"));
+    assert_eq!(first.format, RecordingFormat::Mkv);
+    std::fs::write(&first.path, b"an earlier take").unwrap();
+    let second = controller.new_recording(at).unwrap();
+    assert_eq!(second.path, dir.path().join("takes/tally-1800000000-2.mkv"));
+    let destinations = controller.destinations_from_settings();
+    assert!(destinations[0].is_ok());
+    assert!(destinations[1]
+        .as_ref()
+        .is_err_and(|error| error.to_string().contains("unknown scheme `ftp`")));
+}

@@ -115,6 +115,11 @@ pub enum RequestError {
     Engine(#[from] CommandError),
     #[error(transparent)]
     Session(#[from] EngineError),
+    #[error("recordings folder {}: {cause}", folder.display())]
+    RecordingsFolder {
+        folder: PathBuf,
+        cause: std::io::Error,
+    },
 }
 
 /// Why another collection was not opened; the open one stays as it was.
@@ -374,6 +379,45 @@ impl Controller {
             }
         }
         Ok(())
+    }
+
+    /// A recording as the settings ask for it, started at `now`: a new file named by the time
+    /// in the recordings folder (created if need be), in the settings' format, never over an
+    /// earlier take (two started within a second get -2, -3...).
+    pub fn new_recording(
+        &self,
+        now: std::time::SystemTime,
+    ) -> Result<RecordingConfig, RequestError> {
+        let stamp = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        let extension = self.settings.recording_format.to_ascii_lowercase();
+        let folder = self.settings.recordings_dir.clone();
+        if let Err(cause) = std::fs::create_dir_all(&folder) {
+            return Err(RequestError::RecordingsFolder { folder, cause });
+        }
+        let mut path = folder.join(format!("tally-{stamp}.{extension}"));
+        let mut take = 1;
+        while path.exists() {
+            take += 1;
+            path = folder.join(format!("tally-{stamp}-{take}.{extension}"));
+        }
+        Ok(RecordingConfig {
+            path,
+            format: self.settings.recording_format(),
+        })
+    }
+
+    /// The stream destinations in the settings, each parsed (keys from the environment), or
+    /// why it cannot be used.
+    pub fn destinations_from_settings(
+        &self,
+    ) -> Vec<Result<Destination, crate::output::DestinationError>> {
+        self.settings
+            .destinations
+            .iter()
+            .map(|text| crate::output::parse_destination(text))
+            .collect()
     }
 
     /// Writes the settings to their file (nothing to do when they have none).

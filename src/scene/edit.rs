@@ -46,6 +46,12 @@ pub enum Edit {
         source: String,
         path: PathBuf,
     },
+    /// Renames a source everywhere it is used. A name is letters, digits, `_` and `-` (easy to
+    /// type in a file), and unused.
+    RenameSource {
+        from: String,
+        to: String,
+    },
 }
 
 /// Why an edit was refused; the collection is then unchanged.
@@ -75,6 +81,10 @@ pub enum EditError {
     },
     #[error("{value} dB is outside the fader's range, -100 to +26 dB")]
     VolumeOutOfRange { value: f32 },
+    #[error("`{0}` cannot name a source: use letters, digits, `_` and `-`")]
+    NotAName(String),
+    #[error("a source is already named `{0}`")]
+    NameTaken(String),
 }
 
 fn suggestion(did_you_mean: &Option<String>) -> String {
@@ -147,6 +157,33 @@ pub fn apply(collection: &mut Collection, edit: &Edit) -> Result<(), EditError> 
             SourceKind::Media(settings) => settings.path = path.clone(),
             other => return Err(wrong_kind(source, other, "a media source")),
         },
+        Edit::RenameSource { from, to } => rename_source(collection, from, to)?,
+    }
+    Ok(())
+}
+
+fn rename_source(collection: &mut Collection, from: &str, to: &str) -> Result<(), EditError> {
+    let a_name = !to.is_empty()
+        && to
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !a_name {
+        return Err(EditError::NotAName(to.to_string()));
+    }
+    if collection.source(to).is_some() {
+        return Err(EditError::NameTaken(to.to_string()));
+    }
+    kind_of(collection, from)?;
+    for source in collection.sources.iter_mut().filter(|s| s.id == from) {
+        source.id = to.to_string();
+    }
+    for item in collection
+        .scenes
+        .iter_mut()
+        .flat_map(|scene| &mut scene.items)
+        .filter(|item| item.source == from)
+    {
+        item.source = to.to_string();
     }
     Ok(())
 }
@@ -301,6 +338,20 @@ mod tests {
                     db: 40.0,
                 },
                 "40 dB is outside the fader's range, -100 to +26 dB",
+            ),
+            (
+                Edit::RenameSource {
+                    from: "title".into(),
+                    to: "the title".into(),
+                },
+                "`the title` cannot name a source: use letters, digits, `_` and `-`",
+            ),
+            (
+                Edit::RenameSource {
+                    from: "title".into(),
+                    to: "bed".into(),
+                },
+                "a source is already named `bed`",
             ),
         ];
         for (edit, why) in refusals {

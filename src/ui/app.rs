@@ -17,9 +17,8 @@ use crate::engine::{
     Direction, Engine, EngineConfig, Event, FrameListener, RecordingConfig, Stats, Transition,
     TransitionKind,
 };
-use crate::output::parse_destination;
 use crate::render::Gpu;
-use crate::scene::{self, Collection, Color, Item, ItemSize, SourceKind};
+use crate::scene::{self, Collection, Color, Edit, Item, ItemSize, SourceKind};
 use crate::show::CueRunner;
 use eframe::egui;
 use std::path::{Path, PathBuf};
@@ -496,35 +495,15 @@ impl TallyApp {
     /// Renames source `from` to `to` everywhere it is used. New names are letters, digits, `_`
     /// and `-` (easy to type in a file) and must be unused; a bad one is reported, not applied.
     pub fn rename_source(&mut self, from: &str, to: &str) {
-        let valid = !to.is_empty()
-            && to
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !valid {
-            self.problem = Some(format!(
-                "`{to}` cannot name a source: use letters, digits, `_` and `-`"
-            ));
-            return;
+        let rename = Edit::RenameSource {
+            from: from.to_string(),
+            to: to.to_string(),
+        };
+        match self.controller.request(Request::Edit(rename)) {
+            Ok(()) => self.after_change(Ok(())),
+            Err(RequestError::Edit(refused)) => self.problem = Some(refused.to_string()),
+            Err(error) => self.after_change(Err(error)),
         }
-        if self.collection().source(to).is_some() {
-            self.problem = Some(format!("a source is already named `{to}`"));
-            return;
-        }
-        let (from, to) = (from.to_string(), to.to_string());
-        self.edit(|collection| {
-            for source in collection.sources.iter_mut().filter(|s| s.id == from) {
-                source.id = to.clone();
-            }
-            for item in collection
-                .scenes
-                .iter_mut()
-                .flat_map(|scene| &mut scene.items)
-            {
-                if item.source == from {
-                    item.source = to.clone();
-                }
-            }
-        });
     }
 
     /// Whether the collection or the open show's cues have changes not saved.
@@ -678,26 +657,11 @@ impl TallyApp {
 
     /// Starts recording to a new file named by the time in the recordings folder.
     pub fn start_recording(&mut self) {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_secs());
-        let extension = self.settings.recording_format.to_ascii_lowercase();
-        let directory = self.settings.recordings_dir.clone();
-        if let Err(error) = std::fs::create_dir_all(&directory) {
-            self.problem = Some(format!(
-                "recordings folder {}: {error}",
-                directory.display()
-            ));
-            return;
+        self.take_settings();
+        match self.controller.new_recording(std::time::SystemTime::now()) {
+            Ok(recording) => self.record_to(recording.path),
+            Err(error) => self.problem = Some(error.to_string()),
         }
-        // Never over an earlier take: two recordings started within a second get -2, -3...
-        let mut path = directory.join(format!("tally-{stamp}.{extension}"));
-        let mut take = 1;
-        while path.exists() {
-            take += 1;
-            path = directory.join(format!("tally-{stamp}-{take}.{extension}"));
-        }
-        self.record_to(path);
     }
 
     /// The GO button (or Space): the show's next cue that waits for GO fires.
@@ -752,9 +716,10 @@ impl TallyApp {
 
     /// Goes live to the destinations in Settings, beside a recording if one is running.
     pub fn start_streaming(&mut self) {
+        self.take_settings();
         let mut destinations = Vec::new();
-        for text in &self.settings.destinations {
-            match parse_destination(text) {
+        for parsed in self.controller.destinations_from_settings() {
+            match parsed {
                 Ok(destination) => destinations.push(destination),
                 Err(error) => self.warnings.push(format!("not streaming to it: {error}")),
             }
@@ -763,7 +728,6 @@ impl TallyApp {
             self.problem = Some("no stream destination in Settings can be used".into());
             return;
         }
-        self.take_settings();
         if let Err(error) = self
             .controller
             .request(Request::StartStreaming(destinations))
