@@ -487,6 +487,9 @@ impl Controller {
         let preview = self.preview.clone();
         self.stop()?;
         self.preview = preview;
+        if let Some(show) = &self.show {
+            crate::base::lock(&show.runner).continue_in_new_engine();
+        }
         self.start()
     }
 

@@ -176,6 +176,12 @@ impl CueRunner {
         self.cues = cues;
     }
 
+    /// The show goes on in a new engine (restarted for a new canvas): its first frame is at
+    /// the show time reached so far, not at the start of the show.
+    pub fn continue_in_new_engine(&mut self) {
+        self.start = self.now;
+    }
+
     /// The cue that fires next (the number of cues once every one has).
     pub fn next_cue(&self) -> usize {
         self.next
@@ -783,5 +789,15 @@ mod tests {
         assert_eq!(fired_at, Some((3, 60)));
         let status = runner.status();
         assert_eq!((status.next, status.fired_last), (None, Some(3)));
+    }
+
+    #[test]
+    fn a_show_continued_in_a_new_engine_keeps_its_clock() {
+        let show = show(vec![(Trigger::At(Duration::from_secs(2)), vec![])]);
+        let mut runner = CueRunner::new(&show, false, || Duration::ZERO);
+        assert!(fired(&mut runner, 31, &[]).is_empty());
+        // A new engine counts its frames from 0 again; the show clock goes on from 1 s.
+        runner.continue_in_new_engine();
+        assert_eq!(fired(&mut runner, 31, &[]), vec![(0, 30)]);
     }
 }
