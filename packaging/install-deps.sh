@@ -21,6 +21,8 @@ packages=(
   zenity dbus-daemon xdg-desktop-portal xdg-desktop-portal-gtk
   # benchmarks and tests: clicks and keys in real windows
   xdotool
+  # remote-control tests: a Python virtual environment for the PyPI client
+  python3-venv
 )
 
 missing=()
@@ -44,5 +46,26 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: installing Rust (stable) with rustup"
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
   source "$HOME/.cargo/env"
+fi
+# Remote-control tests drive Tally with real obs-websocket clients from the package registries,
+# pinned: obs-websocket-js from npm (tests/remote/package-lock.json) and obsws-python from PyPI.
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if ! command -v npm >/dev/null 2>&1; then
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  echo "install-deps: installing Node.js and npm"
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends nodejs npm
+fi
+if [ ! -d "$repo/tests/remote/node_modules/obs-websocket-js" ]; then
+  echo "install-deps: installing obs-websocket-js (npm) for the remote-control tests"
+  (cd "$repo/tests/remote" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+obsws_python="obsws-python==1.8.0"
+if ! "$repo/tests/remote/.venv/bin/python" -c \
+  "import importlib.metadata as m; assert m.version('obsws-python') == '1.8.0'" 2>/dev/null; then
+  echo "install-deps: installing $obsws_python (PyPI) for the remote-control tests"
+  python3 -m venv "$repo/tests/remote/.venv"
+  "$repo/tests/remote/.venv/bin/pip" install -q "$obsws_python"
 fi
 echo "install-deps: all dependencies present"

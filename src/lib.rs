@@ -5,7 +5,8 @@
 //! compositor) and [`audio`] (mixer) → [`encode`] (H.264, AAC) → [`output`] (recording,
 //! streaming). [`engine`] wires them together behind one handle; [`show`] drives it from show
 //! scripts and [`control`] (the show controller) owns a show for the front-ends: the command
-//! line and the desktop app (`ui`, the `app` feature). Imports point down this list only
+//! line, the desktop app (`ui`, the `app` feature) and remote control ([`remote`], the
+//! obs-websocket protocol). Imports point down this list only
 //! (`tests/layers.rs`).
 
 pub mod audio;
@@ -14,6 +15,7 @@ pub mod control;
 pub mod encode;
 pub mod engine;
 pub mod output;
+pub mod remote;
 pub mod render;
 pub mod scene;
 pub mod show;

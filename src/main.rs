@@ -6,13 +6,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tally::base::Pacing;
-use tally::control::{Controller, Received, Request, Subscription};
+use tally::control::{Controller, Received, Request, Settings, Subscription};
 use tally::encode::{AudioSettings, RateControl, VideoEncoderKind, VideoSettings};
 use tally::engine::{EngineConfig, Event, RecordingConfig, Summary};
 use tally::output::{
     parse_destination, Destination, OutputState, OutputStats, QueueSettings, ReconnectSettings,
     RecordingFormat, StreamSettings,
 };
+use tally::remote::{RemoteConfig, RemoteServer};
 use tally::scene::{self, Collection};
 
 #[derive(Parser)]
@@ -51,6 +52,10 @@ enum Commands {
     /// Run a show script: its cues take scenes, change texts and volumes, start and stop
     /// recordings and streams. Cues that wait for GO fire on Enter.
     Run(RunArgs),
+    /// Serve a collection (or a show) to remote control, the obs-websocket v5 protocol that
+    /// control surfaces speak, until Ctrl-C. Recordings and streams started remotely use the
+    /// settings (recordings folder, stream destinations).
+    Serve(ServeArgs),
     /// Render one frame of a scene collection to a PNG.
     Snapshot {
         scene_file: PathBuf,
@@ -96,6 +101,59 @@ struct RecordArgs {
     monitoring: MonitoringArgs,
 }
 
+/// Where remote control listens.
+#[derive(clap::Args)]
+struct ControlAddress {
+    /// Remote control's port (obs-websocket's own by default).
+    #[arg(long, value_name = "PORT", default_value_t = tally::remote::DEFAULT_PORT)]
+    control_port: u16,
+    /// The address remote control listens on; anything but loopback needs a password
+    /// (TALLY_CONTROL_PASSWORD, or the one in Settings).
+    #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1")]
+    control_bind: std::net::IpAddr,
+}
+
+/// Remote control beside a run or a stream.
+#[derive(clap::Args)]
+struct ControlArgs {
+    /// Serve remote control (obs-websocket v5) while it runs.
+    #[arg(long)]
+    control: bool,
+    #[command(flatten)]
+    address: ControlAddress,
+}
+
+impl ControlArgs {
+    fn remote(&self, settings: &Settings) -> Option<RemoteConfig> {
+        self.control.then(|| self.address.remote(settings))
+    }
+}
+
+impl ControlAddress {
+    fn remote(&self, settings: &Settings) -> RemoteConfig {
+        RemoteConfig {
+            bind: std::net::SocketAddr::new(self.control_bind, self.control_port),
+            password: settings.remote_password(),
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// The scene collection to serve.
+    scene_file: PathBuf,
+    /// A show script to run with it (its own collection must be this one); GO comes from
+    /// remote clients (CallVendorRequest, vendor `tally`) or Enter.
+    #[arg(long, value_name = "SHOW")]
+    show: Option<PathBuf>,
+    #[command(flatten)]
+    address: ControlAddress,
+    #[command(flatten)]
+    encoding: EncodingArgs,
+    #[command(flatten)]
+    monitoring: MonitoringArgs,
+}
+
 #[derive(clap::Args)]
 struct RunArgs {
     /// The show file (TOML with `collection` and `[[cues]]`).
@@ -129,6 +187,8 @@ struct RunArgs {
     encoding: EncodingArgs,
     #[command(flatten)]
     monitoring: MonitoringArgs,
+    #[command(flatten)]
+    control: ControlArgs,
 }
 
 /// A time on the show clock: HH:MM:SS[.fff], MM:SS, or a duration such as 90s.
@@ -193,6 +253,8 @@ struct StreamArgs {
     encoding: EncodingArgs,
     #[command(flatten)]
     monitoring: MonitoringArgs,
+    #[command(flatten)]
+    control: ControlArgs,
 }
 
 #[derive(clap::Args)]
@@ -301,6 +363,7 @@ fn main() -> std::process::ExitCode {
         Some(Commands::Record(args)) => record(&args).map(|()| true),
         Some(Commands::Stream(args)) => stream(&args).map(|()| true),
         Some(Commands::Run(args)) => run_show(&args).map(|()| true),
+        Some(Commands::Serve(args)) => serve(&args).map(|()| true),
         Some(Commands::Snapshot {
             scene_file,
             output,
@@ -513,14 +576,11 @@ fn record(args: &RecordArgs) -> Result<()> {
         faults: Default::default(),
         driver: None,
     };
-    run_engine(
-        collection,
-        config,
-        None,
-        args.encoding.quiet,
-        Some(&args.output),
-        None,
-    )
+    run_engine(Run {
+        recording: Some(&args.output),
+        file: Some(args.scene_file.clone()),
+        ..Run::new(collection, config, args.encoding.quiet)
+    })
 }
 
 /// Refuses an output path that would destroy what the user has: one of the collection's own
@@ -661,14 +721,65 @@ fn stream(args: &StreamArgs) -> Result<()> {
             ..StreamSettings::default()
         },
     };
-    run_engine(
-        collection,
-        config,
-        None,
-        args.encoding.quiet,
-        args.record.as_deref(),
-        None,
-    )
+    let (settings, _) = load_settings();
+    run_engine(Run {
+        recording: args.record.as_deref(),
+        remote: args.control.remote(&settings),
+        settings,
+        file: Some(args.scene_file.clone()),
+        ..Run::new(collection, config, args.encoding.quiet)
+    })
+}
+
+fn serve(args: &ServeArgs) -> Result<()> {
+    let show = args
+        .show
+        .as_deref()
+        .map(|file| tally::show::load_file_checked(file, &tally::sources::InputFiles))
+        .transpose()?;
+    let collection = match &show {
+        Some(show) => {
+            let same = |path: &Path| path.canonicalize().ok();
+            if same(&show.collection_file) != same(&args.scene_file) {
+                bail!(
+                    "{}: the show runs {}, not {}",
+                    args.show.as_deref().unwrap_or(Path::new("")).display(),
+                    show.collection_file.display(),
+                    args.scene_file.display()
+                );
+            }
+            show.collection.clone()
+        }
+        None => load(&args.scene_file, None)?,
+    };
+    warn_of_memory(&args.scene_file, &collection);
+    let config = EngineConfig {
+        video: video_settings(&args.encoding),
+        audio: AudioSettings {
+            bitrate_kbps: args.encoding.audio_bitrate,
+        },
+        monitor_device: args.monitoring.monitor_device.clone(),
+        ..EngineConfig::default()
+    };
+    let runner = show
+        .as_ref()
+        .map(|show| tally::show::CueRunner::new(show, false, tally::show::local_time_of_day));
+    let go = match &show {
+        Some(show) if show.waits_for_the_world() => {
+            say_out("cues that wait for GO fire on Enter, or on a remote GO");
+            Some(go_from_stdin()?)
+        }
+        _ => None,
+    };
+    let (settings, _) = load_settings();
+    run_engine(Run {
+        file: Some(args.scene_file.clone()),
+        show: show.as_ref().zip(runner),
+        go,
+        remote: Some(args.address.remote(&settings)),
+        settings,
+        ..Run::new(collection, config, args.encoding.quiet)
+    })
 }
 
 fn run_show(args: &RunArgs) -> Result<()> {
@@ -771,14 +882,16 @@ fn run_show(args: &RunArgs) -> Result<()> {
         say_out("cues that wait for GO fire on Enter");
         Some(go_from_stdin()?)
     };
-    run_engine(
-        collection,
-        config,
-        Some((&show, runner)),
-        args.encoding.quiet,
-        args.record.as_deref(),
+    let (settings, _) = load_settings();
+    run_engine(Run {
+        file: Some(show.collection_file.clone()),
+        show: Some((&show, runner)),
+        recording: args.record.as_deref(),
         go,
-    )
+        remote: args.control.remote(&settings),
+        settings,
+        ..Run::new(collection, config, args.encoding.quiet)
+    })
 }
 
 /// A GO each time Enter is pressed in the terminal (a line on standard input).
@@ -874,6 +987,7 @@ fn say_events(events: &Subscription, progress: &ProgressBar) {
             Event::Warning(message) => progress.println(format!("warning: {message}")),
             Event::SceneChanged { scene } => say(format!("on air: {scene}")),
             Event::AudioLevels(_) | Event::PreviewChanged { .. } | Event::Edited(_) => {}
+            Event::RecordingStarted { path } => say(format!("recording to {}", path.display())),
             Event::RecordingStopped { path, error } => match error {
                 Some(error) => say(format!("recording {} failed: {error}", path.display())),
                 None => say(format!("recording {} complete", path.display())),
@@ -895,23 +1009,84 @@ fn say_events(events: &Subscription, progress: &ProgressBar) {
     }
 }
 
-/// Runs the engine until it ends or Ctrl-C, showing progress, events and per-output figures.
-fn run_engine(
+/// What [`run_engine`] runs, and how it is watched and driven.
+struct Run<'a> {
     collection: Collection,
+    /// The collection's file (remote control opens its siblings and saves it).
+    file: Option<PathBuf>,
     config: EngineConfig,
-    show: Option<(&tally::show::Show, tally::show::CueRunner)>,
+    show: Option<(&'a tally::show::Show, tally::show::CueRunner)>,
     quiet: bool,
-    recording: Option<&Path>,
+    /// The whole run's recording, for the summary.
+    recording: Option<&'a Path>,
+    /// A GO for each line typed in the terminal.
     go: Option<crossbeam_channel::Receiver<()>>,
-) -> Result<()> {
+    /// Remote control to serve while it runs.
+    remote: Option<RemoteConfig>,
+    /// The settings file's settings, for what remote clients start (recordings, streams).
+    settings: Settings,
+}
+
+impl<'a> Run<'a> {
+    fn new(collection: Collection, config: EngineConfig, quiet: bool) -> Self {
+        Self {
+            collection,
+            file: None,
+            config,
+            show: None,
+            quiet,
+            recording: None,
+            go: None,
+            remote: None,
+            settings: Settings::default(),
+        }
+    }
+}
+
+/// The settings file's settings; one that cannot be read is a warning, and the defaults serve.
+fn load_settings() -> (Settings, PathBuf) {
+    let path = tally::control::settings_path();
+    let (settings, problem) = Settings::load(&path);
+    if let Some(problem) = problem {
+        say_err(&format!("warning: {problem}"));
+    }
+    (settings, path)
+}
+
+/// Runs the engine until it ends or Ctrl-C, showing progress, events and per-output figures.
+fn run_engine(run: Run<'_>) -> Result<()> {
+    let Run {
+        collection,
+        file,
+        config,
+        show,
+        quiet,
+        recording,
+        go,
+        remote,
+        settings,
+    } = run;
     let fps = collection.canvas.fps;
     let frame_limit = config.frame_limit;
     let streaming = !config.streams.is_empty();
-    let mut controller = Controller::new(collection, None, config);
+    let settings_path = remote.is_some().then(tally::control::settings_path);
+    let mut controller =
+        Controller::new(collection, file, config).with_settings(settings, settings_path);
     if let Some((show, runner)) = show {
         controller = controller.with_show(show, runner);
     }
     let events = controller.subscribe();
+    let mut server = match remote {
+        Some(remote) => {
+            let server = RemoteServer::start(remote, controller.subscribe())?;
+            say_out(&format!(
+                "remote control (obs-websocket v5) on ws://{}",
+                server.address()
+            ));
+            Some(server)
+        }
+        None => None,
+    };
     controller.start().context("cannot start")?;
 
     let (interrupt_sender, interrupted) = crossbeam_channel::bounded(4);
@@ -984,7 +1159,21 @@ fn run_engine(
                 say(format!("  video encoder bitrate {kbps} kbps (adaptive)"));
             }
         }
-        std::thread::sleep(Duration::from_millis(100));
+        match &mut server {
+            Some(server) => {
+                server.answer_until(
+                    &mut controller,
+                    std::time::Instant::now() + Duration::from_millis(100),
+                );
+                if let Err(error) = server.check() {
+                    say(format!("{error}"));
+                }
+            }
+            None => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    if let Some(server) = server {
+        server.stop();
     }
     let summary = controller.wait().context("failed")?;
     // What the last frames said (the cue that ended the show, a recording's end).

@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("control", 8),
     ("signals", 8),
     ("ui", 9),
+    ("remote", 9),
 ];
 
 fn layer_of(module: &str) -> Option<u32> {

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{mono_audio, probe, raw_video, run, stderr, stdout, tally, write_scene};
+use common::{
+    mono_audio, probe, raw_video, rms_db, run, square_colours, stderr, stdout, tally, write_scene,
+};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -101,32 +103,6 @@ actions = [{ do = "end" }]
 "#;
 
 /// Mean (r, g, b) of a `size`-pixel square at `at` in every frame of `file` (320x180).
-fn square_colours(file: &Path, at: [u32; 2], size: u32) -> Vec<[f64; 3]> {
-    let crop = format!("crop={size}:{size}:{}:{}", at[0], at[1]);
-    raw_video(
-        file,
-        &[],
-        &["-fps_mode", "passthrough", "-vf", &crop],
-        "rgb24",
-    )
-    .chunks_exact((size * size * 3) as usize)
-    .map(|frame| {
-        let mut sum = [0.0; 3];
-        for pixel in frame.chunks_exact(3) {
-            for (total, value) in sum.iter_mut().zip(pixel) {
-                *total += f64::from(*value);
-            }
-        }
-        sum.map(|total| total / f64::from(size * size))
-    })
-    .collect()
-}
-
-fn rms_db(samples: &[f32]) -> f64 {
-    let mean = samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len() as f64;
-    10.0 * mean.max(1e-20).log10()
-}
-
 fn run_fast(show: &Path, record: Option<&Path>) -> Output {
     let mut command = tally();
     command

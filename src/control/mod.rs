@@ -12,6 +12,7 @@ mod cues;
 mod history;
 pub mod hub;
 mod settings;
+pub mod stats;
 
 pub use cues::{unused_name, CueEdit, CueEditError};
 pub use history::History;
@@ -204,6 +205,13 @@ pub struct Controller {
     file: Option<PathBuf>,
     history: History<Snapshot>,
     show: Option<ShowSession>,
+    stats_history: stats::StatsHistory,
+    /// The transition a take uses when a front-end names none (remote control's "current
+    /// scene transition").
+    transition: Transition,
+    /// When the running recording and streams began (as the controller heard of them).
+    recording_since: Option<std::time::Instant>,
+    streaming_since: Option<std::time::Instant>,
     unsaved: bool,
     config: EngineConfig,
     engine: Option<Engine>,
@@ -229,6 +237,10 @@ impl Controller {
             file,
             history: History::default(),
             show: None,
+            stats_history: stats::StatsHistory::default(),
+            transition: Transition::fade(std::time::Duration::from_millis(300)),
+            recording_since: None,
+            streaming_since: None,
             unsaved: false,
             config,
             engine: None,
@@ -237,10 +249,9 @@ impl Controller {
         }
     }
 
-    /// The controller keeps `settings` (saved to `path`, when given): the engine encodes with
-    /// their video settings.
+    /// The controller keeps `settings` (saved to `path`, when given). The engine encodes as
+    /// its configuration says until [`Controller::set_settings`] changes the video settings.
     pub fn with_settings(mut self, settings: Settings, path: Option<PathBuf>) -> Self {
-        self.config.video = settings.video();
         self.settings = settings;
         self.settings_path = path;
         self
@@ -540,9 +551,36 @@ impl Controller {
             return;
         };
         let events: Vec<Event> = engine.events().try_iter().collect();
+        let figures = engine.stats();
+        self.stats_history
+            .update(&figures, std::time::Instant::now());
         for event in events {
             self.pass_on(&event);
         }
+    }
+
+    /// The transition a take uses when none is named.
+    pub fn transition(&self) -> Transition {
+        self.transition
+    }
+
+    pub fn set_transition(&mut self, transition: Transition) {
+        self.transition = transition;
+    }
+
+    /// How long the recording has run at `now`, and the streams been live.
+    pub fn outputs_running_for(
+        &self,
+        now: std::time::Instant,
+    ) -> (Option<std::time::Duration>, Option<std::time::Duration>) {
+        let since = |start: Option<std::time::Instant>| start.map(|start| now - start);
+        (since(self.recording_since), since(self.streaming_since))
+    }
+
+    /// The engine's figures sampled once a second (as of the last [`Controller::pump`]), with
+    /// this process's CPU and memory.
+    pub fn stats_history(&self) -> &stats::StatsHistory {
+        &self.stats_history
     }
 
     /// Keeps the state an engine event describes, and hands the event to every subscriber.
@@ -554,12 +592,23 @@ impl Controller {
     /// Keeps the state an engine event describes.
     fn observe(&mut self, event: &Event) {
         match event {
+            Event::RecordingStarted { .. } => {
+                self.recording_since = Some(std::time::Instant::now());
+            }
+            Event::Output(notice) if notice.state == crate::output::OutputState::Live => {
+                self.streaming_since
+                    .get_or_insert_with(std::time::Instant::now);
+            }
             Event::SceneChanged { scene } => self.program = scene.clone(),
             Event::PreviewChanged { scene } => self.preview = scene.clone(),
             Event::RecordingStopped { path, .. } if self.recording.as_ref() == Some(path) => {
                 self.recording = None;
+                self.recording_since = None;
             }
-            Event::StreamingStopped { .. } => self.streaming = false,
+            Event::StreamingStopped { .. } => {
+                self.streaming = false;
+                self.streaming_since = None;
+            }
             // A show's cue changed the engine's copy; this one follows, so the next edit made
             // here does not undo the cue's. Not an operator's edit: no undo step, and the
             // collection is not marked unsaved.
@@ -772,6 +821,10 @@ impl Controller {
     /// says so).
     fn replace_collection(&mut self, collection: Collection) -> Result<(), RequestError> {
         let canvas_changed = collection.canvas != self.collection.canvas;
+        // Every front-end hears what changed, whoever changed it.
+        for edit in crate::scene::differences(&self.collection, &collection) {
+            self.hub.publish(&Event::Edited(edit));
+        }
         self.collection = collection;
         self.unsaved = true;
         if self.engine.is_none() {

@@ -26,6 +26,12 @@ pub struct Settings {
     /// How often the window redraws the monitors, per second; 0 means at the canvas rate.
     /// Lower it where the window's drawing competes with the program output (no GPU).
     pub monitor_fps: u32,
+    /// Remote control (obs-websocket v5) in the app.
+    pub remote_control: bool,
+    pub remote_port: u16,
+    /// The password remote clients answer; empty for none (then only loopback is served).
+    /// `TALLY_CONTROL_PASSWORD` in the environment wins over it.
+    pub remote_password: String,
 }
 
 impl Default for Settings {
@@ -41,6 +47,9 @@ impl Default for Settings {
             destinations: Vec::new(),
             last_collection: None,
             monitor_fps: 0,
+            remote_control: false,
+            remote_port: 4455,
+            remote_password: String::new(),
         }
     }
 }
@@ -133,6 +142,15 @@ impl Settings {
             },
             ..VideoSettings::default()
         }
+    }
+
+    /// The remote-control password: `TALLY_CONTROL_PASSWORD`, else the settings' own (`None`
+    /// when neither is set).
+    pub fn remote_password(&self) -> Option<String> {
+        std::env::var("TALLY_CONTROL_PASSWORD")
+            .ok()
+            .filter(|password| !password.is_empty())
+            .or_else(|| Some(self.remote_password.clone()).filter(|p| !p.is_empty()))
     }
 
     pub fn recording_format(&self) -> RecordingFormat {

@@ -229,6 +229,11 @@ pub enum Event {
     Output(OutputNotice),
     /// Meter readings of every channel strip and the master, ten times a second.
     AudioLevels(MixerLevels),
+    /// A recording asked for by [`Command::StartRecording`] began (one in the configuration
+    /// begins with the engine, unannounced).
+    RecordingStarted {
+        path: PathBuf,
+    },
     /// A recording ended: its file is complete (stopped), or it failed (`error`; also when
     /// it could not start).
     RecordingStopped {

@@ -322,11 +322,14 @@ impl<'r> RenderLoop<'r> {
             }
             Command::ReconnectOutputs => self.outputs.reconnect_streams(),
             Command::StartRecording(recording) => {
-                if let Err(error) = self.outputs.start_recording(&recording, self.index) {
-                    self.events.send(Event::RecordingStopped {
+                match self.outputs.start_recording(&recording, self.index) {
+                    Ok(()) => self.events.send(Event::RecordingStarted {
+                        path: recording.path,
+                    }),
+                    Err(error) => self.events.send(Event::RecordingStopped {
                         path: recording.path,
                         error: Some(error.to_string()),
-                    });
+                    }),
                 }
             }
             Command::StopRecording => self.outputs.stop_recording(self.index),

@@ -162,6 +162,63 @@ pub fn apply(collection: &mut Collection, edit: &Edit) -> Result<(), EditError> 
     Ok(())
 }
 
+/// The fine-grained edits that take `before` to `after` for what front-ends follow one by one:
+/// each input's volume and mute, each text source's text, each item's visibility (by its
+/// place, in scenes of both). Other changes (sources added or removed, items moved) are not
+/// listed: a front-end rereads the collection for them.
+pub fn differences(before: &Collection, after: &Collection) -> Vec<Edit> {
+    let mut edits = Vec::new();
+    for source in &after.sources {
+        let Some(old) = before.source(&source.id) else {
+            continue;
+        };
+        if let (Some(new), Some(old)) = (source.kind.audio(), old.kind.audio()) {
+            if new.volume_db != old.volume_db {
+                edits.push(Edit::SetVolume {
+                    source: source.id.clone(),
+                    db: new.volume_db,
+                });
+            }
+            if new.muted != old.muted {
+                edits.push(Edit::SetMute {
+                    source: source.id.clone(),
+                    muted: new.muted,
+                });
+            }
+        }
+        if let (SourceKind::Text(new), SourceKind::Text(old)) = (&source.kind, &old.kind) {
+            if new.text != old.text {
+                edits.push(Edit::SetText {
+                    source: source.id.clone(),
+                    text: new.text.clone(),
+                });
+            }
+        }
+    }
+    for scene in &after.scenes {
+        let Some(old) = before.scene(&scene.name) else {
+            continue;
+        };
+        for (index, (new, old)) in scene.items.iter().zip(&old.items).enumerate() {
+            if new.visible != old.visible && new.source == old.source {
+                edits.push(Edit::SetItemVisible {
+                    scene: scene.name.clone(),
+                    index,
+                    visible: new.visible,
+                });
+            }
+            if new.position != old.position && new.source == old.source {
+                edits.push(Edit::SetItemPosition {
+                    scene: scene.name.clone(),
+                    index,
+                    position: new.position,
+                });
+            }
+        }
+    }
+    edits
+}
+
 fn rename_source(collection: &mut Collection, from: &str, to: &str) -> Result<(), EditError> {
     let a_name = !to.is_empty()
         && to

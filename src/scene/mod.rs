@@ -14,7 +14,7 @@ mod save;
 pub use crate::base::FrameRate;
 pub(crate) use diagnostics::did_you_mean;
 pub use diagnostics::{Diagnostic, LoadError};
-pub use edit::{apply as apply_edit, Edit, EditError};
+pub use edit::{apply as apply_edit, differences, Edit, EditError};
 pub(crate) use edit::{unknown_scene, unknown_source};
 pub use load::{
     load_file, load_file_checked, parse_str, parse_str_checked, InputCheck, InputKind,

@@ -7,7 +7,6 @@ use super::docks;
 use super::handles::{self, ItemFrame};
 use super::monitor::{self, PREVIEW_GREEN, PROGRAM_RED};
 use super::pickers::{PickFor, Pickers};
-use super::stats::StatsHistory;
 use super::window_paint::{CanvasImage, WindowPaint};
 use crate::base::Pacing;
 use crate::control::{
@@ -91,7 +90,6 @@ pub struct TallyApp {
     /// Index of the selected item in the edited scene.
     pub(super) selected: Option<usize>,
     pub(super) stats: Stats,
-    pub(super) history_stats: StatsHistory,
     /// A recording stopped whose file the engine is still finishing.
     pub(super) finishing_recording: Option<PathBuf>,
     /// The last recording completed.
@@ -259,6 +257,7 @@ impl TallyApp {
         let redraw_pacing = RedrawPacing::default();
         let config = EngineConfig {
             pacing: Pacing::RealTime,
+            video: settings.video(),
             gpu,
             on_frame: Some(redraw_pacing.frame_listener({
                 let ctx = egui_ctx.clone();
@@ -288,7 +287,6 @@ impl TallyApp {
             tbar: 0.0,
             selected: None,
             stats: Stats::default(),
-            history_stats: StatsHistory::default(),
             finishing_recording: None,
             saved_recording: None,
             pickers: Pickers::default(),
@@ -825,7 +823,6 @@ impl TallyApp {
         if caught_up {
             self.pending_preview = None;
         }
-        self.history_stats.update(&self.stats, Instant::now());
         if self.controller.is_finished() {
             if let Err(error) = self.controller.wait() {
                 self.problem = Some(format!("the engine stopped: {error}"));

@@ -789,8 +789,12 @@ fn canvas_settings(app: &mut TallyApp, ui: &mut egui::Ui) {
 }
 
 fn stats(app: &mut TallyApp, ui: &mut egui::Ui) {
-    let latest = app.history_stats.latest().unwrap_or_default();
-    let (lagged, skipped) = app.history_stats.recent_drops();
+    let latest = app
+        .controller()
+        .stats_history()
+        .latest()
+        .unwrap_or_default();
+    let (lagged, skipped) = app.controller().stats_history().recent_drops();
     let normal = ui.visuals().text_color();
     let severity = |count: u64| match count {
         0 => normal,
@@ -836,7 +840,8 @@ fn stats(app: &mut TallyApp, ui: &mut egui::Ui) {
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 2.0, Color32::from_gray(25));
     let samples: Vec<f64> = app
-        .history_stats
+        .controller()
+        .stats_history()
         .samples
         .iter()
         .map(|s| s.render_ms)

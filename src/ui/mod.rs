@@ -17,7 +17,6 @@ mod mesh_paint;
 mod monitor;
 mod pickers;
 mod properties;
-mod stats;
 mod window_loop;
 mod window_paint;
 mod x11_shm;

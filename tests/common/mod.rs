@@ -797,3 +797,31 @@ fn frame_measurements(file: &Path, filter: &str, key: &str) -> (Vec<(f64, f64)>,
     let printed = format!("{text}\n{}", String::from_utf8_lossy(&output.stderr));
     (measurements, printed)
 }
+
+/// The mean colour (RGB) of the `size`-pixel square at `at` in every frame of `file`.
+pub fn square_colours(file: &Path, at: [u32; 2], size: u32) -> Vec<[f64; 3]> {
+    let crop = format!("crop={size}:{size}:{}:{}", at[0], at[1]);
+    raw_video(
+        file,
+        &[],
+        &["-fps_mode", "passthrough", "-vf", &crop],
+        "rgb24",
+    )
+    .chunks_exact((size * size * 3) as usize)
+    .map(|frame| {
+        let mut sum = [0.0; 3];
+        for pixel in frame.chunks_exact(3) {
+            for (total, value) in sum.iter_mut().zip(pixel) {
+                *total += f64::from(*value);
+            }
+        }
+        sum.map(|total| total / f64::from(size * size))
+    })
+    .collect()
+}
+
+/// The RMS level of `samples`, in dBFS.
+pub fn rms_db(samples: &[f32]) -> f64 {
+    let mean = samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len() as f64;
+    10.0 * mean.max(1e-20).log10()
+}

@@ -1,5 +1,6 @@
-//! What the Stats dock shows over time: frame rate, render time, lagged and skipped frames,
-//! and this process's CPU and memory (from /proc), sampled once a second.
+//! The show's figures over time, for the app's Stats dock and remote clients' GetStats: frame
+//! rate, render time, lagged and skipped frames, and this process's CPU and memory (from
+//! /proc), sampled once a second.
 
 use crate::engine::Stats;
 use std::collections::VecDeque;
@@ -69,7 +70,7 @@ impl StatsHistory {
 }
 
 /// User plus system CPU time of this process, in seconds.
-fn process_cpu_seconds() -> Option<f64> {
+pub fn process_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name (which may contain spaces) start after its ')'.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
@@ -79,7 +80,7 @@ fn process_cpu_seconds() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-fn process_rss_kb() -> Option<u64> {
+pub fn process_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
