@@ -1076,9 +1076,12 @@ fn run_engine(run: Run<'_>) -> Result<()> {
         controller = controller.with_show(show, runner);
     }
     let events = controller.subscribe();
-    let mut server = match remote {
-        Some(remote) => {
-            let server = RemoteServer::start(remote, controller.subscribe())?;
+    let remote_events = remote.as_ref().map(|_| controller.subscribe());
+    controller.start().context("cannot start")?;
+    // Clients connect to a running show: their first requests find an engine.
+    let mut server = match remote.zip(remote_events) {
+        Some((remote, remote_events)) => {
+            let server = RemoteServer::start(remote, remote_events)?;
             say_out(&format!(
                 "remote control (obs-websocket v5) on ws://{}",
                 server.address()
@@ -1087,7 +1090,6 @@ fn run_engine(run: Run<'_>) -> Result<()> {
         }
         None => None,
     };
-    controller.start().context("cannot start")?;
 
     let (interrupt_sender, interrupted) = crossbeam_channel::bounded(4);
     tally::signals::on_stop_signal(move |name| {

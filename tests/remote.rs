@@ -63,6 +63,11 @@ struct Served {
 
 impl Served {
     fn start(dir: &Path, collection: &Path) -> Self {
+        Self::with_password(dir, collection, Some(PASSWORD))
+    }
+
+    /// As [`Served::start`], with `password` (`None`: no authentication).
+    fn with_password(dir: &Path, collection: &Path, password: Option<&str>) -> Self {
         let config = dir.join("config");
         std::fs::create_dir_all(config.join("tally")).unwrap();
         std::fs::write(
@@ -73,17 +78,20 @@ impl Served {
             ),
         )
         .unwrap();
-        let mut child = tally()
+        let mut command = tally();
+        command
             .arg("serve")
             .arg(collection)
             .args(["--control-port", "0", "--quiet"])
             .env("XDG_CONFIG_HOME", &config)
             .env("XDG_RUNTIME_DIR", common::runtime_dir())
-            .env("TALLY_CONTROL_PASSWORD", PASSWORD)
+            .env_remove("TALLY_CONTROL_PASSWORD")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("tally serve starts");
+            .stderr(Stdio::inherit());
+        if let Some(password) = password {
+            command.env("TALLY_CONTROL_PASSWORD", password);
+        }
+        let mut child = command.spawn().expect("tally serve starts");
         let stdout = child.stdout.take().expect("its output");
         let mut lines = BufReader::new(stdout).lines();
         let url = loop {
@@ -269,5 +277,287 @@ fn a_json_client_mutes_and_hides_and_hears_it_on_its_event_connection() {
         ]),
         "{report}"
     );
+    drop(served);
+}
+
+/// A raw WebSocket to the server, offering `subprotocol`, having read its Hello.
+fn raw_client(url: &str, subprotocol: Option<&str>) -> tungstenite::WebSocket<std::net::TcpStream> {
+    use tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().expect("a WebSocket URL");
+    if let Some(subprotocol) = subprotocol {
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", subprotocol.parse().unwrap());
+    }
+    let address = url.trim_start_matches("ws://");
+    let stream = std::net::TcpStream::connect(address).expect("the server listens");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let (mut socket, _) = tungstenite::client(request, stream).expect("the handshake");
+    let hello = socket.read().expect("a Hello");
+    assert!(hello.is_text() || hello.is_binary(), "{hello:?}");
+    socket
+}
+
+/// Reads until the server closes; its close code (`None` when the connection just ended).
+fn close_code(socket: &mut tungstenite::WebSocket<std::net::TcpStream>) -> Option<u16> {
+    loop {
+        match socket.read() {
+            Ok(tungstenite::Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+fn identify(socket: &mut tungstenite::WebSocket<std::net::TcpStream>) {
+    socket
+        .send(tungstenite::Message::text(
+            serde_json::json!({"op": 1, "d": {"rpcVersion": 1}}).to_string(),
+        ))
+        .unwrap();
+}
+
+#[test]
+fn malformed_and_hostile_messages_close_that_client_with_the_right_code_and_the_show_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // No password here: the protocol's own checks are under test.
+    let served = Served::with_password(dir.path(), &collection(dir.path()), None);
+    let url = served.url.clone();
+    let text = |value: Value| tungstenite::Message::text(value.to_string());
+    let json = Some("obswebsocket.json");
+    let msgpack = Some("obswebsocket.msgpack");
+    let cases: Vec<(&str, Option<&str>, Vec<tungstenite::Message>, Option<u16>)> = vec![
+        (
+            "not JSON",
+            json,
+            vec![tungstenite::Message::text("{\"op\": 1, \"d\": ")],
+            Some(4002),
+        ),
+        (
+            "a binary frame on JSON",
+            json,
+            vec![tungstenite::Message::binary(vec![0x81, 0xa1])],
+            Some(4002),
+        ),
+        (
+            "a text frame on MessagePack",
+            msgpack,
+            vec![tungstenite::Message::text("{}")],
+            Some(4002),
+        ),
+        (
+            "truncated MessagePack",
+            msgpack,
+            vec![tungstenite::Message::binary(vec![0x82, 0xa2, 0x6f])],
+            Some(4002),
+        ),
+        (
+            "no op",
+            json,
+            vec![text(serde_json::json!({"d": {}}))],
+            Some(4003),
+        ),
+        (
+            "op as a string",
+            json,
+            vec![text(serde_json::json!({"op": "1", "d": {}}))],
+            Some(4004),
+        ),
+        (
+            "a request before Identify",
+            json,
+            vec![text(
+                serde_json::json!({"op": 6, "d": {"requestType": "GetVersion", "requestId": "x"}}),
+            )],
+            Some(4007),
+        ),
+        (
+            "rpcVersion as a string",
+            json,
+            vec![text(serde_json::json!({"op": 1, "d": {"rpcVersion": "1"}}))],
+            Some(4004),
+        ),
+        (
+            "no rpcVersion",
+            json,
+            vec![text(serde_json::json!({"op": 1, "d": {}}))],
+            Some(4003),
+        ),
+        (
+            "rpcVersion 2",
+            json,
+            vec![text(serde_json::json!({"op": 1, "d": {"rpcVersion": 2}}))],
+            Some(4010),
+        ),
+        (
+            "Identify twice",
+            json,
+            vec![
+                text(serde_json::json!({"op": 1, "d": {"rpcVersion": 1}})),
+                text(serde_json::json!({"op": 1, "d": {"rpcVersion": 1}})),
+            ],
+            Some(4008),
+        ),
+        (
+            "an unknown op",
+            json,
+            vec![
+                text(serde_json::json!({"op": 1, "d": {"rpcVersion": 1}})),
+                text(serde_json::json!({"op": 42, "d": {}})),
+            ],
+            Some(4006),
+        ),
+        (
+            "a huge frame",
+            json,
+            vec![tungstenite::Message::text("x".repeat(2 << 20))],
+            None,
+        ),
+    ];
+    for (what, subprotocol, messages, expected) in cases {
+        let mut socket = raw_client(&url, subprotocol);
+        for message in messages {
+            if socket.send(message).is_err() {
+                break;
+            }
+        }
+        let code = close_code(&mut socket);
+        match expected {
+            Some(expected) => assert_eq!(code, Some(expected), "{what}"),
+            // A frame over the limit ends the connection (the library refuses to read it).
+            None => assert!(code.is_none() || code == Some(1009), "{what}: {code:?}"),
+        }
+    }
+
+    // A flood of requests is cut off as a policy violation: the server answers the burst it
+    // allows and closes (the client, still sending, may see the connection reset before it
+    // reads the close frame).
+    let mut flooding = raw_client(&url, json);
+    identify(&mut flooding);
+    let request =
+        text(serde_json::json!({"op": 6, "d": {"requestType": "GetInputList", "requestId": "f"}}));
+    for _ in 0..3000 {
+        if flooding.send(request.clone()).is_err() {
+            break;
+        }
+    }
+    let mut answered = 0;
+    let code = loop {
+        match flooding.read() {
+            Ok(tungstenite::Message::Close(frame)) => break frame.map(|f| u16::from(f.code)),
+            Ok(_) => answered += 1,
+            Err(_) => break None,
+        }
+    };
+    assert!(code.is_none() || code == Some(1008), "a flood: {code:?}");
+    assert!(answered <= 1001, "a flood: {answered} answered");
+
+    // Random requests with the wrong kinds of fields: each is answered, none closes the client.
+    let mut random = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        random
+    };
+    let values = [
+        serde_json::json!(null),
+        serde_json::json!(-1),
+        serde_json::json!(1e300),
+        serde_json::json!("A"),
+        serde_json::json!(""),
+        serde_json::json!([1, 2]),
+        serde_json::json!({"x": {}}),
+        serde_json::json!(true),
+        serde_json::json!(4294967297_u64),
+    ];
+    let fields = [
+        "sceneName",
+        "inputName",
+        "inputVolumeDb",
+        "inputVolumeMul",
+        "sceneItemId",
+        "inputMuted",
+        "position",
+        "transitionName",
+        "sceneItemTransform",
+        "inputSettings",
+        "vendorName",
+        "requestType",
+        "requestData",
+        "cue",
+        "sleepMillis",
+    ];
+    let mut client = raw_client(&url, json);
+    identify(&mut client);
+    let _identified = client.read().unwrap();
+    let requests = tally::remote::REQUESTS;
+    for round in 0..400 {
+        let request_type = requests[next() as usize % requests.len()];
+        if matches!(
+            request_type,
+            "StartRecord"
+                | "ToggleRecord"
+                | "StartStream"
+                | "ToggleStream"
+                | "Sleep"
+                | "SetCurrentSceneCollection"
+        ) {
+            continue;
+        }
+        let mut data = serde_json::Map::new();
+        for _ in 0..(next() % 4) {
+            let field = fields[next() as usize % fields.len()];
+            data.insert(field.into(), values[next() as usize % values.len()].clone());
+        }
+        let id = format!("r{round}");
+        client
+            .send(text(serde_json::json!({"op": 6, "d": {"requestType": request_type, "requestId": id, "requestData": data}})))
+            .unwrap();
+        let answer = loop {
+            let message = client
+                .read()
+                .unwrap_or_else(|e| panic!("{request_type} {data:?}: {e}"));
+            let value: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+            if value["op"] == 7 {
+                break value;
+            }
+        };
+        assert_eq!(answer["d"]["requestId"], id.as_str());
+        let code = answer["d"]["requestStatus"]["code"].as_u64().unwrap();
+        assert!(
+            code == 100 || (300..800).contains(&code),
+            "{request_type} {data:?}: {answer}"
+        );
+    }
+
+    // The show went on: it still answers, and renders its frames on time (a second of them).
+    let get_stats =
+        text(serde_json::json!({"op": 6, "d": {"requestType": "GetStats", "requestId": "s"}}));
+    let mut stats = Value::Null;
+    common::wait_until(
+        "a second of frames",
+        std::time::Duration::from_secs(30),
+        || {
+            client.send(get_stats.clone()).unwrap();
+            stats = loop {
+                let value: Value =
+                    serde_json::from_str(client.read().unwrap().to_text().unwrap()).unwrap();
+                if value["op"] == 7 {
+                    break value["d"]["responseData"].clone();
+                }
+            };
+            stats["renderTotalFrames"].as_u64().unwrap() >= 30
+        },
+    );
+    let total = stats["renderTotalFrames"].as_u64().unwrap();
+    let lagged = stats["renderSkippedFrames"].as_u64().unwrap();
+    assert!(
+        lagged * 20 <= total,
+        "{lagged} of {total} frames lagged: {stats}"
+    );
+    drop(client);
     drop(served);
 }

@@ -39,6 +39,9 @@ pub struct RemoteConfig {
 /// at most one request in flight, so this is only reached with hundreds of clients).
 const WAITING_CALLS: usize = 256;
 
+/// Clients served at once; one more is told to try again later.
+pub const MAX_CLIENTS: usize = 64;
+
 /// obs-websocket's own port.
 pub const DEFAULT_PORT: u16 = 4455;
 
@@ -93,6 +96,8 @@ pub(crate) struct Shared {
     password: Option<String>,
     calls: Sender<Call>,
     clients: Mutex<Vec<ClientHandle>>,
+    /// Connections being served now.
+    sessions: std::sync::atomic::AtomicUsize,
     stop: AtomicBool,
 }
 
@@ -134,6 +139,7 @@ impl RemoteServer {
             password: config.password,
             calls: call_sender,
             clients: Mutex::new(Vec::new()),
+            sessions: std::sync::atomic::AtomicUsize::new(0),
             stop: AtomicBool::new(false),
         });
         let mut threads = Vec::new();

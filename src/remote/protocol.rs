@@ -29,6 +29,10 @@ pub mod op {
 pub enum CloseCode {
     /// WebSocket's own "going away": the server is stopping, or the connection broke.
     GoingAway = 1001,
+    /// WebSocket's own "policy violation": more messages than a client may send.
+    PolicyViolation = 1008,
+    /// WebSocket's own "try again later": as many clients as the server takes are connected.
+    TryAgainLater = 1013,
     MessageDecodeError = 4002,
     MissingDataField = 4003,
     InvalidDataFieldType = 4004,

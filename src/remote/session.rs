@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tungstenite::handshake::server::{Request as Upgrade, Response as Accepted};
 use tungstenite::protocol::frame::coding::CloseCode as WireCloseCode;
 use tungstenite::protocol::CloseFrame;
@@ -26,6 +26,12 @@ const POLL: Duration = Duration::from_millis(10);
 /// Events waiting to be sent to one client; a client that leaves more unread is cut off (it
 /// would miss changes of state otherwise), except that meter readings are simply skipped.
 pub(super) const OUTBOX_EVENTS: usize = 4096;
+/// How long a wrong password waits before its connection is closed, so passwords cannot be
+/// tried quickly.
+const AUTHENTICATION_FAILURE_DELAY: Duration = Duration::from_secs(1);
+/// Messages a client may send a second, on average, and in a burst.
+const MESSAGES_PER_SECOND: f64 = 500.0;
+const MESSAGE_BURST: f64 = 1000.0;
 /// The longest Sleep a batch may ask for, as OBS allows.
 const MAX_SLEEP_MILLIS: u64 = 50_000;
 const MAX_SLEEP_FRAMES: u64 = 10_000;
@@ -75,11 +81,58 @@ fn limits() -> tungstenite::protocol::WebSocketConfig {
         .max_frame_size(Some(MAX_MESSAGE_BYTES))
 }
 
+/// Counts a connection among those served while it lives.
+struct SessionCount<'a>(&'a Shared);
+
+impl<'a> SessionCount<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        shared.sessions.fetch_add(1, Ordering::Relaxed);
+        Self(shared)
+    }
+}
+
+impl Drop for SessionCount<'_> {
+    fn drop(&mut self) {
+        self.0.sessions.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Why a connection ends: the close code and the reason sent with it.
 struct Closing(CloseCode, String);
 
+/// How many messages a client may send: a bucket of `MESSAGE_BURST` that refills at
+/// `MESSAGES_PER_SECOND`. Time is an argument, so it is tested without waiting.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RateLimit {
+    tokens: f64,
+    at: Instant,
+}
+
+impl RateLimit {
+    pub(super) fn new(now: Instant) -> Self {
+        Self {
+            tokens: MESSAGE_BURST,
+            at: now,
+        }
+    }
+
+    /// Whether one more message arriving at `now` is allowed.
+    pub(super) fn allow(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * MESSAGES_PER_SECOND).min(MESSAGE_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 struct Connection {
     socket: WebSocket<TcpStream>,
+    rate: RateLimit,
     encoding: Encoding,
     shared: Arc<Shared>,
     identified: Arc<AtomicBool>,
@@ -105,6 +158,20 @@ pub(super) fn serve(stream: TcpStream, shared: Arc<Shared>) {
             return;
         }
     };
+    let _counted = SessionCount::enter(&shared);
+    if shared.sessions.load(Ordering::Relaxed) > super::MAX_CLIENTS {
+        let mut refused = socket;
+        let reason = format!("Tally serves {} clients at most", super::MAX_CLIENTS);
+        tracing::warn!("remote control: refused {peer}: {reason}");
+        let frame = CloseFrame {
+            code: WireCloseCode::from(CloseCode::TryAgainLater as u16),
+            reason: reason.into(),
+        };
+        if let Err(error) = refused.close(Some(frame)).and_then(|()| refused.flush()) {
+            tracing::debug!("remote control: refusing {peer}: {error}");
+        }
+        return;
+    }
     if let Err(error) = socket.get_ref().set_read_timeout(Some(POLL)) {
         tracing::warn!("remote control: {peer}: cannot poll the connection: {error}");
         return;
@@ -122,6 +189,7 @@ pub(super) fn serve(stream: TcpStream, shared: Arc<Shared>) {
         socket,
         encoding,
         shared: shared.clone(),
+        rate: RateLimit::new(Instant::now()),
         identified: Arc::new(AtomicBool::new(false)),
         subscriptions: Arc::new(AtomicU32::new(intent::ALL)),
         fell_behind: Arc::new(AtomicBool::new(false)),
@@ -202,6 +270,12 @@ impl Connection {
 
     fn decode(&mut self, frame: Frame<'_>) -> Result<Value, Closing> {
         self.counts.incoming += 1;
+        if !self.rate.allow(Instant::now()) {
+            return Err(Closing(
+                CloseCode::PolicyViolation,
+                format!("more than {MESSAGES_PER_SECOND} messages a second"),
+            ));
+        }
         protocol::decode(self.encoding, frame)
             .map_err(|why| Closing(CloseCode::MessageDecodeError, why))
     }
@@ -342,6 +416,11 @@ impl Connection {
         if let (Some(challenge), Some(password)) = (&self.challenge, &self.shared.password) {
             let answer = data.get("authentication").and_then(Value::as_str);
             if answer != Some(challenge.expected_answer(password).as_str()) {
+                tracing::warn!(
+                    "remote control: {} gave a wrong password (or none)",
+                    self.peer
+                );
+                std::thread::sleep(AUTHENTICATION_FAILURE_DELAY);
                 return Err(Closing(
                     CloseCode::AuthenticationFailed,
                     "authentication failed: wrong password, or none given".into(),
@@ -521,4 +600,20 @@ fn response(request_type: &str, id: Value, answer: Result<Value, Failure>) -> Va
         }
     }
     data
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_may_send_a_burst_then_its_rate() {
+        let start = Instant::now();
+        let mut limit = RateLimit::new(start);
+        assert!((0..1000).all(|_| limit.allow(start)));
+        assert!(!limit.allow(start), "the burst is spent");
+        // Half a second later, 250 more.
+        let later = start + Duration::from_millis(500);
+        assert_eq!((0..400).filter(|_| limit.allow(later)).count(), 250);
+    }
 }
