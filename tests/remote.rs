@@ -328,7 +328,15 @@ fn malformed_and_hostile_messages_close_that_client_with_the_right_code_and_the_
     let text = |value: Value| tungstenite::Message::text(value.to_string());
     let json = Some("obswebsocket.json");
     let msgpack = Some("obswebsocket.msgpack");
-    let cases: Vec<(&str, Option<&str>, Vec<tungstenite::Message>, Option<u16>)> = vec![
+    // What is sent, on which subprotocol, and the close code it must get (`None`: the
+    // connection just ends).
+    type Hostile = (
+        &'static str,
+        Option<&'static str>,
+        Vec<tungstenite::Message>,
+        Option<u16>,
+    );
+    let cases: Vec<Hostile> = vec![
         (
             "not JSON",
             json,
