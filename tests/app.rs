@@ -1251,3 +1251,70 @@ fn cues_edited_in_the_app_are_undone_and_the_show_is_saved() {
     assert_eq!(saved.cues, cues(harness.state()));
     assert!(harness.query_by_label_contains("(unsaved)").is_none());
 }
+
+#[test]
+fn a_remote_client_takes_a_scene_to_program_in_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let collection = write_scene(dir.path(), "show.toml", SHOW);
+    let settings = dir.path().join("settings.toml");
+    // Port 0: an ephemeral port, which the app reports.
+    std::fs::write(&settings, "remote_control = true\nremote_port = 0\n").unwrap();
+    let mut harness = app_with(Some(collection), settings);
+    step_until(&mut harness, |app| program(app) == "Main");
+    let address = harness
+        .state()
+        .remote_address()
+        .expect("remote control serves");
+    let mut client = common::raw_client(&format!("ws://{address}"), Some("obswebsocket.json"));
+    common::identify(&mut client);
+    client
+        .send(tungstenite::Message::text(
+            serde_json::json!({"op": 6, "d": {"requestType": "SetCurrentProgramScene",
+                "requestId": "take", "requestData": {"sceneName": "Bars"}}})
+            .to_string(),
+        ))
+        .unwrap();
+    // The app answers between its redraws.
+    step_until(&mut harness, |app| program(app) == "Bars");
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("Program: Bars").is_some());
+    let answer = loop {
+        let message = client.read().expect("the answer");
+        let value: serde_json::Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        if value["op"] == 7 {
+            break value;
+        }
+    };
+    assert_eq!(answer["d"]["requestId"], "take");
+    assert_eq!(answer["d"]["requestStatus"]["code"], 100, "{answer}");
+    // And a change made in the app reaches the client as an event.
+    harness.get_by_label("Main").click();
+    harness.run_steps(2);
+    harness.get_by_label("Transition").click();
+    harness.run_steps(2);
+    // The window keeps drawing (and so hands the show's events on) while the client waits.
+    client
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let event = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no event for the take made in the app"
+        );
+        harness.step();
+        let Ok(message) = client.read() else {
+            continue;
+        };
+        let value: serde_json::Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        // The remote take's own event comes first.
+        if value["op"] == 5
+            && value["d"]["eventType"] == "CurrentProgramSceneChanged"
+            && value["d"]["eventData"]["sceneName"] != "Bars"
+        {
+            break value;
+        }
+    };
+    assert_eq!(event["d"]["eventData"]["sceneName"], "Main");
+}

@@ -23,6 +23,12 @@ impl RemoteEvent {
         Self { kind, intent, data }
     }
 
+    /// `ExitStarted`: Tally is stopping remote control (the show ends, or Settings turned it
+    /// off).
+    pub fn exit_started() -> Self {
+        Self::new("ExitStarted", intent::GENERAL, json!({}))
+    }
+
     /// The `Event` (op 5) message.
     pub fn message(&self) -> Value {
         json!({

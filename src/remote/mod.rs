@@ -66,6 +66,9 @@ pub enum RemoteError {
     NoPassword(SocketAddr),
 }
 
+/// Wakes the thread that answers calls (a window asking for a redraw).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
 /// A request from a remote client, waiting for the controller's thread.
 pub struct Call {
     request_type: String,
@@ -98,6 +101,8 @@ pub(crate) struct Shared {
     clients: Mutex<Vec<ClientHandle>>,
     /// Connections being served now.
     sessions: std::sync::atomic::AtomicUsize,
+    /// Told when a call is waiting, by a front-end that answers calls between redraws.
+    waker: Mutex<Option<Waker>>,
     stop: AtomicBool,
 }
 
@@ -140,6 +145,7 @@ impl RemoteServer {
             calls: call_sender,
             clients: Mutex::new(Vec::new()),
             sessions: std::sync::atomic::AtomicUsize::new(0),
+            waker: Mutex::new(None),
             stop: AtomicBool::new(false),
         });
         let mut threads = Vec::new();
@@ -165,6 +171,11 @@ impl RemoteServer {
     /// Where it listens (the port chosen, when asked for port 0).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// `waker` is called each time a request waits to be answered.
+    pub fn wake_with(&self, waker: Waker) {
+        *crate::base::lock(&self.shared.waker) = Some(waker);
     }
 
     /// Requests waiting for the controller's thread.
@@ -198,6 +209,19 @@ impl RemoteServer {
     }
 
     fn shutdown(&mut self) {
+        if self.threads.is_empty() {
+            return;
+        }
+        // Clients hear that Tally is going before their connections close.
+        let exit = events::RemoteEvent::exit_started().message();
+        for client in crate::base::lock(&self.shared.clients).iter() {
+            if client.identified.load(Ordering::Relaxed)
+                && client.subscriptions.load(Ordering::Relaxed) & protocol::intent::GENERAL != 0
+                && client.outbox.try_send(exit.clone()).is_err()
+            {
+                tracing::debug!("remote control: a client did not get ExitStarted");
+            }
+        }
         self.shared.stop.store(true, Ordering::Relaxed);
         // The listener waits in accept: a connection of our own wakes it to see the stop.
         if let Err(error) = TcpStream::connect_timeout(&self.address, Duration::from_secs(1)) {

@@ -252,6 +252,10 @@ impl Connection {
                 ));
             }
         }
+        // What was queued before the stop (ExitStarted) goes out first.
+        for event in events.try_iter() {
+            self.send(&event)?;
+        }
         Err(Closing(CloseCode::GoingAway, "Tally is stopping".into()))
     }
 
@@ -485,6 +489,9 @@ impl Connection {
                 Status::NotReady,
                 "the show has ended: Tally takes no more requests",
             ));
+        }
+        if let Some(wake) = crate::base::lock(&self.shared.waker).clone() {
+            wake();
         }
         match answer.recv_timeout(ANSWER_TIMEOUT) {
             Ok(answer) => answer,

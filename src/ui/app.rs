@@ -16,6 +16,7 @@ use crate::engine::{
     Direction, Engine, EngineConfig, Event, FrameListener, RecordingConfig, Stats, Transition,
     TransitionKind,
 };
+use crate::remote::{RemoteConfig, RemoteServer};
 use crate::render::Gpu;
 use crate::scene::{self, Collection, Color, Edit, Item, ItemSize, SourceKind};
 use crate::show::CueRunner;
@@ -100,6 +101,13 @@ pub struct TallyApp {
     pub(super) selected_cue: Option<usize>,
     /// A cue's delay or time being typed in the Cue List (applied when the field is left).
     pub(super) cue_trigger_text: Option<(usize, String)>,
+    /// Remote control while Settings turn it on, with the configuration it runs with.
+    remote: Option<(RemoteServer, RemoteConfig)>,
+    /// Why remote control is not serving though Settings ask for it, and for which settings.
+    remote_problem: Option<String>,
+    remote_problem_for: Option<RemoteConfig>,
+    /// The window's egui context, which a remote request wakes for its answer.
+    egui_ctx: egui::Context,
     /// The Settings window's working copy; the controller takes each change at the next pass.
     pub(super) settings: Settings,
     pub(super) show_settings: bool,
@@ -292,6 +300,10 @@ impl TallyApp {
             pickers: Pickers::default(),
             selected_cue: None,
             cue_trigger_text: None,
+            remote: None,
+            remote_problem: None,
+            remote_problem_for: None,
+            egui_ctx: egui_ctx.clone(),
             destinations_text: settings.destinations.join("\n"),
             settings,
             show_settings: false,
@@ -754,6 +766,65 @@ impl TallyApp {
         }
     }
 
+    /// Where remote control serves, while it does.
+    pub fn remote_address(&self) -> Option<std::net::SocketAddr> {
+        self.remote.as_ref().map(|(server, _)| server.address())
+    }
+
+    pub(super) fn remote_problem(&self) -> Option<&str> {
+        self.remote_problem.as_deref()
+    }
+
+    /// Serves remote control as the settings ask (on loopback): starts, stops or restarts the
+    /// server when they change; the show goes on meanwhile.
+    fn serve_remote_control(&mut self) {
+        let settings = self.controller.settings();
+        let wanted = settings.remote_control.then(|| RemoteConfig {
+            bind: std::net::SocketAddr::from(([127, 0, 0, 1], settings.remote_port)),
+            password: settings.remote_password(),
+        });
+        // What runs, or what failed to (a port in use): nothing to do until the settings change.
+        let tried = self
+            .remote
+            .as_ref()
+            .map(|(_, config)| config)
+            .or(self.remote_problem_for.as_ref());
+        if wanted.as_ref() == tried {
+            return;
+        }
+        if let Some((server, _)) = self.remote.take() {
+            server.stop();
+        }
+        self.remote_problem = None;
+        self.remote_problem_for = None;
+        let Some(config) = wanted else {
+            return;
+        };
+        match RemoteServer::start(config.clone(), self.controller.subscribe()) {
+            Ok(server) => {
+                let ctx = self.egui_ctx.clone();
+                server.wake_with(Arc::new(move || ctx.request_repaint()));
+                self.remote = Some((server, config));
+            }
+            Err(error) => {
+                self.remote_problem = Some(error.to_string());
+                self.remote_problem_for = Some(config);
+            }
+        }
+    }
+
+    /// Answers the remote requests waiting, between two redraws.
+    fn answer_remote_requests(&mut self) {
+        let Some((server, _)) = &mut self.remote else {
+            return;
+        };
+        server.answer_until(&mut self.controller, Instant::now());
+        if let Err(error) = server.check() {
+            self.warnings.push(error.to_string());
+        }
+        self.catch_up_with_engine();
+    }
+
     /// Hands the Settings window's working copy to the controller when it changed (the next
     /// encoder started uses it), and takes back what the controller changed itself (the
     /// collection open last).
@@ -766,6 +837,7 @@ impl TallyApp {
             self.warnings.push(format!("settings: {error}"));
         }
         self.settings = settings;
+        self.serve_remote_control();
     }
 
     pub(super) fn set_studio_mode(&mut self, on: bool) {
@@ -1172,6 +1244,7 @@ impl TallyApp {
             self.pending = Some(Pending::Quit);
         }
         self.poll_engine();
+        self.answer_remote_requests();
         self.keyboard(ctx);
         self.dropped_files(ctx);
         if let Some((purpose, path)) = self.pickers.take_picked() {

@@ -703,11 +703,43 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
                 )
                 .small(),
             );
+            ui.separator();
+            remote_control_settings(app, ui);
             if ui.button("Save settings").clicked() {
                 app.save_settings();
             }
         });
     app.show_settings = open;
+}
+
+/// Remote control (obs-websocket v5, loopback): on or off, port and password, applied at once
+/// (the server restarts; the show goes on).
+fn remote_control_settings(app: &mut TallyApp, ui: &mut egui::Ui) {
+    ui.checkbox(
+        &mut app.settings.remote_control,
+        "Remote control (obs-websocket v5: Companion, Stream Deck, scripts)",
+    );
+    ui.horizontal(|ui| {
+        let label = ui.label("Port");
+        ui.add(egui::DragValue::new(&mut app.settings.remote_port).range(1..=65535))
+            .labelled_by(label.id);
+        let label = ui.label("Password");
+        ui.add(
+            egui::TextEdit::singleline(&mut app.settings.remote_password)
+                .password(true)
+                .desired_width(140.0),
+        )
+        .labelled_by(label.id);
+    });
+    match (app.remote_address(), app.remote_problem()) {
+        (Some(address), _) => {
+            ui.label(RichText::new(format!("serving ws://{address} (this computer only)")).small());
+        }
+        (None, Some(problem)) => {
+            ui.label(RichText::new(problem).color(AMBER).small());
+        }
+        (None, None) => {}
+    }
 }
 
 /// The collection's canvas (it lives in the scene file, not in the settings): size and frame

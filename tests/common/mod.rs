@@ -825,3 +825,46 @@ pub fn rms_db(samples: &[f32]) -> f64 {
     let mean = samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len() as f64;
     10.0 * mean.max(1e-20).log10()
 }
+
+/// A raw WebSocket to the server, offering `subprotocol`, having read its Hello.
+pub fn raw_client(
+    url: &str,
+    subprotocol: Option<&str>,
+) -> tungstenite::WebSocket<std::net::TcpStream> {
+    use tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().expect("a WebSocket URL");
+    if let Some(subprotocol) = subprotocol {
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", subprotocol.parse().unwrap());
+    }
+    let address = url.trim_start_matches("ws://");
+    let stream = std::net::TcpStream::connect(address).expect("the server listens");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let (mut socket, _) = tungstenite::client(request, stream).expect("the handshake");
+    let hello = socket.read().expect("a Hello");
+    assert!(hello.is_text() || hello.is_binary(), "{hello:?}");
+    socket
+}
+
+/// Reads until the server closes; its close code (`None` when the connection just ended).
+pub fn close_code(socket: &mut tungstenite::WebSocket<std::net::TcpStream>) -> Option<u16> {
+    loop {
+        match socket.read() {
+            Ok(tungstenite::Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Identifies (no password, every event class).
+pub fn identify(socket: &mut tungstenite::WebSocket<std::net::TcpStream>) {
+    socket
+        .send(tungstenite::Message::text(
+            serde_json::json!({"op": 1, "d": {"rpcVersion": 1}}).to_string(),
+        ))
+        .unwrap();
+}
