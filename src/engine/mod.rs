@@ -244,8 +244,9 @@ pub enum Event {
     StreamingStopped {
         error: Option<String>,
     },
-    /// The engine's collection took this edit ([`Command::Edit`]): a front-end keeping its
-    /// own copy applies it too.
+    /// The collection changed by this edit: the engine's took a [`Command::Edit`] (a show's
+    /// cue), and a front-end keeping its own copy applies it too; the show controller also
+    /// announces every change made through it this way, for front-ends that follow changes.
     Edited(crate::scene::Edit),
     /// A show cue fired on canvas frame `frame` (number `cue` in the show, from 0).
     CueFired {
