@@ -19,8 +19,9 @@ const LAYERS: &[(&str, u32)] = &[
     ("show", 7),
     ("control", 8),
     ("signals", 8),
-    ("ui", 9),
     ("remote", 9),
+    // The app hosts remote control, so it sits above it.
+    ("ui", 10),
 ];
 
 fn layer_of(module: &str) -> Option<u32> {
