@@ -32,12 +32,14 @@ done
 [ -n "$url" ] || { cat "$out/serve.log"; exit 1; }
 (cd tests/remote && node load.mjs "$url" "$TALLY_CONTROL_PASSWORD" "$clients" "$rate" "$seconds") \
   >"$out/remote-load.json"
-kill -INT "$serving"
+# /usr/bin/time ignores SIGINT while it waits: the signal goes to tally itself.
+kill -INT "$(pgrep -P "$serving")"
 wait "$serving" || true
 read -r user sys rss wall <"$out/serve.time"
 printf '%s %s %s %s\n' "$(echo "$user + $sys" | bc)" "$rss" "$wall" "serve+clients"
+# The same wall time as the served run, so CPU-seconds compare directly.
 measure record "$tally" record scenes/benchmark.toml -o "$out/remote-plain.mp4" --overwrite \
-  --duration "$((seconds + 2))s" --quiet
+  --duration "${wall}s" --quiet
 grep 'frames:' "$out/serve.log" | sed 's/^/  serve:  /'
 grep 'frames:' "$out/record.log" | sed 's/^/  record: /'
 echo "  load: $(cat "$out/remote-load.json")"

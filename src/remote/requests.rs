@@ -934,7 +934,7 @@ fn stats(controller: &Controller, session: SessionCounts) -> Value {
     json!({
         "cpuUsage": latest.cpu_percent,
         "memoryUsage": crate::control::stats::process_rss_kb().unwrap_or(0) as f64 / 1024.0,
-        "availableDiskSpace": available_mb(&disk),
+        "availableDiskSpace": available_mb(&disk, Instant::now()),
         "activeFps": latest.fps,
         "averageFrameRenderTime": figures.mean_render_time.as_secs_f64() * 1000.0,
         "renderSkippedFrames": figures.frames_lagged,
@@ -946,8 +946,29 @@ fn stats(controller: &Controller, session: SessionCounts) -> Value {
     })
 }
 
+/// Reading free space costs a process (`df`): the figure is kept this long. Control surfaces
+/// poll GetStats many times a second.
+const DISK_FIGURE_KEPT: Duration = Duration::from_secs(5);
+
+/// The last free-space figure: when, for which folder, and what.
+static DISK_FIGURE: std::sync::Mutex<Option<(Instant, std::path::PathBuf, Value)>> =
+    std::sync::Mutex::new(None);
+
+/// Free space (MB) where recordings go, as of at most `DISK_FIGURE_KEPT` before `now`.
+fn available_mb(folder: &std::path::Path, now: Instant) -> Value {
+    let mut kept = crate::base::lock(&DISK_FIGURE);
+    if let Some((at, of, figure)) = kept.as_ref() {
+        if of == folder && now.saturating_duration_since(*at) < DISK_FIGURE_KEPT {
+            return figure.clone();
+        }
+    }
+    let figure = measured_available_mb(folder);
+    *kept = Some((now, folder.to_path_buf(), figure.clone()));
+    figure
+}
+
 /// Free space (MB) where recordings go, or null where that cannot be read.
-fn available_mb(folder: &std::path::Path) -> Value {
+fn measured_available_mb(folder: &std::path::Path) -> Value {
     let existing = folder.ancestors().find(|dir| dir.exists());
     let Some(dir) = existing else {
         return Value::Null;

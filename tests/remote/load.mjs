@@ -49,7 +49,9 @@ const work = connections.map(async (client, index) => {
   }
 });
 await Promise.all(work);
+console.error('load: requests done');
 const stop = await connections[0].obs.call('StopRecord');
+console.error('load: recording stopped');
 for (const client of connections) await client.obs.disconnect();
 
 const all = connections.flatMap((client) => client.times).sort((a, b) => a - b);
