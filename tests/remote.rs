@@ -403,7 +403,7 @@ fn malformed_and_hostile_messages_close_that_client_with_the_right_code_and_the_
     }
 
     // A flood of requests is cut off as a policy violation: the server answers the burst it
-    // allows and closes (the client, still sending, may see the connection reset before it
+    // allows (1,000, and 500 a second more while it answers them) and closes (the client, still sending, may see the connection reset before it
     // reads the close frame).
     let mut flooding = raw_client(&url, json);
     identify(&mut flooding);
@@ -423,7 +423,8 @@ fn malformed_and_hostile_messages_close_that_client_with_the_right_code_and_the_
         }
     };
     assert!(code.is_none() || code == Some(1008), "a flood: {code:?}");
-    assert!(answered <= 1001, "a flood: {answered} answered");
+    // The burst and what refilled while it was answered, far short of the flood.
+    assert!(answered < 2000, "a flood: {answered} of 3000 answered");
 
     // Random requests with the wrong kinds of fields: each is answered, none closes the client.
     let mut random = 0x2545_f491_4f6c_dd1d_u64;
