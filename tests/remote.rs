@@ -137,24 +137,29 @@ fn clients_folder() -> PathBuf {
     folder
 }
 
-#[test]
-fn a_real_client_switches_scenes_records_and_sets_a_volume_with_events_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let served = Served::start(dir.path(), &collection(dir.path()));
-    let output = tool("node")
-        .current_dir(clients_folder())
-        .arg("drive.mjs")
-        .arg(&served.url)
-        .arg(PASSWORD)
-        .output()
-        .expect("node runs");
+/// Runs a client script and reads the JSON report it prints.
+fn client_report(client: &mut std::process::Command) -> Value {
+    let output = client.output().expect("the client runs");
     let printed = String::from_utf8_lossy(&output.stdout).to_string();
     assert!(
         output.status.success(),
         "{printed}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: Value = serde_json::from_str(printed.trim()).expect("the client's report");
+    serde_json::from_str(printed.trim()).expect("the client's report")
+}
+
+#[test]
+fn a_real_client_switches_scenes_records_and_sets_a_volume_with_events_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(dir.path(), &collection(dir.path()));
+    let report = client_report(
+        tool("node")
+            .current_dir(clients_folder())
+            .arg("drive.mjs")
+            .arg(&served.url)
+            .arg(PASSWORD),
+    );
     assert_eq!(report["wrongPassword"], 4009, "{report}");
     assert_eq!(report["rpcVersion"], 1);
     assert_eq!(report["version"]["supportedImageFormats"], true);
@@ -248,18 +253,11 @@ fn a_json_client_mutes_and_hides_and_hears_it_on_its_event_connection() {
         python.is_file(),
         "obsws-python is not installed: run packaging/install-deps.sh"
     );
-    let output = std::process::Command::new(python)
-        .current_dir(clients_folder())
-        .args(["json_client.py", "127.0.0.1", &port, PASSWORD])
-        .output()
-        .expect("python runs");
-    let printed = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
-        output.status.success(),
-        "{printed}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let report = client_report(
+        std::process::Command::new(python)
+            .current_dir(clients_folder())
+            .args(["json_client.py", "127.0.0.1", &port, PASSWORD]),
     );
-    let report: Value = serde_json::from_str(printed.trim()).expect("the client's report");
     assert_eq!(
         report["scenes"],
         serde_json::json!(["B", "A"]),

@@ -300,6 +300,17 @@ impl Controller {
         Ok(())
     }
 
+    /// Whether a show script is open (without copying its cues, as [`Controller::cue_list`]
+    /// does).
+    pub fn has_show(&self) -> bool {
+        self.show.is_some()
+    }
+
+    /// Whether the open show's cues were edited since it was opened or saved.
+    pub fn cues_unsaved(&self) -> bool {
+        self.show.as_ref().is_some_and(|show| show.unsaved)
+    }
+
     /// The open show's cues and where it stands; `None` without a show.
     pub fn cue_list(&self) -> Option<CueList> {
         let show = self.show.as_ref()?;
@@ -551,9 +562,11 @@ impl Controller {
             return;
         };
         let events: Vec<Event> = engine.events().try_iter().collect();
-        let figures = engine.stats();
-        self.stats_history
-            .update(&figures, std::time::Instant::now());
+        // Pumped after every remote request too: the figures are read only when a sample is due.
+        let now = std::time::Instant::now();
+        if self.stats_history.due(now) {
+            self.stats_history.update(&engine.stats(), now);
+        }
         for event in events {
             self.pass_on(&event);
         }

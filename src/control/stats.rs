@@ -29,15 +29,15 @@ pub struct StatsHistory {
 impl StatsHistory {
     /// Takes a sample if a second has passed since the last one.
     pub fn update(&mut self, stats: &Stats, now: Instant) {
+        if !self.due(now) {
+            return;
+        }
         let cpu_seconds = process_cpu_seconds().unwrap_or(0.0);
         let Some((then, frames, cpu)) = self.last else {
             self.last = Some((now, stats.frames_rendered, cpu_seconds));
             return;
         };
         let elapsed = now.duration_since(then);
-        if elapsed < Duration::from_secs(1) {
-            return;
-        }
         let seconds = elapsed.as_secs_f64();
         self.samples.push_back(Sample {
             fps: stats.frames_rendered.saturating_sub(frames) as f64 / seconds,
@@ -51,6 +51,13 @@ impl StatsHistory {
             self.samples.pop_front();
         }
         self.last = Some((now, stats.frames_rendered, cpu_seconds));
+    }
+
+    /// Whether [`StatsHistory::update`] at `now` takes a sample: the first, or a second after
+    /// the last. Callers that pay for the figures ask first.
+    pub fn due(&self, now: Instant) -> bool {
+        self.last
+            .is_none_or(|(then, _, _)| now.duration_since(then) >= Duration::from_secs(1))
     }
 
     pub fn latest(&self) -> Option<Sample> {

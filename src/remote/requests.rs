@@ -756,62 +756,54 @@ fn gone(id: &str) -> Failure {
 /// The scene a request names by `sceneName` or `sceneUuid`.
 fn scene_named(controller: &Controller, fields: &Fields<'_>) -> Result<String, Failure> {
     let collection = controller.collection();
-    if let Some(name) = fields.optional_string("sceneName")? {
-        return match collection.scene(&name) {
-            Some(_) => Ok(name),
-            None => Err(Failure::new(
-                Status::ResourceNotFound,
-                crate::scene::unknown_scene(collection, &name).to_string(),
-            )),
-        };
-    }
-    if let Some(uuid) = fields.optional_string("sceneUuid")? {
-        return collection
-            .scenes
-            .iter()
-            .find(|scene| uuid_for("scene", &scene.name) == uuid)
-            .map(|scene| scene.name.clone())
-            .ok_or_else(|| {
-                Failure::new(
-                    Status::ResourceNotFound,
-                    format!("no scene has UUID {uuid}"),
-                )
-            });
-    }
-    Err(Failure::new(
-        Status::MissingRequestField,
-        "missing field `sceneName` (or `sceneUuid`)",
-    ))
+    named(
+        fields,
+        "scene",
+        collection.scenes.iter().map(|scene| scene.name.as_str()),
+        |name| crate::scene::unknown_scene(collection, name).to_string(),
+    )
 }
 
 /// The input (Tally's source) a request names by `inputName` or `inputUuid`.
 fn input_named(controller: &Controller, fields: &Fields<'_>) -> Result<String, Failure> {
     let collection = controller.collection();
-    if let Some(name) = fields.optional_string("inputName")? {
-        return match collection.source(&name) {
-            Some(_) => Ok(name),
-            None => Err(Failure::new(
-                Status::ResourceNotFound,
-                crate::scene::unknown_source(collection, &name).to_string(),
-            )),
+    named(
+        fields,
+        "input",
+        collection.sources.iter().map(|source| source.id.as_str()),
+        |name| crate::scene::unknown_source(collection, name).to_string(),
+    )
+}
+
+/// The one of `names` a request names by `{kind}Name` or `{kind}Uuid` (UUIDs derived as
+/// [`uuid_for`] derives them); `unknown` says why a name is not one of them.
+fn named<'n>(
+    fields: &Fields<'_>,
+    kind: &str,
+    mut names: impl Iterator<Item = &'n str>,
+    unknown: impl FnOnce(&str) -> String,
+) -> Result<String, Failure> {
+    let (name_field, uuid_field) = (format!("{kind}Name"), format!("{kind}Uuid"));
+    if let Some(name) = fields.optional_string(&name_field)? {
+        return match names.any(|known| known == name) {
+            true => Ok(name),
+            false => Err(Failure::new(Status::ResourceNotFound, unknown(&name))),
         };
     }
-    if let Some(uuid) = fields.optional_string("inputUuid")? {
-        return collection
-            .sources
-            .iter()
-            .find(|source| uuid_for("input", &source.id) == uuid)
-            .map(|source| source.id.clone())
+    if let Some(uuid) = fields.optional_string(&uuid_field)? {
+        return names
+            .find(|known| uuid_for(kind, known) == uuid)
+            .map(str::to_string)
             .ok_or_else(|| {
                 Failure::new(
                     Status::ResourceNotFound,
-                    format!("no input has UUID {uuid}"),
+                    format!("no {kind} has UUID {uuid}"),
                 )
             });
     }
     Err(Failure::new(
         Status::MissingRequestField,
-        "missing field `inputName` (or `inputUuid`)",
+        format!("missing field `{name_field}` (or `{uuid_field}`)"),
     ))
 }
 

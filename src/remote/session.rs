@@ -335,20 +335,7 @@ impl Connection {
                 "a message is an object with `op` and `d`".into(),
             ));
         };
-        let code = match object.get("op") {
-            None => {
-                return Err(Closing(
-                    CloseCode::MissingDataField,
-                    "the message has no `op`".into(),
-                ))
-            }
-            Some(code) => code.as_u64().ok_or_else(|| {
-                Closing(
-                    CloseCode::InvalidDataFieldType,
-                    "`op` must be a number".into(),
-                )
-            })?,
-        };
+        let code = required_number(object, "op", "the message")?;
         let data = match object.get("d") {
             Some(Value::Object(data)) => data,
             Some(_) => {
@@ -397,20 +384,7 @@ impl Connection {
     }
 
     fn identify(&mut self, data: &Map<String, Value>) -> Result<(), Closing> {
-        let version = match data.get("rpcVersion") {
-            None => {
-                return Err(Closing(
-                    CloseCode::MissingDataField,
-                    "Identify has no `rpcVersion`".into(),
-                ))
-            }
-            Some(version) => version.as_u64().ok_or_else(|| {
-                Closing(
-                    CloseCode::InvalidDataFieldType,
-                    "`rpcVersion` must be a number".into(),
-                )
-            })?,
-        };
+        let version = required_number(data, "rpcVersion", "Identify")?;
         if version != RPC_VERSION {
             return Err(Closing(
                 CloseCode::UnsupportedRpcVersion,
@@ -587,6 +561,23 @@ impl Connection {
         // The client asked the batch to wait: this connection's thread waits.
         std::thread::sleep(duration);
         Ok(Value::Null)
+    }
+}
+
+/// The number in field `name` of `message` (described as `what` if it has none): a missing
+/// field and one of another type close the connection with their own codes.
+fn required_number(message: &Map<String, Value>, name: &str, what: &str) -> Result<u64, Closing> {
+    match message.get(name) {
+        None => Err(Closing(
+            CloseCode::MissingDataField,
+            format!("{what} has no `{name}`"),
+        )),
+        Some(value) => value.as_u64().ok_or_else(|| {
+            Closing(
+                CloseCode::InvalidDataFieldType,
+                format!("`{name}` must be a number"),
+            )
+        }),
     }
 }
 

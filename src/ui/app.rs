@@ -518,8 +518,7 @@ impl TallyApp {
 
     /// Whether the collection or the open show's cues have changes not saved.
     pub(super) fn has_unsaved(&self) -> bool {
-        self.controller.state().unsaved
-            || self.controller.cue_list().is_some_and(|list| list.unsaved)
+        self.controller.state().unsaved || self.controller.cues_unsaved()
     }
 
     /// Saves the collection and the show's cues, each if it has changes (Ctrl+S with a show
@@ -528,7 +527,7 @@ impl TallyApp {
         if self.controller.state().unsaved {
             self.save(None);
         }
-        if self.controller.cue_list().is_some_and(|list| list.unsaved) {
+        if self.controller.cues_unsaved() {
             self.cue_request(Request::SaveShow { to: None });
         }
     }
@@ -927,7 +926,7 @@ impl TallyApp {
         // Asked before `input_mut`: egui's context lock is not re-entrant.
         let typing = ctx.egui_wants_keyboard_input();
         let go = !typing
-            && self.controller.cue_list().is_some()
+            && self.controller.has_show()
             && ctx.input_mut(|input| input.consume_key(egui::Modifiers::NONE, egui::Key::Space));
         if go {
             self.go();
@@ -953,7 +952,7 @@ impl TallyApp {
         }
         if save {
             match self.file() {
-                Some(_) if self.controller.cue_list().is_some() => self.save_changes(),
+                Some(_) if self.controller.has_show() => self.save_changes(),
                 Some(_) => self.save(None),
                 None => self.browse(PickFor::SaveCollectionAs),
             }
