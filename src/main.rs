@@ -986,7 +986,13 @@ fn say_events(events: &Subscription, progress: &ProgressBar) {
             }
             Event::Warning(message) => progress.println(format!("warning: {message}")),
             Event::SceneChanged { scene } => say(format!("on air: {scene}")),
-            Event::AudioLevels(_) | Event::PreviewChanged { .. } | Event::Edited(_) => {}
+            Event::MediaEnded { source } => say(format!("{source}: played to its end")),
+            Event::AudioLevels(_)
+            | Event::PreviewChanged { .. }
+            | Event::Edited(_)
+            | Event::TransitionStarted { .. }
+            | Event::TransitionEnded { .. }
+            | Event::ScenesChanged { .. } => {}
             Event::RecordingStarted { path } => say(format!("recording to {}", path.display())),
             Event::RecordingStopped { path, error } => match error {
                 Some(error) => say(format!("recording {} failed: {error}", path.display())),

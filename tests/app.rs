@@ -1318,3 +1318,43 @@ fn a_remote_client_takes_a_scene_to_program_in_the_app() {
     };
     assert_eq!(event["d"]["eventData"]["sceneName"], "Main");
 }
+
+#[test]
+fn remote_control_opens_to_other_computers_only_with_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let collection = write_scene(dir.path(), "show.toml", SHOW);
+    let settings = dir.path().join("settings.toml");
+    std::fs::write(&settings, "remote_control = true\nremote_port = 0\n").unwrap();
+    let mut harness = app_with(Some(collection), settings);
+    step_until(&mut harness, |app| {
+        app.remote_address().is_some_and(|a| a.ip().is_loopback())
+    });
+    harness.get_by_label("Settings").click();
+    harness.run_steps(2);
+    harness
+        .get_by_label("Other computers may connect (every network; needs a password)")
+        .click();
+    harness.run_steps(3);
+    // Refused without a password, and the window says what to do.
+    assert_eq!(harness.state().remote_address(), None);
+    assert!(harness
+        .query_by_label_contains("open to the network without a password")
+        .is_some());
+    let field = harness
+        .get_all_by_label("Password")
+        .find(|node| node.accesskit_node().role() != egui::accesskit::Role::Label)
+        .expect("the password field");
+    field.focus();
+    field.type_text("open sesame");
+    step_until(&mut harness, |app| {
+        app.remote_address().is_some_and(|a| !a.ip().is_loopback())
+    });
+    assert!(harness
+        .query_by_label_contains("other computers too")
+        .is_some());
+    // A client without the password is refused with the spec's code.
+    let port = harness.state().remote_address().unwrap().port();
+    let mut client = common::raw_client(&format!("ws://127.0.0.1:{port}"), None);
+    common::identify(&mut client);
+    assert_eq!(common::close_code(&mut client), Some(4009));
+}

@@ -250,6 +250,45 @@ fn edits_are_undone_and_redone_and_saved() {
 }
 
 #[test]
+fn adding_a_scene_and_undoing_it_announce_the_scene_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut controller = controller(dir.path());
+    let reader = controller.subscribe();
+    let scenes = |event: &Event| match event {
+        Event::ScenesChanged { scenes } => Some(scenes.clone()),
+        _ => None,
+    };
+    controller
+        .change(|collection| {
+            let mut copy = collection.scenes[1].clone();
+            copy.name = "Two-shot".into();
+            collection.scenes.push(copy);
+        })
+        .unwrap();
+    let added = wait_for(&mut controller, &reader, |event| scenes(event).is_some());
+    assert_eq!(scenes(&added).unwrap(), ["Wide", "Close", "Two-shot"]);
+    // A change that leaves the scenes as they were says nothing of them.
+    controller
+        .request(Request::Edit(Edit::SetText {
+            source: "title".into(),
+            text: "Hi".into(),
+        }))
+        .unwrap();
+    controller.request(Request::Undo).unwrap();
+    controller.request(Request::Undo).unwrap();
+    let mut announced = Vec::new();
+    common::wait_until("the undo's scene list", Duration::from_secs(30), || {
+        controller.pump();
+        while let Some(Received::Event(event)) = reader.try_next() {
+            announced.extend(scenes(&event));
+        }
+        !announced.is_empty()
+    });
+    assert_eq!(announced, [vec!["Wide".to_string(), "Close".to_string()]]);
+    controller.stop().unwrap();
+}
+
+#[test]
 fn a_cues_edits_reach_the_controller_and_a_later_edit_keeps_them() {
     let dir = tempfile::tempdir().unwrap();
     std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());

@@ -281,6 +281,151 @@ fn a_json_client_mutes_and_hides_and_hears_it_on_its_event_connection() {
 }
 
 #[test]
+fn transitions_media_ends_and_another_collection_are_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenes = write_scene(
+        dir.path(),
+        "events.toml",
+        r##"
+current_scene = "A"
+
+[canvas]
+width = 160
+height = 90
+fps = 30
+
+[[sources]]
+id = "red"
+kind = "color"
+color = "#ff0000"
+
+[[sources]]
+id = "once"
+kind = "media"
+path = "ASSETS/clip.mp4"
+loop = false
+
+[[scenes]]
+name = "A"
+items = [{ source = "red" }, { source = "once", scale = [0.1, 0.1] }]
+
+[[scenes]]
+name = "B"
+items = [{ source = "red" }]
+"##,
+    );
+    write_scene(
+        dir.path(),
+        "other.toml",
+        r##"
+current_scene = "X"
+
+[canvas]
+width = 160
+height = 90
+fps = 30
+
+[[sources]]
+id = "grey"
+kind = "color"
+color = "#808080"
+
+[[scenes]]
+name = "X"
+items = [{ source = "grey" }]
+
+[[scenes]]
+name = "Y"
+items = [{ source = "grey" }]
+"##,
+    );
+    let served = Served::start(dir.path(), &scenes);
+    let report = client_report(
+        tool("node")
+            .current_dir(clients_folder())
+            .arg("events.mjs")
+            .arg(&served.url)
+            .arg(PASSWORD),
+    );
+    // The clip (4 s) played, ended where it ends, and played again when restarted.
+    assert_eq!(report["playing"]["mediaDuration"], 4000, "{report}");
+    assert_eq!(report["ended"]["mediaState"], "OBS_MEDIA_STATE_ENDED");
+    assert_eq!(report["ended"]["mediaCursor"], 4000);
+    let restarted_at = report["restarted"]["mediaCursor"].as_u64().unwrap();
+    assert!(restarted_at < 2000, "{report}");
+    assert_eq!(report["statusOfAColour"], 602, "{report}");
+    // Every event in the order it happened: the end (once), then the transition.
+    let events: Vec<String> = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["type"] != "SceneListChanged")
+        .map(|event| {
+            let detail = event["transitionName"]
+                .as_str()
+                .or(event["sceneName"].as_str())
+                .or(event["inputName"].as_str())
+                .unwrap_or_default();
+            format!("{} {detail}", event["type"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        events[..5],
+        [
+            "MediaInputPlaybackEnded once",
+            "SceneTransitionStarted Fade",
+            "CurrentProgramSceneChanged B",
+            "SceneTransitionEnded Fade",
+            "SceneTransitionVideoEnded Fade",
+        ],
+        "{report}"
+    );
+    let listed: Vec<&str> = report["sceneList"]["scenes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|scene| scene["sceneName"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["Y", "X"], "OBS lists the last first");
+    drop(served);
+}
+
+#[test]
+fn twenty_busy_clients_with_meters_are_all_served_while_recording() {
+    // bench/remote.sh measures this load for 30 s (round trips, CPU); here it runs briefly to
+    // show that every client is answered, none starved, and every one hears the meters.
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(dir.path(), &collection(dir.path()));
+    let report = client_report(tool("node").current_dir(clients_folder()).args([
+        "load.mjs",
+        &served.url,
+        PASSWORD,
+        "20",
+        "50",
+        "5",
+        "A",
+        "clip",
+    ]));
+    assert_eq!(report["failed"], 0, "{report}");
+    let done = &report["per_client_done"];
+    let (fewest, most) = (done[0].as_u64().unwrap(), done[1].as_u64().unwrap());
+    // Each client waits for one answer before its next request: a starved client would have
+    // done a fraction of what the busiest did.
+    assert!(fewest > 0 && fewest * 2 >= most, "{report}");
+    assert!(
+        report["per_client_meter_events"][0].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    let recording = PathBuf::from(report["recording"].as_str().unwrap());
+    let frames = common::probe(&recording, "v:0", "stream=nb_read_frames", true);
+    let frames: u64 = frames[0].parse().unwrap();
+    // About five seconds at 30 fps, and it decodes.
+    assert!(frames > 100, "{frames} frames");
+    assert_eq!(common::decode_errors(&recording), "");
+    drop(served);
+}
+
+#[test]
 fn malformed_and_hostile_messages_close_that_client_with_the_right_code_and_the_show_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     // No password here: the protocol's own checks are under test.

@@ -132,7 +132,8 @@ fn take_with(transition: Transition) -> (Vec<Event>, Vec<Halves>) {
 
 #[test]
 fn a_fade_takes_preview_to_program_over_its_duration() {
-    let (events, frames) = take_with(Transition::fade(Duration::from_secs(1)));
+    let fade = Transition::fade(Duration::from_secs(1));
+    let (events, frames) = take_with(fade);
     assert!(is_red(frames[0].0), "starts on Red: {:?}", frames[0]);
     assert!(is_blue(frames[89].0), "ends on Blue: {:?}", frames[89]);
     let mixed = frames
@@ -147,10 +148,40 @@ fn a_fade_takes_preview_to_program_over_its_duration() {
     assert!(events.contains(&Event::SceneChanged {
         scene: "Blue".into()
     }));
-    // Like a vision mixer: what was on program is now in preview.
-    assert!(events.contains(&Event::PreviewChanged {
-        scene: Some("Red".into())
-    }));
+    // Announced as it happens: the transition starts, the scene goes to program and, like a
+    // vision mixer, what was on program to preview; then the transition is over.
+    let changes: Vec<&Event> = events
+        .iter()
+        .filter(|event| !matches!(event, Event::AudioLevels(_)))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            &Event::PreviewChanged {
+                scene: Some("Blue".into())
+            },
+            &Event::TransitionStarted {
+                to: "Blue".into(),
+                transition: fade
+            },
+            &Event::SceneChanged {
+                scene: "Blue".into()
+            },
+            &Event::PreviewChanged {
+                scene: Some("Red".into())
+            },
+            &Event::TransitionEnded {
+                to: "Blue".into(),
+                transition: fade
+            },
+        ]
+    );
+    // Meter readings every 50 ms of sound: three seconds make sixty.
+    let readings = events
+        .iter()
+        .filter(|event| matches!(event, Event::AudioLevels(_)))
+        .count();
+    assert_eq!(readings, 60);
 }
 
 #[test]

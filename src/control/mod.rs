@@ -173,6 +173,14 @@ struct Snapshot {
     cues: Vec<Cue>,
 }
 
+fn scene_names(collection: &Collection) -> Vec<&str> {
+    collection
+        .scenes
+        .iter()
+        .map(|scene| scene.name.as_str())
+        .collect()
+}
+
 fn describe_canvas(canvas: &Canvas) -> String {
     format!("{}x{} at {} fps", canvas.width, canvas.height, canvas.fps)
 }
@@ -801,6 +809,16 @@ impl Controller {
         }
     }
 
+    /// Tells every front-end the collection's scenes (added, removed, renamed, reordered, or
+    /// another collection opened).
+    fn announce_scenes(&self) {
+        let scenes = scene_names(&self.collection)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        self.hub.publish(&Event::ScenesChanged { scenes });
+    }
+
     fn send(&self, command: Command) -> Result<(), RequestError> {
         let engine = self.engine.as_ref().ok_or(RequestError::NotRunning)?;
         Ok(engine.send(command)?)
@@ -838,7 +856,11 @@ impl Controller {
         for edit in crate::scene::differences(&self.collection, &collection) {
             self.hub.publish(&Event::Edited(edit));
         }
+        let scenes_changed = scene_names(&collection) != scene_names(&self.collection);
         self.collection = collection;
+        if scenes_changed {
+            self.announce_scenes();
+        }
         self.unsaved = true;
         if self.engine.is_none() {
             return Ok(());
@@ -873,6 +895,7 @@ impl Controller {
         }
         let scene = collection.current_scene.clone();
         self.collection = collection;
+        self.announce_scenes();
         self.file = Some(path.to_path_buf());
         self.unsaved = false;
         self.history.clear();

@@ -29,6 +29,9 @@ pub struct Settings {
     /// Remote control (obs-websocket v5) in the app.
     pub remote_control: bool,
     pub remote_port: u16,
+    /// The address remote control listens on: 127.0.0.1 (this computer only, the default) or
+    /// another, such as 0.0.0.0 for every network, which needs a password.
+    pub remote_bind: std::net::IpAddr,
     /// The password remote clients answer; empty for none (then only loopback is served).
     /// `TALLY_CONTROL_PASSWORD` in the environment wins over it.
     pub remote_password: String,
@@ -49,6 +52,7 @@ impl Default for Settings {
             monitor_fps: 0,
             remote_control: false,
             remote_port: 4455,
+            remote_bind: std::net::Ipv4Addr::LOCALHOST.into(),
             remote_password: String::new(),
         }
     }

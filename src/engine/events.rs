@@ -3,7 +3,7 @@
 //!
 //! The engine's event queue is bounded, and a front-end may fall behind (a busy window, a
 //! paused terminal). Two kinds of event go through it:
-//! - meter readings ([`Event::AudioLevels`], ten a second): the latest ones are also in
+//! - meter readings ([`Event::AudioLevels`], twenty a second): the latest ones are also in
 //!   [`super::Stats`], so one that finds the queue filling is dropped;
 //! - everything else (a recording ended, a scene went on air, a warning): these are never
 //!   dropped. One that finds the queue full waits in an overflow list, in order, and goes out

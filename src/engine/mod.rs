@@ -227,7 +227,7 @@ pub enum Event {
     Warning(String),
     /// A stream output changed state (connected, lost its connection, gave up...).
     Output(OutputNotice),
-    /// Meter readings of every channel strip and the master, ten times a second.
+    /// Meter readings of every channel strip and the master, every 50 ms.
     AudioLevels(MixerLevels),
     /// A recording asked for by [`Command::StartRecording`] began (one in the configuration
     /// begins with the engine, unannounced).
@@ -253,6 +253,25 @@ pub enum Event {
         cue: usize,
         name: String,
         frame: u64,
+    },
+    /// A transition towards `to` began on program (a cut too: it ends at once).
+    TransitionStarted {
+        to: String,
+        transition: Transition,
+    },
+    /// The transition towards `to` is over (`to` is on program, or its scene was removed).
+    TransitionEnded {
+        to: String,
+        transition: Transition,
+    },
+    /// A media source that plays its file once reached the end of it.
+    MediaEnded {
+        source: String,
+    },
+    /// The collection's scenes were added, removed, renamed or reordered; `scenes` bottom
+    /// first, as in the file. Announced by the show controller, which makes such changes.
+    ScenesChanged {
+        scenes: Vec<String>,
     },
 }
 
@@ -319,6 +338,7 @@ pub(crate) struct Counters {
     audio_levels: std::sync::Mutex<Option<MixerLevels>>,
     switcher: std::sync::Mutex<SwitcherStats>,
     source_sizes: std::sync::Mutex<std::collections::HashMap<String, [u32; 2]>>,
+    media: std::sync::Mutex<std::collections::HashMap<String, crate::sources::MediaPlayback>>,
 }
 
 /// Program, preview and transition, as the switcher last drew them.
@@ -355,11 +375,13 @@ pub struct Stats {
     pub outputs: Vec<OutputStats>,
     /// The video bitrate adaptive bitrate has set (kbps); `None` while it has changed nothing.
     pub adapted_bitrate_kbps: Option<u32>,
-    /// The latest meter readings (updated ten times a second).
+    /// The latest meter readings (updated every 50 ms).
     pub audio_levels: Option<MixerLevels>,
     pub switcher: SwitcherStats,
     /// Each running source's size, which item transforms refer to (for editing handles).
     pub source_sizes: std::collections::HashMap<String, [u32; 2]>,
+    /// Where each media source is in its file (updated every frame).
+    pub media: std::collections::HashMap<String, crate::sources::MediaPlayback>,
 }
 
 impl Counters {
@@ -379,6 +401,11 @@ impl Counters {
                 .source_sizes
                 .lock()
                 .map(|sizes| sizes.clone())
+                .unwrap_or_default(),
+            media: self
+                .media
+                .lock()
+                .map(|media| media.clone())
                 .unwrap_or_default(),
             switcher: self
                 .switcher

@@ -42,10 +42,22 @@ pub enum OnAir<'a> {
 }
 
 /// A change the render loop reports as an event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     Program(String),
     Preview(Option<String>),
+    /// A transition from the program scene towards `to` began (a cut begins and ends at once,
+    /// as in OBS, so a control surface sees every change of program the same way).
+    TransitionStarted {
+        to: String,
+        transition: Transition,
+    },
+    /// The transition to `to` is over: `to` is on program, or the transition was abandoned
+    /// (its scene removed).
+    TransitionEnded {
+        to: String,
+        transition: Transition,
+    },
 }
 
 impl Switcher {
@@ -91,8 +103,12 @@ impl Switcher {
         if to == self.program {
             return changes;
         }
+        changes.push(Change::TransitionStarted {
+            to: to.to_string(),
+            transition,
+        });
         if transition.duration.is_zero() {
-            changes.extend(self.complete(to));
+            changes.extend(self.complete(to, transition));
             return changes;
         }
         self.active = Some(Active {
@@ -116,6 +132,7 @@ impl Switcher {
     /// reaching 1 completes the transition.
     pub fn set_tbar(&mut self, position: f32, transition: Transition) -> Vec<Change> {
         let position = position.clamp(0.0, 1.0);
+        let mut changes = Vec::new();
         if self.active.is_none() {
             let Some(preview) = self.preview.clone().filter(|p| *p != self.program) else {
                 return Vec::new();
@@ -123,6 +140,10 @@ impl Switcher {
             if position <= 0.0 {
                 return Vec::new();
             }
+            changes.push(Change::TransitionStarted {
+                to: preview.clone(),
+                transition,
+            });
             self.active = Some(Active {
                 from: self.program.clone(),
                 to: preview,
@@ -133,12 +154,10 @@ impl Switcher {
         if let Some(active) = &mut self.active {
             active.position = Position::Manual(position);
             if position >= 1.0 {
-                let to = active.to.clone();
-                self.active = None;
-                return self.complete(&to);
+                changes.extend(self.finish());
             }
         }
-        Vec::new()
+        changes
     }
 
     /// Advances timed transitions to canvas time `now`; returns what changed.
@@ -184,7 +203,12 @@ impl Switcher {
             .as_ref()
             .is_some_and(|a| !exists(&a.to) || !exists(&a.from))
         {
-            self.active = None;
+            if let Some(abandoned) = self.active.take() {
+                changes.push(Change::TransitionEnded {
+                    to: abandoned.to,
+                    transition: abandoned.transition,
+                });
+            }
         }
         if !exists(&self.program) {
             self.program = fallback.to_string();
@@ -199,20 +223,24 @@ impl Switcher {
 
     fn finish(&mut self) -> Vec<Change> {
         match self.active.take() {
-            Some(active) => self.complete(&active.to),
+            Some(active) => self.complete(&active.to, active.transition),
             None => Vec::new(),
         }
     }
 
     /// `to` is now on program; in studio mode the old program scene moves to preview, as on a
     /// vision mixer, so the next Transition takes it back.
-    fn complete(&mut self, to: &str) -> Vec<Change> {
+    fn complete(&mut self, to: &str, transition: Transition) -> Vec<Change> {
         let old = std::mem::replace(&mut self.program, to.to_string());
         let mut changes = vec![Change::Program(to.to_string())];
         if self.preview.is_some() {
             self.preview = Some(old);
             changes.push(Change::Preview(self.preview.clone()));
         }
+        changes.push(Change::TransitionEnded {
+            to: to.to_string(),
+            transition,
+        });
         changes
     }
 }
@@ -229,7 +257,13 @@ mod tests {
         let mut switcher = Switcher::new("A");
         switcher.set_preview(Some("B"));
         let fade = Transition::fade(Duration::from_millis(500));
-        assert!(switcher.take(fade, SECOND).is_empty());
+        assert_eq!(
+            switcher.take(fade, SECOND),
+            vec![Change::TransitionStarted {
+                to: "B".into(),
+                transition: fade
+            }]
+        );
         match switcher.on_air(SECOND + Duration::from_millis(250)) {
             OnAir::Transition {
                 from, to, progress, ..
@@ -247,7 +281,11 @@ mod tests {
             changes,
             vec![
                 Change::Program("B".into()),
-                Change::Preview(Some("A".into()))
+                Change::Preview(Some("A".into())),
+                Change::TransitionEnded {
+                    to: "B".into(),
+                    transition: fade
+                },
             ]
         );
         assert_eq!(switcher.on_air(SECOND * 2), OnAir::Scene("B"));
@@ -257,7 +295,21 @@ mod tests {
     fn a_cut_is_immediate_and_outside_studio_mode_preview_stays_off() {
         let mut switcher = Switcher::new("A");
         let changes = switcher.transition_to("B", Transition::CUT, SECOND);
-        assert_eq!(changes, vec![Change::Program("B".into())]);
+        let cut = Transition::CUT;
+        assert_eq!(
+            changes,
+            vec![
+                Change::TransitionStarted {
+                    to: "B".into(),
+                    transition: cut
+                },
+                Change::Program("B".into()),
+                Change::TransitionEnded {
+                    to: "B".into(),
+                    transition: cut
+                },
+            ]
+        );
         assert_eq!(switcher.preview(), None);
         assert!(
             switcher.take(Transition::CUT, SECOND).is_empty(),
@@ -273,7 +325,13 @@ mod tests {
             kind: TransitionKind::Fade,
             duration: SECOND,
         };
-        assert!(switcher.set_tbar(0.3, wipe).is_empty());
+        assert_eq!(
+            switcher.set_tbar(0.3, wipe),
+            vec![Change::TransitionStarted {
+                to: "B".into(),
+                transition: wipe
+            }]
+        );
         // Time does not move a manual transition.
         switcher.tick(SECOND * 100);
         assert!(matches!(
@@ -283,6 +341,7 @@ mod tests {
         assert!(switcher.set_tbar(0.8, wipe).is_empty());
         let changes = switcher.set_tbar(1.0, wipe);
         assert_eq!(changes[0], Change::Program("B".into()));
+        assert!(matches!(changes.last(), Some(Change::TransitionEnded { to, .. }) if to == "B"));
         assert_eq!(switcher.program(), "B");
         assert!(!switcher.in_transition());
     }
@@ -293,7 +352,18 @@ mod tests {
         let fade = Transition::fade(SECOND);
         switcher.transition_to("B", fade, Duration::ZERO);
         let changes = switcher.transition_to("C", fade, Duration::from_millis(100));
-        assert_eq!(changes, vec![Change::Program("B".into())]);
+        let ended_then_started = [
+            Change::Program("B".into()),
+            Change::TransitionEnded {
+                to: "B".into(),
+                transition: fade,
+            },
+            Change::TransitionStarted {
+                to: "C".into(),
+                transition: fade,
+            },
+        ];
+        assert_eq!(changes, ended_then_started);
         assert!(matches!(
             switcher.on_air(Duration::from_millis(100)),
             OnAir::Transition {
@@ -310,5 +380,15 @@ mod tests {
         switcher.set_preview(Some("B"));
         let changes = switcher.retarget(|name| name == "A", "A");
         assert_eq!(changes, vec![Change::Preview(Some("A".into()))]);
+        // A transition to a removed scene is abandoned, and said to be over.
+        let mut switcher = Switcher::new("A");
+        switcher.set_preview(Some("B"));
+        switcher.set_tbar(0.5, Transition::fade(SECOND));
+        let changes = switcher.retarget(|name| name == "A", "A");
+        assert!(
+            matches!(&changes[0], Change::TransitionEnded { to, .. } if to == "B"),
+            "{changes:?}"
+        );
+        assert!(!switcher.in_transition());
     }
 }

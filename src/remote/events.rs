@@ -4,8 +4,8 @@
 //! Kept apart from the connections so the translation is plain and tested on its own.
 
 use super::protocol::{intent, uuid_for};
-use super::requests::db_to_mul;
-use crate::engine::Event;
+use super::requests::{db_to_mul, scene_entries, transition_name};
+use crate::engine::{Event, TransitionKind};
 use crate::output::OutputState;
 use crate::scene::Edit;
 use serde_json::{json, Value};
@@ -108,7 +108,7 @@ impl Translator {
                     "eventData": {"cue": cue, "cueName": name, "frame": frame},
                 }),
             )],
-            // Every 100 ms, the meters' own rate (the spec's clients expect 50 ms). Both
+            // Every 50 ms, as the spec says. Both
             // channels carry the strip's reading: the meters measure the stereo pair as one.
             Event::AudioLevels(levels) => {
                 let mul = |dbfs: f32| db_to_mul(dbfs.max(-100.0));
@@ -133,9 +133,36 @@ impl Translator {
                     json!({"inputs": inputs}),
                 )]
             }
+            Event::TransitionStarted { transition, .. } => {
+                vec![transition_event("SceneTransitionStarted", transition.kind)]
+            }
+            // Tally's picture and program change together, so the video ends with it.
+            Event::TransitionEnded { transition, .. } => vec![
+                transition_event("SceneTransitionEnded", transition.kind),
+                transition_event("SceneTransitionVideoEnded", transition.kind),
+            ],
+            Event::MediaEnded { source } => vec![RemoteEvent::new(
+                "MediaInputPlaybackEnded",
+                intent::MEDIA_INPUTS,
+                json!({"inputName": source, "inputUuid": uuid_for("input", source)}),
+            )],
+            Event::ScenesChanged { scenes } => vec![RemoteEvent::new(
+                "SceneListChanged",
+                intent::SCENES,
+                json!({"scenes": scene_entries(scenes)}),
+            )],
             Event::Warning(_) => Vec::new(),
         }
     }
+}
+
+fn transition_event(kind: &'static str, transition: TransitionKind) -> RemoteEvent {
+    let name = transition_name(transition);
+    RemoteEvent::new(
+        kind,
+        intent::TRANSITIONS,
+        json!({"transitionName": name, "transitionUuid": uuid_for("transition", name)}),
+    )
 }
 
 fn record_state(active: bool, state: &str, path: Option<&std::path::Path>) -> RemoteEvent {

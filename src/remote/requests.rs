@@ -8,6 +8,7 @@ use crate::control::{Controller, Request, RequestError};
 use crate::engine::{Direction, Transition, TransitionKind};
 use crate::scene::{Collection, Color, Edit, EditError, Item};
 use crate::sources::MediaControl;
+use crate::sources::PlaybackState;
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,7 @@ pub const REQUESTS: &[&str] = &[
     "GetInputVolume",
     "SetInputVolume",
     "TriggerMediaInputAction",
+    "GetMediaInputStatus",
     "GetStreamStatus",
     "StartStream",
     "StopStream",
@@ -205,7 +207,7 @@ const TRANSITIONS: [(&str, TransitionKind); 11] = [
     ("Wipe down", TransitionKind::Wipe(Direction::Down)),
 ];
 
-fn transition_name(kind: TransitionKind) -> &'static str {
+pub(super) fn transition_name(kind: TransitionKind) -> &'static str {
     TRANSITIONS
         .iter()
         .find(|(_, named)| *named == kind)
@@ -620,6 +622,10 @@ pub fn handle(
             };
             done(controller.request(Request::Edit(Edit::SetVolume { source: id, db })))
         }
+        "GetMediaInputStatus" => {
+            let id = input_named(controller, &fields)?;
+            media_status(controller, &id)
+        }
         "TriggerMediaInputAction" => {
             let id = input_named(controller, &fields)?;
             let action = fields.string("mediaAction")?;
@@ -807,6 +813,39 @@ fn named<'n>(
     ))
 }
 
+/// GetMediaInputStatus: where the engine is in a media source's file (`NONE` while no engine
+/// plays it).
+fn media_status(controller: &Controller, id: &str) -> Result<Value, Failure> {
+    let source = controller.collection().source(id).ok_or_else(|| gone(id))?;
+    if !matches!(source.kind, crate::scene::SourceKind::Media(_)) {
+        return Err(Failure::new(
+            Status::InvalidResourceType,
+            format!(
+                "input `{id}` is a {} source, which does not play media",
+                source.kind.name()
+            ),
+        ));
+    }
+    let playback = controller
+        .stats()
+        .and_then(|stats| stats.media.get(id).copied());
+    let millis = |duration: std::time::Duration| duration.as_millis() as u64;
+    Ok(match playback {
+        Some(playback) => json!({
+            "mediaState": match playback.state {
+                PlaybackState::Playing => "OBS_MEDIA_STATE_PLAYING",
+                PlaybackState::Paused => "OBS_MEDIA_STATE_PAUSED",
+                PlaybackState::Ended => "OBS_MEDIA_STATE_ENDED",
+            },
+            "mediaDuration": playback.duration.map(millis),
+            "mediaCursor": millis(playback.cursor),
+        }),
+        None => json!({
+            "mediaState": "OBS_MEDIA_STATE_NONE", "mediaDuration": null, "mediaCursor": null,
+        }),
+    })
+}
+
 fn sound_of<'c>(
     collection: &'c Collection,
     id: &str,
@@ -851,28 +890,33 @@ fn scene_item_of(
 
 fn scene_list(controller: &Controller) -> Value {
     let state = controller.state();
-    let count = controller.collection().scenes.len();
-    // OBS lists scenes last first, each with its index from the bottom.
-    let scenes: Vec<Value> = controller
+    let names: Vec<&str> = controller
         .collection()
         .scenes
         .iter()
-        .enumerate()
-        .rev()
-        .map(|(index, scene)| {
-            json!({
-                "sceneName": scene.name, "sceneUuid": uuid_for("scene", &scene.name),
-                "sceneIndex": count - 1 - index,
-            })
-        })
+        .map(|scene| scene.name.as_str())
         .collect();
     json!({
         "currentProgramSceneName": state.program,
         "currentProgramSceneUuid": uuid_for("scene", &state.program),
         "currentPreviewSceneName": state.preview,
         "currentPreviewSceneUuid": state.preview.as_ref().map(|scene| uuid_for("scene", scene)),
-        "scenes": scenes,
+        "scenes": scene_entries(&names),
     })
+}
+
+/// The `scenes` array of GetSceneList and SceneListChanged, from the scene names bottom first
+/// (as in the file): OBS lists scenes last first, each with its index from the bottom.
+pub(super) fn scene_entries<S: AsRef<str>>(names: &[S]) -> Vec<Value> {
+    names
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(index, name)| {
+            let name = name.as_ref();
+            json!({"sceneName": name, "sceneUuid": uuid_for("scene", name), "sceneIndex": index})
+        })
+        .collect()
 }
 
 fn scene_item(

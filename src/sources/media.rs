@@ -6,7 +6,10 @@
 //! zero is when the engine starts, and a loop lasts the container's duration, so pictures and
 //! sound stay together however often the file repeats.
 
-use super::{spawn_source_thread, ControlError, MediaControl, Notices, RunningSource};
+use super::{
+    spawn_source_thread, ControlError, MediaControl, MediaPlayback, Notices, PlaybackState,
+    RunningSource,
+};
 use crate::base::{FrameRef, Pacing, Packing, Tick, VideoFrame, AUDIO_CHANNELS, SAMPLE_RATE};
 use crate::scene::MediaSource;
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
@@ -389,6 +392,36 @@ impl RunningSource for MediaPlayer {
             && (self.video.is_none() || !self.info.has_video)
             && (self.audio_finished || !self.info.has_audio)
             && self.sound.is_empty()
+    }
+
+    fn playback(&self, now: Duration) -> Option<MediaPlayback> {
+        let duration = u64::try_from(self.info.duration_nanos)
+            .ok()
+            .filter(|nanos| *nanos > 0)
+            .map(Duration::from_nanos);
+        let state = if self.has_ended() {
+            PlaybackState::Ended
+        } else if self.paused_at.is_some() {
+            PlaybackState::Paused
+        } else {
+            PlaybackState::Playing
+        };
+        let played = self.media_time(now);
+        let cursor = match (duration, state) {
+            (Some(duration), PlaybackState::Ended) => duration,
+            (Some(duration), _) if self.looping => Duration::from_nanos(
+                (played.as_nanos() % duration.as_nanos())
+                    .try_into()
+                    .unwrap_or(0),
+            ),
+            (Some(duration), _) => played.min(duration),
+            (None, _) => played,
+        };
+        Some(MediaPlayback {
+            state,
+            cursor,
+            duration,
+        })
     }
 
     fn preroll(&mut self, timeout: Duration) {

@@ -64,6 +64,28 @@ pub trait RunningSource: Send {
     fn has_ended(&self) -> bool {
         false
     }
+
+    /// Where a source that plays a file is in it at engine time `now`; `None` for the others.
+    fn playback(&self, _now: Duration) -> Option<MediaPlayback> {
+        None
+    }
+}
+
+/// Where a media file's playback stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaPlayback {
+    pub state: PlaybackState,
+    /// How far into the file (into this pass of it, for a looping file).
+    pub cursor: Duration,
+    /// One pass of the file; `None` where the container does not say.
+    pub duration: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaybackState {
+    Playing,
+    Paused,
+    Ended,
 }
 
 /// What can be done to a playing media file.

@@ -774,12 +774,12 @@ impl TallyApp {
         self.remote_problem.as_deref()
     }
 
-    /// Serves remote control as the settings ask (on loopback): starts, stops or restarts the
+    /// Serves remote control as the settings ask: starts, stops or restarts the
     /// server when they change; the show goes on meanwhile.
     fn serve_remote_control(&mut self) {
         let settings = self.controller.settings();
         let wanted = settings.remote_control.then(|| RemoteConfig {
-            bind: std::net::SocketAddr::from(([127, 0, 0, 1], settings.remote_port)),
+            bind: std::net::SocketAddr::new(settings.remote_bind, settings.remote_port),
             password: settings.remote_password(),
         });
         // What runs, or what failed to (a port in use): nothing to do until the settings change.

@@ -712,8 +712,8 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
     app.show_settings = open;
 }
 
-/// Remote control (obs-websocket v5, loopback): on or off, port and password, applied at once
-/// (the server restarts; the show goes on).
+/// Remote control (obs-websocket v5): on or off, this computer only or every network, port
+/// and password, applied at once (the server restarts; the show goes on).
 fn remote_control_settings(app: &mut TallyApp, ui: &mut egui::Ui) {
     ui.checkbox(
         &mut app.settings.remote_control,
@@ -731,9 +731,28 @@ fn remote_control_settings(app: &mut TallyApp, ui: &mut egui::Ui) {
         )
         .labelled_by(label.id);
     });
+    let mut other_computers = !app.settings.remote_bind.is_loopback();
+    if ui
+        .checkbox(
+            &mut other_computers,
+            "Other computers may connect (every network; needs a password)",
+        )
+        .changed()
+    {
+        app.settings.remote_bind = if other_computers {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
+        } else {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        };
+    }
     match (app.remote_address(), app.remote_problem()) {
         (Some(address), _) => {
-            ui.label(RichText::new(format!("serving ws://{address} (this computer only)")).small());
+            let reach = if address.ip().is_loopback() {
+                "this computer only"
+            } else {
+                "other computers too"
+            };
+            ui.label(RichText::new(format!("serving ws://{address} ({reach})")).small());
         }
         (None, Some(problem)) => {
             ui.label(RichText::new(problem).color(AMBER).small());

@@ -1,11 +1,13 @@
 // Load on Tally's remote control, for bench/remote.sh: CLIENTS connections (obs-websocket-js,
 // MessagePack, InputVolumeMeters subscribed) each sending RATE requests a second for SECONDS,
 // while the first one records. Prints one JSON object: round-trip percentiles, requests done
-// per client, meter events per client.
-//   node load.mjs URL PASSWORD CLIENTS RATE SECONDS
+// per client, meter events per client. The requests name scene SCENE and input INPUT (the
+// reference scene's, by default).
+//   node load.mjs URL PASSWORD CLIENTS RATE SECONDS [SCENE INPUT]
 import OBSWebSocket, { EventSubscription } from 'obs-websocket-js/msgpack';
 
-const [url, password, clients, rate, seconds] = process.argv.slice(2);
+const [url, password, clients, rate, seconds, scene = 'Benchmark', input = 'video'] =
+  process.argv.slice(2);
 const count = Number(clients);
 const period = 1000 / Number(rate);
 const until = Date.now() + Number(seconds) * 1000;
@@ -25,8 +27,8 @@ await connections[0].obs.call('StartRecord');
 // schedule, not from the answer, so a slow answer shows as latency and as requests not done.
 const requests = [
   ['GetCurrentProgramScene', undefined],
-  ['GetInputVolume', { inputName: 'video' }],
-  ['GetSceneItemList', { sceneName: 'Benchmark' }],
+  ['GetInputVolume', { inputName: input }],
+  ['GetSceneItemList', { sceneName: scene }],
   ['GetStats', undefined],
 ];
 const work = connections.map(async (client, index) => {
