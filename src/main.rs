@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tally::base::Pacing;
 use tally::control::{Controller, Received, Request, Settings, Subscription};
-use tally::encode::{AudioSettings, RateControl, VideoEncoderKind, VideoSettings};
+use tally::encode::{AudioSettings, RateControl, VideoCodec, VideoEncoderKind, VideoSettings};
 use tally::engine::{EngineConfig, Event, RecordingConfig, Summary};
 use tally::output::{
     parse_destination, Destination, OutputState, OutputStats, QueueSettings, ReconnectSettings,
@@ -259,17 +259,23 @@ struct StreamArgs {
 
 #[derive(clap::Args)]
 struct EncodingArgs {
-    #[arg(long, value_enum, default_value_t = EncoderArg::X264)]
-    encoder: EncoderArg,
-    /// x264 preset (ultrafast ... veryslow).
+    /// The video codec; the default is the encoder's (x265: HEVC, svt-av1: AV1), else H.264.
+    #[arg(long, value_enum)]
+    codec: Option<CodecArg>,
+    /// The encoder; the default is the codec's software encoder.
+    #[arg(long, value_enum)]
+    encoder: Option<EncoderArg>,
+    /// Encoder preset: x264's names (ultrafast ... veryslow), which x265 shares and SVT-AV1
+    /// and NVENC map to their nearest (SVT-AV1 also takes its number, 0-13).
     #[arg(long, default_value = "veryfast")]
     preset: String,
     /// x264 tune (film, animation, zerolatency, ...).
     #[arg(long)]
     tune: Option<String>,
-    /// H.264 profile (baseline, main, high).
-    #[arg(long, default_value = "high")]
-    profile: String,
+    /// The codec's profile (H.264: baseline, main, high; HEVC: main); the default is H.264's
+    /// high, HEVC's and AV1's main.
+    #[arg(long)]
+    profile: Option<String>,
     #[arg(long, value_enum, default_value_t = RateControlArg::Cbr)]
     rate_control: RateControlArg,
     /// Video bitrate in kbps (CBR and VBR).
@@ -306,10 +312,24 @@ struct MonitoringArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum EncoderArg {
-    /// NVENC when present, else x264.
+    /// NVENC when it opens, else the codec's software encoder.
     Auto,
+    /// H.264, software.
     X264,
+    /// HEVC, software.
+    X265,
+    /// AV1, software (SVT-AV1 through FFmpeg).
+    #[value(name = "svt-av1")]
+    SvtAv1,
+    /// NVIDIA's hardware encoder, for the chosen codec.
     Nvenc,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CodecArg {
+    H264,
+    Hevc,
+    Av1,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -342,6 +362,7 @@ const QUIET_LOG: &str = "warn,pulseaudio=off,rfd::backend::xdg_desktop_portal::p
 
 fn main() -> std::process::ExitCode {
     quiet_vulkan_device_select();
+    quiet_svt_av1();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG")
@@ -409,6 +430,15 @@ fn quiet_vulkan_device_select() {
     {
         // Still single-threaded here: nothing else reads the environment yet.
         std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
+/// SVT-AV1 prints its whole configuration, and warnings about its low-delay mode, on every
+/// encoder it opens; errors are what the operator needs (`SVT_LOG=3` shows the rest).
+fn quiet_svt_av1() {
+    if std::env::var_os("SVT_LOG").is_none() {
+        // Still single-threaded here: nothing else reads the environment yet.
+        std::env::set_var("SVT_LOG", "1");
     }
 }
 
@@ -519,13 +549,29 @@ fn load(path: &Path, scene: Option<String>) -> Result<Collection> {
     Ok(collection)
 }
 
-fn video_settings(args: &EncodingArgs) -> VideoSettings {
-    VideoSettings {
-        encoder: match args.encoder {
-            EncoderArg::Auto => VideoEncoderKind::Auto,
-            EncoderArg::X264 => VideoEncoderKind::X264,
-            EncoderArg::Nvenc => VideoEncoderKind::Nvenc,
-        },
+fn video_settings(args: &EncodingArgs) -> Result<VideoSettings> {
+    let encoder = args.encoder.map(|encoder| match encoder {
+        EncoderArg::Auto => VideoEncoderKind::Auto,
+        EncoderArg::X264 => VideoEncoderKind::X264,
+        EncoderArg::X265 => VideoEncoderKind::X265,
+        EncoderArg::SvtAv1 => VideoEncoderKind::SvtAv1,
+        EncoderArg::Nvenc => VideoEncoderKind::Nvenc,
+    });
+    let codec = match args.codec {
+        Some(CodecArg::H264) => VideoCodec::H264,
+        Some(CodecArg::Hevc) => VideoCodec::Hevc,
+        Some(CodecArg::Av1) => VideoCodec::Av1,
+        None => encoder
+            .and_then(VideoEncoderKind::only_codec)
+            .unwrap_or_default(),
+    };
+    let encoder = encoder.unwrap_or(codec.software_encoder());
+    if encoder.ffmpeg_name(codec).is_none() {
+        bail!(tally::encode::EncodeError::WrongCodec { encoder, codec });
+    }
+    Ok(VideoSettings {
+        codec,
+        encoder,
         preset: args.preset.clone(),
         tune: args.tune.clone(),
         profile: args.profile.clone(),
@@ -541,7 +587,7 @@ fn video_settings(args: &EncodingArgs) -> VideoSettings {
         threads: Some(args.encoder_threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, |cores| cores.get() as u32)
         })),
-    }
+    })
 }
 
 fn record(args: &RecordArgs) -> Result<()> {
@@ -563,7 +609,7 @@ fn record(args: &RecordArgs) -> Result<()> {
             Pacing::RealTime
         },
         frame_limit,
-        video: video_settings(&args.encoding),
+        video: video_settings(&args.encoding)?,
         audio: AudioSettings {
             bitrate_kbps: args.encoding.audio_bitrate,
         },
@@ -676,6 +722,10 @@ fn destinations(args: &StreamArgs) -> Result<Vec<Destination>> {
 
 fn stream(args: &StreamArgs) -> Result<()> {
     let streams = destinations(args)?;
+    let video = video_settings(&args.encoding)?;
+    for destination in &streams {
+        destination.check_codec(video.codec)?;
+    }
     let recording = args.record.as_deref().map(recording_config).transpose()?;
     if let Some(ca_file) = &args.tls_ca_file {
         check_ca_file(ca_file)?;
@@ -695,7 +745,7 @@ fn stream(args: &StreamArgs) -> Result<()> {
     let config = EngineConfig {
         pacing: Pacing::RealTime,
         frame_limit,
-        video: video_settings(&args.encoding),
+        video,
         audio: AudioSettings {
             bitrate_kbps: args.encoding.audio_bitrate,
         },
@@ -754,7 +804,7 @@ fn serve(args: &ServeArgs) -> Result<()> {
     };
     warn_of_memory(&args.scene_file, &collection);
     let config = EngineConfig {
-        video: video_settings(&args.encoding),
+        video: video_settings(&args.encoding)?,
         audio: AudioSettings {
             bitrate_kbps: args.encoding.audio_bitrate,
         },
@@ -863,7 +913,7 @@ fn run_show(args: &RunArgs) -> Result<()> {
         frame_limit: args
             .duration
             .map(|d| collection.canvas.fps.frames_in(d).max(1)),
-        video: video_settings(&args.encoding),
+        video: video_settings(&args.encoding)?,
         audio: AudioSettings {
             bitrate_kbps: args.encoding.audio_bitrate,
         },

@@ -6,9 +6,10 @@
 
 mod common;
 
-use common::{decode_errors, frame_counters, pattern_scene, stream_times, RtmpServer};
+use common::{decode_errors, frame_counters, pattern_scene, stream_times, RtmpServer, SrtListener};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use tally::encode::{VideoCodec, VideoEncoderKind, VideoSettings};
 use tally::engine::{Command, Engine, EngineConfig, Event, RecordingConfig};
 use tally::output::{parse_destination, RecordingFormat};
 
@@ -194,4 +195,117 @@ fn a_recording_starts_and_stops_in_the_middle_of_a_live_stream() {
     let again = check_mid_show_file(&last, skipped);
     assert!(again[0] > streamed[streamed.len() - 1] + 30);
     assert!(again.len().abs_diff(2 * 30) <= 15, "{} frames", again.len());
+}
+
+/// An engine encoding with `video` settings.
+fn engine_encoding(scene: &Path, video: VideoSettings) -> Engine {
+    std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
+    let collection = tally::scene::load_file(scene).unwrap();
+    let config = EngineConfig {
+        video,
+        ..EngineConfig::default()
+    };
+    Engine::start(collection, config).unwrap()
+}
+
+/// One encode of [`hevc_and_av1_stream_over_srt_and_a_recording_joins_on_a_keyframe`].
+struct CodecCase {
+    video: VideoSettings,
+    /// As ffprobe names it.
+    name: &'static str,
+    /// The container the SRT listener saves (what arrives is copied into it).
+    received_as: &'static str,
+}
+
+#[test]
+fn hevc_and_av1_stream_over_srt_and_a_recording_joins_on_a_keyframe() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    // x265 makes a keyframe where asked: with ten seconds between its own, the recording's
+    // first keyframe is the one it asked for. SVT-AV1 (in FFmpeg 5.1) cannot be asked: the
+    // recording starts at its next own keyframe, two seconds apart. AV1 travels in Matroska
+    // (MPEG-TS has no AV1 mapping), HEVC in MPEG-TS.
+    let cases = [
+        CodecCase {
+            video: VideoSettings {
+                codec: VideoCodec::Hevc,
+                encoder: VideoEncoderKind::X265,
+                preset: "ultrafast".into(),
+                keyframe_interval_secs: 10.0,
+                ..VideoSettings::default()
+            },
+            name: "hevc",
+            received_as: "mpegts",
+        },
+        CodecCase {
+            video: VideoSettings {
+                codec: VideoCodec::Av1,
+                encoder: VideoEncoderKind::SvtAv1,
+                preset: "12".into(),
+                keyframe_interval_secs: 2.0,
+                ..VideoSettings::default()
+            },
+            name: "av1",
+            received_as: "matroska",
+        },
+    ];
+    for case in cases {
+        let name = case.name;
+        let listener = SrtListener::saving_as(dir.path(), None, case.received_as);
+        let forced = case.video.codec == VideoCodec::Hevc;
+        let engine = engine_encoding(&scene, case.video);
+        let destination =
+            parse_destination(&format!("srt://127.0.0.1:{}?latency_ms=200", listener.port))
+                .unwrap();
+        engine
+            .send(Command::StartStreaming(vec![destination]))
+            .expect("the engine takes the command");
+        common::wait_until("a second streamed", Duration::from_secs(30), || {
+            engine.stats().frames_encoded >= 30
+        });
+        // The recording joins the running encoder.
+        let joined = dir.path().join(format!("{name}-joined.mp4"));
+        engine
+            .send(Command::StartRecording(mp4(&joined)))
+            .expect("the engine takes the command");
+        let from = engine.stats().frames_encoded;
+        common::wait_until("three seconds more", Duration::from_secs(30), || {
+            engine.stats().frames_encoded >= from + 90
+        });
+        engine
+            .send(Command::StopRecording)
+            .expect("the engine takes the command");
+        assert_eq!(recording_stopped(&engine, &joined), None);
+        let summary = engine.stop().unwrap();
+        let skipped = summary.stats.frames_skipped;
+
+        let recorded = check_mid_show_file(&joined, skipped);
+        assert!(recorded[0] >= 30, "{name}: joined at frame {}", recorded[0]);
+        let flags = common::probe(&joined, "v:0", "packet=flags", false);
+        assert!(flags[0].starts_with('K'), "{name}: starts with {flags:?}");
+        if forced {
+            let keyframes = flags.iter().filter(|f| f.starts_with('K')).count();
+            assert_eq!(keyframes, 1, "{name}: one keyframe, the one asked for");
+        }
+
+        // FFmpeg's SRT reader ends with an I/O error when the caller hangs up; what it saved
+        // is checked instead.
+        let (received, _) = listener.finish();
+        // MPEG-TS lists each stream twice (in its program and on its own): the first says.
+        let codec_name = common::probe(&received, "v:0", "stream=codec_name", false);
+        assert_eq!(codec_name[0], name);
+        assert_eq!(decode_errors(&received), "", "{name} over SRT");
+        let streamed = consecutive_frames(&received, skipped);
+        assert!(
+            streamed.len() > 60,
+            "{name}: {} frames arrived",
+            streamed.len()
+        );
+        // The stream went on around the recording.
+        assert!(streamed[0] < recorded[0], "{name}");
+        assert!(
+            streamed[streamed.len() - 1] >= recorded[recorded.len() - 1],
+            "{name}"
+        );
+    }
 }

@@ -62,22 +62,10 @@ fn thirty_seconds_fast_is_900_frames_in_order_with_keyframes_every_two_seconds()
     );
 
     // Keyframes exactly every 60 frames (2 s at 30 fps).
-    let packets = probe(&output, "v:0", "packet=pts,flags", false);
-    let mut pts: Vec<(i64, bool)> = packets
-        .iter()
-        .map(|line| {
-            let (pts, flags) = line.split_once(',').unwrap();
-            (pts.parse().unwrap(), flags.contains('K'))
-        })
-        .collect();
-    pts.sort();
-    let keyframe_positions: Vec<usize> = pts
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, key))| *key)
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(keyframe_positions, (0..900).step_by(60).collect::<Vec<_>>());
+    assert_eq!(
+        keyframe_positions(&output),
+        (0..900).step_by(60).collect::<Vec<_>>()
+    );
 
     // Every keyframe is an IDR (a closed GOP): count IDR slices in the bitstream.
     let annex_b = dir.path().join("out.h264");
@@ -114,6 +102,82 @@ fn thirty_seconds_fast_is_900_frames_in_order_with_keyframes_every_two_seconds()
         );
     }
     assert_eq!(decode_errors(&output), "");
+}
+
+/// Which frames (in presentation order, from 0) of `file`'s video are keyframes.
+fn keyframe_positions(file: &Path) -> Vec<usize> {
+    let mut pts: Vec<(i64, bool)> = probe(file, "v:0", "packet=pts,flags", false)
+        .iter()
+        .map(|line| {
+            let (pts, flags) = line.split_once(',').unwrap();
+            (pts.parse().unwrap(), flags.contains('K'))
+        })
+        .collect();
+    pts.sort();
+    pts.iter()
+        .enumerate()
+        .filter(|(_, (_, key))| *key)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[test]
+fn hevc_and_av1_record_to_mp4_and_mkv_with_their_keyframes() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let encodes = [
+        ("hevc", "x265", "ultrafast", "hevc,Main,640,360"),
+        ("av1", "svt-av1", "12", "av1,Main,640,360"),
+    ];
+    for (codec, encoder, preset, expected) in encodes {
+        for container in ["mp4", "mkv"] {
+            let output = dir.path().join(format!("{codec}.{container}"));
+            let summary = record(
+                &scene,
+                &output,
+                &[
+                    "--duration",
+                    "4s",
+                    "--fast",
+                    "--codec",
+                    codec,
+                    "--encoder",
+                    encoder,
+                    "--preset",
+                    preset,
+                    "--keyframe-interval",
+                    "1",
+                ],
+            );
+            assert!(summary.contains("120 encoded"), "{summary}");
+            let what = format!("{codec} in {container}");
+            let video = probe(
+                &output,
+                "v:0",
+                "stream=codec_name,profile,width,height",
+                false,
+            );
+            assert_eq!(video, [expected], "{what}");
+            assert_eq!(keyframe_positions(&output), [0, 30, 60, 90], "{what}");
+            assert_eq!(decode_errors(&output), "", "{what}");
+            let counters = frame_counters(&output);
+            assert_eq!(counters.len(), 120, "{what}");
+            assert!(
+                counters
+                    .iter()
+                    .enumerate()
+                    .all(|(i, c)| *c == Some(i as u64)),
+                "{what}: {counters:?}"
+            );
+            // (Matroska keeps no duration per stream to compare.)
+            if container == "mp4" {
+                assert!(
+                    (stream_end(&output, "a:0") - stream_end(&output, "v:0")).abs() <= 0.05,
+                    "{what}: audio and video end apart"
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -189,70 +253,103 @@ fn recording_killed_with_sigkill_still_decodes() {
     let dir = tempfile::tempdir().unwrap();
     let scene = pattern_scene(dir.path(), "30");
     for (attempt, kill_at_bytes) in [300_000u64, 700_000, 1_100_000].into_iter().enumerate() {
-        let output = dir.path().join(format!("killed-{attempt}.mp4"));
-        let mut child = tally()
-            .arg("record")
-            .arg(&scene)
-            .arg("-o")
-            .arg(&output)
-            .args([
-                "--duration",
-                "120s",
-                "--fast",
-                "--quiet",
-                "--keyframe-interval",
-                "1",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::fs::metadata(&output).map_or(0, |m| m.len()) < kill_at_bytes {
-            assert!(Instant::now() < deadline, "the recording did not grow");
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "tally ended before it was killed"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.kill().unwrap(); // SIGKILL: no chance to finish the file
-        child.wait().unwrap();
+        killed_recording_keeps_what_it_wrote(
+            &scene,
+            &format!("killed-{attempt}"),
+            kill_at_bytes,
+            &[],
+        );
+    }
+}
 
-        // The killed file opens as it is.
-        let frames: u64 = probe(&output, "v:0", "stream=nb_read_frames", true)[0]
-            .parse()
-            .unwrap();
+#[test]
+fn av1_and_hevc_recordings_killed_with_sigkill_still_decode() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    killed_recording_keeps_what_it_wrote(
+        &scene,
+        "killed-av1",
+        400_000,
+        &["--codec", "av1", "--preset", "12"],
+    );
+    killed_recording_keeps_what_it_wrote(
+        &scene,
+        "killed-hevc",
+        400_000,
+        &["--codec", "hevc", "--preset", "ultrafast"],
+    );
+}
+
+/// Records `scene` to `NAME.mp4` beside it (with `encoding` arguments), kills tally with
+/// SIGKILL once the file holds `kill_at_bytes`, and checks that what was written plays: every
+/// fragment before the last, in order, without a decoding error.
+fn killed_recording_keeps_what_it_wrote(
+    scene: &Path,
+    name: &str,
+    kill_at_bytes: u64,
+    encoding: &[&str],
+) {
+    let dir = scene.parent().unwrap();
+    let output = dir.join(format!("{name}.mp4"));
+    let mut child = tally()
+        .arg("record")
+        .arg(scene)
+        .arg("-o")
+        .arg(&output)
+        .args([
+            "--duration",
+            "120s",
+            "--fast",
+            "--quiet",
+            "--keyframe-interval",
+            "1",
+        ])
+        .args(encoding)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&output).map_or(0, |m| m.len()) < kill_at_bytes {
         assert!(
-            frames >= 30,
-            "attempt {attempt}: only {frames} frames survived"
+            Instant::now() < deadline,
+            "{name}: the recording did not grow"
         );
-        // The kill can land while a fragment is being written (FFmpeg writes a large one in
-        // more than one call, and a kill can cut even one call short): that fragment is lost,
-        // and nothing before it.
-        let bytes = std::fs::read(&output).unwrap();
-        let (complete, cut_off) = complete_fragments(&bytes);
         assert!(
-            cut_off.len() <= 2 && cut_off.first().is_none_or(|kind| kind.starts_with("moof")),
-            "attempt {attempt}: more than the last fragment is cut off: {cut_off:?}"
+            child.try_wait().unwrap().is_none(),
+            "{name}: tally ended before it was killed"
         );
-        let kept = dir.path().join(format!("killed-{attempt}-complete.mp4"));
-        std::fs::write(&kept, &bytes[..complete]).unwrap();
-        assert_eq!(decode_errors(&kept), "", "attempt {attempt}");
-        // What survived is a prefix of the show, in order.
-        let counters = frame_counters(&kept);
-        assert!(
-            counters.len() >= 30,
-            "attempt {attempt}: only {} whole frames",
-            counters.len()
-        );
-        for (index, counter) in counters.iter().enumerate() {
-            assert_eq!(
-                *counter,
-                Some(index as u64),
-                "attempt {attempt}, frame {index}"
-            );
-        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to finish the file
+    child.wait().unwrap();
+
+    // The killed file opens as it is.
+    let frames: u64 = probe(&output, "v:0", "stream=nb_read_frames", true)[0]
+        .parse()
+        .unwrap();
+    assert!(frames >= 30, "{name}: only {frames} frames survived");
+    // The kill can land while a fragment is being written (FFmpeg writes a large one in
+    // more than one call, and a kill can cut even one call short): that fragment is lost,
+    // and nothing before it.
+    let bytes = std::fs::read(&output).unwrap();
+    let (complete, cut_off) = complete_fragments(&bytes);
+    assert!(
+        cut_off.len() <= 2 && cut_off.first().is_none_or(|kind| kind.starts_with("moof")),
+        "{name}: more than the last fragment is cut off: {cut_off:?}"
+    );
+    let kept = dir.join(format!("{name}-complete.mp4"));
+    std::fs::write(&kept, &bytes[..complete]).unwrap();
+    assert_eq!(decode_errors(&kept), "", "{name}");
+    // What survived is a prefix of the show, in order.
+    let counters = frame_counters(&kept);
+    assert!(
+        counters.len() >= 30,
+        "{name}: only {} whole frames",
+        counters.len()
+    );
+    for (index, counter) in counters.iter().enumerate() {
+        assert_eq!(*counter, Some(index as u64), "{name}, frame {index}");
     }
 }
 

@@ -3,10 +3,12 @@
 
 mod common;
 
-use common::{decode_errors, free_port, pattern_scene, probe, tally, tool, RtmpServer};
+use common::{
+    decode_errors, free_port, pattern_scene, probe, tally, tool, RtmpServer, SrtListener,
+};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -212,63 +214,6 @@ fn wait_for_line_after(
             lines.lock().unwrap().join("\n")
         );
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// An FFmpeg SRT listener that saves what it receives.
-struct SrtListener {
-    child: Child,
-    output: PathBuf,
-    port: u16,
-}
-
-impl SrtListener {
-    fn start(dir: &Path, passphrase: Option<&str>) -> Self {
-        let port = free_port();
-        let output = dir.join(format!("srt-{port}.ts"));
-        let mut url = format!("srt://127.0.0.1:{port}?mode=listener&latency=200000");
-        if let Some(passphrase) = passphrase {
-            url.push_str(&format!("&passphrase={passphrase}"));
-        }
-        let child = tool("ffmpeg")
-            .args([
-                "-v", "error", "-y", "-i", &url, "-c", "copy", "-f", "mpegts",
-            ])
-            .arg(&output)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // The listener binds at once; give it a moment before the caller arrives.
-        std::thread::sleep(Duration::from_millis(500));
-        Self {
-            child,
-            output,
-            port,
-        }
-    }
-
-    fn finish(mut self) -> (PathBuf, String) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while self.child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let mut errors = String::new();
-        if let Some(mut stderr) = self.child.stderr.take() {
-            let _ = stderr.read_to_string(&mut errors);
-        }
-        (self.output.clone(), errors)
-    }
-}
-
-impl Drop for SrtListener {
-    /// A listener whose caller never came (a refused passphrase) would wait for ever.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

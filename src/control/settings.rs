@@ -3,7 +3,7 @@
 //! else `~/.config/tally/settings.toml`), never in a scene file, so a collection can be shared
 //! without its stream keys.
 
-use crate::encode::{RateControl, VideoEncoderKind, VideoSettings};
+use crate::encode::{RateControl, VideoCodec, VideoEncoderKind, VideoSettings};
 use crate::output::RecordingFormat;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
-    /// `x264`, `nvenc` (NVIDIA's hardware encoder) or `auto` (NVENC when it opens, else x264).
+    /// `h264`, `hevc` or `av1`.
+    pub codec: String,
+    /// The codec's software encoder (`x264`, `x265`, `svt-av1`), `nvenc` (NVIDIA's hardware
+    /// encoder) or `auto` (NVENC when it opens, else the software one).
     pub encoder: String,
     /// x264 preset.
     pub preset: String,
@@ -41,6 +44,7 @@ impl Default for Settings {
     fn default() -> Self {
         let video = VideoSettings::default();
         Self {
+            codec: "h264".into(),
             encoder: "x264".into(),
             preset: video.preset,
             bitrate_kbps: 2500,
@@ -139,13 +143,23 @@ impl Settings {
                 kbps: self.bitrate_kbps,
             },
             keyframe_interval_secs: self.keyframe_interval_secs,
-            encoder: match self.encoder.as_str() {
-                "nvenc" => VideoEncoderKind::Nvenc,
-                "auto" => VideoEncoderKind::Auto,
-                _ => VideoEncoderKind::X264,
-            },
+            codec: self.codec(),
+            encoder: self.encoder(),
             ..VideoSettings::default()
         }
+    }
+
+    pub fn codec(&self) -> VideoCodec {
+        VideoCodec::from_key(&self.codec).unwrap_or_default()
+    }
+
+    /// The encoder chosen, where it makes the chosen codec; else the codec's software encoder
+    /// (the codec was changed and the encoder left as it was).
+    pub fn encoder(&self) -> VideoEncoderKind {
+        let codec = self.codec();
+        VideoEncoderKind::from_key(&self.encoder)
+            .filter(|encoder| encoder.ffmpeg_name(codec).is_some())
+            .unwrap_or(codec.software_encoder())
     }
 
     /// The remote-control password: `TALLY_CONTROL_PASSWORD`, else the settings' own (`None`
@@ -189,6 +203,20 @@ mod tests {
         assert_eq!(Settings::load(&path).0, settings);
         assert_eq!(settings.video().encoder, VideoEncoderKind::Nvenc);
         assert_eq!(Settings::default().video().encoder, VideoEncoderKind::X264);
+        // An encoder that does not make the codec gives way to the codec's own.
+        let av1 = Settings {
+            codec: "av1".into(),
+            encoder: "x264".into(),
+            ..Settings::default()
+        };
+        assert_eq!(av1.video().codec, VideoCodec::Av1);
+        assert_eq!(av1.video().encoder, VideoEncoderKind::SvtAv1);
+        let hevc_on_nvenc = Settings {
+            codec: "hevc".into(),
+            encoder: "nvenc".into(),
+            ..Settings::default()
+        };
+        assert_eq!(hevc_on_nvenc.video().encoder, VideoEncoderKind::Nvenc);
         std::fs::write(&path, "bitrate_kbps = \"fast\"").unwrap();
         let (loaded, problem) = Settings::load(&path);
         assert_eq!(loaded, Settings::default());

@@ -1,11 +1,11 @@
-//! Encoders: H.264 video (libx264, or NVENC when the machine has it) and AAC audio, through the
-//! system FFmpeg (ffmpeg-next). Each encoder takes raw frames and gives back packets tagged
+//! Encoders: H.264, HEVC or AV1 video (libx264, libx265, SVT-AV1, or NVENC when the machine
+//! has it) and AAC audio, through the system FFmpeg (ffmpeg-next). Each encoder takes raw frames and gives back packets tagged
 //! with their time base; it knows nothing about files or sockets, so one encode can feed
 //! several outputs.
 
 mod settings;
 
-pub use settings::{AudioSettings, RateControl, VideoEncoderKind, VideoSettings};
+pub use settings::{AudioSettings, RateControl, VideoCodec, VideoEncoderKind, VideoSettings};
 
 use crate::base::init_ffmpeg;
 use crate::base::FrameRate;
@@ -25,6 +25,14 @@ pub enum EncodeError {
         encoder: String,
         settings: String,
         cause: ffmpeg::Error,
+    },
+    #[error(
+        "encoder {} does not make {}; for {} use {}",
+        .encoder.key(), .codec.label(), .codec.label(), .codec.software_encoder().key()
+    )]
+    WrongCodec {
+        encoder: VideoEncoderKind,
+        codec: VideoCodec,
     },
     #[error("encoder {encoder} failed: {cause}")]
     Encode {
@@ -63,13 +71,17 @@ pub struct StreamInfo {
 
 pub struct VideoEncoder {
     name: String,
+    codec: VideoCodec,
     encoder: ffmpeg::encoder::Video,
     time_base: ffmpeg::Rational,
+    /// Frames handed to the encoder, and whether it was flushed (see the `Drop`).
+    frames_sent: u64,
+    flushed: bool,
 }
 
 impl VideoEncoder {
     /// Opens the encoder for `width`x`height` at `fps`. With [`VideoEncoderKind::Auto`], NVENC
-    /// is tried first and libx264 is the fallback.
+    /// is tried first and the codec's software encoder is the fallback.
     pub fn open(
         settings: &VideoSettings,
         width: u32,
@@ -83,22 +95,28 @@ impl VideoEncoder {
                 nvenc.encoder = VideoEncoderKind::Nvenc;
                 Self::open(&nvenc, width, height, fps).or_else(|nvenc_error| {
                     tracing::debug!("NVENC not used: {nvenc_error}");
-                    let mut x264 = settings.clone();
-                    x264.encoder = VideoEncoderKind::X264;
-                    Self::open(&x264, width, height, fps)
+                    let mut software = settings.clone();
+                    software.encoder = settings.codec.software_encoder();
+                    Self::open(&software, width, height, fps)
                 })
             }
-            kind => Self::open_named(kind.ffmpeg_name(), settings, width, height, fps),
+            kind => Self::open_named(kind, settings, width, height, fps),
         }
     }
 
     fn open_named(
-        name: &str,
+        kind: VideoEncoderKind,
         settings: &VideoSettings,
         width: u32,
         height: u32,
         fps: FrameRate,
     ) -> Result<Self, EncodeError> {
+        let name = kind
+            .ffmpeg_name(settings.codec)
+            .ok_or(EncodeError::WrongCodec {
+                encoder: kind,
+                codec: settings.codec,
+            })?;
         let codec =
             ffmpeg::encoder::find_by_name(name).ok_or_else(|| EncodeError::Missing(name.into()))?;
         let mut encoder = ffmpeg::codec::context::Context::new_with_codec(codec)
@@ -121,26 +139,41 @@ impl VideoEncoder {
         // frames and whose leading B-frames lean on the previous group; ingest servers want
         // IDR keyframes, and a stream can only be cut at a keyframe if nothing crosses it.
         encoder.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER | ffmpeg::codec::Flags::CLOSED_GOP);
-        let options = settings.ffmpeg_options(fps);
+        let options = settings.ffmpeg_options(kind, fps);
         let encoder = encoder
             .open_with(options)
             .map_err(|error| open_error(name, settings, error))?;
         Ok(Self {
             name: name.to_string(),
+            codec: settings.codec,
             encoder,
             time_base,
+            frames_sent: 0,
+            flushed: false,
         })
     }
 
+    /// The FFmpeg encoder that opened (`libx264`, `hevc_nvenc`...).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    pub fn codec(&self) -> VideoCodec {
+        self.codec
+    }
+
+    /// Whether a frame marked as a keyframe (`pict_type` I) is encoded as one. SVT-AV1 in
+    /// Debian's FFmpeg 5.1 ignores the mark (FFmpeg 6.0 passes it on); it makes keyframes
+    /// only at its fixed interval from its first frame.
+    pub fn forces_keyframes(&self) -> bool {
+        self.name != "libsvtav1"
     }
 
     pub fn stream_info(&self) -> StreamInfo {
         StreamInfo {
             parameters: ffmpeg::codec::Parameters::from(&*self.encoder),
             time_base: self.time_base,
-            codec: ffmpeg::codec::Id::H264,
+            codec: self.codec.ffmpeg_id(),
         }
     }
 
@@ -159,11 +192,23 @@ impl VideoEncoder {
         self.encoder
             .send_frame(frame)
             .map_err(|error| self.error(error))?;
+        self.frames_sent += 1;
         Ok(self.drain())
     }
 
     /// Flushes the encoder at end of stream.
     pub fn finish(&mut self) -> Result<Vec<EncodedPacket>, EncodeError> {
+        if self.frames_sent == 0 && self.name == "libsvtav1" {
+            // SVT-AV1 1.4 never ends a stream that had no picture: its close would wait for
+            // ever. One frame (whose packets go nowhere) gives it one.
+            let filler = ffmpeg::frame::Video::new(
+                ffmpeg::format::Pixel::YUV420P,
+                self.encoder.width(),
+                self.encoder.height(),
+            );
+            self.encode(&filler)?;
+        }
+        self.flushed = true;
         self.encoder.send_eof().map_err(|error| self.error(error))?;
         Ok(self.drain())
     }
@@ -185,6 +230,19 @@ impl VideoEncoder {
         EncodeError::Encode {
             encoder: self.name.clone(),
             cause: error,
+        }
+    }
+}
+
+impl Drop for VideoEncoder {
+    /// SVT-AV1 1.4 closes only after its stream has ended (its close waits for the end of
+    /// stream): an encoder dropped unflushed (an output failed, a probe) is flushed first, or
+    /// the thread dropping it would hang.
+    fn drop(&mut self) {
+        if !self.flushed && self.name == "libsvtav1" {
+            if let Err(error) = self.finish() {
+                tracing::debug!("flushing {} before closing it: {error}", self.name);
+            }
         }
     }
 }
@@ -252,6 +310,14 @@ fn hint_for(name: &str) -> &'static str {
         "h264_nvenc" => {
             "; NVENC needs an NVIDIA GPU with its driver, and `--encoder x264` works everywhere"
         }
+        "hevc_nvenc" => {
+            "; NVENC needs an NVIDIA GPU with its driver, and `--encoder x265` works everywhere"
+        }
+        "av1_nvenc" => {
+            "; AV1 NVENC needs an NVIDIA RTX 40-series GPU or newer, and `--encoder svt-av1` \
+             works everywhere"
+        }
+        "libsvtav1" => "; live SVT-AV1 on few cores wants a fast preset (12 or 13)",
         _ => "",
     }
 }
@@ -413,50 +479,90 @@ pub enum Unusable {
     NotInFfmpeg,
     #[error("present in FFmpeg; {0}")]
     NotWiredIn(&'static str),
+    #[error("{0}")]
+    NotBuilt(&'static str),
     #[error(transparent)]
     Refused(#[from] EncodeError),
 }
 
-/// Checks which encoders this FFmpeg build has and which of them open on this machine.
+/// Checks which encoders this FFmpeg build has and which of them open on this machine, codec
+/// by codec.
 pub fn probe_encoders() -> Vec<EncoderProbe> {
     init_ffmpeg();
     let fps = FrameRate::new(30, 1);
-    let try_video = |kind: VideoEncoderKind| {
+    let try_video = |codec: VideoCodec, kind: VideoEncoderKind| {
         let settings = VideoSettings {
+            codec,
             encoder: kind,
+            // SVT-AV1's default preset takes seconds for one frame; the check needs to open.
+            preset: "ultrafast".into(),
             ..VideoSettings::default()
         };
-        VideoEncoder::open(&settings, 640, 360, fps)
-            .map(|_| ())
-            .map_err(Unusable::from)
+        match VideoEncoder::open(&settings, 640, 360, fps) {
+            Ok(_) => Ok(()),
+            Err(EncodeError::Missing(_)) => Err(Unusable::NotInFfmpeg),
+            Err(error) => Err(Unusable::from(error)),
+        }
     };
     let present = |name: &str| {
         ffmpeg::encoder::find_by_name(name)
             .map(|_| ())
             .ok_or(Unusable::NotInFfmpeg)
     };
+    let vaapi = |name: &str| {
+        present(name).and(Err(Unusable::NotWiredIn(
+            "Tally does not drive VA-API surfaces yet",
+        )))
+    };
+    use VideoCodec::{Av1, Hevc, H264};
+    use VideoEncoderKind::{Nvenc, SvtAv1, X264, X265};
     vec![
         EncoderProbe {
             name: "libx264",
             description: "H.264, software (x264)",
-            usable: try_video(VideoEncoderKind::X264),
+            usable: try_video(H264, X264),
         },
         EncoderProbe {
             name: "h264_nvenc",
             description: "H.264, NVIDIA NVENC",
-            usable: try_video(VideoEncoderKind::Nvenc),
+            usable: try_video(H264, Nvenc),
         },
         EncoderProbe {
             name: "h264_vaapi",
             description: "H.264, VA-API (Intel/AMD)",
-            usable: present("h264_vaapi").and(Err(Unusable::NotWiredIn(
-                "Tally does not drive VA-API surfaces yet",
-            ))),
+            usable: vaapi("h264_vaapi"),
+        },
+        EncoderProbe {
+            name: "libx265",
+            description: "HEVC, software (x265)",
+            usable: try_video(Hevc, X265),
+        },
+        EncoderProbe {
+            name: "hevc_nvenc",
+            description: "HEVC, NVIDIA NVENC",
+            usable: try_video(Hevc, Nvenc),
+        },
+        EncoderProbe {
+            name: "hevc_vaapi",
+            description: "HEVC, VA-API (Intel/AMD)",
+            usable: vaapi("hevc_vaapi"),
         },
         EncoderProbe {
             name: "libsvtav1",
             description: "AV1, software (SVT-AV1)",
-            usable: present("libsvtav1").and(Err(Unusable::NotWiredIn("not wired into Tally yet"))),
+            usable: try_video(Av1, SvtAv1),
+        },
+        EncoderProbe {
+            name: "av1_nvenc",
+            description: "AV1, NVIDIA NVENC (RTX 40-series and newer)",
+            usable: try_video(Av1, Nvenc),
+        },
+        EncoderProbe {
+            name: "rav1e",
+            description: "AV1, software (rav1e)",
+            usable: Err(Unusable::NotBuilt(
+                "the rav1e crate is not built into Tally yet",
+            )),
         },
         EncoderProbe {
             name: "aac",
@@ -466,4 +572,31 @@ pub fn probe_encoders() -> Vec<EncoderProbe> {
                 .map_err(Unusable::from),
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svt_av1() -> VideoEncoder {
+        let settings = VideoSettings {
+            codec: VideoCodec::Av1,
+            encoder: VideoEncoderKind::SvtAv1,
+            preset: "13".into(),
+            ..VideoSettings::default()
+        };
+        VideoEncoder::open(&settings, 320, 180, FrameRate::new(30, 1)).unwrap()
+    }
+
+    #[test]
+    fn an_svt_av1_encoder_that_never_encoded_closes() {
+        drop(svt_av1());
+    }
+
+    #[test]
+    fn an_svt_av1_encoder_flushed_without_frames_closes() {
+        let mut encoder = svt_av1();
+        encoder.finish().unwrap();
+        drop(encoder);
+    }
 }

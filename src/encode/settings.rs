@@ -1,21 +1,141 @@
-//! User-facing encoder settings and how they become FFmpeg options.
+//! User-facing encoder settings and how they become FFmpeg options: the codec (H.264, HEVC,
+//! AV1) and the encoder that makes it (x264, x265, SVT-AV1, NVENC) are separate choices.
 
 use crate::base::FrameRate;
+use ffmpeg_next as ffmpeg;
 use ffmpeg_next::Dictionary;
 
+/// The video codec a program is encoded with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VideoCodec {
+    #[default]
+    H264,
+    Hevc,
+    Av1,
+}
+
+impl VideoCodec {
+    pub const ALL: [VideoCodec; 3] = [VideoCodec::H264, VideoCodec::Hevc, VideoCodec::Av1];
+
+    /// As written in settings and on the command line: `h264`, `hevc`, `av1`.
+    pub fn key(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "h264",
+            VideoCodec::Hevc => "hevc",
+            VideoCodec::Av1 => "av1",
+        }
+    }
+
+    /// As people write it: H.264, HEVC, AV1.
+    pub fn label(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "H.264",
+            VideoCodec::Hevc => "HEVC",
+            VideoCodec::Av1 => "AV1",
+        }
+    }
+
+    /// `h264` (or `avc`), `hevc` (or `h265`), `av1`, in any case.
+    pub fn from_key(key: &str) -> Option<Self> {
+        match key.to_ascii_lowercase().as_str() {
+            "h264" | "avc" | "h.264" => Some(VideoCodec::H264),
+            "hevc" | "h265" | "h.265" => Some(VideoCodec::Hevc),
+            "av1" => Some(VideoCodec::Av1),
+            _ => None,
+        }
+    }
+
+    /// The codec of an FFmpeg stream, if it is one of these.
+    pub fn from_ffmpeg_id(id: ffmpeg::codec::Id) -> Option<Self> {
+        Self::ALL.into_iter().find(|codec| codec.ffmpeg_id() == id)
+    }
+
+    pub fn ffmpeg_id(self) -> ffmpeg::codec::Id {
+        match self {
+            VideoCodec::H264 => ffmpeg::codec::Id::H264,
+            VideoCodec::Hevc => ffmpeg::codec::Id::HEVC,
+            VideoCodec::Av1 => ffmpeg::codec::Id::AV1,
+        }
+    }
+
+    /// The software encoder that makes this codec.
+    pub fn software_encoder(self) -> VideoEncoderKind {
+        match self {
+            VideoCodec::H264 => VideoEncoderKind::X264,
+            VideoCodec::Hevc => VideoEncoderKind::X265,
+            VideoCodec::Av1 => VideoEncoderKind::SvtAv1,
+        }
+    }
+}
+
+/// Which encoder makes the codec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoEncoderKind {
-    /// NVENC when it opens on this machine, else libx264.
+    /// The fastest that opens here: NVENC, else the codec's software encoder.
     Auto,
+    /// libx264 (H.264).
     X264,
+    /// libx265 (HEVC).
+    X265,
+    /// SVT-AV1 (AV1), FFmpeg's libsvtav1.
+    SvtAv1,
+    /// NVIDIA's hardware encoder, for whichever codec is chosen.
     Nvenc,
 }
 
 impl VideoEncoderKind {
-    pub fn ffmpeg_name(self) -> &'static str {
+    pub const ALL: [VideoEncoderKind; 5] = [
+        VideoEncoderKind::Auto,
+        VideoEncoderKind::X264,
+        VideoEncoderKind::X265,
+        VideoEncoderKind::SvtAv1,
+        VideoEncoderKind::Nvenc,
+    ];
+
+    /// As written in settings and on the command line.
+    pub fn key(self) -> &'static str {
         match self {
-            VideoEncoderKind::Auto | VideoEncoderKind::X264 => "libx264",
-            VideoEncoderKind::Nvenc => "h264_nvenc",
+            VideoEncoderKind::Auto => "auto",
+            VideoEncoderKind::X264 => "x264",
+            VideoEncoderKind::X265 => "x265",
+            VideoEncoderKind::SvtAv1 => "svt-av1",
+            VideoEncoderKind::Nvenc => "nvenc",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.key().eq_ignore_ascii_case(key))
+    }
+
+    /// The FFmpeg encoder that makes `codec` this way; `None` where this encoder does not make
+    /// that codec (x264 makes no AV1). `Auto` names the first it tries.
+    pub fn ffmpeg_name(self, codec: VideoCodec) -> Option<&'static str> {
+        match (self, codec) {
+            (VideoEncoderKind::Auto | VideoEncoderKind::Nvenc, VideoCodec::H264) => {
+                Some("h264_nvenc")
+            }
+            (VideoEncoderKind::Auto | VideoEncoderKind::Nvenc, VideoCodec::Hevc) => {
+                Some("hevc_nvenc")
+            }
+            (VideoEncoderKind::Auto | VideoEncoderKind::Nvenc, VideoCodec::Av1) => {
+                Some("av1_nvenc")
+            }
+            (VideoEncoderKind::X264, VideoCodec::H264) => Some("libx264"),
+            (VideoEncoderKind::X265, VideoCodec::Hevc) => Some("libx265"),
+            (VideoEncoderKind::SvtAv1, VideoCodec::Av1) => Some("libsvtav1"),
+            _ => None,
+        }
+    }
+
+    /// The codec this encoder makes when only the encoder was chosen (`--encoder x265`).
+    pub fn only_codec(self) -> Option<VideoCodec> {
+        match self {
+            VideoEncoderKind::X264 => Some(VideoCodec::H264),
+            VideoEncoderKind::X265 => Some(VideoCodec::Hevc),
+            VideoEncoderKind::SvtAv1 => Some(VideoCodec::Av1),
+            VideoEncoderKind::Auto | VideoEncoderKind::Nvenc => None,
         }
     }
 }
@@ -32,11 +152,14 @@ pub enum RateControl {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoSettings {
+    pub codec: VideoCodec,
     pub encoder: VideoEncoderKind,
-    /// x264 preset name (ultrafast ... placebo); mapped to the nearest NVENC preset.
+    /// x264 preset name (ultrafast ... placebo); x265 takes the same names, SVT-AV1 and NVENC
+    /// the nearest of theirs (SVT-AV1 also takes its own number, 0-13).
     pub preset: String,
     pub tune: Option<String>,
-    pub profile: String,
+    /// The codec's profile; `None`: H.264 high, HEVC main, AV1 main.
+    pub profile: Option<String>,
     pub rate_control: RateControl,
     pub keyframe_interval_secs: f64,
     /// Encoder threads; `None` lets the encoder choose (x264 takes 1.5 per core).
@@ -46,10 +169,11 @@ pub struct VideoSettings {
 impl Default for VideoSettings {
     fn default() -> Self {
         Self {
+            codec: VideoCodec::H264,
             encoder: VideoEncoderKind::X264,
             preset: "veryfast".into(),
             tune: None,
-            profile: "high".into(),
+            profile: None,
             rate_control: RateControl::Cbr { kbps: 2500 },
             keyframe_interval_secs: 2.0,
             threads: None,
@@ -80,9 +204,10 @@ impl VideoSettings {
             RateControl::Crf { crf } => format!("CRF {crf}"),
         };
         format!(
-            "preset {}, profile {}, {rate}, keyframe every {} s{}",
+            "{}, preset {}, profile {}, {rate}, keyframe every {} s{}",
+            self.codec.label(),
             self.preset,
-            self.profile,
+            self.profile(),
             self.keyframe_interval_secs,
             self.tune
                 .as_deref()
@@ -91,15 +216,36 @@ impl VideoSettings {
         )
     }
 
-    pub(crate) fn ffmpeg_options(&self, fps: FrameRate) -> Dictionary<'static> {
+    /// The profile asked for, or the codec's usual one.
+    pub fn profile(&self) -> &str {
+        match (&self.profile, self.codec) {
+            (Some(profile), _) => profile,
+            (None, VideoCodec::H264) => "high",
+            (None, VideoCodec::Hevc | VideoCodec::Av1) => "main",
+        }
+    }
+
+    /// The options for FFmpeg encoder `kind` (a concrete one, not `Auto`).
+    pub(crate) fn ffmpeg_options(
+        &self,
+        kind: VideoEncoderKind,
+        fps: FrameRate,
+    ) -> Dictionary<'static> {
         let mut options = Dictionary::new();
         let keyint = self.keyframe_interval_frames(fps).to_string();
         options.set("g", &keyint);
         if let Some(threads) = self.threads {
             options.set("threads", &threads.to_string());
         }
-        options.set("profile", &self.profile);
+        // SVT-AV1 in Debian's FFmpeg takes no profile option (main is its only 4:2:0 one).
+        if kind != VideoEncoderKind::SvtAv1 {
+            options.set("profile", self.profile());
+        }
         let (bitrate, maxrate, bufsize) = match self.rate_control {
+            // SVT-AV1 keeps CBR by itself, and refuses a ceiling equal to the target.
+            RateControl::Cbr { kbps } if kind == VideoEncoderKind::SvtAv1 => {
+                (Some(kbps), None, None)
+            }
             RateControl::Cbr { kbps } => (Some(kbps), Some(kbps), Some(kbps)),
             RateControl::Vbr { kbps, max_kbps } => (Some(kbps), Some(max_kbps), Some(max_kbps * 2)),
             RateControl::Crf { .. } => (None, None, None),
@@ -113,7 +259,7 @@ impl VideoSettings {
         if let Some(kbps) = bufsize {
             options.set("bufsize", &format!("{kbps}k"));
         }
-        match self.encoder {
+        match kind {
             VideoEncoderKind::Nvenc => {
                 options.set("preset", nvenc_preset(&self.preset));
                 // A keyframe asked for (an output joining or leaving the running encoder)
@@ -131,6 +277,43 @@ impl VideoSettings {
                 if let Some(tune) = &self.tune {
                     options.set("tune", tune);
                 }
+            }
+            VideoEncoderKind::X265 => {
+                options.set("preset", &self.preset);
+                if let Some(tune) = &self.tune {
+                    options.set("tune", tune);
+                }
+                if let RateControl::Crf { crf } = self.rate_control {
+                    options.set("crf", &crf.to_string());
+                }
+                // A keyframe asked for must be an IDR frame (x265 otherwise makes a CRA);
+                // a fixed cadence with closed GOPs, as for x264; quiet, as x265 logs to
+                // stderr by default.
+                options.set("forced-idr", "1");
+                options.set(
+                    "x265-params",
+                    &format!(
+                        "keyint={keyint}:min-keyint={keyint}:scenecut=0:open-gop=0:log-level=error"
+                    ),
+                );
+            }
+            VideoEncoderKind::SvtAv1 => {
+                options.set("preset", &svt_av1_preset(&self.preset).to_string());
+                // Low-delay prediction (no frame waits for a later one, as live wants), which
+                // is also the only structure Debian's SVT-AV1 1.4 takes CBR in; key frames as
+                // intra refresh, so each one is a clean place to join (closed GOP).
+                let rate = match self.rate_control {
+                    RateControl::Cbr { .. } => "rc=2".to_string(),
+                    RateControl::Vbr { .. } => "rc=1".to_string(),
+                    RateControl::Crf { crf } => {
+                        options.set("crf", &crf.to_string());
+                        "rc=0".to_string()
+                    }
+                };
+                options.set(
+                    "svtav1-params",
+                    &format!("pred-struct=1:{rate}:irefresh-type=2:scd=0"),
+                );
             }
             VideoEncoderKind::Auto | VideoEncoderKind::X264 => {
                 options.set("preset", &self.preset);
@@ -151,6 +334,25 @@ impl VideoSettings {
             }
         }
         options
+    }
+}
+
+/// SVT-AV1's preset (0 slowest ... 13 fastest) for an x264 preset name, or the number itself.
+/// Live encoding on a few cores needs the fast end: 12 holds 720p30 on two cores.
+fn svt_av1_preset(preset: &str) -> u8 {
+    if let Ok(number) = preset.parse::<u8>() {
+        return number.min(13);
+    }
+    match preset {
+        "ultrafast" => 13,
+        "superfast" => 12,
+        "veryfast" => 11,
+        "faster" => 10,
+        "fast" => 9,
+        "medium" => 8,
+        "slow" => 6,
+        "slower" => 4,
+        _ => 2,
     }
 }
 

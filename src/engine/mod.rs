@@ -339,6 +339,7 @@ pub(crate) struct Counters {
     switcher: std::sync::Mutex<SwitcherStats>,
     source_sizes: std::sync::Mutex<std::collections::HashMap<String, [u32; 2]>>,
     media: std::sync::Mutex<std::collections::HashMap<String, crate::sources::MediaPlayback>>,
+    encoder: std::sync::Mutex<Option<String>>,
 }
 
 /// Program, preview and transition, as the switcher last drew them.
@@ -382,6 +383,9 @@ pub struct Stats {
     pub source_sizes: std::collections::HashMap<String, [u32; 2]>,
     /// Where each media source is in its file (updated every frame).
     pub media: std::collections::HashMap<String, crate::sources::MediaPlayback>,
+    /// The video codec and encoder of the latest encode ("HEVC (libx265)"); `None` before
+    /// anything was encoded.
+    pub encoder: Option<String>,
 }
 
 impl Counters {
@@ -406,6 +410,11 @@ impl Counters {
                 .media
                 .lock()
                 .map(|media| media.clone())
+                .unwrap_or_default(),
+            encoder: self
+                .encoder
+                .lock()
+                .map(|encoder| encoder.clone())
                 .unwrap_or_default(),
             switcher: self
                 .switcher

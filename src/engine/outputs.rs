@@ -129,6 +129,10 @@ struct EncodeSession {
     video_info: StreamInfo,
     audio_info: StreamInfo,
     audio_frame_size: i64,
+    /// Whether its video encoder makes a keyframe where asked; if not, outputs join it at its
+    /// own keyframes, every `keyframe_interval` frames from `start`.
+    forces_keyframes: bool,
+    keyframe_interval: u64,
     threads: Vec<JoinHandle<Result<(), EncodeError>>>,
 }
 
@@ -140,7 +144,14 @@ impl EncodeSession {
     ) -> Result<(Self, String), EngineError> {
         let video_encoder = VideoEncoder::open(&setup.video, setup.width, setup.height, setup.fps)?;
         let audio_encoder = AudioEncoder::open(&setup.audio)?.starting_at(start.sample);
-        let name = video_encoder.name().to_string();
+        // "HEVC (libx265)": the codec people choose, and the encoder that made it.
+        let name = format!(
+            "{} ({})",
+            video_encoder.codec().label(),
+            video_encoder.name()
+        );
+        let forces_keyframes = video_encoder.forces_keyframes();
+        let keyframe_interval = u64::from(setup.video.keyframe_interval_frames(setup.fps));
         let video_info = video_encoder.stream_info();
         let audio_info = audio_encoder.stream_info();
         let audio_frame_size = audio_encoder.frame_size() as i64;
@@ -174,6 +185,8 @@ impl EncodeSession {
             video_info,
             audio_info,
             audio_frame_size,
+            forces_keyframes,
+            keyframe_interval,
             threads: vec![video_thread, audio_thread],
         };
         Ok((session, name))
@@ -185,10 +198,17 @@ impl EncodeSession {
 
     /// The window for an output starting at `at`: everything, if the session starts there.
     fn window_from(&self, at: ShowInstant) -> OutputWindow {
-        if at == self.start {
+        let window = if at == self.start {
             OutputWindow::from_first_packet()
         } else {
             OutputWindow::joining_at(at, self.audio_frame_size)
+        };
+        // No keyframe can be asked for where the output stops; SVT-AV1's pictures are coded in
+        // the order they are shown, so the stop frame itself ends a whole sequence.
+        if self.forces_keyframes {
+            window
+        } else {
+            window.ending_at_any_frame()
         }
     }
 
@@ -306,20 +326,36 @@ impl Outputs {
         self.setup.fps.frame_start_nanos(frame) as f64 / 1e9
     }
 
-    /// The open session, opening one that starts at `frame` if there is none.
-    fn session_at(&mut self, frame: u64) -> Result<&EncodeSession, EngineError> {
+    /// The frame an output asked for at `frame` starts at, opening an encode session there
+    /// if none is open. Joining a running encode, it starts on a keyframe: one asked for at
+    /// `frame`, or, where the encoder cannot be asked, the encoder's next own keyframe.
+    fn join_at(&mut self, frame: u64) -> Result<u64, EngineError> {
         if !self.sessions.last().is_some_and(EncodeSession::is_open) {
             let (session, name) =
                 EncodeSession::open(&self.setup, self.instant(frame), &self.counters)?;
+            if let Ok(mut shown) = self.counters.encoder.lock() {
+                shown.clone_from(&Some(name.clone()));
+            }
             self.encoder_name = Some(name);
             self.sessions.push(session);
-        } else {
-            // Joining encoders in mid-show: the output starts at a keyframe made here.
-            self.keyframes.want(frame);
+            return Ok(frame);
         }
+        let session = self.open_session()?;
+        if session.forces_keyframes {
+            self.keyframes.want(frame);
+            return Ok(frame);
+        }
+        // Its keyframes come every interval from its first frame (no scene-cut keyframes).
+        let first = u64::try_from(session.start.frame).unwrap_or(0);
+        let interval = session.keyframe_interval.max(1);
+        Ok(first + frame.saturating_sub(first).div_ceil(interval) * interval)
+    }
+
+    /// The session outputs join.
+    fn open_session(&self) -> Result<&EncodeSession, EngineError> {
         self.sessions
             .last()
-            .ok_or_else(|| EngineError::Thread(ThreadProblem::NoEncodeSession))
+            .ok_or(EngineError::Thread(ThreadProblem::NoEncodeSession))
     }
 
     /// Starts recording at canvas frame `frame`.
@@ -335,10 +371,11 @@ impl Outputs {
             }
             .into());
         }
+        let frame = self.join_at(frame)?;
         let start = self.instant(frame);
         let start_seconds = self.seconds(frame);
         let counters = self.counters.clone();
-        let session = self.session_at(frame)?;
+        let session = self.open_session()?;
         let recorder = Recorder::create(
             &config.path,
             config.format,
@@ -377,6 +414,12 @@ impl Outputs {
         if destinations.is_empty() {
             return Ok(());
         }
+        for destination in destinations {
+            destination
+                .check_codec(self.setup.video.codec)
+                .map_err(crate::output::OutputError::from)?;
+        }
+        let frame = self.join_at(frame)?;
         let start = self.instant(frame);
         let start_seconds = self.seconds(frame);
         let adaptive_kbps = self
@@ -388,7 +431,7 @@ impl Outputs {
         let settings = self.setup.stream_settings.clone();
         let notices = self.notices.clone();
         let frame_times = self.frame_times.clone();
-        let session = self.session_at(frame)?;
+        let session = self.open_session()?;
         let mut started = Vec::new();
         for destination in destinations {
             let output = Arc::new(StreamOutput::start(

@@ -14,7 +14,7 @@ pub mod window;
 
 pub use backoff::ReconnectSettings;
 pub use bitrate::AdaptiveBitrate;
-pub use destination::{parse_destination, Destination, DestinationError};
+pub use destination::{parse_destination, CodecRefused, Destination, DestinationError};
 pub use send_queue::QueueSettings;
 pub use stream::{
     FrameTimes, OutputNotice, OutputState, OutputStats, StreamFailure, StreamOutput, StreamSettings,
@@ -54,6 +54,8 @@ impl RecordingFormat {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
+    #[error(transparent)]
+    Codec(#[from] CodecRefused),
     #[error("recording {path}: {cause}")]
     Recording {
         path: String,

@@ -3,12 +3,13 @@
 //!
 //! Encoders push packets without ever blocking; the output's writer thread pops them. When the
 //! oldest packet has waited longer than the threshold (the link is slower than the stream),
-//! the queue drops video that no other frame needs first (non-reference frames), then all
+//! the queue drops video that no other frame needs first (non-reference frames: H.264 slices
+//! with nal_ref_idc 0, HEVC sub-layer non-reference slices; AV1 has none it can tell), then all
 //! video but keyframes, and the rest of a group of pictures it has cut into. Audio and keyframes are never dropped for congestion,
 //! so what the receiver gets always decodes. While disconnected, only what follows the latest
 //! keyframe is kept, so a reconnect resumes on a keyframe with current pictures.
 
-use crate::encode::{EncodedPacket, StreamKind};
+use crate::encode::{EncodedPacket, StreamKind, VideoCodec};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,6 +45,7 @@ pub struct QueueCounters {
 }
 
 pub struct SendQueue {
+    video_codec: VideoCodec,
     settings: QueueSettings,
     items: VecDeque<Queued>,
     /// After dropping into a group of pictures, the rest of it cannot decode: drop incoming
@@ -56,12 +58,20 @@ pub struct SendQueue {
 impl SendQueue {
     pub fn new(settings: QueueSettings) -> Self {
         Self {
+            video_codec: VideoCodec::H264,
             settings,
             items: VecDeque::new(),
             waiting_for_keyframe: false,
             connected: false,
             counters: QueueCounters::default(),
         }
+    }
+
+    /// The queue carries `codec` video (H.264 unless told), which says which frames no other
+    /// frame needs.
+    pub fn for_video(mut self, codec: VideoCodec) -> Self {
+        self.video_codec = codec;
+        self
     }
 
     pub fn counters(&self) -> QueueCounters {
@@ -89,7 +99,7 @@ impl SendQueue {
         let keyframe = kind == StreamKind::Video && packet.is_keyframe();
         let disposable = kind == StreamKind::Video
             && !keyframe
-            && is_non_reference(packet.packet.data().unwrap_or(&[]));
+            && is_non_reference(self.video_codec, packet.packet.data().unwrap_or(&[]));
         if kind == StreamKind::Video {
             if keyframe {
                 self.waiting_for_keyframe = false;
@@ -201,18 +211,32 @@ pub(crate) fn presentation_seconds(packet: &EncodedPacket) -> f64 {
     ts as f64 * f64::from(packet.time_base)
 }
 
-/// Whether an H.264 access unit (Annex B or length-prefixed) holds only slices that no other
-/// picture references (nal_ref_idc 0), so dropping it harms nothing else.
-pub fn is_non_reference(data: &[u8]) -> bool {
+/// Whether an access unit holds only pictures no other picture references, so dropping it
+/// harms nothing else. H.264 (Annex B or length-prefixed): every slice has nal_ref_idc 0.
+/// HEVC: every slice is a sub-layer non-reference one (TRAIL_N, TSA_N, STSA_N, RADL_N,
+/// RASL_N); Tally's encoders make no temporal sub-layers, so nothing refers to those. AV1:
+/// `false`, as telling needs the frame header parsed; its congestion drops whole groups.
+pub fn is_non_reference(codec: VideoCodec, data: &[u8]) -> bool {
+    let slice_is_referenced = match codec {
+        VideoCodec::H264 => |header: u8| {
+            let nal_type = header & 0x1f;
+            (1..=5)
+                .contains(&nal_type)
+                .then_some((header >> 5) & 0x3 != 0)
+        },
+        VideoCodec::Hevc => |header: u8| {
+            let nal_type = (header >> 1) & 0x3f;
+            // VCL NAL units are types 0-31; the even ones up to 14 are sub-layer non-reference.
+            (nal_type <= 31).then_some(nal_type > 14 || nal_type % 2 == 1)
+        },
+        VideoCodec::Av1 => return false,
+    };
     let mut saw_slice = false;
     for header in nal_headers(data) {
-        let nal_type = header & 0x1f;
-        let referenced = (header >> 5) & 0x3 != 0;
-        if (1..=5).contains(&nal_type) {
-            saw_slice = true;
-            if referenced {
-                return false;
-            }
+        match slice_is_referenced(header) {
+            Some(true) => return false,
+            Some(false) => saw_slice = true,
+            None => {}
         }
     }
     saw_slice
@@ -288,14 +312,28 @@ mod tests {
 
     #[test]
     fn recognises_non_reference_slices() {
-        assert!(is_non_reference(&[0, 0, 1, 0x01, 0xaa]));
-        assert!(!is_non_reference(&[0, 0, 1, 0x41, 0xaa]));
-        assert!(!is_non_reference(&[0, 0, 0, 1, 0x65, 0xaa]));
+        let h264 = |data: &[u8]| is_non_reference(VideoCodec::H264, data);
+        assert!(h264(&[0, 0, 1, 0x01, 0xaa]));
+        assert!(!h264(&[0, 0, 1, 0x41, 0xaa]));
+        assert!(!h264(&[0, 0, 0, 1, 0x65, 0xaa]));
         // Length-prefixed: an SEI (not a slice) and a non-reference slice.
-        assert!(is_non_reference(&[
-            0, 0, 0, 2, 0x06, 0x05, 0, 0, 0, 2, 0x01, 0x9a
-        ]));
-        assert!(!is_non_reference(&[0, 0, 0, 2, 0x06, 0x05]));
+        assert!(h264(&[0, 0, 0, 2, 0x06, 0x05, 0, 0, 0, 2, 0x01, 0x9a]));
+        assert!(!h264(&[0, 0, 0, 2, 0x06, 0x05]));
+        // HEVC: the NAL type is bits 1-6 of the first header byte.
+        let hevc = |nal_types: &[u8]| {
+            let mut data = Vec::new();
+            for nal_type in nal_types {
+                data.extend([0, 0, 0, 1, nal_type << 1, 0x01, 0xaf]);
+            }
+            is_non_reference(VideoCodec::Hevc, &data)
+        };
+        assert!(hevc(&[0]), "TRAIL_N");
+        assert!(hevc(&[39, 8]), "a prefix SEI and RASL_N");
+        assert!(!hevc(&[1]), "TRAIL_R");
+        assert!(!hevc(&[19]), "IDR_W_RADL");
+        assert!(!hevc(&[0, 1]), "one referenced slice is enough");
+        assert!(!hevc(&[32, 33, 34]), "parameter sets, no slice");
+        assert!(!is_non_reference(VideoCodec::Av1, &[0x12, 0x00]));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::destination::{Destination, Endpoint, Protocol};
 use super::send_queue::{QueueSettings, SendQueue};
 use crate::base::init_ffmpeg;
 use crate::base::lock;
-use crate::encode::{EncodedPacket, StreamInfo, StreamKind};
+use crate::encode::{EncodedPacket, StreamInfo, StreamKind, VideoCodec};
 use ffmpeg_next as ffmpeg;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -229,7 +229,8 @@ impl StreamOutput {
         let shared = Arc::new(Shared {
             name: name.clone(),
             state: Mutex::new(QueueState {
-                queue: SendQueue::new(settings.queue),
+                queue: SendQueue::new(settings.queue)
+                    .for_video(VideoCodec::from_ffmpeg_id(video.codec).unwrap_or_default()),
                 open_streams: 2,
                 stop: false,
                 reconnect_now: false,
@@ -629,17 +630,21 @@ impl Connection {
             // a slow link from the send queue for many seconds, so drops come far too late.
             options.set("send_buffer_size", "262144");
         }
-        let mut context =
-            ffmpeg::format::output_as_with(endpoint.url(), endpoint.protocol.muxer(), options)?;
+        let codec = VideoCodec::from_ffmpeg_id(streams[0].codec).unwrap_or_default();
+        let muxer = endpoint.protocol.muxer(codec);
+        let mut context = ffmpeg::format::output_as_with(endpoint.url(), muxer, options)?;
         for info in streams {
             let mut stream = context.add_stream(ffmpeg::encoder::find(info.codec))?;
             stream.set_parameters(info.parameters.clone());
             stream.set_time_base(info.time_base);
         }
         let mut header_options = ffmpeg::Dictionary::new();
-        if endpoint.protocol != Protocol::Srt {
+        match muxer {
             // A live FLV stream cannot seek back to patch duration and size at the end.
-            header_options.set("flvflags", "no_duration_filesize");
+            "flv" => header_options.set("flvflags", "no_duration_filesize"),
+            // Matroska sends a cluster when it closes: short ones keep the delay down.
+            "matroska" => header_options.set("cluster_time_limit", "200"),
+            _ => {}
         }
         context.write_header_with(header_options)?;
         let time_base = |index: usize| {

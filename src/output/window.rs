@@ -4,8 +4,9 @@
 //! other runs. An output that joins in mid-show starts at the keyframe the engine asks the
 //! encoder for at that frame, with sound from the same instant; one that leaves stops just
 //! before the keyframe asked for at its stop frame, so its last group of pictures is whole
-//! (closed GOPs: nothing before a keyframe in decode order is shown after it). Pure: packets'
-//! timestamps in, verdicts out.
+//! (closed GOPs: nothing before a keyframe in decode order is shown after it). An encoder that
+//! cannot be asked for keyframes (SVT-AV1 in FFmpeg 5.1) is joined at its own next keyframe,
+//! and left at the stop frame itself. Pure: packets' timestamps in, verdicts out.
 
 use crate::encode::StreamKind;
 
@@ -41,6 +42,11 @@ pub struct OutputWindow {
     /// Audio packets taken from before the start: an AAC packet's first samples are decoded
     /// with the help of the previous packet's, as a fresh encoder's priming packet provides.
     audio_lead: i64,
+    /// Pictures end at the first keyframe at or after the end (the keyframe the engine asks
+    /// for there); otherwise at the end frame itself, for an encoder that cannot be asked for
+    /// keyframes and shows every picture in the order it codes it (SVT-AV1's low-delay
+    /// structure), where any frame ends a whole sequence.
+    ends_on_keyframe: bool,
 }
 
 impl OutputWindow {
@@ -52,6 +58,7 @@ impl OutputWindow {
             video: Phase::Open,
             audio: Phase::Open,
             audio_lead: 0,
+            ends_on_keyframe: true,
         }
     }
 
@@ -64,7 +71,14 @@ impl OutputWindow {
             video: Phase::Waiting,
             audio: Phase::Waiting,
             audio_lead,
+            ends_on_keyframe: true,
         }
+    }
+
+    /// Pictures end at the end frame, keyframe or not (see `ends_on_keyframe`).
+    pub fn ending_at_any_frame(mut self) -> Self {
+        self.ends_on_keyframe = false;
+        self
     }
 
     /// The output stops at `end`: its pictures end before that frame's keyframe, its sound
@@ -87,7 +101,8 @@ impl OutputWindow {
         let (start, end) = (self.start, self.end);
         match kind {
             StreamKind::Video => {
-                let ends_here = keyframe && end.is_some_and(|end| pts >= end.frame);
+                let ends_here =
+                    (keyframe || !self.ends_on_keyframe) && end.is_some_and(|end| pts >= end.frame);
                 let starts_here = keyframe && start.is_none_or(|start| pts >= start.frame);
                 step(&mut self.video, ends_here, starts_here)
             }
@@ -157,6 +172,16 @@ mod tests {
         assert_eq!(window.judge(Video, 104, false), Verdict::Deliver);
         assert_eq!(window.judge(Video, 102, false), Verdict::Deliver);
         assert!(!window.is_over());
+    }
+
+    #[test]
+    fn without_keyframes_on_request_pictures_end_at_the_end_frame() {
+        let mut window = OutputWindow::from_first_packet().ending_at_any_frame();
+        assert_eq!(window.judge(Video, 0, true), Verdict::Deliver);
+        window.end_at(at(60));
+        assert_eq!(window.judge(Video, 59, false), Verdict::Deliver);
+        assert_eq!(window.judge(Video, 60, false), Verdict::End);
+        assert_eq!(window.judge(Video, 61, false), Verdict::Skip);
     }
 
     #[test]

@@ -114,7 +114,9 @@ pub struct TallyApp {
     /// Canvas size and rate being edited in Settings, until applied.
     pub(super) canvas_draft: Option<scene::Canvas>,
     /// Whether NVENC opens here, checked when Settings first shows it.
-    nvenc_probe: Option<Result<(), crate::encode::Unusable>>,
+    /// Which encoders open on this machine (short test encodes, done once, when Settings
+    /// first shows them).
+    encoder_probes: Option<Vec<crate::encode::EncoderProbe>>,
     /// The destinations being edited in the Settings window, one per line.
     pub(super) destinations_text: String,
     /// Problems to show: a collection that failed to load, an engine that failed to start.
@@ -308,7 +310,7 @@ impl TallyApp {
             settings,
             show_settings: false,
             canvas_draft: None,
-            nvenc_probe: None,
+            encoder_probes: None,
             problem: problem.or(settings_problem.map(|error| error.to_string())),
             warnings: Vec::new(),
             redraws: 0,
@@ -1047,19 +1049,20 @@ impl TallyApp {
         self.edit(|collection| collection.canvas = canvas);
     }
 
-    /// Whether NVIDIA's encoder opens on this machine (a short test encode, done once).
-    pub(super) fn nvenc_usable(&mut self) -> Result<(), &crate::encode::Unusable> {
-        self.nvenc_probe
-            .get_or_insert_with(|| {
-                crate::encode::probe_encoders()
-                    .into_iter()
-                    .find(|probe| probe.name == "h264_nvenc")
-                    .map_or(Err(crate::encode::Unusable::NotInFfmpeg), |probe| {
-                        probe.usable
-                    })
+    /// Whether NVIDIA's encoder for `codec` opens on this machine.
+    pub(super) fn nvenc_usable(
+        &mut self,
+        codec: crate::encode::VideoCodec,
+    ) -> Result<(), &crate::encode::Unusable> {
+        const NOT_IN_FFMPEG: crate::encode::Unusable = crate::encode::Unusable::NotInFfmpeg;
+        let name = crate::encode::VideoEncoderKind::Nvenc.ffmpeg_name(codec);
+        self.encoder_probes
+            .get_or_insert_with(crate::encode::probe_encoders)
+            .iter()
+            .find(|probe| Some(probe.name) == name)
+            .map_or(Err(&NOT_IN_FFMPEG), |probe| {
+                probe.usable.as_ref().map(|_| ())
             })
-            .as_ref()
-            .map(|_| ())
     }
 
     /// How often the window redraws (before halving after a lag): the canvas rate, or less as

@@ -7,6 +7,7 @@ use super::monitor::{PREVIEW_GREEN, PROGRAM_RED};
 use super::pickers::{PickFor, IMAGE_EXTENSIONS};
 use crate::audio::Levels;
 use crate::control::Request;
+use crate::encode::{VideoCodec, VideoEncoderKind};
 use crate::scene::{
     AudioSettings, Color, Item, MediaSource, Monitoring, Source, SourceKind, TextSource,
 };
@@ -569,29 +570,43 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
             canvas_settings(app, ui);
             ui.separator();
             egui::Grid::new("settings").num_columns(2).show(ui, |ui| {
-                let label = ui.label("Encoder");
-                let encoders = [
-                    ("x264", "x264 (software)"),
-                    ("nvenc", "NVENC (NVIDIA hardware)"),
-                    ("auto", "Auto (NVENC if it opens, else x264)"),
-                ];
-                let chosen = encoders
-                    .iter()
-                    .find(|(key, _)| *key == app.settings.encoder)
-                    .map_or(encoders[0].1, |(_, name)| name);
-                egui::ComboBox::from_id_salt("encoder")
-                    .selected_text(chosen)
+                let label = ui.label("Codec");
+                egui::ComboBox::from_id_salt("codec")
+                    .selected_text(app.settings.codec().label())
                     .show_ui(ui, |ui| {
-                        for (key, name) in encoders {
-                            ui.selectable_value(&mut app.settings.encoder, key.to_string(), name);
+                        for codec in VideoCodec::ALL {
+                            ui.selectable_value(&mut app.settings.codec, codec.key().to_string(), codec.label());
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+                ui.end_row();
+                let label = ui.label("Encoder");
+                let codec = app.settings.codec();
+                let software = codec.software_encoder();
+                let encoders = [
+                    (software, format!("{} (software)", software.key())),
+                    (VideoEncoderKind::Nvenc, "NVENC (NVIDIA hardware)".to_string()),
+                    (VideoEncoderKind::Auto, format!("Auto (NVENC if it opens, else {})", software.key())),
+                ];
+                let chosen = app.settings.encoder();
+                let chosen_name = encoders
+                    .iter()
+                    .find(|(kind, _)| *kind == chosen)
+                    .map_or(encoders[0].1.clone(), |(_, name)| name.clone());
+                egui::ComboBox::from_id_salt("encoder")
+                    .selected_text(chosen_name)
+                    .show_ui(ui, |ui| {
+                        for (kind, name) in encoders {
+                            ui.selectable_value(&mut app.settings.encoder, kind.key().to_string(), name);
                         }
                     })
                     .response
                     .labelled_by(label.id);
                 ui.end_row();
                 // Whether the hardware encoder opens here, checked once (a short test encode).
-                let nvenc_chosen = app.settings.encoder == "nvenc";
-                let nvenc = app.nvenc_usable();
+                let nvenc_chosen = chosen == VideoEncoderKind::Nvenc;
+                let nvenc = app.nvenc_usable(codec);
                 ui.label("");
                 match nvenc {
                     Ok(()) => ui.label(RichText::new("NVENC opens on this machine").small()),
@@ -602,7 +617,7 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
                     ),
                 };
                 ui.end_row();
-                ui.label("x264 preset");
+                ui.label("Preset");
                 egui::ComboBox::from_id_salt("preset")
                     .selected_text(app.settings.preset.clone())
                     .show_ui(ui, |ui| {
@@ -611,7 +626,7 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
                         }
                     })
                     .response
-                    .on_hover_text("x264 preset");
+                    .on_hover_text("x264's preset names; x265 shares them, SVT-AV1 and NVENC take their nearest");
                 ui.end_row();
                 ui.label("Bitrate");
                 ui.add(
@@ -876,6 +891,9 @@ fn stats(app: &mut TallyApp, ui: &mut egui::Ui) {
         .on_hover_text(
             "The program output comes first: the monitors redraw less often until the engine keeps up for a few seconds",
         );
+    }
+    if let Some(encoder) = &app.stats.encoder {
+        ui.label(format!("video {encoder}"));
     }
     ui.label(format!("CPU {:.0}% of a core", latest.cpu_percent));
     ui.label(format!("memory {:.0} MB", latest.rss_mb));

@@ -868,3 +868,87 @@ pub fn identify(socket: &mut tungstenite::WebSocket<std::net::TcpStream>) {
         ))
         .unwrap();
 }
+
+/// An FFmpeg SRT listener that saves what it receives.
+pub struct SrtListener {
+    child: std::process::Child,
+    output: PathBuf,
+    pub port: u16,
+}
+
+impl SrtListener {
+    /// Saves MPEG-TS, as it arrives.
+    pub fn start(dir: &Path, passphrase: Option<&str>) -> Self {
+        Self::saving_as(dir, passphrase, "mpegts")
+    }
+
+    /// Saves in `format` (an FFmpeg muxer: `mpegts`, `matroska`).
+    pub fn saving_as(dir: &Path, passphrase: Option<&str>, format: &str) -> Self {
+        let port = free_port();
+        let output = dir.join(format!("srt-{port}.{format}"));
+        let mut url = format!("srt://127.0.0.1:{port}?mode=listener&latency=200000");
+        if let Some(passphrase) = passphrase {
+            url.push_str(&format!("&passphrase={passphrase}"));
+        }
+        let child = tool("ffmpeg")
+            .args(["-v", "error", "-y", "-i", &url, "-c", "copy", "-f", format])
+            .arg(&output)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_until(
+            "the SRT listener binds",
+            std::time::Duration::from_secs(10),
+            || udp_port_bound(port),
+        );
+        Self {
+            child,
+            output,
+            port,
+        }
+    }
+
+    /// Waits for the caller to hang up (up to 15 s); the saved file and FFmpeg's errors.
+    pub fn finish(mut self) -> (PathBuf, String) {
+        use std::io::Read;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while self.child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                if let Err(error) = self.child.kill() {
+                    eprintln!("the SRT listener: {error}");
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let mut errors = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            stderr.read_to_string(&mut errors).unwrap();
+        }
+        (self.output.clone(), errors)
+    }
+}
+
+impl Drop for SrtListener {
+    /// A listener whose caller never came (a refused passphrase) would wait for ever.
+    fn drop(&mut self) {
+        // Already gone after `finish`: nothing to kill then.
+        if self.child.kill().is_ok() {
+            self.child.wait().unwrap();
+        }
+    }
+}
+
+/// Whether a UDP socket is bound to `port` on this machine (from /proc/net/udp).
+pub fn udp_port_bound(port: u16) -> bool {
+    let wanted = format!(":{port:04X} ");
+    ["/proc/net/udp", "/proc/net/udp6"].iter().any(|table| {
+        std::fs::read_to_string(table).is_ok_and(|text| {
+            text.lines().skip(1).any(|line| {
+                line.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|local| format!("{local} ").ends_with(&wanted))
+            })
+        })
+    })
+}
