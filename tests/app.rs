@@ -314,6 +314,9 @@ fn streaming_from_settings_reaches_the_server_and_recording_starts_and_stops_bes
     harness.run_steps(2);
     let saved = std::fs::read_to_string(dir.path().join("settings.toml")).unwrap();
     assert!(saved.contains("fromapp"), "{saved}");
+    // The Settings window covers the Controls dock at this window size.
+    harness.get_by_label("Close window").click();
+    harness.run_steps(2);
     harness.get_by_label("Start Streaming").click();
     harness.run_steps(2);
     step_until(&mut harness, |app| {
@@ -1357,4 +1360,53 @@ fn remote_control_opens_to_other_computers_only_with_a_password() {
     let mut client = common::raw_client(&format!("ws://127.0.0.1:{port}"), None);
     common::identify(&mut client);
     assert_eq!(common::close_code(&mut client), Some(4009));
+}
+
+#[test]
+fn a_codec_chosen_in_settings_records_and_shows_in_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let recordings = dir.path().join("recordings");
+    std::fs::create_dir_all(&recordings).unwrap();
+    std::fs::write(
+        dir.path().join("settings.toml"),
+        format!("recordings_dir = {:?}\n", recordings.display().to_string()),
+    )
+    .unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    harness.run_steps(2);
+    harness.get_by_label("Settings").click();
+    harness.run_steps(2);
+    choose(&mut harness, "Codec", "AV1");
+    // The encoder follows the codec: AV1's software encoder, and NVENC's AV1 where it opens.
+    let encoder = harness.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Encoder");
+    let shown = format!("{:?}", encoder.accesskit_node());
+    assert!(shown.contains("svt-av1 (software)"), "{shown}");
+    harness.get_by_label("Close window").click();
+    harness.run_steps(2);
+    harness.get_by_label("Start Recording").click();
+    harness.run_steps(2);
+    step_until(&mut harness, |app| {
+        app.engine()
+            .is_some_and(|engine| engine.stats().frames_encoded >= 45)
+    });
+    harness.run_steps(2);
+    assert_eq!(
+        harness.state().engine().unwrap().stats().encoder.as_deref(),
+        Some("AV1 (libsvtav1)")
+    );
+    assert!(harness.query_by_label("video AV1 (libsvtav1)").is_some());
+    harness.get_by_label("Stop Recording").click();
+    harness.run_steps(2);
+    step_until(&mut harness, |app| app.saved_recording().is_some());
+    let file = harness.state().saved_recording().unwrap().to_path_buf();
+    assert_eq!(
+        common::probe(&file, "v:0", "stream=codec_name", false),
+        ["av1"]
+    );
+    assert_eq!(common::decode_errors(&file), "");
+    let saved = std::fs::read_to_string(dir.path().join("settings.toml")).unwrap_or_default();
+    assert!(
+        !saved.contains("av1"),
+        "only Save settings writes the file: {saved}"
+    );
 }
