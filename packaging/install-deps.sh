@@ -61,11 +61,24 @@ if [ ! -d "$repo/tests/remote/node_modules/obs-websocket-js" ]; then
   echo "install-deps: installing obs-websocket-js (npm) for the remote-control tests"
   (cd "$repo/tests/remote" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+if [ ! -d "$repo/tests/relay/node_modules/node-media-server" ]; then
+  echo "install-deps: installing node-media-server (npm), an RTMP relay for the enhanced RTMP tests"
+  (cd "$repo/tests/relay" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 obsws_python="obsws-python==1.8.0"
 if ! "$repo/tests/remote/.venv/bin/python" -c \
   "import importlib.metadata as m; assert m.version('obsws-python') == '1.8.0'" 2>/dev/null; then
   echo "install-deps: installing $obsws_python (PyPI) for the remote-control tests"
   python3 -m venv "$repo/tests/remote/.venv"
   "$repo/tests/remote/.venv/bin/pip" install -q "$obsws_python"
+fi
+# Enhanced RTMP (HEVC, AV1) is checked by a newer FFmpeg than Debian's 5.1, which cannot demux
+# it: FFmpeg 7.0 as imageio-ffmpeg ships it on PyPI, pinned, in its own virtual environment.
+imageio_ffmpeg="imageio-ffmpeg==0.6.0"
+if ! "$repo/tests/ffmpeg7/.venv/bin/python" -c \
+  "import importlib.metadata as m; assert m.version('imageio-ffmpeg') == '0.6.0'" 2>/dev/null; then
+  echo "install-deps: installing $imageio_ffmpeg (PyPI: FFmpeg 7.0) for the enhanced RTMP tests"
+  python3 -m venv "$repo/tests/ffmpeg7/.venv"
+  "$repo/tests/ffmpeg7/.venv/bin/pip" install -q "$imageio_ffmpeg"
 fi
 echo "install-deps: all dependencies present"

@@ -723,9 +723,6 @@ fn destinations(args: &StreamArgs) -> Result<Vec<Destination>> {
 fn stream(args: &StreamArgs) -> Result<()> {
     let streams = destinations(args)?;
     let video = video_settings(&args.encoding)?;
-    for destination in &streams {
-        destination.check_codec(video.codec)?;
-    }
     let recording = args.record.as_deref().map(recording_config).transpose()?;
     if let Some(ca_file) = &args.tls_ca_file {
         check_ca_file(ca_file)?;

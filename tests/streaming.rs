@@ -742,3 +742,182 @@ fn adaptive_bitrate_follows_a_squeezed_link_and_recovers() {
     let received = server.recording("adaptive");
     assert_eq!(decode_errors(&received), "");
 }
+
+#[test]
+fn hevc_and_av1_go_over_enhanced_rtmp_and_a_newer_ffmpeg_decodes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let ffmpeg7 = common::ffmpeg7();
+    for (codec, preset) in [("hevc", "ultrafast"), ("av1", "12")] {
+        // FFmpeg 7 as the RTMP server: it takes the publish and demuxes the enhanced FLV.
+        let port = free_port();
+        let received = dir.path().join(format!("received-{codec}.mkv"));
+        let mut server = std::process::Command::new(&ffmpeg7)
+            .args(["-v", "error", "-y", "-listen", "1", "-i"])
+            .arg(format!("rtmp://127.0.0.1:{port}/live/key"))
+            .args(["-c", "copy", "-f", "matroska"])
+            .arg(&received)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        common::wait_until("the RTMP server listens", Duration::from_secs(10), || {
+            common::tcp_port_listening(port)
+        });
+        let url = format!("rtmp://127.0.0.1:{port}/live/key");
+        let (ok, text) = stream(&[
+            scene.to_str().unwrap(),
+            "--to",
+            &url,
+            "--duration",
+            "4s",
+            "--codec",
+            codec,
+            "--preset",
+            preset,
+        ]);
+        assert!(ok, "{codec}: {text}");
+        let status = server.wait().unwrap();
+        let mut errors = String::new();
+        server
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut errors)
+            .unwrap();
+        assert!(status.success(), "{codec}: the server said {errors}");
+        assert_eq!(
+            probe(&received, "v:0", "stream=codec_name,width,height", false),
+            [format!("{codec},640,360")]
+        );
+        assert_eq!(probe(&received, "a:0", "stream=codec_name", false), ["aac"]);
+        assert_eq!(decode_errors(&received), "", "{codec}");
+        let frames = video_frames(&received);
+        assert!(frames.abs_diff(120) <= 2, "{codec}: {frames} frames of 120");
+    }
+}
+
+/// node-media-server (npm, installed by packaging/install-deps.sh), a relay that understands
+/// enhanced RTMP, on loopback ports of its own; killed when dropped.
+struct Relay {
+    child: Child,
+    port: u16,
+}
+
+impl Relay {
+    fn start(dir: &Path) -> Self {
+        let server = common::repo_root().join("tests/relay/node_modules/node-media-server");
+        assert!(
+            server.is_dir(),
+            "node-media-server is not installed: {}",
+            common::INSTALL_HINT
+        );
+        let (port, http_port) = (free_port(), free_port());
+        let config = dir.join(format!("relay-{port}.json"));
+        let data = dir.join(format!("relay-{port}"));
+        std::fs::write(
+            &config,
+            serde_json::json!({
+                "bind": "127.0.0.1",
+                "store": {"path": data, "maxHistory": 100},
+                "auth": {"play": false, "publish": false, "secret": ""},
+                "rtmp": {"port": port},
+                "http": {"port": http_port},
+                "webadmin": {"enable": false},
+                "record": {"auto": false, "path": data.join("record")},
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let child = tool("node")
+            .arg(server.join("bin/app.js"))
+            .arg("--config")
+            .arg(&config)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        common::wait_until("the relay listens", Duration::from_secs(20), || {
+            common::tcp_port_listening(port)
+        });
+        Self { child, port }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Err(error) = self.child.kill() {
+            eprintln!("the relay: {error}");
+        }
+        if let Err(error) = self.child.wait() {
+            eprintln!("the relay: {error}");
+        }
+    }
+}
+
+#[test]
+fn hevc_and_av1_are_relayed_over_enhanced_rtmp_and_played_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let ffmpeg7 = common::ffmpeg7();
+    let relay = Relay::start(dir.path());
+    for (codec, preset) in [("hevc", "ultrafast"), ("av1", "12")] {
+        let url = format!("rtmp://127.0.0.1:{}/live/{codec}", relay.port);
+        let mut publisher = tally()
+            .arg("stream")
+            .arg(&scene)
+            .args([
+                "--to",
+                &url,
+                "--duration",
+                "8s",
+                "--codec",
+                codec,
+                "--preset",
+                preset,
+            ])
+            .args(["--keyframe-interval", "1", "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A player that comes before the publish is turned away: try until one plays.
+        let received = dir.path().join(format!("relayed-{codec}.mkv"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let played = loop {
+            assert!(
+                Instant::now() < deadline,
+                "{codec}: nothing to play from the relay"
+            );
+            let output = std::process::Command::new(&ffmpeg7)
+                .args(["-v", "error", "-y", "-rw_timeout", "5000000", "-i", &url])
+                .args(["-t", "3", "-c", "copy", "-f", "matroska"])
+                .arg(&received)
+                .output()
+                .unwrap();
+            if output.status.success() && received.exists() {
+                break String::from_utf8_lossy(&output.stderr).to_string();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let status = publisher.wait().unwrap();
+        let mut said = String::new();
+        publisher
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut said)
+            .unwrap();
+        assert!(status.success(), "{codec}: tally stream: {said}");
+        assert_eq!(
+            probe(&received, "v:0", "stream=codec_name,width,height", false),
+            [format!("{codec},640,360")],
+            "{played}"
+        );
+        assert_eq!(probe(&received, "a:0", "stream=codec_name", false), ["aac"]);
+        assert_eq!(decode_errors(&received), "", "{codec}");
+        let frames = video_frames(&received);
+        assert!(frames >= 60, "{codec}: {frames} frames in 3 s");
+    }
+}

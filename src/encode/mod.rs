@@ -67,6 +67,16 @@ pub struct StreamInfo {
     pub parameters: ffmpeg::codec::Parameters,
     pub time_base: ffmpeg::Rational,
     pub codec: ffmpeg::codec::Id,
+    /// Video: the picture size and frame rate (what a stream's metadata announces).
+    pub picture: Option<PictureShape>,
+}
+
+/// A video stream's picture size and frame rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PictureShape {
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
 }
 
 pub struct VideoEncoder {
@@ -174,6 +184,12 @@ impl VideoEncoder {
             parameters: ffmpeg::codec::Parameters::from(&*self.encoder),
             time_base: self.time_base,
             codec: self.codec.ffmpeg_id(),
+            picture: Some(PictureShape {
+                width: self.encoder.width(),
+                height: self.encoder.height(),
+                fps: f64::from(self.time_base.denominator())
+                    / f64::from(self.time_base.numerator().max(1)),
+            }),
         }
     }
 
@@ -381,6 +397,7 @@ impl AudioEncoder {
             parameters: ffmpeg::codec::Parameters::from(&*self.encoder),
             time_base: ffmpeg::Rational::new(1, SAMPLE_RATE as i32),
             codec: ffmpeg::codec::Id::AAC,
+            picture: None,
         }
     }
 

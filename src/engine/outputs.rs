@@ -414,11 +414,6 @@ impl Outputs {
         if destinations.is_empty() {
             return Ok(());
         }
-        for destination in destinations {
-            destination
-                .check_codec(self.setup.video.codec)
-                .map_err(crate::output::OutputError::from)?;
-        }
         let frame = self.join_at(frame)?;
         let start = self.instant(frame);
         let start_seconds = self.seconds(frame);

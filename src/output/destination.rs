@@ -12,62 +12,16 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The FFmpeg muxer this protocol carries `codec` in: FLV over RTMP; MPEG-TS over SRT, or
-    /// Matroska for AV1, which MPEG-TS has no finished mapping for (ffplay, mpv and FFmpeg
-    /// read Matroska over SRT).
+    /// The FFmpeg muxer this protocol carries `codec` in: FLV over RTMP (HEVC and AV1 as
+    /// enhanced FLV, which Tally writes itself: see `flv`); MPEG-TS over SRT, or Matroska for
+    /// AV1, which MPEG-TS has no finished mapping for (ffplay, mpv and FFmpeg read Matroska
+    /// over SRT).
     pub fn muxer(self, codec: VideoCodec) -> &'static str {
         match (self, codec) {
             (Protocol::Rtmp | Protocol::Rtmps, _) => "flv",
             (Protocol::Srt, VideoCodec::Av1) => "matroska",
             (Protocol::Srt, VideoCodec::H264 | VideoCodec::Hevc) => "mpegts",
         }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Rtmp => "RTMP",
-            Protocol::Rtmps => "RTMPS",
-            Protocol::Srt => "SRT",
-        }
-    }
-
-    /// Whether Tally can send `codec` this way; if not, what works instead.
-    pub fn carries(self, codec: VideoCodec) -> Result<(), &'static str> {
-        match (self, codec) {
-            (Protocol::Rtmp | Protocol::Rtmps, VideoCodec::Hevc | VideoCodec::Av1) => Err(
-                "HEVC and AV1 over RTMP need enhanced RTMP, which Tally does not write yet; \
-                 stream H.264 over RTMP, or HEVC or AV1 over SRT",
-            ),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Why a stream output cannot start with the codec chosen.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{output}: {codec} cannot be sent over {protocol}: {instead}", codec = .codec.label())]
-pub struct CodecRefused {
-    pub output: String,
-    pub codec: VideoCodec,
-    pub protocol: &'static str,
-    pub instead: &'static str,
-}
-
-impl Destination {
-    /// Whether every endpoint of this destination carries `codec`.
-    pub fn check_codec(&self, codec: VideoCodec) -> Result<(), CodecRefused> {
-        for endpoint in std::iter::once(&self.primary).chain(&self.backup) {
-            endpoint
-                .protocol
-                .carries(codec)
-                .map_err(|instead| CodecRefused {
-                    output: endpoint.masked().to_string(),
-                    codec,
-                    protocol: endpoint.protocol.name(),
-                    instead,
-                })?;
-        }
-        Ok(())
     }
 }
 

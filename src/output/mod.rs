@@ -8,13 +8,14 @@
 pub mod backoff;
 pub mod bitrate;
 pub mod destination;
+pub mod flv;
 pub mod send_queue;
 pub mod stream;
 pub mod window;
 
 pub use backoff::ReconnectSettings;
 pub use bitrate::AdaptiveBitrate;
-pub use destination::{parse_destination, CodecRefused, Destination, DestinationError};
+pub use destination::{parse_destination, Destination, DestinationError};
 pub use send_queue::QueueSettings;
 pub use stream::{
     FrameTimes, OutputNotice, OutputState, OutputStats, StreamFailure, StreamOutput, StreamSettings,
@@ -54,8 +55,6 @@ impl RecordingFormat {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error(transparent)]
-    Codec(#[from] CodecRefused),
     #[error("recording {path}: {cause}")]
     Recording {
         path: String,

@@ -7,12 +7,14 @@
 
 use super::backoff::{Backoff, ReconnectSettings};
 use super::destination::{Destination, Endpoint, Protocol};
+use super::flv;
 use super::send_queue::{QueueSettings, SendQueue};
 use crate::base::init_ffmpeg;
 use crate::base::lock;
-use crate::encode::{EncodedPacket, StreamInfo, StreamKind, VideoCodec};
+use crate::encode::{EncodedPacket, PictureShape, StreamInfo, StreamKind, VideoCodec};
 use ffmpeg_next as ffmpeg;
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -574,6 +576,46 @@ impl Writer {
 }
 
 /// What to check when a connection fails; FFmpeg's own reasons are often generic.
+/// The codec's configuration record (the contents of MP4's `hvcC` or `av1C` box), made by
+/// FFmpeg's MP4 muxer from the encoder's headers: it writes the sample description at once
+/// for a fragmented file, so a header-only file in the temporary folder holds it.
+fn configuration_record(video: &StreamInfo, codec: VideoCodec) -> Result<Vec<u8>, ffmpeg::Error> {
+    static FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let box_type: &[u8; 4] = match codec {
+        VideoCodec::Hevc => b"hvcC",
+        VideoCodec::Av1 => b"av1C",
+        VideoCodec::H264 => b"avcC",
+    };
+    let serial = FILES.fetch_add(1, Ordering::Relaxed);
+    let path =
+        std::env::temp_dir().join(format!("tally-{}-{serial}-config.mp4", std::process::id()));
+    let written = (|| -> Result<Vec<u8>, ffmpeg::Error> {
+        let mut context = ffmpeg::format::output_as(&path, "mp4")?;
+        let mut stream = context.add_stream(ffmpeg::encoder::find(video.codec))?;
+        stream.set_parameters(video.parameters.clone());
+        stream.set_time_base(video.time_base);
+        let mut options = ffmpeg::Dictionary::new();
+        options.set("movflags", "frag_keyframe+empty_moov");
+        context.write_header_with(options)?;
+        context.write_trailer()?;
+        std::fs::read(&path).map_err(|_| ffmpeg::Error::InvalidData)
+    })();
+    if let Err(error) = std::fs::remove_file(&path) {
+        tracing::debug!("{}: {error}", path.display());
+    }
+    let bytes = written?;
+    let at = bytes
+        .windows(4)
+        .position(|window| window == box_type)
+        .filter(|&at| at >= 4)
+        .ok_or(ffmpeg::Error::InvalidData)?;
+    let size = u32::from_be_bytes([bytes[at - 4], bytes[at - 3], bytes[at - 2], bytes[at - 1]]);
+    bytes
+        .get(at + 4..at - 4 + size as usize)
+        .map(<[u8]>::to_vec)
+        .ok_or(ffmpeg::Error::InvalidData)
+}
+
 fn connect_hint(endpoint: &Endpoint) -> &'static str {
     match endpoint.protocol {
         Protocol::Srt if endpoint.url().contains("passphrase=") => {
@@ -593,9 +635,13 @@ fn connect_hint(endpoint: &Endpoint) -> &'static str {
     }
 }
 
-/// One connection to an ingest: an FFmpeg muxer writing to the network.
+/// One connection to an ingest: an FFmpeg muxer writing to the network, or, for HEVC and AV1
+/// over RTMP, FLV tags Tally writes itself (see [`super::flv`]) handed to FFmpeg's RTMP client
+/// through its raw-data muxer.
 struct Connection {
     context: ffmpeg::format::context::Output,
+    /// `Some` (the codec) when this connection writes enhanced FLV itself.
+    enhanced: Option<VideoCodec>,
     time_bases: [ffmpeg::Rational; 2],
     /// Timestamps start near zero on every connection, as servers expect of a new publish.
     /// The first connection starts where the output started (its packets are shifted back
@@ -632,6 +678,9 @@ impl Connection {
         }
         let codec = VideoCodec::from_ffmpeg_id(streams[0].codec).unwrap_or_default();
         let muxer = endpoint.protocol.muxer(codec);
+        if muxer == "flv" && codec != VideoCodec::H264 {
+            return Self::open_enhanced(endpoint, streams, options, codec, offset_seconds);
+        }
         let mut context = ffmpeg::format::output_as_with(endpoint.url(), muxer, options)?;
         for info in streams {
             let mut stream = context.add_stream(ffmpeg::encoder::find(info.codec))?;
@@ -655,9 +704,56 @@ impl Connection {
         let time_bases = [time_base(0), time_base(1)];
         Ok(Self {
             context,
+            enhanced: None,
             time_bases,
             offset_seconds,
         })
+    }
+
+    /// HEVC or AV1 over RTMP: FFmpeg's RTMP client fed with enhanced FLV written here; the
+    /// file header, metadata and both sequence headers go first, in one write.
+    fn open_enhanced(
+        endpoint: &Endpoint,
+        streams: &[StreamInfo; 2],
+        options: ffmpeg::Dictionary,
+        codec: VideoCodec,
+        offset_seconds: Option<f64>,
+    ) -> Result<Self, ffmpeg::Error> {
+        let fourcc = flv::fourcc(codec).ok_or(ffmpeg::Error::InvalidData)?;
+        let config = configuration_record(&streams[0], codec)?;
+        let mut context = ffmpeg::format::output_as_with(endpoint.url(), "data", options)?;
+        context.add_stream(ffmpeg::encoder::find(ffmpeg::codec::Id::None))?;
+        context.write_header()?;
+        let picture = streams[0].picture.unwrap_or(PictureShape {
+            width: 0,
+            height: 0,
+            fps: 0.0,
+        });
+        let mut start = flv::file_header();
+        start.extend(flv::metadata(&flv::Metadata {
+            width: picture.width,
+            height: picture.height,
+            fps: picture.fps,
+            fourcc,
+        }));
+        start.extend(flv::video_sequence_start(fourcc, &config));
+        start.extend(flv::audio_sequence_header(&flv::AAC_LC_48K_STEREO_CONFIG));
+        let mut connection = Self {
+            context,
+            enhanced: Some(codec),
+            time_bases: [ffmpeg::Rational::new(1, 1000); 2],
+            offset_seconds,
+        };
+        connection.write_bytes(&start)?;
+        Ok(connection)
+    }
+
+    /// Hands FLV bytes to the RTMP client (enhanced connections).
+    fn write_bytes(&mut self, bytes: &[u8]) -> Result<(), ffmpeg::Error> {
+        let mut packet = ffmpeg::Packet::copy(bytes);
+        packet.set_stream(0);
+        packet.write(&mut self.context)?;
+        Ok(())
     }
 
     /// Writes one packet; returns its size.
@@ -682,6 +778,23 @@ impl Connection {
         packet.rescale_ts(encoded.time_base, self.time_bases[index]);
         packet.set_position(-1);
         let size = packet.size();
+        if let Some(codec) = self.enhanced {
+            // Milliseconds, as FLV counts (the time bases are 1/1000 here).
+            let dts = packet.dts().or(packet.pts()).unwrap_or(0).max(0);
+            let pts = packet.pts().unwrap_or(dts);
+            let dts_ms = u32::try_from(dts).unwrap_or(u32::MAX);
+            let data = packet.data().unwrap_or(&[]);
+            let tag = match encoded.kind {
+                StreamKind::Video => {
+                    let cts_ms = i32::try_from(pts - dts).unwrap_or(0);
+                    flv::video_frame(codec, encoded.is_keyframe(), dts_ms, cts_ms, data)
+                        .ok_or(ffmpeg::Error::InvalidData)?
+                }
+                StreamKind::Audio => flv::audio_frame(dts_ms, data),
+            };
+            self.write_bytes(&tag)?;
+            return Ok(size);
+        }
         packet.write_interleaved(&mut self.context)?;
         Ok(size)
     }

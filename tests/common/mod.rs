@@ -952,3 +952,36 @@ pub fn udp_port_bound(port: u16) -> bool {
         })
     })
 }
+
+/// Whether a TCP socket listens on `port` on this machine (from /proc/net/tcp; state 0A), for
+/// a server that takes a single connection, which a probing connect would use up.
+pub fn tcp_port_listening(port: u16) -> bool {
+    let wanted = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        std::fs::read_to_string(table).is_ok_and(|text| {
+            text.lines().skip(1).any(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                fields.len() > 3 && fields[1].ends_with(&wanted) && fields[3] == "0A"
+            })
+        })
+    })
+}
+
+/// FFmpeg 7.0 from PyPI (imageio-ffmpeg, installed by packaging/install-deps.sh): it demuxes
+/// enhanced FLV, which Debian's FFmpeg 5.1 cannot.
+pub fn ffmpeg7() -> PathBuf {
+    let venv = repo_root().join("tests/ffmpeg7/.venv/lib");
+    let found = std::fs::read_dir(&venv).ok().and_then(|pythons| {
+        pythons.flatten().find_map(|python| {
+            let binaries = python.path().join("site-packages/imageio_ffmpeg/binaries");
+            std::fs::read_dir(binaries)
+                .ok()?
+                .flatten()
+                .find_map(|entry| {
+                    let name = entry.file_name().to_string_lossy().to_string();
+                    (name.starts_with("ffmpeg-") && !name.ends_with(".md")).then(|| entry.path())
+                })
+        })
+    });
+    found.unwrap_or_else(|| panic!("FFmpeg 7 (imageio-ffmpeg) is not installed: {INSTALL_HINT}"))
+}
