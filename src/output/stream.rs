@@ -598,7 +598,11 @@ fn configuration_record(video: &StreamInfo, codec: VideoCodec) -> Result<Vec<u8>
         options.set("movflags", "frag_keyframe+empty_moov");
         context.write_header_with(options)?;
         context.write_trailer()?;
-        std::fs::read(&path).map_err(|_| ffmpeg::Error::InvalidData)
+        std::fs::read(&path).map_err(|error| {
+            // FFmpeg's error type has no room for the cause: it goes to the log.
+            tracing::warn!("reading {}: {error}", path.display());
+            ffmpeg::Error::InvalidData
+        })
     })();
     if let Err(error) = std::fs::remove_file(&path) {
         tracing::debug!("{}: {error}", path.display());
