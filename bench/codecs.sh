@@ -4,12 +4,15 @@
 #     presets 13, 12 and 11, each at 2500 kbit/s: CPU-seconds, peak RSS, lagged and skipped
 #     frames; then SVT-AV1 at 1080p (the scene scaled up), presets 13 and 12.
 #  2. quality per bit: a lossless x264 render of the same SECONDS, then x264 (veryfast), x265
-#     (veryfast) and SVT-AV1 (preset 10) at 1000, 2500 and 4000 kbit/s, rendered --fast (so
-#     every encode gets the same frames), each scored with FFmpeg's psnr and ssim filters
-#     against the lossless render. rav1e is not in Tally yet, so it is not in the table.
-#   bench/codecs.sh [SECONDS]
+#     (veryfast), SVT-AV1 (preset 10) and rav1e (speed 10) at 1000, 2500 and 4000 kbit/s,
+#     rendered --fast (so every encode gets the same frames), each scored with FFmpeg's psnr
+#     and ssim filters against the lossless render.
+#  3. rav1e's speed at 720p at speeds 10, 9, 8, 7 and 6: 5 s rendered --fast, frames a second.
+# PARTS picks some: live, quality, rav1e (default all three).
+#   bench/codecs.sh [SECONDS] [PARTS]
 set -euo pipefail
 seconds=${1:-30}
+parts=${2:-live,quality,rav1e}
 source "$(dirname "$0")/common.sh"
 scene=scenes/benchmark.toml
 big="$out/benchmark-1080p.toml"
@@ -19,6 +22,7 @@ sed -i "s|path = \"|path = \"$PWD/scenes/|" "$big"
 
 frames() { grep -o 'frames: .*' "$out/$1.log" | head -1; }
 
+if [[ $parts == *live* ]]; then
 echo "== live, $seconds s at 2500 kbit/s"
 echo "cpu_s  peak_rss_kb  wall_s  run"
 live() {
@@ -36,7 +40,9 @@ done
 for preset in 13 12; do
   live "live-svt-av1-1080p-p$preset" "$big" --codec av1 --preset "$preset"
 done
+fi
 
+if [[ $parts == *quality* ]]; then
 echo "== quality per bit, $seconds s rendered --fast, against a lossless render"
 "$tally" record "$scene" -o "$out/lossless.mkv" --overwrite --duration "${seconds}s" --fast --quiet \
   --codec h264 --preset ultrafast --rate-control crf --crf 0 --profile high444 >/dev/null
@@ -61,4 +67,18 @@ for kbps in 1000 2500 4000; do
   score x264 "$kbps" --codec h264 --preset veryfast
   score x265 "$kbps" --codec hevc --preset veryfast
   score svt-av1 "$kbps" --codec av1 --preset 10
+  score rav1e "$kbps" --encoder rav1e --preset 10
 done
+fi
+
+if [[ $parts == *rav1e* ]]; then
+  echo "== rav1e's speed, 1280x720, 5 s rendered --fast at 2500 kbit/s"
+  echo "speed  fps  cpu_s  peak_rss_kb"
+  for speed in 10 9 8 7 6; do
+    measure "rav1e-speed-$speed" "$tally" record "$scene" -o "$out/rav1e-$speed.mkv" --overwrite \
+      --duration 5s --fast --encoder rav1e --preset "$speed" --bitrate 2500
+    read -r cpu rss wall _ < <(tail -1 "$out/rav1e-speed-$speed.time" | awk '{ print $1 + $2, $3, $4 }')
+    printf '%5s %5s %6s %10s\n' "$speed" "$(grep -o 'speed: [0-9.]* fps' "$out/rav1e-speed-$speed.log" \
+      | grep -o '[0-9.]*')" "$cpu" "$rss"
+  done
+fi

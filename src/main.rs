@@ -321,6 +321,8 @@ enum EncoderArg {
     /// AV1, software (SVT-AV1 through FFmpeg).
     #[value(name = "svt-av1")]
     SvtAv1,
+    /// AV1, software (rav1e, the pure-Rust encoder): slower, for --fast renders.
+    Rav1e,
     /// NVIDIA's hardware encoder, for the chosen codec.
     Nvenc,
 }
@@ -555,6 +557,7 @@ fn video_settings(args: &EncodingArgs) -> Result<VideoSettings> {
         EncoderArg::X264 => VideoEncoderKind::X264,
         EncoderArg::X265 => VideoEncoderKind::X265,
         EncoderArg::SvtAv1 => VideoEncoderKind::SvtAv1,
+        EncoderArg::Rav1e => VideoEncoderKind::Rav1e,
         EncoderArg::Nvenc => VideoEncoderKind::Nvenc,
     });
     let codec = match args.codec {
@@ -566,7 +569,7 @@ fn video_settings(args: &EncodingArgs) -> Result<VideoSettings> {
             .unwrap_or_default(),
     };
     let encoder = encoder.unwrap_or(codec.software_encoder());
-    if encoder.ffmpeg_name(codec).is_none() {
+    if encoder.encoder_name(codec).is_none() {
         bail!(tally::encode::EncodeError::WrongCodec { encoder, codec });
     }
     Ok(VideoSettings {

@@ -215,15 +215,17 @@ struct CodecCase {
     name: &'static str,
     /// The container the SRT listener saves (what arrives is copied into it).
     received_as: &'static str,
+    /// Whether the encoder makes a keyframe where one is asked for.
+    forced: bool,
 }
 
 #[test]
 fn hevc_and_av1_stream_over_srt_and_a_recording_joins_on_a_keyframe() {
     let dir = tempfile::tempdir().unwrap();
     let scene = pattern_scene(dir.path(), "30");
-    // x265 makes a keyframe where asked: with ten seconds between its own, the recording's
-    // first keyframe is the one it asked for. SVT-AV1 (in FFmpeg 5.1) cannot be asked: the
-    // recording starts at its next own keyframe, two seconds apart. AV1 travels in Matroska
+    // x265 and rav1e make a keyframe where asked: with ten seconds between their own, the
+    // recording's first keyframe is the one it asked for. SVT-AV1 (in FFmpeg 5.1) cannot be
+    // asked: the recording starts at its next own keyframe, two seconds apart. AV1 travels in Matroska
     // (MPEG-TS has no AV1 mapping), HEVC in MPEG-TS.
     let cases = [
         CodecCase {
@@ -236,6 +238,7 @@ fn hevc_and_av1_stream_over_srt_and_a_recording_joins_on_a_keyframe() {
             },
             name: "hevc",
             received_as: "mpegts",
+            forced: true,
         },
         CodecCase {
             video: VideoSettings {
@@ -247,12 +250,26 @@ fn hevc_and_av1_stream_over_srt_and_a_recording_joins_on_a_keyframe() {
             },
             name: "av1",
             received_as: "matroska",
+            forced: false,
+        },
+        CodecCase {
+            video: VideoSettings {
+                codec: VideoCodec::Av1,
+                encoder: VideoEncoderKind::Rav1e,
+                preset: "10".into(),
+                keyframe_interval_secs: 10.0,
+                ..VideoSettings::default()
+            },
+            name: "av1",
+            received_as: "matroska",
+            forced: true,
         },
     ];
     for case in cases {
         let name = case.name;
         let listener = SrtListener::saving_as(dir.path(), None, case.received_as);
-        let forced = case.video.codec == VideoCodec::Hevc;
+        let forced = case.forced;
+        let encoder = case.video.encoder;
         let engine = engine_encoding(&scene, case.video);
         let destination =
             parse_destination(&format!("srt://127.0.0.1:{}?latency_ms=200", listener.port))
@@ -264,7 +281,7 @@ fn hevc_and_av1_stream_over_srt_and_a_recording_joins_on_a_keyframe() {
             engine.stats().frames_encoded >= 30
         });
         // The recording joins the running encoder.
-        let joined = dir.path().join(format!("{name}-joined.mp4"));
+        let joined = dir.path().join(format!("{name}-{encoder:?}-joined.mp4"));
         engine
             .send(Command::StartRecording(mp4(&joined)))
             .expect("the engine takes the command");

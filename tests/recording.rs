@@ -128,10 +128,11 @@ fn hevc_and_av1_record_to_mp4_and_mkv_with_their_keyframes() {
     let encodes = [
         ("hevc", "x265", "ultrafast", "hevc,Main,640,360"),
         ("av1", "svt-av1", "12", "av1,Main,640,360"),
+        ("av1", "rav1e", "10", "av1,Main,640,360"),
     ];
     for (codec, encoder, preset, expected) in encodes {
         for container in ["mp4", "mkv"] {
-            let output = dir.path().join(format!("{codec}.{container}"));
+            let output = dir.path().join(format!("{encoder}.{container}"));
             let summary = record(
                 &scene,
                 &output,
@@ -150,7 +151,7 @@ fn hevc_and_av1_record_to_mp4_and_mkv_with_their_keyframes() {
                 ],
             );
             assert!(summary.contains("120 encoded"), "{summary}");
-            let what = format!("{codec} in {container}");
+            let what = format!("{codec} ({encoder}) in {container}");
             let video = probe(
                 &output,
                 "v:0",

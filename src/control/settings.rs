@@ -158,7 +158,7 @@ impl Settings {
     pub fn encoder(&self) -> VideoEncoderKind {
         let codec = self.codec();
         VideoEncoderKind::from_key(&self.encoder)
-            .filter(|encoder| encoder.ffmpeg_name(codec).is_some())
+            .filter(|encoder| encoder.encoder_name(codec).is_some())
             .unwrap_or(codec.software_encoder())
     }
 

@@ -3,6 +3,7 @@
 //! with their time base; it knows nothing about files or sockets, so one encode can feed
 //! several outputs.
 
+mod rav1e_encoder;
 mod settings;
 
 pub use settings::{AudioSettings, RateControl, VideoCodec, VideoEncoderKind, VideoSettings};
@@ -34,6 +35,13 @@ pub enum EncodeError {
         encoder: VideoEncoderKind,
         codec: VideoCodec,
     },
+    #[error("rav1e refused these settings ({settings}): {cause}")]
+    Rav1e {
+        settings: String,
+        cause: rav1e_encoder::Rav1eProblem,
+    },
+    #[error("rav1e failed: {0}")]
+    Rav1eFailed(::rav1e::EncoderStatus),
     #[error("encoder {encoder} failed: {cause}")]
     Encode {
         encoder: String,
@@ -82,11 +90,17 @@ pub struct PictureShape {
 pub struct VideoEncoder {
     name: String,
     codec: VideoCodec,
-    encoder: ffmpeg::encoder::Video,
+    backend: Backend,
     time_base: ffmpeg::Rational,
     /// Frames handed to the encoder, and whether it was flushed (see the `Drop`).
     frames_sent: u64,
     flushed: bool,
+}
+
+/// Which library encodes.
+enum Backend {
+    Ffmpeg(ffmpeg::encoder::Video),
+    Rav1e(Box<rav1e_encoder::Rav1eEncoder>),
 }
 
 impl VideoEncoder {
@@ -122,18 +136,29 @@ impl VideoEncoder {
         fps: FrameRate,
     ) -> Result<Self, EncodeError> {
         let name = kind
-            .ffmpeg_name(settings.codec)
+            .encoder_name(settings.codec)
             .ok_or(EncodeError::WrongCodec {
                 encoder: kind,
                 codec: settings.codec,
             })?;
+        let time_base = ffmpeg::Rational::new(fps.den as i32, fps.num as i32);
+        if kind == VideoEncoderKind::Rav1e {
+            let encoder = rav1e_encoder::Rav1eEncoder::open(settings, width, height, fps)?;
+            return Ok(Self {
+                name: rav1e_encoder::NAME.to_string(),
+                codec: settings.codec,
+                backend: Backend::Rav1e(Box::new(encoder)),
+                time_base,
+                frames_sent: 0,
+                flushed: false,
+            });
+        }
         let codec =
             ffmpeg::encoder::find_by_name(name).ok_or_else(|| EncodeError::Missing(name.into()))?;
         let mut encoder = ffmpeg::codec::context::Context::new_with_codec(codec)
             .encoder()
             .video()
             .map_err(|error| open_error(name, settings, error))?;
-        let time_base = ffmpeg::Rational::new(fps.den as i32, fps.num as i32);
         encoder.set_width(width);
         encoder.set_height(height);
         encoder.set_format(ffmpeg::format::Pixel::YUV420P);
@@ -156,14 +181,14 @@ impl VideoEncoder {
         Ok(Self {
             name: name.to_string(),
             codec: settings.codec,
-            encoder,
+            backend: Backend::Ffmpeg(encoder),
             time_base,
             frames_sent: 0,
             flushed: false,
         })
     }
 
-    /// The FFmpeg encoder that opened (`libx264`, `hevc_nvenc`...).
+    /// The encoder that opened (`libx264`, `hevc_nvenc`, `rav1e`...).
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -180,13 +205,17 @@ impl VideoEncoder {
     }
 
     pub fn stream_info(&self) -> StreamInfo {
+        let encoder = match &self.backend {
+            Backend::Ffmpeg(encoder) => encoder,
+            Backend::Rav1e(rav1e) => return rav1e.stream_info(),
+        };
         StreamInfo {
-            parameters: ffmpeg::codec::Parameters::from(&*self.encoder),
+            parameters: ffmpeg::codec::Parameters::from(&**encoder),
             time_base: self.time_base,
             codec: self.codec.ffmpeg_id(),
             picture: Some(PictureShape {
-                width: self.encoder.width(),
-                height: self.encoder.height(),
+                width: encoder.width(),
+                height: encoder.height(),
                 fps: f64::from(self.time_base.denominator())
                     / f64::from(self.time_base.numerator().max(1)),
             }),
@@ -194,10 +223,13 @@ impl VideoEncoder {
     }
 
     /// Changes the bitrate (kbps) from the next frame on; FFmpeg's libx264 and NVENC wrappers
-    /// reconfigure the running encoder when they see the new values.
+    /// reconfigure the running encoder when they see the new values. rav1e keeps the bitrate
+    /// it opened with (its crate cannot change it while it runs).
     pub fn set_bitrate(&mut self, kbps: u32, max_kbps: u32) {
-        self.encoder.set_bit_rate(kbps as usize * 1000);
-        self.encoder.set_max_bit_rate(max_kbps as usize * 1000);
+        if let Backend::Ffmpeg(encoder) = &mut self.backend {
+            encoder.set_bit_rate(kbps as usize * 1000);
+            encoder.set_max_bit_rate(max_kbps as usize * 1000);
+        }
     }
 
     /// Encodes one frame; returns the packets the encoder released.
@@ -205,34 +237,57 @@ impl VideoEncoder {
         &mut self,
         frame: &ffmpeg::frame::Video,
     ) -> Result<Vec<EncodedPacket>, EncodeError> {
-        self.encoder
-            .send_frame(frame)
-            .map_err(|error| self.error(error))?;
         self.frames_sent += 1;
-        Ok(self.drain())
+        match &mut self.backend {
+            Backend::Ffmpeg(encoder) => {
+                encoder
+                    .send_frame(frame)
+                    .map_err(|error| EncodeError::Encode {
+                        encoder: self.name.clone(),
+                        cause: error,
+                    })?;
+                Ok(self.drain())
+            }
+            Backend::Rav1e(rav1e) => rav1e.encode(frame),
+        }
     }
 
     /// Flushes the encoder at end of stream.
     pub fn finish(&mut self) -> Result<Vec<EncodedPacket>, EncodeError> {
+        self.flushed = true;
+        let encoder = match &mut self.backend {
+            Backend::Ffmpeg(encoder) => encoder,
+            Backend::Rav1e(rav1e) => return rav1e.finish(),
+        };
+        let mut packets = Vec::new();
         if self.frames_sent == 0 && self.name == "libsvtav1" {
             // SVT-AV1 1.4 never ends a stream that had no picture: its close would wait for
             // ever. One frame (whose packets go nowhere) gives it one.
             let filler = ffmpeg::frame::Video::new(
                 ffmpeg::format::Pixel::YUV420P,
-                self.encoder.width(),
-                self.encoder.height(),
+                encoder.width(),
+                encoder.height(),
             );
-            self.encode(&filler)?;
+            packets.extend(self.encode(&filler)?);
         }
-        self.flushed = true;
-        self.encoder.send_eof().map_err(|error| self.error(error))?;
-        Ok(self.drain())
+        if let Backend::Ffmpeg(encoder) = &mut self.backend {
+            encoder.send_eof().map_err(|error| EncodeError::Encode {
+                encoder: self.name.clone(),
+                cause: error,
+            })?;
+        }
+        packets.extend(self.drain());
+        Ok(packets)
     }
 
+    /// The packets an FFmpeg encoder has ready.
     fn drain(&mut self) -> Vec<EncodedPacket> {
         let mut packets = Vec::new();
+        let Backend::Ffmpeg(encoder) = &mut self.backend else {
+            return packets;
+        };
         let mut packet = ffmpeg::Packet::empty();
-        while self.encoder.receive_packet(&mut packet).is_ok() {
+        while encoder.receive_packet(&mut packet).is_ok() {
             packets.push(EncodedPacket {
                 kind: StreamKind::Video,
                 packet: std::mem::replace(&mut packet, ffmpeg::Packet::empty()),
@@ -240,13 +295,6 @@ impl VideoEncoder {
             });
         }
         packets
-    }
-
-    fn error(&self, error: ffmpeg::Error) -> EncodeError {
-        EncodeError::Encode {
-            encoder: self.name.clone(),
-            cause: error,
-        }
     }
 }
 
@@ -496,8 +544,6 @@ pub enum Unusable {
     NotInFfmpeg,
     #[error("present in FFmpeg; {0}")]
     NotWiredIn(&'static str),
-    #[error("{0}")]
-    NotBuilt(&'static str),
     #[error(transparent)]
     Refused(#[from] EncodeError),
 }
@@ -532,7 +578,7 @@ pub fn probe_encoders() -> Vec<EncoderProbe> {
         )))
     };
     use VideoCodec::{Av1, Hevc, H264};
-    use VideoEncoderKind::{Nvenc, SvtAv1, X264, X265};
+    use VideoEncoderKind::{Nvenc, Rav1e, SvtAv1, X264, X265};
     vec![
         EncoderProbe {
             name: "libx264",
@@ -577,9 +623,7 @@ pub fn probe_encoders() -> Vec<EncoderProbe> {
         EncoderProbe {
             name: "rav1e",
             description: "AV1, software (rav1e)",
-            usable: Err(Unusable::NotBuilt(
-                "the rav1e crate is not built into Tally yet",
-            )),
+            usable: try_video(Av1, Rav1e),
         },
         EncoderProbe {
             name: "aac",

@@ -79,16 +79,19 @@ pub enum VideoEncoderKind {
     X265,
     /// SVT-AV1 (AV1), FFmpeg's libsvtav1.
     SvtAv1,
+    /// rav1e (AV1), the pure-Rust encoder, through its crate.
+    Rav1e,
     /// NVIDIA's hardware encoder, for whichever codec is chosen.
     Nvenc,
 }
 
 impl VideoEncoderKind {
-    pub const ALL: [VideoEncoderKind; 5] = [
+    pub const ALL: [VideoEncoderKind; 6] = [
         VideoEncoderKind::Auto,
         VideoEncoderKind::X264,
         VideoEncoderKind::X265,
         VideoEncoderKind::SvtAv1,
+        VideoEncoderKind::Rav1e,
         VideoEncoderKind::Nvenc,
     ];
 
@@ -99,6 +102,7 @@ impl VideoEncoderKind {
             VideoEncoderKind::X264 => "x264",
             VideoEncoderKind::X265 => "x265",
             VideoEncoderKind::SvtAv1 => "svt-av1",
+            VideoEncoderKind::Rav1e => "rav1e",
             VideoEncoderKind::Nvenc => "nvenc",
         }
     }
@@ -109,9 +113,10 @@ impl VideoEncoderKind {
             .find(|kind| kind.key().eq_ignore_ascii_case(key))
     }
 
-    /// The FFmpeg encoder that makes `codec` this way; `None` where this encoder does not make
-    /// that codec (x264 makes no AV1). `Auto` names the first it tries.
-    pub fn ffmpeg_name(self, codec: VideoCodec) -> Option<&'static str> {
+    /// The encoder that makes `codec` this way (FFmpeg's name for it, or `rav1e`); `None`
+    /// where this encoder does not make that codec (x264 makes no AV1). `Auto` names the first
+    /// it tries.
+    pub fn encoder_name(self, codec: VideoCodec) -> Option<&'static str> {
         match (self, codec) {
             (VideoEncoderKind::Auto | VideoEncoderKind::Nvenc, VideoCodec::H264) => {
                 Some("h264_nvenc")
@@ -125,6 +130,7 @@ impl VideoEncoderKind {
             (VideoEncoderKind::X264, VideoCodec::H264) => Some("libx264"),
             (VideoEncoderKind::X265, VideoCodec::Hevc) => Some("libx265"),
             (VideoEncoderKind::SvtAv1, VideoCodec::Av1) => Some("libsvtav1"),
+            (VideoEncoderKind::Rav1e, VideoCodec::Av1) => Some("rav1e"),
             _ => None,
         }
     }
@@ -134,7 +140,7 @@ impl VideoEncoderKind {
         match self {
             VideoEncoderKind::X264 => Some(VideoCodec::H264),
             VideoEncoderKind::X265 => Some(VideoCodec::Hevc),
-            VideoEncoderKind::SvtAv1 => Some(VideoCodec::Av1),
+            VideoEncoderKind::SvtAv1 | VideoEncoderKind::Rav1e => Some(VideoCodec::Av1),
             VideoEncoderKind::Auto | VideoEncoderKind::Nvenc => None,
         }
     }
@@ -315,6 +321,8 @@ impl VideoSettings {
                     &format!("pred-struct=1:{rate}:irefresh-type=2:scd=0"),
                 );
             }
+            // rav1e is configured through its crate (encode::rav1e_encoder), not FFmpeg.
+            VideoEncoderKind::Rav1e => {}
             VideoEncoderKind::Auto | VideoEncoderKind::X264 => {
                 options.set("preset", &self.preset);
                 if let Some(tune) = &self.tune {

@@ -1055,7 +1055,7 @@ impl TallyApp {
         codec: crate::encode::VideoCodec,
     ) -> Result<(), &crate::encode::Unusable> {
         const NOT_IN_FFMPEG: crate::encode::Unusable = crate::encode::Unusable::NotInFfmpeg;
-        let name = crate::encode::VideoEncoderKind::Nvenc.ffmpeg_name(codec);
+        let name = crate::encode::VideoEncoderKind::Nvenc.encoder_name(codec);
         self.encoder_probes
             .get_or_insert_with(crate::encode::probe_encoders)
             .iter()

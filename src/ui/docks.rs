@@ -584,11 +584,14 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
                 let label = ui.label("Encoder");
                 let codec = app.settings.codec();
                 let software = codec.software_encoder();
-                let encoders = [
+                let mut encoders = vec![
                     (software, format!("{} (software)", software.key())),
                     (VideoEncoderKind::Nvenc, "NVENC (NVIDIA hardware)".to_string()),
                     (VideoEncoderKind::Auto, format!("Auto (NVENC if it opens, else {})", software.key())),
                 ];
+                if codec == VideoCodec::Av1 {
+                    encoders.insert(1, (VideoEncoderKind::Rav1e, "rav1e (software, slower: for renders)".to_string()));
+                }
                 let chosen = app.settings.encoder();
                 let chosen_name = encoders
                     .iter()
@@ -597,7 +600,7 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
                 egui::ComboBox::from_id_salt("encoder")
                     .selected_text(chosen_name)
                     .show_ui(ui, |ui| {
-                        for (kind, name) in encoders {
+                        for (kind, name) in encoders.clone() {
                             ui.selectable_value(&mut app.settings.encoder, kind.key().to_string(), name);
                         }
                     })
