@@ -76,7 +76,7 @@ if [[ $parts == *rav1e* ]]; then
   echo "speed  fps  cpu_s  peak_rss_kb"
   for speed in 10 9 8 7 6; do
     measure "rav1e-speed-$speed" "$tally" record "$scene" -o "$out/rav1e-$speed.mkv" --overwrite \
-      --duration 5s --fast --encoder rav1e --preset "$speed" --bitrate 2500
+      --duration 5s --fast --encoder rav1e --preset "$speed" --bitrate 2500 >/dev/null
     read -r cpu rss wall _ < <(tail -1 "$out/rav1e-speed-$speed.time" | awk '{ print $1 + $2, $3, $4 }')
     printf '%5s %5s %6s %10s\n' "$speed" "$(grep -o 'speed: [0-9.]* fps' "$out/rav1e-speed-$speed.log" \
       | grep -o '[0-9.]*')" "$cpu" "$rss"
