@@ -57,28 +57,28 @@ if ! command -v npm >/dev/null 2>&1; then
   "${sudo_cmd[@]}" apt-get update -q
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends nodejs npm
 fi
-if [ ! -d "$repo/tests/remote/node_modules/obs-websocket-js" ]; then
-  echo "install-deps: installing obs-websocket-js (npm) for the remote-control tests"
-  (cd "$repo/tests/remote" && npm ci --no-audit --no-fund --loglevel=error)
-fi
-if [ ! -d "$repo/tests/relay/node_modules/node-media-server" ]; then
-  echo "install-deps: installing node-media-server (npm), an RTMP relay for the enhanced RTMP tests"
-  (cd "$repo/tests/relay" && npm ci --no-audit --no-fund --loglevel=error)
-fi
-obsws_python="obsws-python==1.8.0"
-if ! "$repo/tests/remote/.venv/bin/python" -c \
-  "import importlib.metadata as m; assert m.version('obsws-python') == '1.8.0'" 2>/dev/null; then
-  echo "install-deps: installing $obsws_python (PyPI) for the remote-control tests"
-  python3 -m venv "$repo/tests/remote/.venv"
-  "$repo/tests/remote/.venv/bin/pip" install -q "$obsws_python"
-fi
+# npm_folder FOLDER PACKAGE WHY: the pinned packages of FOLDER's package-lock, unless PACKAGE
+# is there already.
+npm_folder() {
+  if [ ! -d "$repo/$1/node_modules/$2" ]; then
+    echo "install-deps: installing $2 (npm) $3"
+    (cd "$repo/$1" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+# pip_venv FOLDER PACKAGE VERSION WHY: PACKAGE==VERSION from PyPI in FOLDER/.venv, unless that
+# version is there already.
+pip_venv() {
+  if ! "$repo/$1/.venv/bin/python" -c \
+    "import importlib.metadata as m; assert m.version('$2') == '$3'" 2>/dev/null; then
+    echo "install-deps: installing $2==$3 (PyPI) $4"
+    python3 -m venv "$repo/$1/.venv"
+    "$repo/$1/.venv/bin/pip" install -q "$2==$3"
+  fi
+}
+npm_folder tests/remote obs-websocket-js "for the remote-control tests"
+npm_folder tests/relay node-media-server "(an RTMP relay) for the enhanced RTMP tests"
+pip_venv tests/remote obsws-python 1.8.0 "for the remote-control tests"
 # Enhanced RTMP (HEVC, AV1) is checked by a newer FFmpeg than Debian's 5.1, which cannot demux
 # it: FFmpeg 7.0 as imageio-ffmpeg ships it on PyPI, pinned, in its own virtual environment.
-imageio_ffmpeg="imageio-ffmpeg==0.6.0"
-if ! "$repo/tests/ffmpeg7/.venv/bin/python" -c \
-  "import importlib.metadata as m; assert m.version('imageio-ffmpeg') == '0.6.0'" 2>/dev/null; then
-  echo "install-deps: installing $imageio_ffmpeg (PyPI: FFmpeg 7.0) for the enhanced RTMP tests"
-  python3 -m venv "$repo/tests/ffmpeg7/.venv"
-  "$repo/tests/ffmpeg7/.venv/bin/pip" install -q "$imageio_ffmpeg"
-fi
+pip_venv tests/ffmpeg7 imageio-ffmpeg 0.6.0 "(FFmpeg 7.0) for the enhanced RTMP tests"
 echo "install-deps: all dependencies present"

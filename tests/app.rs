@@ -71,6 +71,24 @@ fn app_with(
         .build_eframe(move |cc| TallyApp::with_settings_file(cc, path, settings))
 }
 
+/// The app on SHOW (in `dir`) with settings that record into `dir/recordings`, its Settings
+/// window open; and that folder.
+fn settings_open_with_recordings_folder(
+    dir: &Path,
+) -> (Harness<'static, TallyApp>, std::path::PathBuf) {
+    let recordings = dir.join("recordings");
+    std::fs::write(
+        dir.join("settings.toml"),
+        format!("recordings_dir = {:?}\n", recordings.display().to_string()),
+    )
+    .unwrap();
+    let mut harness = harness(&write_scene(dir, "show.toml", SHOW));
+    harness.run_steps(2);
+    harness.get_by_label("Settings").click();
+    harness.run_steps(2);
+    (harness, recordings)
+}
+
 /// Opens the combo box labelled `combo` and picks `option` in it.
 fn choose(harness: &mut Harness<'static, TallyApp>, combo: &str, option: &str) {
     harness
@@ -290,16 +308,7 @@ fn main_window_snapshot() {
 fn streaming_from_settings_reaches_the_server_and_recording_starts_and_stops_beside_it() {
     let server = common::RtmpServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let recordings = dir.path().join("recordings");
-    std::fs::write(
-        dir.path().join("settings.toml"),
-        format!("recordings_dir = {:?}\n", recordings.display().to_string()),
-    )
-    .unwrap();
-    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
-    harness.run_steps(2);
-    harness.get_by_label("Settings").click();
-    harness.run_steps(2);
+    let (mut harness, recordings) = settings_open_with_recordings_folder(dir.path());
     let label = "Stream destinations, one per line (rtmp://, rtmps://, srt://; PRIMARY|BACKUP; ${VAR} for keys)";
     let field = harness
         .get_all_by_label(label)
@@ -1365,17 +1374,8 @@ fn remote_control_opens_to_other_computers_only_with_a_password() {
 #[test]
 fn a_codec_chosen_in_settings_records_and_shows_in_stats() {
     let dir = tempfile::tempdir().unwrap();
-    let recordings = dir.path().join("recordings");
-    std::fs::create_dir_all(&recordings).unwrap();
-    std::fs::write(
-        dir.path().join("settings.toml"),
-        format!("recordings_dir = {:?}\n", recordings.display().to_string()),
-    )
-    .unwrap();
-    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
-    harness.run_steps(2);
-    harness.get_by_label("Settings").click();
-    harness.run_steps(2);
+    std::fs::create_dir_all(dir.path().join("recordings")).unwrap();
+    let (mut harness, _) = settings_open_with_recordings_folder(dir.path());
     choose(&mut harness, "Codec", "AV1");
     // The encoder follows the codec: AV1's software encoder, and NVENC's AV1 where it opens.
     let encoder = harness.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Encoder");

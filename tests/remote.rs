@@ -149,6 +149,23 @@ fn client_report(client: &mut std::process::Command) -> Value {
     serde_json::from_str(printed.trim()).expect("the client's report")
 }
 
+/// The events a client's report lists, each as "Type detail": the detail is the first of
+/// `fields` the event has.
+fn event_lines(report: &Value, fields: &[&str]) -> Vec<String> {
+    report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| {
+            let detail = fields
+                .iter()
+                .find_map(|field| event[*field].as_str())
+                .unwrap_or_default();
+            format!("{} {detail}", event["type"].as_str().unwrap())
+        })
+        .collect()
+}
+
 #[test]
 fn a_real_client_switches_scenes_records_and_sets_a_volume_with_events_in_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -168,19 +185,7 @@ fn a_real_client_switches_scenes_records_and_sets_a_volume_with_events_in_order(
     assert!((volume - 0.1).abs() < 0.001, "{volume}");
 
     // Events in the order things happened.
-    let events: Vec<String> = report["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|event| {
-            let detail = event["outputState"]
-                .as_str()
-                .or(event["sceneName"].as_str())
-                .or(event["inputName"].as_str())
-                .unwrap_or_default();
-            format!("{} {detail}", event["type"].as_str().unwrap())
-        })
-        .collect();
+    let events = event_lines(&report, &["outputState", "sceneName", "inputName"]);
     assert_eq!(
         events,
         [
@@ -355,19 +360,9 @@ items = [{ source = "grey" }]
     assert!(restarted_at < 2000, "{report}");
     assert_eq!(report["statusOfAColour"], 602, "{report}");
     // Every event in the order it happened: the end (once), then the transition.
-    let events: Vec<String> = report["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|event| event["type"] != "SceneListChanged")
-        .map(|event| {
-            let detail = event["transitionName"]
-                .as_str()
-                .or(event["sceneName"].as_str())
-                .or(event["inputName"].as_str())
-                .unwrap_or_default();
-            format!("{} {detail}", event["type"].as_str().unwrap())
-        })
+    let events: Vec<String> = event_lines(&report, &["transitionName", "sceneName", "inputName"])
+        .into_iter()
+        .filter(|line| !line.starts_with("SceneListChanged"))
         .collect();
     assert_eq!(
         events[..5],

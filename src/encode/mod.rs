@@ -650,6 +650,20 @@ mod tests {
     }
 
     #[test]
+    fn presets_are_x264_names_or_the_encoders_own_numbers() {
+        let svt = [13, 12, 11, 10, 9, 8, 6, 4, 2];
+        assert_eq!(settings::numbered_preset("veryfast", svt), 11);
+        assert_eq!(settings::numbered_preset("veryslow", svt), 2);
+        assert_eq!(settings::numbered_preset("placebo", svt), 2);
+        assert_eq!(settings::numbered_preset("7", svt), 7);
+        assert_eq!(
+            settings::numbered_preset("99", svt),
+            13,
+            "no faster than the fastest"
+        );
+    }
+
+    #[test]
     fn an_svt_av1_encoder_that_never_encoded_closes() {
         drop(svt_av1());
     }

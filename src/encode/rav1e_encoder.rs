@@ -131,20 +131,7 @@ impl Rav1eEncoder {
 
 /// rav1e's speed (0 slowest ... 10 fastest) for an x264 preset name, or the number itself.
 fn speed(preset: &str) -> u8 {
-    if let Ok(number) = preset.parse::<u8>() {
-        return number.min(10);
-    }
-    match preset {
-        "ultrafast" => 10,
-        "superfast" => 9,
-        "veryfast" => 8,
-        "faster" => 7,
-        "fast" => 6,
-        "medium" => 5,
-        "slow" => 4,
-        "slower" => 3,
-        _ => 2,
-    }
+    super::settings::numbered_preset(preset, [10, 9, 8, 7, 6, 5, 4, 3, 2])
 }
 
 fn config(settings: &VideoSettings, width: u32, height: u32, fps: FrameRate) -> Config {

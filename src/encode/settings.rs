@@ -345,23 +345,36 @@ impl VideoSettings {
     }
 }
 
-/// SVT-AV1's preset (0 slowest ... 13 fastest) for an x264 preset name, or the number itself.
-/// Live encoding on a few cores needs the fast end: 12 holds 720p30 on two cores.
-fn svt_av1_preset(preset: &str) -> u8 {
+/// x264's preset names, fastest first: the names every encoder's preset is chosen by.
+const X264_PRESETS: [&str; 9] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+];
+
+/// An encoder's numbered preset for `preset`: the number itself (at most `numbers[0]`, the
+/// fastest), or the number `numbers` gives x264's name in the same place of
+/// [`X264_PRESETS`]; a name not there (placebo) gets the last, slowest.
+pub(super) fn numbered_preset(preset: &str, numbers: [u8; 9]) -> u8 {
     if let Ok(number) = preset.parse::<u8>() {
-        return number.min(13);
+        return number.min(numbers[0]);
     }
-    match preset {
-        "ultrafast" => 13,
-        "superfast" => 12,
-        "veryfast" => 11,
-        "faster" => 10,
-        "fast" => 9,
-        "medium" => 8,
-        "slow" => 6,
-        "slower" => 4,
-        _ => 2,
-    }
+    X264_PRESETS
+        .iter()
+        .position(|name| *name == preset)
+        .map_or(numbers[8], |place| numbers[place])
+}
+
+/// SVT-AV1's preset (0 slowest ... 13 fastest). Live encoding on a few cores needs the fast
+/// end: 12 holds 720p30 on two cores.
+fn svt_av1_preset(preset: &str) -> u8 {
+    numbered_preset(preset, [13, 12, 11, 10, 9, 8, 6, 4, 2])
 }
 
 fn nvenc_preset(x264_preset: &str) -> &'static str {

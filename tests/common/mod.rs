@@ -64,13 +64,22 @@ pub fn run_ok(command: &mut Command) -> String {
 
 /// Polls `condition` until it holds, failing the test with `what` if it does not within
 /// `timeout`: a test waits on a condition with a deadline, never on a fixed sleep.
-pub fn wait_until(what: &str, timeout: std::time::Duration, mut condition: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, timeout: std::time::Duration, condition: impl FnMut() -> bool) {
+    assert!(poll_until(timeout, condition), "{what}");
+}
+
+/// Polls `condition` until it holds (true) or `timeout` passes (false), for a test that has
+/// something to do when it does not hold in time.
+pub fn poll_until(timeout: std::time::Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + timeout;
     while !condition() {
-        assert!(std::time::Instant::now() < deadline, "{what}");
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
         // Between two looks at the condition, not a wait for it.
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    true
 }
 
 /// What a finished command printed on standard error, as text.
@@ -912,14 +921,15 @@ impl SrtListener {
     /// Waits for the caller to hang up (up to 15 s); the saved file and FFmpeg's errors.
     pub fn finish(mut self) -> (PathBuf, String) {
         use std::io::Read;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        while self.child.try_wait().unwrap().is_none() {
-            if std::time::Instant::now() > deadline {
-                if let Err(error) = self.child.kill() {
-                    eprintln!("the SRT listener: {error}");
-                }
+        let child = &mut self.child;
+        let ended = poll_until(std::time::Duration::from_secs(15), || {
+            child.try_wait().unwrap().is_some()
+        });
+        if !ended {
+            if let Err(error) = self.child.kill() {
+                eprintln!("the SRT listener: {error}");
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            self.child.wait().unwrap();
         }
         let mut errors = String::new();
         if let Some(mut stderr) = self.child.stderr.take() {

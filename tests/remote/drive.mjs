@@ -2,6 +2,7 @@
 // over MessagePack, as tests/remote.rs asks: `node drive.mjs URL PASSWORD`. Prints one JSON
 // object with what it saw; the Rust test checks it, the recording and the sound.
 import OBSWebSocket, { EventSubscription } from 'obs-websocket-js/msgpack';
+import { pollUntil, watchEvents } from './watch.mjs';
 
 const [url, password] = process.argv.slice(2);
 const report = { events: [] };
@@ -21,24 +22,9 @@ const subscriptions = EventSubscription.All | (1 << 28);
 const hello = await obs.connect(url, password, { eventSubscriptions: subscriptions });
 report.rpcVersion = hello.negotiatedRpcVersion;
 
-const waiters = [];
-const seen = (type, data) => {
-  report.events.push({ type, ...data });
-  for (const waiter of [...waiters]) {
-    if (waiter.type === type && waiter.accept(data)) {
-      waiters.splice(waiters.indexOf(waiter), 1);
-      waiter.resolve(data);
-    }
-  }
-};
-const until = (type, accept = () => true) =>
-  new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${type} within 20 s`)), 20000);
-    waiters.push({ type, accept, resolve: (data) => { clearTimeout(timer); resolve(data); } });
-  });
-for (const type of ['RecordStateChanged', 'CurrentProgramSceneChanged', 'InputVolumeChanged']) {
-  obs.on(type, (data) => seen(type, data));
-}
+const until = watchEvents(
+  obs, ['RecordStateChanged', 'CurrentProgramSceneChanged', 'InputVolumeChanged'], report,
+);
 
 const version = await obs.call('GetVersion');
 report.version = {
@@ -52,14 +38,10 @@ const started = until('RecordStateChanged', (d) => d.outputState === 'OBS_WEBSOC
 await obs.call('StartRecord');
 await started;
 // A second of scene A at full volume (the status's own clock says when).
-const recorded = async (millis) => {
-  for (let tries = 0; tries < 400; tries++) {
-    const status = await obs.call('GetRecordStatus');
-    if (status.outputDuration >= millis) return status;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`the recording never reached ${millis} ms`);
-};
+const recorded = (millis) => pollUntil(
+  obs, 'GetRecordStatus', undefined, (status) => status.outputDuration >= millis,
+  `the recording never reached ${millis} ms`,
+);
 await recorded(1500);
 await obs.call('SetInputVolume', { inputName: 'clip', inputVolumeDb: -20 });
 await obs.call('SetCurrentProgramScene', { sceneName: 'B' });

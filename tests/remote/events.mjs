@@ -2,42 +2,22 @@
 // tests/remote.rs asks: `node events.mjs URL PASSWORD`. Prints one JSON object with what it
 // saw; the Rust test checks it.
 import OBSWebSocket, { EventSubscription } from 'obs-websocket-js/msgpack';
+import { pollUntil, watchEvents } from './watch.mjs';
 
 const [url, password] = process.argv.slice(2);
 const report = { events: [] };
 const obs = new OBSWebSocket();
 await obs.connect(url, password, { eventSubscriptions: EventSubscription.All });
 
-const waiters = [];
-const seen = (type, data) => {
-  report.events.push({ type, ...data });
-  for (const waiter of [...waiters]) {
-    if (waiter.type === type && waiter.accept(data)) {
-      waiters.splice(waiters.indexOf(waiter), 1);
-      waiter.resolve(data);
-    }
-  }
-};
-const until = (type, accept = () => true) =>
-  new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${type} within 20 s`)), 20000);
-    waiters.push({ type, accept, resolve: (data) => { clearTimeout(timer); resolve(data); } });
-  });
-for (const type of [
+const until = watchEvents(obs, [
   'SceneTransitionStarted', 'SceneTransitionEnded', 'SceneTransitionVideoEnded',
   'CurrentProgramSceneChanged', 'MediaInputPlaybackEnded', 'SceneListChanged',
-]) {
-  obs.on(type, (data) => seen(type, data));
-}
+], report);
 const mediaStatus = () => obs.call('GetMediaInputStatus', { inputName: 'once' });
-const pollStatus = async (accept) => {
-  for (let tries = 0; tries < 400; tries++) {
-    const status = await mediaStatus();
-    if (accept(status)) return status;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error('GetMediaInputStatus never said what was expected');
-};
+const pollStatus = (accept) => pollUntil(
+  obs, 'GetMediaInputStatus', { inputName: 'once' }, accept,
+  'GetMediaInputStatus never said what was expected',
+);
 
 // The clip plays once: it is playing, then it ends and says so.
 const ended = until('MediaInputPlaybackEnded', (d) => d.inputName === 'once');
