@@ -159,6 +159,11 @@ fn hevc_and_av1_record_to_mp4_and_mkv_with_their_keyframes() {
                 false,
             );
             assert_eq!(video, [expected], "{what}");
+            if (codec, container) == ("hevc", "mp4") {
+                // Apple's players take HEVC in MP4 only tagged hvc1.
+                let tag = probe(&output, "v:0", "stream=codec_tag_string", false);
+                assert_eq!(tag, ["hvc1"], "{what}");
+            }
             assert_eq!(keyframe_positions(&output), [0, 30, 60, 90], "{what}");
             assert_eq!(decode_errors(&output), "", "{what}");
             let counters = frame_counters(&output);

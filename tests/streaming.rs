@@ -8,7 +8,7 @@ use common::{
 };
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -802,10 +802,80 @@ fn hevc_and_av1_go_over_enhanced_rtmp_and_a_newer_ffmpeg_decodes_them() {
 struct Relay {
     child: Child,
     port: u16,
+    /// Where it takes RTMPS, when started with a certificate.
+    tls_port: Option<u16>,
+}
+
+/// A certificate authority of the test's own and a certificate it signed for 127.0.0.1, made
+/// with openssl in `dir`: (the authority's certificate, the server's certificate, its key).
+fn private_certificate_authority(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (ca, ca_key) = (dir.join("ca.pem"), dir.join("ca-key.pem"));
+    let (cert, key, request) = (
+        dir.join("server.pem"),
+        dir.join("server-key.pem"),
+        dir.join("server.csr"),
+    );
+    let extensions = dir.join("server.ext");
+    std::fs::write(
+        &extensions,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    common::run_ok(
+        tool("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=Tally test authority",
+            ])
+            .args(ec)
+            .arg("-keyout")
+            .arg(&ca_key)
+            .arg("-out")
+            .arg(&ca),
+    );
+    common::run_ok(
+        tool("openssl")
+            .args(["req", "-subj", "/CN=127.0.0.1"])
+            .args(ec)
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&request),
+    );
+    common::run_ok(
+        tool("openssl")
+            .args(["x509", "-req", "-days", "1", "-CAcreateserial", "-in"])
+            .arg(&request)
+            .arg("-CA")
+            .arg(&ca)
+            .arg("-CAkey")
+            .arg(&ca_key)
+            .arg("-extfile")
+            .arg(&extensions)
+            .arg("-out")
+            .arg(&cert),
+    );
+    (ca, cert, key)
 }
 
 impl Relay {
     fn start(dir: &Path) -> Self {
+        Self::start_with_certificate(dir, None)
+    }
+
+    /// Also takes RTMPS with `certificate` (the certificate's file and its key's).
+    fn start_with_certificate(dir: &Path, certificate: Option<(&Path, &Path)>) -> Self {
         let server = common::repo_root().join("tests/relay/node_modules/node-media-server");
         assert!(
             server.is_dir(),
@@ -813,22 +883,22 @@ impl Relay {
             common::INSTALL_HINT
         );
         let (port, http_port) = (free_port(), free_port());
+        let tls_port = certificate.map(|_| free_port());
         let config = dir.join(format!("relay-{port}.json"));
         let data = dir.join(format!("relay-{port}"));
-        std::fs::write(
-            &config,
-            serde_json::json!({
-                "bind": "127.0.0.1",
-                "store": {"path": data, "maxHistory": 100},
-                "auth": {"play": false, "publish": false, "secret": ""},
-                "rtmp": {"port": port},
-                "http": {"port": http_port},
-                "webadmin": {"enable": false},
-                "record": {"auto": false, "path": data.join("record")},
-            })
-            .to_string(),
-        )
-        .unwrap();
+        let mut settings = serde_json::json!({
+            "bind": "127.0.0.1",
+            "store": {"path": data, "maxHistory": 100},
+            "auth": {"play": false, "publish": false, "secret": ""},
+            "rtmp": {"port": port},
+            "http": {"port": http_port},
+            "webadmin": {"enable": false},
+            "record": {"auto": false, "path": data.join("record")},
+        });
+        if let (Some((cert, key)), Some(tls_port)) = (certificate, tls_port) {
+            settings["rtmps"] = serde_json::json!({"port": tls_port, "cert": cert, "key": key});
+        }
+        std::fs::write(&config, settings.to_string()).unwrap();
         let child = tool("node")
             .arg(server.join("bin/app.js"))
             .arg("--config")
@@ -839,9 +909,13 @@ impl Relay {
             .spawn()
             .unwrap();
         common::wait_until("the relay listens", Duration::from_secs(20), || {
-            common::tcp_port_listening(port)
+            common::tcp_port_listening(port) && tls_port.is_none_or(common::tcp_port_listening)
         });
-        Self { child, port }
+        Self {
+            child,
+            port,
+            tls_port,
+        }
     }
 }
 
@@ -860,7 +934,6 @@ impl Drop for Relay {
 fn hevc_and_av1_are_relayed_over_enhanced_rtmp_and_played_back() {
     let dir = tempfile::tempdir().unwrap();
     let scene = pattern_scene(dir.path(), "30");
-    let ffmpeg7 = common::ffmpeg7();
     let relay = Relay::start(dir.path());
     for (codec, preset) in [("hevc", "ultrafast"), ("av1", "12")] {
         let url = format!("rtmp://127.0.0.1:{}/live/{codec}", relay.port);
@@ -882,20 +955,8 @@ fn hevc_and_av1_are_relayed_over_enhanced_rtmp_and_played_back() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // A player that comes before the publish is turned away: try until one plays.
         let received = dir.path().join(format!("relayed-{codec}.mkv"));
-        let mut played = String::new();
-        let nothing = format!("{codec}: nothing to play from the relay");
-        common::wait_until(&nothing, Duration::from_secs(20), || {
-            let output = std::process::Command::new(&ffmpeg7)
-                .args(["-v", "error", "-y", "-rw_timeout", "5000000", "-i", &url])
-                .args(["-t", "3", "-c", "copy", "-f", "matroska"])
-                .arg(&received)
-                .output()
-                .unwrap();
-            played = String::from_utf8_lossy(&output.stderr).to_string();
-            output.status.success() && received.exists()
-        });
+        let played = play_from_relay(&url, "3", &received);
         let status = publisher.wait().unwrap();
         let mut said = String::new();
         publisher
@@ -915,4 +976,163 @@ fn hevc_and_av1_are_relayed_over_enhanced_rtmp_and_played_back() {
         let frames = video_frames(&received);
         assert!(frames >= 60, "{codec}: {frames} frames in 3 s");
     }
+}
+
+/// Plays `url` from a relay with FFmpeg 7 until it gets `seconds` of it into `received`
+/// (a player that comes before the publish is turned away, so it tries again).
+fn play_from_relay(url: &str, seconds: &str, received: &Path) -> String {
+    let ffmpeg7 = common::ffmpeg7();
+    let mut played = String::new();
+    common::wait_until(
+        &format!("nothing to play at {url}"),
+        Duration::from_secs(20),
+        || {
+            let output = std::process::Command::new(&ffmpeg7)
+                .args(["-v", "error", "-y", "-rw_timeout", "5000000", "-i", url])
+                .args(["-t", seconds, "-c", "copy", "-f", "matroska"])
+                .arg(received)
+                .output()
+                .unwrap();
+            played = String::from_utf8_lossy(&output.stderr).to_string();
+            output.status.success() && received.exists()
+        },
+    );
+    played
+}
+
+#[test]
+fn hevc_goes_over_rtmps_checked_against_a_private_authority_and_is_relayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let (ca, cert, key) = private_certificate_authority(dir.path());
+    let relay = Relay::start_with_certificate(dir.path(), Some((&cert, &key)));
+    let tls_port = relay.tls_port.unwrap();
+    let mut publisher = tally()
+        .arg("stream")
+        .arg(&scene)
+        .arg("--to")
+        .arg(format!("rtmps://127.0.0.1:{tls_port}/live/secure"))
+        .arg("--tls-ca-file")
+        .arg(&ca)
+        .args([
+            "--duration",
+            "8s",
+            "--codec",
+            "hevc",
+            "--preset",
+            "ultrafast",
+        ])
+        .args(["--keyframe-interval", "1", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let received = dir.path().join("relayed-over-tls.mkv");
+    let played = play_from_relay(
+        &format!("rtmp://127.0.0.1:{}/live/secure", relay.port),
+        "3",
+        &received,
+    );
+    let status = publisher.wait().unwrap();
+    let mut said = String::new();
+    publisher
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert!(status.success(), "tally stream: {said}");
+    assert_eq!(
+        probe(&received, "v:0", "stream=codec_name,width,height", false),
+        ["hevc,640,360"],
+        "{played}"
+    );
+    assert_eq!(decode_errors(&received), "");
+
+    // Without the private authority the certificate is not trusted: refused, key unsaid.
+    let (ok, text) = stream(&[
+        scene.to_str().unwrap(),
+        "--to",
+        &format!("rtmps://127.0.0.1:{tls_port}/live/unchecked"),
+        "--codec",
+        "hevc",
+        "--preset",
+        "ultrafast",
+        "--duration",
+        "3s",
+        "--max-retries",
+        "1",
+        "--reconnect-delay",
+        "1s",
+    ]);
+    assert!(
+        !ok,
+        "an unverifiable certificate must not be accepted:\n{text}"
+    );
+    assert!(text.contains("TLS: invalid peer certificate"), "{text}");
+    assert!(text.contains("--tls-ca-file"), "{text}");
+    assert!(!text.contains("unchecked"), "the key was printed:\n{text}");
+}
+
+#[test]
+fn enhanced_rtmp_announces_its_codecs_in_connect_as_a_real_server_parser_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let probe_script = common::repo_root().join("tests/relay/publish_probe.js");
+    let mut server = tool("node")
+        .arg(&probe_script)
+        .env(
+            "NODE_PATH",
+            common::repo_root().join("tests/relay/node_modules"),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let lines = read_lines_in_background(&mut server);
+    wait_for_line(&lines, "listening", Duration::from_secs(20));
+    let listening: serde_json::Value = serde_json::from_str(&lines.lock().unwrap()[0]).unwrap();
+    let port = listening["port"].as_u64().unwrap();
+    let (ok, text) = stream(&[
+        scene.to_str().unwrap(),
+        "--to",
+        &format!("rtmp://127.0.0.1:{port}/live/announced"),
+        "--codec",
+        "av1",
+        "--preset",
+        "12",
+        "--keyframe-interval",
+        "1",
+        "--duration",
+        "2s",
+    ]);
+    assert!(ok, "{text}");
+    assert!(server.wait().unwrap().success());
+    let lines = lines.lock().unwrap().clone();
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let publish = events
+        .iter()
+        .find(|event| event["event"] == "publish")
+        .unwrap_or_else(|| panic!("no publish: {lines:?}"));
+    assert_eq!(publish["stream"], "announced");
+    let connect = &publish["connect"];
+    assert_eq!(connect["app"], "live");
+    assert_eq!(connect["tcUrl"], format!("rtmp://127.0.0.1:{port}/live"));
+    assert_eq!(connect["fourCcList"], serde_json::json!(["av01", "hvc1"]));
+    let closed = events.last().unwrap();
+    assert_eq!(closed["event"], "closed", "{lines:?}");
+    let av01 = u64::from(u32::from_be_bytes(*b"av01"));
+    assert_eq!(closed["videoCodecs"], serde_json::json!([av01]));
+    let packets = &closed["packets"];
+    assert_eq!(packets["videoHeader"], 1, "{lines:?}");
+    assert_eq!(packets["audioHeader"], 1, "{lines:?}");
+    assert_eq!(packets["script"], 1, "{lines:?}");
+    let keyframes = packets["keyframe"].as_u64().unwrap();
+    let frames = keyframes + packets["frame"].as_u64().unwrap();
+    assert!(frames.abs_diff(60) <= 2, "{frames} frames of 60: {lines:?}");
+    assert!(keyframes >= 2, "one a second: {lines:?}");
+    assert!(packets["audio"].as_u64().unwrap() >= 90, "{lines:?}");
 }

@@ -1,7 +1,6 @@
-//! FLV that Tally writes itself, for what FFmpeg 5.1's FLV muxer refuses: HEVC and AV1 video
+//! FLV tags Tally writes itself, for what FFmpeg 5.1's FLV muxer refuses: HEVC and AV1 video
 //! as the enhanced RTMP specification (veovera, v1) carries them, with AAC audio as classic
-//! FLV carries it. FFmpeg's RTMP client takes the byte stream (file header, then tags) and
-//! sends each tag as one RTMP message, so RTMPS, timeouts and reconnects stay FFmpeg's.
+//! FLV carries it. Tally's own RTMP client ([`super::rtmp`]) sends each tag as one message.
 //!
 //! An enhanced video tag starts with a byte holding the extended-header flag, the frame type
 //! and a packet type, then the codec's FourCC (`hvc1`, `av01`): a sequence start carries the
@@ -9,11 +8,13 @@
 //! pictures (HEVC: NAL units with 4-byte lengths, after a composition-time offset; AV1: OBUs
 //! without temporal delimiters). Pure byte-building, tested on its own.
 
+use super::amf::Amf;
 use crate::encode::VideoCodec;
 
-const TAG_AUDIO: u8 = 8;
-const TAG_VIDEO: u8 = 9;
-const TAG_SCRIPT: u8 = 18;
+/// RTMP message types, which are FLV's tag types.
+pub const TAG_AUDIO: u8 = 8;
+pub const TAG_VIDEO: u8 = 9;
+pub const TAG_SCRIPT: u8 = 18;
 
 const EX_HEADER: u8 = 0x80;
 const FRAME_KEY: u8 = 1;
@@ -24,6 +25,15 @@ const PACKET_CODED_FRAMES: u8 = 1;
 /// AAC-LC, 48 kHz, stereo: Tally's only audio (object type 2, frequency index 3, 2 channels).
 pub const AAC_LC_48K_STEREO_CONFIG: [u8; 2] = [0x11, 0x90];
 
+/// One FLV tag, which RTMP sends as one message of the same type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tag {
+    /// [`TAG_AUDIO`], [`TAG_VIDEO`] or [`TAG_SCRIPT`].
+    pub kind: u8,
+    pub timestamp_ms: u32,
+    pub body: Vec<u8>,
+}
+
 /// The FourCC enhanced RTMP names a codec by; `None` for H.264, which stays classic FLV.
 pub fn fourcc(codec: VideoCodec) -> Option<[u8; 4]> {
     match codec {
@@ -31,14 +41,6 @@ pub fn fourcc(codec: VideoCodec) -> Option<[u8; 4]> {
         VideoCodec::Hevc => Some(*b"hvc1"),
         VideoCodec::Av1 => Some(*b"av01"),
     }
-}
-
-/// The FLV file header (audio and video) and the first PreviousTagSize, which FFmpeg's RTMP
-/// client expects before the first tag.
-pub fn file_header() -> Vec<u8> {
-    let mut bytes = b"FLV\x01\x05\x00\x00\x00\x09".to_vec();
-    bytes.extend_from_slice(&0u32.to_be_bytes());
-    bytes
 }
 
 /// What `onMetaData` says of the stream.
@@ -50,12 +52,11 @@ pub struct Metadata {
     pub fourcc: [u8; 4],
 }
 
-/// The `onMetaData` script tag; `videocodecid` is the FourCC read as a number, as the
-/// specification says.
-pub fn metadata(meta: &Metadata) -> Vec<u8> {
-    let mut body = Vec::new();
-    amf_string(&mut body, "onMetaData");
-    let entries: [(&str, Amf); 10] = [
+/// The `onMetaData` script data, as a publisher sends it (`@setDataFrame` asks the server to
+/// keep it for players); `videocodecid` is the FourCC read as a number, as the specification
+/// says.
+pub fn metadata(meta: &Metadata) -> Tag {
+    let entries = [
         ("duration", Amf::Number(0.0)),
         ("width", Amf::Number(f64::from(meta.width))),
         ("height", Amf::Number(f64::from(meta.height))),
@@ -68,44 +69,35 @@ pub fn metadata(meta: &Metadata) -> Vec<u8> {
         ("audiosamplerate", Amf::Number(48_000.0)),
         ("audiosamplesize", Amf::Number(16.0)),
         ("stereo", Amf::Boolean(true)),
-        ("encoder", Amf::String("Tally")),
+        ("encoder", Amf::string("Tally")),
     ];
-    body.push(0x08); // ECMA array
-    body.extend_from_slice(&(entries.len() as u32).to_be_bytes());
-    for (key, value) in entries {
-        body.extend_from_slice(&(key.len() as u16).to_be_bytes());
-        body.extend_from_slice(key.as_bytes());
-        match value {
-            Amf::Number(number) => {
-                body.push(0x00);
-                body.extend_from_slice(&number.to_be_bytes());
-            }
-            Amf::Boolean(flag) => body.extend_from_slice(&[0x01, u8::from(flag)]),
-            Amf::String(text) => amf_string(&mut body, text),
-        }
+    let mut body = Vec::new();
+    Amf::string("@setDataFrame").write(&mut body);
+    Amf::string("onMetaData").write(&mut body);
+    Amf::EcmaArray(
+        entries
+            .into_iter()
+            .map(|(key, value)| (key.to_string(), value))
+            .collect(),
+    )
+    .write(&mut body);
+    Tag {
+        kind: TAG_SCRIPT,
+        timestamp_ms: 0,
+        body,
     }
-    body.extend_from_slice(&[0x00, 0x00, 0x09]); // object end
-    tag(TAG_SCRIPT, 0, &body)
-}
-
-enum Amf {
-    Number(f64),
-    Boolean(bool),
-    String(&'static str),
-}
-
-fn amf_string(body: &mut Vec<u8>, text: &str) {
-    body.push(0x02);
-    body.extend_from_slice(&(text.len() as u16).to_be_bytes());
-    body.extend_from_slice(text.as_bytes());
 }
 
 /// The video sequence start: the codec's configuration record (`hvcC` or `av1C` contents).
-pub fn video_sequence_start(fourcc: [u8; 4], config: &[u8]) -> Vec<u8> {
+pub fn video_sequence_start(fourcc: [u8; 4], config: &[u8]) -> Tag {
     let mut body = vec![EX_HEADER | FRAME_KEY << 4 | PACKET_SEQUENCE_START];
     body.extend_from_slice(&fourcc);
     body.extend_from_slice(config);
-    tag(TAG_VIDEO, 0, &body)
+    Tag {
+        kind: TAG_VIDEO,
+        timestamp_ms: 0,
+        body,
+    }
 }
 
 /// One coded picture, decoded at `dts_ms` and shown `cts_ms` later. `data` is as the encoder
@@ -116,7 +108,7 @@ pub fn video_frame(
     dts_ms: u32,
     cts_ms: i32,
     data: &[u8],
-) -> Option<Vec<u8>> {
+) -> Option<Tag> {
     let fourcc = fourcc(codec)?;
     let frame_type = if keyframe { FRAME_KEY } else { FRAME_INTER };
     let mut body = vec![EX_HEADER | frame_type << 4 | PACKET_CODED_FRAMES];
@@ -129,35 +121,33 @@ pub fn video_frame(
         VideoCodec::Av1 => body.extend(av1_without_temporal_delimiters(data)),
         VideoCodec::H264 => return None,
     }
-    Some(tag(TAG_VIDEO, dts_ms, &body))
+    Some(Tag {
+        kind: TAG_VIDEO,
+        timestamp_ms: dts_ms,
+        body,
+    })
 }
 
 /// The AAC sequence header: the AudioSpecificConfig.
-pub fn audio_sequence_header(config: &[u8]) -> Vec<u8> {
+pub fn audio_sequence_header(config: &[u8]) -> Tag {
     let mut body = vec![0xaf, 0x00];
     body.extend_from_slice(config);
-    tag(TAG_AUDIO, 0, &body)
+    Tag {
+        kind: TAG_AUDIO,
+        timestamp_ms: 0,
+        body,
+    }
 }
 
 /// One raw AAC frame.
-pub fn audio_frame(dts_ms: u32, data: &[u8]) -> Vec<u8> {
+pub fn audio_frame(dts_ms: u32, data: &[u8]) -> Tag {
     let mut body = vec![0xaf, 0x01];
     body.extend_from_slice(data);
-    tag(TAG_AUDIO, dts_ms, &body)
-}
-
-/// A tag (header, body) and the PreviousTagSize after it.
-fn tag(kind: u8, timestamp_ms: u32, body: &[u8]) -> Vec<u8> {
-    let size = body.len() as u32;
-    let mut bytes = Vec::with_capacity(body.len() + 15);
-    bytes.push(kind);
-    bytes.extend_from_slice(&size.to_be_bytes()[1..]);
-    bytes.extend_from_slice(&timestamp_ms.to_be_bytes()[1..]);
-    bytes.push((timestamp_ms >> 24) as u8);
-    bytes.extend_from_slice(&[0, 0, 0]); // stream id
-    bytes.extend_from_slice(body);
-    bytes.extend_from_slice(&(size + 11).to_be_bytes());
-    bytes
+    Tag {
+        kind: TAG_AUDIO,
+        timestamp_ms: dts_ms,
+        body,
+    }
 }
 
 /// HEVC NAL units from Annex B (start codes) to 4-byte big-endian lengths, as `hvcC` says
@@ -234,19 +224,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_tag_has_its_size_timestamp_and_trailing_size() {
-        let bytes = tag(TAG_VIDEO, 0x0102_0304, &[0xaa, 0xbb]);
-        assert_eq!(
-            bytes,
-            [9, 0, 0, 2, 0x02, 0x03, 0x04, 0x01, 0, 0, 0, 0xaa, 0xbb, 0, 0, 0, 13]
-        );
-    }
-
-    #[test]
     fn hevc_frames_carry_the_extended_header_fourcc_composition_time_and_lengths() {
         let annex_b = [0, 0, 0, 1, 0x26, 0x01, 0xaf, 0, 0, 1, 0x02, 0x01, 0xbb];
-        let bytes = video_frame(VideoCodec::Hevc, true, 40, 33, &annex_b).unwrap();
-        let body = &bytes[11..bytes.len() - 4];
+        let tag = video_frame(VideoCodec::Hevc, true, 40, 33, &annex_b).unwrap();
+        assert_eq!((tag.kind, tag.timestamp_ms), (TAG_VIDEO, 40));
+        let body = &tag.body;
         assert_eq!(body[0], 0x80 | 0x10 | 1, "extended, keyframe, coded frames");
         assert_eq!(&body[1..5], b"hvc1");
         assert_eq!(&body[5..8], &[0, 0, 33]);
@@ -255,9 +237,9 @@ mod tests {
             &[0, 0, 0, 3, 0x26, 0x01, 0xaf, 0, 0, 0, 3, 0x02, 0x01, 0xbb]
         );
         let inter = video_frame(VideoCodec::Hevc, false, 40, -10, &annex_b).unwrap();
-        assert_eq!(inter[11], 0x80 | 0x20 | 1);
+        assert_eq!(inter.body[0], 0x80 | 0x20 | 1);
         assert_eq!(
-            &inter[16..19],
+            &inter.body[5..8],
             &[0xff, 0xff, 0xf6],
             "a negative offset, 24 bits"
         );
@@ -267,8 +249,9 @@ mod tests {
     fn av1_frames_leave_out_temporal_delimiters_and_have_no_composition_time() {
         // A temporal delimiter (type 2, size 0), then a frame OBU (type 6) of 3 bytes.
         let obus = [0x12, 0x00, 0x32, 0x03, 0xa1, 0xa2, 0xa3];
-        let bytes = video_frame(VideoCodec::Av1, false, 0, 0, &obus).unwrap();
-        let body = &bytes[11..bytes.len() - 4];
+        let body = video_frame(VideoCodec::Av1, false, 0, 0, &obus)
+            .unwrap()
+            .body;
         assert_eq!(&body[1..5], b"av01");
         assert_eq!(&body[5..], &[0x32, 0x03, 0xa1, 0xa2, 0xa3]);
         assert!(video_frame(VideoCodec::H264, true, 0, 0, &obus).is_none());
@@ -276,19 +259,20 @@ mod tests {
 
     #[test]
     fn metadata_names_the_codec_by_its_fourcc() {
-        let bytes = metadata(&Metadata {
+        let tag = metadata(&Metadata {
             width: 1280,
             height: 720,
             fps: 30.0,
             fourcc: *b"av01",
         });
-        assert_eq!(bytes[0], TAG_SCRIPT);
-        let at = bytes
-            .windows(12)
-            .position(|w| w == b"videocodecid")
-            .unwrap();
-        let number = f64::from_be_bytes(bytes[at + 13..at + 21].try_into().unwrap());
-        assert_eq!(number, f64::from(u32::from_be_bytes(*b"av01")));
+        assert_eq!(tag.kind, TAG_SCRIPT);
+        let values = Amf::read_all(&tag.body).unwrap();
+        assert_eq!(values[0].as_str(), Some("@setDataFrame"));
+        assert_eq!(values[1].as_str(), Some("onMetaData"));
+        assert_eq!(
+            values[2].get("videocodecid").and_then(Amf::as_number),
+            Some(f64::from(u32::from_be_bytes(*b"av01")))
+        );
     }
 
     #[test]

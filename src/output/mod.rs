@@ -5,10 +5,12 @@
 //! cut short by a crash or `kill -9` still plays up to its last whole fragment; a clean stop
 //! rewrites it as a regular MP4 with the index at the front. MKV is written as it comes.
 
+pub mod amf;
 pub mod backoff;
 pub mod bitrate;
 pub mod destination;
 pub mod flv;
+pub mod rtmp;
 pub mod send_queue;
 pub mod stream;
 pub mod window;
@@ -18,7 +20,8 @@ pub use bitrate::AdaptiveBitrate;
 pub use destination::{parse_destination, Destination, DestinationError};
 pub use send_queue::QueueSettings;
 pub use stream::{
-    FrameTimes, OutputNotice, OutputState, OutputStats, StreamFailure, StreamOutput, StreamSettings,
+    ConnectionError, FrameTimes, OutputNotice, OutputState, OutputStats, StreamFailure,
+    StreamOutput, StreamSettings,
 };
 pub use window::{OutputWindow, ShowInstant, Verdict};
 
@@ -27,6 +30,23 @@ use crate::base::init_ffmpeg;
 use crate::encode::{EncodedPacket, StreamInfo, StreamKind};
 use ffmpeg_next as ffmpeg;
 use std::path::{Path, PathBuf};
+
+/// Tags HEVC in MP4 `hvc1` (every parameter set in the sample description, where FFmpeg puts
+/// them; in-band ones are not repeated, as x265 runs with global headers), which Apple's
+/// players require; FFmpeg 5.1 writes `hev1` unless the stream's tag says otherwise. The
+/// clean-stop rewrite copies the tag with the rest of the stream's parameters.
+///
+/// ffmpeg-next has no setter for the tag, hence Tally's one unsafe block.
+#[allow(unsafe_code)]
+fn tag_hevc_as_hvc1(stream: &mut ffmpeg::format::stream::StreamMut) {
+    let mut parameters = stream.parameters();
+    // SAFETY: `parameters` points at the AVCodecParameters of a stream that the output context
+    // owns and `stream` borrows mutably, so nothing else reads or writes it meanwhile;
+    // `codec_tag` is a plain integer the muxer reads when it writes the header.
+    unsafe {
+        (*parameters.as_mut_ptr()).codec_tag = u32::from_le_bytes(*b"hvc1");
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordingFormat {
@@ -148,6 +168,9 @@ impl Recorder {
                 .map_err(|e| fail(RecordingProblem::Open(e)))?;
             stream.set_parameters(info.parameters.clone());
             stream.set_time_base(info.time_base);
+            if format == RecordingFormat::Mp4 && info.codec == ffmpeg::codec::Id::HEVC {
+                tag_hevc_as_hvc1(&mut stream);
+            }
         }
         let mut options = ffmpeg::Dictionary::new();
         if format == RecordingFormat::Mp4 {

@@ -8,6 +8,7 @@
 use super::backoff::{Backoff, ReconnectSettings};
 use super::destination::{Destination, Endpoint, Protocol};
 use super::flv;
+use super::rtmp::{PublishOptions, PublishTarget, Publisher, RtmpError};
 use super::send_queue::{QueueSettings, SendQueue};
 use crate::base::init_ffmpeg;
 use crate::base::lock;
@@ -88,17 +89,18 @@ pub enum OutputState {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StreamFailure {
     #[error("closing the stream: {0}")]
-    Close(ffmpeg::Error),
-    #[error("connection to {endpoint} lost: {cause}")]
+    Close(ConnectionError),
+    #[error("connection to {endpoint} lost: {cause}{hint}")]
     Lost {
         /// The destination with its key masked.
         endpoint: String,
-        cause: ffmpeg::Error,
+        cause: ConnectionError,
+        hint: &'static str,
     },
     #[error("cannot connect to {endpoint}: {cause}{hint}")]
     Connect {
         endpoint: String,
-        cause: ffmpeg::Error,
+        cause: ConnectionError,
         hint: &'static str,
     },
     #[error("gave up after {attempts} attempts; last: {last}")]
@@ -106,6 +108,16 @@ pub enum StreamFailure {
         attempts: u32,
         last: Box<StreamFailure>,
     },
+}
+
+/// What went wrong on one connection: in FFmpeg (H.264 over RTMP, SRT) or in Tally's own
+/// RTMP client (enhanced RTMP).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConnectionError {
+    #[error(transparent)]
+    Ffmpeg(#[from] ffmpeg::Error),
+    #[error(transparent)]
+    Rtmp(#[from] RtmpError),
 }
 
 impl std::fmt::Display for OutputState {
@@ -452,6 +464,7 @@ impl Writer {
                         }
                         Err(error) => StreamFailure::Lost {
                             endpoint: endpoint.masked().to_string(),
+                            hint: lost_hint(&error, connection.enhanced),
                             cause: error,
                         },
                     }
@@ -545,7 +558,7 @@ impl Writer {
         }
     }
 
-    fn send(&self, connection: &mut Connection) -> Result<SendEnd, ffmpeg::Error> {
+    fn send(&self, connection: &mut Connection) -> Result<SendEnd, ConnectionError> {
         loop {
             let packet = {
                 let mut state = self.shared.lock();
@@ -576,6 +589,9 @@ impl Writer {
 }
 
 /// What to check when a connection fails; FFmpeg's own reasons are often generic.
+/// The codecs Tally announces in an enhanced RTMP `connect`: those it can send.
+const ENHANCED_FOURCCS: [[u8; 4]; 2] = [*b"av01", *b"hvc1"];
+
 /// The codec's configuration record (the contents of MP4's `hvcC` or `av1C` box), made by
 /// FFmpeg's MP4 muxer from the encoder's headers: it writes the sample description at once
 /// for a fragmented file, so a header-only file in the temporary folder holds it.
@@ -639,11 +655,40 @@ fn connect_hint(endpoint: &Endpoint) -> &'static str {
     }
 }
 
-/// One connection to an ingest: an FFmpeg muxer writing to the network, or, for HEVC and AV1
-/// over RTMP, FLV tags Tally writes itself (see [`super::flv`]) handed to FFmpeg's RTMP client
-/// through its raw-data muxer.
+/// A server that does not take HEVC or AV1 over RTMP closes the connection once the frames
+/// come; the one error it leaves says nothing about the codec.
+fn lost_hint(error: &ConnectionError, enhanced: Option<VideoCodec>) -> &'static str {
+    let closed = matches!(
+        error,
+        ConnectionError::Rtmp(RtmpError::Closed { .. } | RtmpError::Io { .. })
+    );
+    match enhanced {
+        Some(VideoCodec::Hevc) if closed => {
+            " (HEVC goes as enhanced RTMP: a server that does not take it closes the \
+             connection; node-media-server 4, FFmpeg 6.1 or later and YouTube take it, \
+             nginx-rtmp does not)"
+        }
+        Some(VideoCodec::Av1) if closed => {
+            " (AV1 goes as enhanced RTMP: a server that does not take it closes the \
+             connection; node-media-server 4, FFmpeg 6.1 or later and YouTube take it, \
+             nginx-rtmp does not)"
+        }
+        _ => "",
+    }
+}
+
+/// Where a connection's packets go.
+enum Sink {
+    /// An FFmpeg muxer writing to the network.
+    Ffmpeg(ffmpeg::format::context::Output),
+    /// HEVC or AV1 over RTMP: FLV tags Tally writes (see [`super::flv`]), sent by Tally's own
+    /// RTMP client (see [`super::rtmp`]).
+    Enhanced(Publisher),
+}
+
+/// One connection to an ingest.
 struct Connection {
-    context: ffmpeg::format::context::Output,
+    sink: Sink,
     /// `Some` (the codec) when this connection writes enhanced FLV itself.
     enhanced: Option<VideoCodec>,
     time_bases: [ffmpeg::Rational; 2],
@@ -660,7 +705,12 @@ impl Connection {
         streams: &[StreamInfo; 2],
         settings: &StreamSettings,
         offset_seconds: Option<f64>,
-    ) -> Result<Self, ffmpeg::Error> {
+    ) -> Result<Self, ConnectionError> {
+        let codec = VideoCodec::from_ffmpeg_id(streams[0].codec).unwrap_or_default();
+        let muxer = endpoint.protocol.muxer(codec);
+        if muxer == "flv" && codec != VideoCodec::H264 {
+            return Self::open_enhanced(endpoint, streams, settings, codec, offset_seconds);
+        }
         let io_timeout = settings.io_timeout;
         let mut options = ffmpeg::Dictionary::new();
         if endpoint.protocol == Protocol::Rtmps {
@@ -679,11 +729,6 @@ impl Connection {
             // Keep the kernel's send buffer small: autotuned, it grows to megabytes and hides
             // a slow link from the send queue for many seconds, so drops come far too late.
             options.set("send_buffer_size", "262144");
-        }
-        let codec = VideoCodec::from_ffmpeg_id(streams[0].codec).unwrap_or_default();
-        let muxer = endpoint.protocol.muxer(codec);
-        if muxer == "flv" && codec != VideoCodec::H264 {
-            return Self::open_enhanced(endpoint, streams, options, codec, offset_seconds);
         }
         let mut context = ffmpeg::format::output_as_with(endpoint.url(), muxer, options)?;
         for info in streams {
@@ -707,61 +752,54 @@ impl Connection {
         };
         let time_bases = [time_base(0), time_base(1)];
         Ok(Self {
-            context,
+            sink: Sink::Ffmpeg(context),
             enhanced: None,
             time_bases,
             offset_seconds,
         })
     }
 
-    /// HEVC or AV1 over RTMP: FFmpeg's RTMP client fed with enhanced FLV written here; the
-    /// file header, metadata and both sequence headers go first, in one write.
+    /// HEVC or AV1 over RTMP: Tally's RTMP client announces the codec in `connect`, then
+    /// sends the metadata and both sequence headers before the first frame.
     fn open_enhanced(
         endpoint: &Endpoint,
         streams: &[StreamInfo; 2],
-        options: ffmpeg::Dictionary,
+        settings: &StreamSettings,
         codec: VideoCodec,
         offset_seconds: Option<f64>,
-    ) -> Result<Self, ffmpeg::Error> {
+    ) -> Result<Self, ConnectionError> {
         let fourcc = flv::fourcc(codec).ok_or(ffmpeg::Error::InvalidData)?;
         let config = configuration_record(&streams[0], codec)?;
-        let mut context = ffmpeg::format::output_as_with(endpoint.url(), "data", options)?;
-        context.add_stream(ffmpeg::encoder::find(ffmpeg::codec::Id::None))?;
-        context.write_header()?;
+        let target = PublishTarget::from_endpoint(endpoint).ok_or(ffmpeg::Error::InvalidData)?;
+        let options = PublishOptions {
+            io_timeout: settings.io_timeout,
+            tls_ca_file: settings.tls_ca_file.clone(),
+            fourcc_list: ENHANCED_FOURCCS.to_vec(),
+        };
+        let mut publisher = Publisher::connect(&target, &options)?;
         let picture = streams[0].picture.unwrap_or(PictureShape {
             width: 0,
             height: 0,
             fps: 0.0,
         });
-        let mut start = flv::file_header();
-        start.extend(flv::metadata(&flv::Metadata {
+        publisher.send(&flv::metadata(&flv::Metadata {
             width: picture.width,
             height: picture.height,
             fps: picture.fps,
             fourcc,
-        }));
-        start.extend(flv::video_sequence_start(fourcc, &config));
-        start.extend(flv::audio_sequence_header(&flv::AAC_LC_48K_STEREO_CONFIG));
-        let mut connection = Self {
-            context,
+        }))?;
+        publisher.send(&flv::video_sequence_start(fourcc, &config))?;
+        publisher.send(&flv::audio_sequence_header(&flv::AAC_LC_48K_STEREO_CONFIG))?;
+        Ok(Self {
+            sink: Sink::Enhanced(publisher),
             enhanced: Some(codec),
             time_bases: [ffmpeg::Rational::new(1, 1000); 2],
             offset_seconds,
-        };
-        connection.write_bytes(&start)?;
-        Ok(connection)
-    }
-
-    /// Hands FLV bytes to the RTMP client (enhanced connections).
-    fn write_bytes(&mut self, bytes: &[u8]) -> Result<(), ffmpeg::Error> {
-        let mut packet = ffmpeg::Packet::copy(bytes);
-        packet.set_stream(0);
-        packet.write(&mut self.context)?;
-        Ok(())
+        })
     }
 
     /// Writes one packet; returns its size.
-    fn write(&mut self, encoded: &EncodedPacket) -> Result<usize, ffmpeg::Error> {
+    fn write(&mut self, encoded: &EncodedPacket) -> Result<usize, ConnectionError> {
         let index = match encoded.kind {
             StreamKind::Video => 0,
             StreamKind::Audio => 1,
@@ -782,28 +820,35 @@ impl Connection {
         packet.rescale_ts(encoded.time_base, self.time_bases[index]);
         packet.set_position(-1);
         let size = packet.size();
-        if let Some(codec) = self.enhanced {
-            // Milliseconds, as FLV counts (the time bases are 1/1000 here).
-            let dts = packet.dts().or(packet.pts()).unwrap_or(0).max(0);
-            let pts = packet.pts().unwrap_or(dts);
-            let dts_ms = u32::try_from(dts).unwrap_or(u32::MAX);
-            let data = packet.data().unwrap_or(&[]);
-            let tag = match encoded.kind {
-                StreamKind::Video => {
-                    let cts_ms = i32::try_from(pts - dts).unwrap_or(0);
-                    flv::video_frame(codec, encoded.is_keyframe(), dts_ms, cts_ms, data)
-                        .ok_or(ffmpeg::Error::InvalidData)?
-                }
-                StreamKind::Audio => flv::audio_frame(dts_ms, data),
-            };
-            self.write_bytes(&tag)?;
-            return Ok(size);
-        }
-        packet.write_interleaved(&mut self.context)?;
+        let context = match &mut self.sink {
+            Sink::Ffmpeg(context) => context,
+            Sink::Enhanced(publisher) => {
+                let codec = self.enhanced.unwrap_or_default();
+                // Milliseconds, as FLV counts (the time bases are 1/1000 here).
+                let dts = packet.dts().or(packet.pts()).unwrap_or(0).max(0);
+                let pts = packet.pts().unwrap_or(dts);
+                let dts_ms = u32::try_from(dts).unwrap_or(u32::MAX);
+                let data = packet.data().unwrap_or(&[]);
+                let tag = match encoded.kind {
+                    StreamKind::Video => {
+                        let cts_ms = i32::try_from(pts - dts).unwrap_or(0);
+                        flv::video_frame(codec, encoded.is_keyframe(), dts_ms, cts_ms, data)
+                            .ok_or(ffmpeg::Error::InvalidData)?
+                    }
+                    StreamKind::Audio => flv::audio_frame(dts_ms, data),
+                };
+                publisher.send(&tag)?;
+                return Ok(size);
+            }
+        };
+        packet.write_interleaved(context)?;
         Ok(size)
     }
 
-    fn close(mut self) -> Result<(), ffmpeg::Error> {
-        self.context.write_trailer()
+    fn close(self) -> Result<(), ConnectionError> {
+        match self.sink {
+            Sink::Ffmpeg(mut context) => Ok(context.write_trailer()?),
+            Sink::Enhanced(publisher) => Ok(publisher.close()?),
+        }
     }
 }
