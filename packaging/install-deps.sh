@@ -81,4 +81,6 @@ pip_venv tests/remote obsws-python 1.8.0 "for the remote-control tests"
 # Enhanced RTMP (HEVC, AV1) is checked by a newer FFmpeg than Debian's 5.1, which cannot demux
 # it: FFmpeg 7.0 as imageio-ffmpeg ships it on PyPI, pinned, in its own virtual environment.
 pip_venv tests/ffmpeg7 imageio-ffmpeg 0.6.0 "(FFmpeg 7.0) for the enhanced RTMP tests"
+# HLS playlists are read back by a parser that is not Tally's: m3u8 from PyPI.
+pip_venv tests/hls m3u8 6.0.0 "(an HLS playlist parser) for the HLS tests"
 echo "install-deps: all dependencies present"

@@ -10,8 +10,8 @@ use tally::control::{Controller, Received, Request, Settings, Subscription};
 use tally::encode::{AudioSettings, RateControl, VideoCodec, VideoEncoderKind, VideoSettings};
 use tally::engine::{EngineConfig, Event, RecordingConfig, Summary};
 use tally::output::{
-    parse_destination, Destination, OutputState, OutputStats, QueueSettings, ReconnectSettings,
-    RecordingFormat, StreamSettings,
+    parse_destination, Destination, Endpoint, HlsServer, HlsSettings, OutputState, OutputStats,
+    QueueSettings, ReconnectSettings, RecordingFormat, StreamSettings,
 };
 use tally::remote::{RemoteConfig, RemoteServer};
 use tally::scene::{self, Collection};
@@ -218,6 +218,20 @@ struct StreamArgs {
     /// A TOML file of destinations (`[[destination]]` with `url` and optional `backup`).
     #[arg(long, value_name = "FILE")]
     destinations: Option<PathBuf>,
+    /// Write HLS (CMAF segments, media and master playlists) into this folder.
+    #[arg(long, value_name = "DIR")]
+    hls_dir: Option<PathBuf>,
+    /// Serve the HLS over HTTP at http://ADDRESS/live/master.m3u8 (into a temporary folder
+    /// unless --hls-dir is given). Loopback (127.0.0.1:8088) keeps it on this computer.
+    #[arg(long, value_name = "ADDRESS")]
+    hls_serve: Option<std::net::SocketAddr>,
+    /// The HLS segment length; segments are cut on keyframes, so make it a multiple of
+    /// --keyframe-interval.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    hls_segment: Duration,
+    /// Segments the HLS media playlist lists; older ones are deleted.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    hls_window: u32,
     /// Also record to this file (.mp4 or .mkv), from the same encode.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
@@ -711,8 +725,8 @@ fn destinations(args: &StreamArgs) -> Result<Vec<Destination>> {
             });
         }
     }
-    if written.is_empty() {
-        bail!("nowhere to stream: give --to URL (or --destinations FILE)");
+    if written.is_empty() && args.hls_dir.is_none() && args.hls_serve.is_none() {
+        bail!("nowhere to stream: give --to URL (or --destinations FILE, --hls-dir, --hls-serve)");
     }
     written
         .iter()
@@ -723,8 +737,75 @@ fn destinations(args: &StreamArgs) -> Result<Vec<Destination>> {
         .collect()
 }
 
+/// The folder HLS goes to: `--hls-dir` (made if missing; one that already holds a stream is
+/// replaced only with --overwrite), or, for `--hls-serve` alone, a fresh temporary folder
+/// that is removed afterwards.
+struct HlsFolder {
+    path: PathBuf,
+    temporary: bool,
+}
+
+impl HlsFolder {
+    fn prepare(args: &StreamArgs) -> Result<Option<Self>> {
+        let Some(path) = args.hls_dir.clone() else {
+            if args.hls_serve.is_none() {
+                return Ok(None);
+            }
+            let path = std::env::temp_dir().join(format!("tally-hls-{}", std::process::id()));
+            std::fs::create_dir_all(&path)
+                .with_context(|| format!("cannot make the HLS folder {}", path.display()))?;
+            return Ok(Some(Self {
+                path,
+                temporary: true,
+            }));
+        };
+        if path.exists() && !path.is_dir() {
+            bail!("--hls-dir {} is not a folder", path.display());
+        }
+        let playlist = path.join(tally::output::destination::HLS_MEDIA_PLAYLIST);
+        if playlist.exists() && !args.overwrite.overwrite {
+            bail!(
+                "{} already holds an HLS stream ({}); --overwrite replaces it",
+                path.display(),
+                playlist.display()
+            );
+        }
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot make the HLS folder {}", path.display()))?;
+        Ok(Some(Self {
+            path,
+            temporary: false,
+        }))
+    }
+}
+
+impl Drop for HlsFolder {
+    fn drop(&mut self) {
+        if self.temporary {
+            if let Err(error) = std::fs::remove_dir_all(&self.path) {
+                eprintln!("cannot remove {}: {error}", self.path.display());
+            }
+        }
+    }
+}
+
 fn stream(args: &StreamArgs) -> Result<()> {
-    let streams = destinations(args)?;
+    let mut streams = destinations(args)?;
+    let hls_folder = HlsFolder::prepare(args)?;
+    if let Some(folder) = &hls_folder {
+        streams.push(Destination {
+            primary: Endpoint::hls_folder(&folder.path),
+            backup: None,
+        });
+    }
+    let hls_server = match (args.hls_serve, &hls_folder) {
+        (Some(address), Some(folder)) => {
+            let server = HlsServer::start(address, folder.path.clone())?;
+            eprintln!("HLS: {}", server.master_url());
+            Some(server)
+        }
+        _ => None,
+    };
     let video = video_settings(&args.encoding)?;
     let recording = args.record.as_deref().map(recording_config).transpose()?;
     if let Some(ca_file) = &args.tls_ca_file {
@@ -768,17 +849,25 @@ fn stream(args: &StreamArgs) -> Result<()> {
             },
             tls_ca_file: args.tls_ca_file.clone(),
             adaptive_bitrate: args.adaptive_bitrate,
+            hls: HlsSettings {
+                segment: args.hls_segment,
+                window: args.hls_window,
+            },
             ..StreamSettings::default()
         },
     };
     let (settings, _) = load_settings();
-    run_engine(Run {
+    let ran = run_engine(Run {
         recording: args.record.as_deref(),
         remote: args.control.remote(&settings),
         settings,
         file: Some(args.scene_file.clone()),
         ..Run::new(collection, config, args.encoding.quiet)
-    })
+    });
+    if let Some(server) = hls_server {
+        server.stop()?;
+    }
+    ran
 }
 
 fn serve(args: &ServeArgs) -> Result<()> {

@@ -1136,3 +1136,223 @@ fn enhanced_rtmp_announces_its_codecs_in_connect_as_a_real_server_parser_reads_i
     assert!(keyframes >= 2, "one a second: {lines:?}");
     assert!(packets["audio"].as_u64().unwrap() >= 90, "{lines:?}");
 }
+
+/// An HTTP GET on loopback: the status code and the body, or `None` while nothing answers.
+fn http_get(address: std::net::SocketAddr, path: &str) -> Option<(u16, Vec<u8>)> {
+    let mut connection = TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
+    connection
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(connection, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n").ok()?;
+    let mut response = Vec::new();
+    connection.read_to_end(&mut response).ok()?;
+    let head_end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&response[..head_end]).to_string();
+    let code = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, response[head_end + 4..].to_vec()))
+}
+
+/// The HLS playlists as the m3u8 package (PyPI, installed by packaging/install-deps.sh) reads
+/// them: the master's variants and each media playlist.
+fn read_playlists(master: &str) -> serde_json::Value {
+    let python = common::repo_root().join("tests/hls/.venv/bin/python");
+    assert!(
+        python.exists(),
+        "the m3u8 parser is not installed: {}",
+        common::INSTALL_HINT
+    );
+    let output = std::process::Command::new(python)
+        .arg(common::repo_root().join("tests/hls/read_playlists.py"))
+        .arg(master)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Decodes an HLS media playlist from its first listed segment with FFmpeg: (video frames,
+/// errors). A playlist without an end (live, or cut short by a crash) is read again only a
+/// few times, where FFmpeg's default would wait for new segments for a thousand reloads.
+/// `frames` stops it early: a live stream's server stops with the stream, before a player
+/// that follows in real time has the last segments.
+fn decode_hls(playlist: &str, frames: Option<u64>) -> (u64, String) {
+    let mut command = tool("ffmpeg");
+    command
+        .args(["-v", "error", "-m3u8_hold_counters", "2"])
+        .args(["-live_start_index", "0", "-i", playlist, "-map", "0:v:0"]);
+    if let Some(frames) = frames {
+        command.args(["-frames:v", &frames.to_string()]);
+    }
+    let output = command.args(["-f", "framecrc", "-"]).output().unwrap();
+    let frames = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| line.starts_with("0,"))
+        .count() as u64;
+    let mut errors = String::from_utf8_lossy(&output.stderr).to_string();
+    if !output.status.success() {
+        errors.push_str(&format!("\nffmpeg exited with {}", output.status));
+    }
+    (frames, errors)
+}
+
+fn segment_files(folder: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|name| name.starts_with("segment-"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn hls_is_served_over_http_follows_the_spec_and_decodes_through_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let folder = dir.path().join("hls");
+    let address: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut publisher = tally()
+        .arg("stream")
+        .arg(&scene)
+        .arg("--hls-dir")
+        .arg(&folder)
+        .arg("--hls-serve")
+        .arg(address.to_string())
+        .args(["--duration", "9s", "--keyframe-interval", "1"])
+        .args(["--hls-segment", "1s", "--hls-window", "3", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let master = format!("http://{address}/live/master.m3u8");
+    // Live: the window has moved on once segment 4 is listed.
+    common::wait_until(
+        "four segments in the served playlist",
+        Duration::from_secs(20),
+        || {
+            http_get(address, "/live/media.m3u8").is_some_and(|(code, body)| {
+                code == 200 && String::from_utf8_lossy(&body).contains("segment-000004.m4s")
+            })
+        },
+    );
+    let live = read_playlists(&master);
+    assert_eq!(live["variants"].as_array().unwrap().len(), 1, "{live}");
+    let variant = &live["variants"][0];
+    assert_eq!(variant["resolution"], serde_json::json!([640, 360]));
+    let codecs = variant["codecs"].as_str().unwrap();
+    assert!(
+        codecs.starts_with("avc1.") && codecs.contains("mp4a.40.2"),
+        "{codecs}"
+    );
+    assert!(variant["bandwidth"].as_u64().unwrap() > 2_000_000, "{live}");
+    let media = &live["media"][0];
+    assert_eq!(media["target_duration"], 1, "{media}");
+    assert_eq!(media["independent_segments"], true);
+    assert_eq!(media["init"], serde_json::json!(["init.mp4"]));
+    assert_eq!(media["endlist"], false, "still live: {media}");
+    assert!(media["media_sequence"].as_u64().unwrap() >= 2, "{media}");
+    let segments = media["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), 3, "the window: {media}");
+    for segment in segments {
+        assert_eq!(segment["duration"].as_f64().unwrap(), 1.0, "{media}");
+        let uri = segment["uri"].as_str().unwrap();
+        let (code, body) = http_get(address, &format!("/live/{uri}")).unwrap();
+        assert_eq!(code, 200, "{uri}");
+        assert!(!body.is_empty(), "{uri}");
+    }
+    // What the playlist no longer lists has gone from the server and from the disk, but one
+    // segment back, kept for players still fetching it.
+    let first_listed = media["media_sequence"].as_u64().unwrap();
+    let gone = format!("segment-{:06}.m4s", first_listed - 2);
+    assert_eq!(http_get(address, &format!("/live/{gone}")).unwrap().0, 404);
+    assert!(!folder.join(&gone).exists());
+    assert_eq!(http_get(address, "/live/../secret.m3u8").unwrap().0, 404);
+    // FFmpeg plays the live stream through HTTP, from the oldest segment listed to the end.
+    let media_url = format!("http://{address}/live/media.m3u8");
+    // (ffprobe lists the stream once in its program and once on its own.)
+    let probed = probe(
+        Path::new(&media_url),
+        "v:0",
+        "stream=codec_name,width,height",
+        false,
+    );
+    assert!(
+        !probed.is_empty() && probed.iter().all(|line| line == "h264,640,360"),
+        "{probed:?}"
+    );
+    let (frames, errors) = decode_hls(&media_url, Some(90));
+    assert_eq!(errors, "");
+    assert_eq!(frames, 90, "through HTTP");
+    let status = publisher.wait().unwrap();
+    let mut said = String::new();
+    publisher
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert!(status.success(), "{said}");
+    assert!(said.contains(&master), "the URL is printed: {said}");
+    // At the end the playlist says so, and the folder holds the window and no more.
+    let ended = read_playlists(folder.join("master.m3u8").to_str().unwrap());
+    assert_eq!(ended["media"][0]["endlist"], true, "{ended}");
+    assert!(
+        segment_files(&folder).len() <= 4,
+        "{:?}",
+        segment_files(&folder)
+    );
+    assert!(
+        http_get(address, "/live/master.m3u8").is_none(),
+        "the server stopped"
+    );
+}
+
+#[test]
+fn hls_killed_mid_stream_leaves_a_playable_playlist_and_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let folder = dir.path().join("hls");
+    let mut publisher = tally()
+        .arg("stream")
+        .arg(&scene)
+        .arg("--hls-dir")
+        .arg(&folder)
+        .args(["--duration", "60s", "--keyframe-interval", "1"])
+        .args(["--hls-segment", "1s", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let playlist = folder.join("media.m3u8");
+    common::wait_until("three segments listed", Duration::from_secs(20), || {
+        std::fs::read_to_string(&playlist).is_ok_and(|text| text.contains("segment-000002.m4s"))
+    });
+    publisher.kill().unwrap();
+    publisher.wait().unwrap();
+    let read = read_playlists(folder.join("master.m3u8").to_str().unwrap());
+    let media = &read["media"][0];
+    assert_eq!(media["endlist"], false, "{media}");
+    for segment in media["segments"].as_array().unwrap() {
+        let uri = segment["uri"].as_str().unwrap();
+        assert!(folder.join(uri).exists(), "{uri} is listed but missing");
+    }
+    let (frames, errors) = decode_hls(playlist.to_str().unwrap(), None);
+    assert_eq!(errors, "");
+    assert!(frames >= 90, "{frames} frames");
+
+    // A second stream into the same folder would overwrite the first: refused.
+    let (ok, text) = stream(&[
+        scene.to_str().unwrap(),
+        "--hls-dir",
+        folder.to_str().unwrap(),
+        "--duration",
+        "1s",
+    ]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("already holds an HLS stream"), "{text}");
+    assert!(text.contains("--overwrite"), "{text}");
+}

@@ -1,5 +1,6 @@
 //! Where a stream goes: validated RTMP(S) and SRT URLs, keys taken from the environment so
-//! they stay out of shell history, and a masked form that is safe to print.
+//! they stay out of shell history, and a masked form that is safe to print; or a folder that
+//! HLS is written to.
 
 use crate::encode::VideoCodec;
 use std::fmt;
@@ -9,7 +10,13 @@ pub enum Protocol {
     Rtmp,
     Rtmps,
     Srt,
+    /// HLS with CMAF (fragmented MP4) segments, written to a folder by FFmpeg's HLS muxer.
+    Hls,
 }
+
+/// The files of an HLS folder that players ask for first.
+pub const HLS_MASTER_PLAYLIST: &str = "master.m3u8";
+pub const HLS_MEDIA_PLAYLIST: &str = "media.m3u8";
 
 impl Protocol {
     /// The FFmpeg muxer this protocol carries `codec` in: FLV over RTMP (HEVC and AV1 as
@@ -21,6 +28,7 @@ impl Protocol {
             (Protocol::Rtmp | Protocol::Rtmps, _) => "flv",
             (Protocol::Srt, VideoCodec::Av1) => "matroska",
             (Protocol::Srt, VideoCodec::H264 | VideoCodec::Hevc) => "mpegts",
+            (Protocol::Hls, _) => "hls",
         }
     }
 }
@@ -46,6 +54,17 @@ impl PartialEq for Endpoint {
 impl Eq for Endpoint {}
 
 impl Endpoint {
+    /// HLS written to `folder` (its media playlist is what FFmpeg opens).
+    pub fn hls_folder(folder: &std::path::Path) -> Self {
+        let shown = folder.display().to_string();
+        Self {
+            protocol: Protocol::Hls,
+            url: folder.join(HLS_MEDIA_PLAYLIST).display().to_string(),
+            masked: format!("HLS in {shown}"),
+            written: shown,
+        }
+    }
+
     /// As it was written (environment variables unexpanded): what a saved file holds.
     pub fn written(&self) -> &str {
         &self.written
@@ -169,6 +188,9 @@ fn parse_expanded(text: &str) -> Result<Endpoint, DestinationError> {
                 written: String::new(),
             })
         }
+        Protocol::Hls => Err(malformed(
+            "HLS is written to a folder (--hls-dir), not sent to a URL",
+        )),
         Protocol::Srt => {
             if !authority.contains(':') {
                 return Err(malformed("SRT needs a port: srt://host:port"));

@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod bitrate;
 pub mod destination;
 pub mod flv;
+pub mod hls_server;
 pub mod rtmp;
 pub mod send_queue;
 pub mod stream;
@@ -17,11 +18,12 @@ pub mod window;
 
 pub use backoff::ReconnectSettings;
 pub use bitrate::AdaptiveBitrate;
-pub use destination::{parse_destination, Destination, DestinationError};
+pub use destination::{parse_destination, Destination, DestinationError, Endpoint};
+pub use hls_server::{HlsServer, HlsServerError};
 pub use send_queue::QueueSettings;
 pub use stream::{
-    ConnectionError, FrameTimes, OutputNotice, OutputState, OutputStats, StreamFailure,
-    StreamOutput, StreamSettings,
+    ConnectionError, FrameTimes, HlsSettings, OutputNotice, OutputState, OutputStats,
+    StreamFailure, StreamOutput, StreamSettings,
 };
 pub use window::{OutputWindow, ShowInstant, Verdict};
 

@@ -39,7 +39,7 @@ impl PublishTarget {
         let tls = match endpoint.protocol {
             Protocol::Rtmp => false,
             Protocol::Rtmps => true,
-            Protocol::Srt => return None,
+            Protocol::Srt | Protocol::Hls => return None,
         };
         let (scheme, rest) = endpoint.url().split_once("://")?;
         let (authority, path) = rest.split_at(rest.find('/')?);

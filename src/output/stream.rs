@@ -62,6 +62,26 @@ pub struct StreamSettings {
     /// Lower the encoder's bitrate to what a congested link carries, instead of only dropping
     /// frames (the encoder is shared, so the recording gets the lower bitrate too).
     pub adaptive_bitrate: bool,
+    pub hls: HlsSettings,
+}
+
+/// How HLS outputs cut and keep their segments.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HlsSettings {
+    /// The length a segment aims at; each is cut at the first keyframe after it, so with
+    /// keyframes every `segment` seconds every segment is this long.
+    pub segment: Duration,
+    /// Segments the media playlist lists; older ones are removed from disk.
+    pub window: u32,
+}
+
+impl Default for HlsSettings {
+    fn default() -> Self {
+        Self {
+            segment: Duration::from_secs(2),
+            window: 6,
+        }
+    }
 }
 
 impl Default for StreamSettings {
@@ -72,6 +92,7 @@ impl Default for StreamSettings {
             io_timeout: Duration::from_secs(5),
             tls_ca_file: None,
             adaptive_bitrate: false,
+            hls: HlsSettings::default(),
         }
     }
 }
@@ -589,6 +610,31 @@ impl Writer {
 }
 
 /// What to check when a connection fails; FFmpeg's own reasons are often generic.
+/// FFmpeg's HLS muxer, as Tally writes HLS: CMAF segments (fragmented MP4) after one
+/// initialisation file, a sliding window of segments with the older ones deleted, every file
+/// written under a temporary name and renamed when whole (so a crash leaves a playlist whose
+/// segments are all there), and a master playlist beside the media playlist.
+fn hls_options(endpoint: &Endpoint, hls: &HlsSettings) -> ffmpeg::Dictionary<'static> {
+    let folder = std::path::Path::new(endpoint.url())
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    let mut options = ffmpeg::Dictionary::new();
+    options.set("hls_segment_type", "fmp4");
+    options.set("hls_fmp4_init_filename", "init.mp4");
+    options.set(
+        "hls_segment_filename",
+        &folder.join("segment-%06d.m4s").display().to_string(),
+    );
+    options.set("hls_time", &format!("{:.3}", hls.segment.as_secs_f64()));
+    options.set("hls_list_size", &hls.window.max(1).to_string());
+    options.set(
+        "hls_flags",
+        "delete_segments+independent_segments+temp_file+program_date_time",
+    );
+    options.set("master_pl_name", super::destination::HLS_MASTER_PLAYLIST);
+    options
+}
+
 /// The codecs Tally announces in an enhanced RTMP `connect`: those it can send.
 const ENHANCED_FOURCCS: [[u8; 4]; 2] = [*b"av01", *b"hvc1"];
 
@@ -647,6 +693,7 @@ fn connect_hint(endpoint: &Endpoint) -> &'static str {
         Protocol::Rtmp => {
             " (check the server address and port, and the application name and stream key)"
         }
+        Protocol::Hls => " (check that the folder can be written to and that the disk has room)",
         Protocol::Rtmps => {
             " (check the server address and port, the application name and stream key, and that \
              the server's TLS certificate is valid for its name: --tls-ca-file adds a private \
@@ -725,7 +772,7 @@ impl Connection {
         options.set("rw_timeout", &timeout_micros);
         if endpoint.protocol == Protocol::Srt {
             options.set("connect_timeout", &io_timeout.as_millis().to_string());
-        } else {
+        } else if endpoint.protocol != Protocol::Hls {
             // Keep the kernel's send buffer small: autotuned, it grows to megabytes and hides
             // a slow link from the send queue for many seconds, so drops come far too late.
             options.set("send_buffer_size", "262144");
@@ -742,6 +789,7 @@ impl Connection {
             "flv" => header_options.set("flvflags", "no_duration_filesize"),
             // Matroska sends a cluster when it closes: short ones keep the delay down.
             "matroska" => header_options.set("cluster_time_limit", "200"),
+            "hls" => header_options = hls_options(endpoint, &settings.hls),
             _ => {}
         }
         context.write_header_with(header_options)?;

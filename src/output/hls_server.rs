@@ -1,0 +1,345 @@
+//! Tally's own HTTP server for an HLS folder: what a studio monitor, a browser with hls.js or
+//! ffplay on the LAN plays from, at `http://ADDRESS/live/master.m3u8`. It serves the playlists,
+//! the initialisation file and the segments the HLS output writes (GET and HEAD, nothing
+//! else: no listings, no other paths, no files FFmpeg is still writing), and binds to
+//! loopback unless told otherwise.
+//!
+//! One thread accepts; each request gets a thread of its own, up to [`MAX_CONNECTIONS`] at
+//! once (more are answered 503 at once), so a slow player holds up nobody else.
+
+use crate::base::lock;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// The path the folder is served under.
+pub const HLS_PATH_PREFIX: &str = "/live/";
+/// Requests served at once.
+pub const MAX_CONNECTIONS: usize = 64;
+/// A client that sends nothing (or takes nothing) for this long is dropped.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request's head (request line and headers) longer than this is refused.
+const MAX_REQUEST_HEAD: u64 = 8 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HlsServerError {
+    #[error("cannot serve HLS on {address}: {cause} (is another program using that port?)")]
+    Bind {
+        address: SocketAddr,
+        cause: std::io::Error,
+    },
+    #[error("cannot start the HLS server's thread: {0}")]
+    Spawn(std::io::Error),
+    #[error("the HLS server's thread panicked")]
+    Panicked,
+}
+
+pub struct HlsServer {
+    address: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    /// The last thing that went wrong in the accept loop, for [`HlsServer::stop`] to report.
+    problem: Arc<Mutex<Option<String>>>,
+}
+
+impl HlsServer {
+    /// Listens on `address` (port 0 picks a free one) and serves `folder` under `/live/`.
+    pub fn start(address: SocketAddr, folder: PathBuf) -> Result<Self, HlsServerError> {
+        let listener =
+            TcpListener::bind(address).map_err(|cause| HlsServerError::Bind { address, cause })?;
+        let address = listener
+            .local_addr()
+            .map_err(|cause| HlsServerError::Bind { address, cause })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let problem = Arc::new(Mutex::new(None));
+        let thread = std::thread::Builder::new()
+            .name("hls-server".into())
+            .spawn({
+                let (stop, problem) = (stop.clone(), problem.clone());
+                move || accept_loop(&listener, &folder, &stop, &problem)
+            })
+            .map_err(HlsServerError::Spawn)?;
+        Ok(Self {
+            address,
+            stop,
+            thread: Some(thread),
+            problem,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The master playlist's URL.
+    pub fn master_url(&self) -> String {
+        format!(
+            "http://{}{HLS_PATH_PREFIX}{}",
+            self.address,
+            super::destination::HLS_MASTER_PLAYLIST
+        )
+    }
+
+    /// Stops accepting and waits for the accept loop to end (requests in flight finish on
+    /// their own threads).
+    pub fn stop(mut self) -> Result<(), HlsServerError> {
+        self.shut_down()
+    }
+
+    fn shut_down(&mut self) -> Result<(), HlsServerError> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        self.stop.store(true, Ordering::SeqCst);
+        // The accept loop blocks in accept(): a connection of our own wakes it to see the flag.
+        if let Err(error) = TcpStream::connect_timeout(&self.address, Duration::from_secs(1)) {
+            tracing::debug!("waking the HLS server: {error}");
+        }
+        thread.join().map_err(|_| HlsServerError::Panicked)?;
+        if let Some(problem) = lock(&self.problem).take() {
+            tracing::warn!("the HLS server: {problem}");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for HlsServer {
+    fn drop(&mut self) {
+        if let Err(error) = self.shut_down() {
+            tracing::warn!("{error}");
+        }
+    }
+}
+
+fn accept_loop(
+    listener: &TcpListener,
+    folder: &Path,
+    stop: &AtomicBool,
+    problem: &Mutex<Option<String>>,
+) {
+    let active = Arc::new(AtomicUsize::new(0));
+    for connection in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut connection = match connection {
+            Ok(connection) => connection,
+            Err(error) => {
+                // Out of file descriptors and the like: the next accept may work.
+                *lock(problem) = Some(format!("accepting a connection: {error}"));
+                continue;
+            }
+        };
+        if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            active.fetch_sub(1, Ordering::SeqCst);
+            if let Err(error) = respond_status(&mut connection, 503, "Service Unavailable", false) {
+                tracing::debug!("turning a client away: {error}");
+            }
+            continue;
+        }
+        let folder = folder.to_path_buf();
+        let counted = active.clone();
+        let spawned = std::thread::Builder::new()
+            .name("hls-request".into())
+            .spawn(move || {
+                if let Err(error) = serve_one(connection, &folder) {
+                    tracing::debug!("an HLS request: {error}");
+                }
+                counted.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(error) = spawned {
+            active.fetch_sub(1, Ordering::SeqCst);
+            *lock(problem) = Some(format!("cannot start a thread for a request: {error}"));
+            tracing::warn!("the HLS server cannot start a thread for a request: {error}");
+        }
+    }
+}
+
+/// What a request asked for.
+#[derive(Debug, PartialEq, Eq)]
+enum Request {
+    /// GET (`with_body`) or HEAD of a file in the folder.
+    File {
+        name: String,
+        with_body: bool,
+    },
+    NotFound,
+    MethodNotAllowed,
+    Bad,
+}
+
+/// Reads the request line and skips the headers.
+fn read_request(connection: &TcpStream) -> std::io::Result<Request> {
+    let mut reader = BufReader::new(std::io::Read::take(connection, MAX_REQUEST_HEAD));
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
+            break;
+        }
+    }
+    Ok(parse_request_line(&request_line))
+}
+
+fn parse_request_line(line: &str) -> Request {
+    let mut parts = line.split_whitespace();
+    let (Some(method), Some(target), Some(_version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Request::Bad;
+    };
+    let with_body = match method {
+        "GET" => true,
+        "HEAD" => false,
+        _ => return Request::MethodNotAllowed,
+    };
+    // Players add queries (hls.js and LL-HLS's _HLS_msn); the file is the same.
+    let path = target.split('?').next().unwrap_or("");
+    match path
+        .strip_prefix(HLS_PATH_PREFIX)
+        .filter(|name| served_name(name))
+    {
+        Some(name) => Request::File {
+            name: name.to_string(),
+            with_body,
+        },
+        None => Request::NotFound,
+    }
+}
+
+/// Only the names the HLS output writes: no folders, no hidden files, no files in the middle
+/// of being written (FFmpeg gives those a `.tmp` ending).
+fn served_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        && content_type(name).is_some()
+}
+
+fn content_type(name: &str) -> Option<&'static str> {
+    let extension = name.rsplit_once('.')?.1;
+    match extension {
+        "m3u8" => Some("application/vnd.apple.mpegurl"),
+        "m4s" => Some("video/iso.segment"),
+        "mp4" => Some("video/mp4"),
+        _ => None,
+    }
+}
+
+fn serve_one(mut connection: TcpStream, folder: &Path) -> std::io::Result<()> {
+    connection.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    connection.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    match read_request(&connection)? {
+        Request::File { name, with_body } => {
+            // A segment deleted as the window moved on, or not written yet, is simply not there.
+            match std::fs::read(folder.join(&name)) {
+                Ok(body) => respond_file(&mut connection, &name, &body, with_body),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    respond_status(&mut connection, 404, "Not Found", with_body)
+                }
+                Err(error) => {
+                    tracing::warn!("serving {name}: {error}");
+                    respond_status(&mut connection, 500, "Internal Server Error", with_body)
+                }
+            }
+        }
+        Request::NotFound => respond_status(&mut connection, 404, "Not Found", true),
+        Request::MethodNotAllowed => {
+            respond_status(&mut connection, 405, "Method Not Allowed", true)
+        }
+        Request::Bad => respond_status(&mut connection, 400, "Bad Request", true),
+    }
+}
+
+fn respond_file(
+    connection: &mut TcpStream,
+    name: &str,
+    body: &[u8],
+    with_body: bool,
+) -> std::io::Result<()> {
+    let content_type = content_type(name).unwrap_or("application/octet-stream");
+    // Playlists change with every segment; segments never change once written.
+    let cache = if name.ends_with(".m3u8") {
+        "no-cache"
+    } else {
+        "max-age=3600"
+    };
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Cache-Control: {cache}\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    connection.write_all(head.as_bytes())?;
+    if with_body {
+        connection.write_all(body)?;
+    }
+    connection.flush()
+}
+
+fn respond_status(
+    connection: &mut TcpStream,
+    code: u16,
+    reason: &str,
+    with_body: bool,
+) -> std::io::Result<()> {
+    let body = format!("{code} {reason}\n");
+    let head = format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+         Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    connection.write_all(head.as_bytes())?;
+    if with_body {
+        connection.write_all(body.as_bytes())?;
+    }
+    connection.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_hls_files_under_live_are_served() {
+        let file = |name: &str| Request::File {
+            name: name.into(),
+            with_body: true,
+        };
+        assert_eq!(
+            parse_request_line("GET /live/master.m3u8 HTTP/1.1"),
+            file("master.m3u8")
+        );
+        assert_eq!(
+            parse_request_line("GET /live/media.m3u8?_HLS_msn=4 HTTP/1.1"),
+            file("media.m3u8")
+        );
+        assert_eq!(
+            parse_request_line("HEAD /live/segment-000001.m4s HTTP/1.1"),
+            Request::File {
+                name: "segment-000001.m4s".into(),
+                with_body: false
+            }
+        );
+        for refused in [
+            "GET /live/../secret.m3u8 HTTP/1.1",
+            "GET /live/sub/init.mp4 HTTP/1.1",
+            "GET /live/segment-000002.m4s.tmp HTTP/1.1",
+            "GET /live/.hidden.m3u8 HTTP/1.1",
+            "GET /other/master.m3u8 HTTP/1.1",
+            "GET /live/ HTTP/1.1",
+        ] {
+            assert_eq!(parse_request_line(refused), Request::NotFound, "{refused}");
+        }
+        assert_eq!(
+            parse_request_line("PUT /live/master.m3u8 HTTP/1.1"),
+            Request::MethodNotAllowed
+        );
+        assert_eq!(parse_request_line("garbage"), Request::Bad);
+    }
+}
