@@ -1,8 +1,10 @@
 // Converts the RGBA canvas to planar YUV 4:2:0 (I420), BT.709, limited range, into one
 // storage buffer: the Y plane, then U, then V, each row padded to whole 32-bit words.
 // Each invocation writes one word: four luma samples, or four U and four V samples.
-// Only the region that changed since the last frame is converted; the rest of the buffer
-// keeps last frame's values. The region starts on a multiple of 8 pixels across and 2 down,
+// A conversion to another size than the canvas's (an output encoded smaller) averages the
+// canvas pixels each output pixel covers, and converts the whole picture every frame.
+// At the canvas's size only the region that changed since the last frame is converted; the
+// rest of the buffer keeps last frame's values. The region starts on a multiple of 8 pixels across and 2 down,
 // so it maps onto whole words in every plane.
 
 struct Params {
@@ -17,8 +19,9 @@ struct Params {
     region_y: u32,
     region_width_words: u32,
     region_height: u32,
-    _padding0: u32,
-    _padding1: u32,
+    // The canvas's size; the same as width and height when nothing is scaled.
+    source_width: u32,
+    source_height: u32,
 };
 
 @group(0) @binding(0) var canvas: texture_2d<f32>;
@@ -27,9 +30,30 @@ struct Params {
 
 const LUMA_WEIGHTS = vec3<f32>(0.2126, 0.7152, 0.0722);
 
-fn pixel(x: u32, y: u32) -> vec3<f32> {
-    let clamped = vec2<u32>(min(x, params.width - 1u), min(y, params.height - 1u));
+fn canvas_pixel(x: u32, y: u32) -> vec3<f32> {
+    let clamped = vec2<u32>(min(x, params.source_width - 1u), min(y, params.source_height - 1u));
     return textureLoad(canvas, clamped, 0).rgb;
+}
+
+// The output pixel (x, y): the canvas pixel itself, or, scaled, the mean of the canvas pixels
+// its area covers (at most 4 x 4 of them: downscaling further than 4:1 skips some).
+fn pixel(x: u32, y: u32) -> vec3<f32> {
+    let cx = min(x, params.width - 1u);
+    let cy = min(y, params.height - 1u);
+    if (params.width == params.source_width && params.height == params.source_height) {
+        return canvas_pixel(cx, cy);
+    }
+    let x0 = cx * params.source_width / params.width;
+    let y0 = cy * params.source_height / params.height;
+    let x1 = min(max(x0 + 1u, ((cx + 1u) * params.source_width + params.width - 1u) / params.width), x0 + 4u);
+    let y1 = min(max(y0 + 1u, ((cy + 1u) * params.source_height + params.height - 1u) / params.height), y0 + 4u);
+    var sum = vec3<f32>(0.0);
+    for (var sy = y0; sy < y1; sy = sy + 1u) {
+        for (var sx = x0; sx < x1; sx = sx + 1u) {
+            sum = sum + canvas_pixel(sx, sy);
+        }
+    }
+    return sum / f32((x1 - x0) * (y1 - y0));
 }
 
 fn to_byte(value: f32) -> u32 {

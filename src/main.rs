@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tally::base::Pacing;
 use tally::control::{Controller, Received, Request, Settings, Subscription};
-use tally::encode::{AudioSettings, RateControl, VideoCodec, VideoEncoderKind, VideoSettings};
+use tally::encode::{
+    AudioSettings, EncodeProfile, RateControl, VideoCodec, VideoEncoderKind, VideoSettings,
+};
 use tally::engine::{EngineConfig, Event, RecordingConfig, Summary};
 use tally::output::{
     parse_destination, Destination, Endpoint, HlsServer, HlsSettings, OutputState, OutputStats,
@@ -48,7 +50,7 @@ enum Commands {
     /// Record a scene collection to an MP4 or MKV file.
     Record(RecordArgs),
     /// Stream a scene collection live over RTMP(S) or SRT, optionally recording it too.
-    Stream(StreamArgs),
+    Stream(Box<StreamArgs>),
     /// Run a show script: its cues take scenes, change texts and volumes, start and stop
     /// recordings and streams. Cues that wait for GO fire on Enter.
     Run(RunArgs),
@@ -225,6 +227,11 @@ struct StreamArgs {
     /// unless --hls-dir is given). Loopback (127.0.0.1:8088) keeps it on this computer.
     #[arg(long, value_name = "ADDRESS")]
     hls_serve: Option<std::net::SocketAddr>,
+    /// Push the HLS with HTTP PUT to this folder URL of an HLS ingest or origin
+    /// (http(s)://host/path/KEY/; `${NAME}` is read from the environment, and the last
+    /// segment is masked in everything Tally prints).
+    #[arg(long, value_name = "URL")]
+    hls_push: Option<String>,
     /// The HLS segment length; segments are cut on keyframes, so make it a multiple of
     /// --keyframe-interval.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
@@ -232,9 +239,24 @@ struct StreamArgs {
     /// Segments the HLS media playlist lists; older ones are deleted.
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=1000))]
     hls_window: u32,
-    /// Also record to this file (.mp4 or .mkv), from the same encode.
+    /// Also record to this file (.mp4 or .mkv), from the same encode (or --record-profile's).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+    /// An encode profile: NAME=KEY=VALUE,... with size (WIDTHxHEIGHT), bitrate, max-bitrate
+    /// (kbps), rate-control (cbr, vbr, crf), crf, codec, encoder, preset; what it leaves out is
+    /// this run's encoding. 1080p, 720p, 480p and 360p are there without defining them.
+    #[arg(long = "profile", value_name = "NAME=SETTINGS")]
+    profiles: Vec<String>,
+    /// The profile the recording is encoded at, apart from the streams.
+    #[arg(long, value_name = "NAME")]
+    record_profile: Option<String>,
+    /// The profile the --to streams are encoded at (a destinations file names its own).
+    #[arg(long, value_name = "NAME")]
+    stream_profile: Option<String>,
+    /// HLS renditions, one profile each (for example 1080p,720p,480p): each is encoded apart,
+    /// scaled on the GPU, with keyframes at the same instants, under one master playlist.
+    #[arg(long, value_name = "PROFILES", value_delimiter = ',')]
+    ladder: Vec<String>,
     #[command(flatten)]
     overwrite: OverwriteArg,
     /// How long to stay live; without it, until Ctrl-C.
@@ -695,12 +717,16 @@ fn recording_config(path: &Path) -> Result<RecordingConfig> {
     Ok(RecordingConfig {
         path: path.to_path_buf(),
         format,
+        profile: None,
     })
 }
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DestinationsFile {
+    /// Profiles, written as --profile takes them.
+    #[serde(default)]
+    profile: Vec<String>,
     destination: Vec<DestinationEntry>,
 }
 
@@ -709,32 +735,98 @@ struct DestinationsFile {
 struct DestinationEntry {
     url: String,
     backup: Option<String>,
+    /// The profile this destination is encoded at.
+    profile: Option<String>,
 }
 
-fn destinations(args: &StreamArgs) -> Result<Vec<Destination>> {
-    let mut written: Vec<String> = args.to.clone();
+/// Where `tally stream` sends the show, each with the name of the profile it is encoded at,
+/// and the profiles the destinations file defines.
+struct StreamTargets {
+    destinations: Vec<(Destination, Option<String>)>,
+    file_profiles: Vec<String>,
+}
+
+fn destinations(args: &StreamArgs) -> Result<StreamTargets> {
+    let mut written: Vec<(String, Option<String>)> = args
+        .to
+        .iter()
+        .map(|url| (url.clone(), args.stream_profile.clone()))
+        .collect();
+    let mut profiles = Vec::new();
     if let Some(file) = &args.destinations {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
         let parsed: DestinationsFile = toml::from_str(&text)
             .map_err(|error| anyhow::anyhow!("{}: {error}", file.display()))?;
+        profiles = parsed.profile;
         for entry in parsed.destination {
-            written.push(match entry.backup {
+            let url = match entry.backup {
                 Some(backup) => format!("{}|{backup}", entry.url),
                 None => entry.url,
-            });
+            };
+            written.push((url, entry.profile));
         }
     }
-    if written.is_empty() && args.hls_dir.is_none() && args.hls_serve.is_none() {
+    if written.is_empty()
+        && args.hls_dir.is_none()
+        && args.hls_serve.is_none()
+        && args.hls_push.is_none()
+    {
         bail!("nowhere to stream: give --to URL (or --destinations FILE, --hls-dir, --hls-serve)");
     }
-    written
+    let destinations = written
         .iter()
         .enumerate()
-        .map(|(index, text)| {
-            parse_destination(text).with_context(|| format!("destination {}", index + 1))
+        .map(|(index, (text, profile))| {
+            parse_destination(text)
+                .with_context(|| format!("destination {}", index + 1))
+                .map(|destination| (destination, profile.clone()))
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok(StreamTargets {
+        destinations,
+        file_profiles: profiles,
+    })
+}
+
+/// The profiles a run defines (`--profile` and the destinations file's), and the ladder's
+/// names, which need no definition.
+struct Profiles {
+    defined: Vec<EncodeProfile>,
+    base: VideoSettings,
+    canvas: (u32, u32),
+}
+
+impl Profiles {
+    fn new(written: &[String], base: &VideoSettings, canvas: (u32, u32)) -> Result<Self> {
+        let defined = written
+            .iter()
+            .map(|text| EncodeProfile::parse(text, base, canvas))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            defined,
+            base: base.clone(),
+            canvas,
+        })
+    }
+
+    fn find(&self, name: &str) -> Result<EncodeProfile> {
+        if let Some(profile) = self.defined.iter().find(|profile| profile.name == name) {
+            return Ok(profile.clone());
+        }
+        EncodeProfile::parse(name, &self.base, self.canvas).map_err(|_| {
+            let defined: Vec<&str> = self.defined.iter().map(|p| p.name.as_str()).collect();
+            anyhow::anyhow!(
+                "no profile `{name}`: define it with --profile {name}=SETTINGS, or use one of \
+                 1080p, 720p, 480p, 360p{}",
+                if defined.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", defined.join(", "))
+                }
+            )
+        })
+    }
 }
 
 /// The folder HLS goes to: `--hls-dir` (made if missing; one that already holds a stream is
@@ -762,8 +854,14 @@ impl HlsFolder {
         if path.exists() && !path.is_dir() {
             bail!("--hls-dir {} is not a folder", path.display());
         }
-        let playlist = path.join(tally::output::destination::HLS_MEDIA_PLAYLIST);
-        if playlist.exists() && !args.overwrite.overwrite {
+        let playlist = [
+            tally::output::destination::HLS_MEDIA_PLAYLIST,
+            tally::output::destination::HLS_MASTER_PLAYLIST,
+        ]
+        .map(|name| path.join(name))
+        .into_iter()
+        .find(|playlist| playlist.exists());
+        if let (Some(playlist), false) = (playlist, args.overwrite.overwrite) {
             bail!(
                 "{} already holds an HLS stream ({}); --overwrite replaces it",
                 path.display(),
@@ -790,14 +888,77 @@ impl Drop for HlsFolder {
 }
 
 fn stream(args: &StreamArgs) -> Result<()> {
-    let mut streams = destinations(args)?;
-    let hls_folder = HlsFolder::prepare(args)?;
-    if let Some(folder) = &hls_folder {
+    let StreamTargets {
+        destinations: named_streams,
+        file_profiles,
+    } = destinations(args)?;
+    if !args.ladder.is_empty() && args.hls_dir.is_none() && args.hls_serve.is_none() {
+        bail!("--ladder is for HLS: give --hls-dir or --hls-serve too");
+    }
+    let video = video_settings(&args.encoding)?;
+    let mut recording = args.record.as_deref().map(recording_config).transpose()?;
+    if let Some(ca_file) = &args.tls_ca_file {
+        check_ca_file(ca_file)?;
+    }
+    let collection = load(&args.scene_file, args.scene.clone())?;
+    let canvas = (collection.canvas.width, collection.canvas.height);
+    let written_profiles: Vec<String> = args
+        .profiles
+        .iter()
+        .chain(&file_profiles)
+        .cloned()
+        .collect();
+    let profiles = Profiles::new(&written_profiles, &video, canvas)?;
+    let mut streams = Vec::new();
+    for (mut destination, profile) in named_streams {
+        destination.profile = profile.map(|name| profiles.find(&name)).transpose()?;
+        streams.push(destination);
+    }
+    if let (Some(recording), Some(name)) = (&mut recording, &args.record_profile) {
+        recording.profile = Some(profiles.find(name)?);
+    }
+    let ladder = args
+        .ladder
+        .iter()
+        .map(|name| profiles.find(name))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(url) = &args.hls_push {
+        if !ladder.is_empty() {
+            bail!("--ladder with --hls-push is not built yet: push one rendition, or write the ladder with --hls-dir");
+        }
         streams.push(Destination {
-            primary: Endpoint::hls_folder(&folder.path),
+            primary: Endpoint::hls_push(url).context("--hls-push")?,
             backup: None,
+            profile: None,
         });
     }
+    let hls_folder = HlsFolder::prepare(args)?;
+    if let Some(folder) = &hls_folder {
+        if ladder.is_empty() {
+            streams.push(Destination {
+                primary: Endpoint::hls_folder(&folder.path),
+                backup: None,
+                profile: None,
+            });
+        }
+        for rung in &ladder {
+            let rendition = folder.path.join(&rung.name);
+            std::fs::create_dir_all(&rendition)
+                .with_context(|| format!("cannot make {}", rendition.display()))?;
+            streams.push(Destination {
+                primary: Endpoint::hls_folder(&rendition),
+                backup: None,
+                profile: Some(rung.clone()),
+            });
+        }
+    }
+    let master_writer = match (&hls_folder, ladder.is_empty()) {
+        (Some(folder), false) => Some(tally::output::hls_master::MasterWriter::start(
+            folder.path.clone(),
+            ladder.iter().map(|rung| rung.name.clone()).collect(),
+        )?),
+        _ => None,
+    };
     let hls_server = match (args.hls_serve, &hls_folder) {
         (Some(address), Some(folder)) => {
             let server = HlsServer::start(address, folder.path.clone())?;
@@ -806,12 +967,6 @@ fn stream(args: &StreamArgs) -> Result<()> {
         }
         _ => None,
     };
-    let video = video_settings(&args.encoding)?;
-    let recording = args.record.as_deref().map(recording_config).transpose()?;
-    if let Some(ca_file) = &args.tls_ca_file {
-        check_ca_file(ca_file)?;
-    }
-    let collection = load(&args.scene_file, args.scene.clone())?;
     if let Some(record) = &args.record {
         check_output(
             record,
@@ -866,6 +1021,9 @@ fn stream(args: &StreamArgs) -> Result<()> {
     });
     if let Some(server) = hls_server {
         server.stop()?;
+    }
+    if let Some(writer) = master_writer {
+        writer.stop()?;
     }
     ran
 }
@@ -1304,6 +1462,11 @@ fn run_engine(run: Run<'_>) -> Result<()> {
             }
             if let Some(kbps) = stats.adapted_bitrate_kbps {
                 say(format!("  video encoder bitrate {kbps} kbps (adaptive)"));
+            }
+            for encode in &stats.encodes {
+                if let Some(profile) = &encode.profile {
+                    say(format!("  profile {profile}: {}", encode.describe()));
+                }
             }
         }
         match &mut server {

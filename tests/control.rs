@@ -157,6 +157,7 @@ fn requests_reach_the_engine_and_every_subscriber_hears_the_recording_stop() {
     let recording = RecordingConfig {
         path: file.clone(),
         format: RecordingFormat::Mkv,
+        profile: None,
     };
     controller
         .request(Request::StartRecording(recording.clone()))

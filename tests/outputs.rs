@@ -23,6 +23,7 @@ fn mp4(path: &Path) -> RecordingConfig {
     RecordingConfig {
         path: path.to_path_buf(),
         format: RecordingFormat::Mp4,
+        profile: None,
     }
 }
 

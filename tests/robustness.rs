@@ -120,6 +120,7 @@ fn a_media_source_that_is_no_video_does_not_bring_down_the_show() {
             recording: Some(tally::engine::RecordingConfig {
                 path: output.clone(),
                 format: tally::output::RecordingFormat::Mkv,
+                profile: None,
             }),
             ..Default::default()
         },
@@ -447,6 +448,7 @@ fn a_panicking_video_encoder_still_finishes_the_recording() {
                 recording: Some(tally::engine::RecordingConfig {
                     path: output.clone(),
                     format,
+                    profile: None,
                 }),
                 faults: tally::engine::Faults {
                     panic_video_encoder_after: Some(90),

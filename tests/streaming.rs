@@ -1356,3 +1356,295 @@ fn hls_killed_mid_stream_leaves_a_playable_playlist_and_is_not_overwritten() {
     assert!(text.contains("already holds an HLS stream"), "{text}");
     assert!(text.contains("--overwrite"), "{text}");
 }
+
+#[test]
+fn a_recording_and_a_stream_at_their_own_profiles_and_a_squeeze_lowers_only_the_stream() {
+    let server = RtmpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let recording = dir.path().join("full.mp4");
+    // 200 kbit/s for 10 s (the small picture needs about 500), then full speed.
+    let proxy = throttling_proxy(server.port, 25_000, Duration::from_secs(10));
+    let url = format!("rtmp://127.0.0.1:{proxy}/live/small");
+    let (ok, text) = stream(&[
+        scene.to_str().unwrap(),
+        "--to",
+        &url,
+        "--profile",
+        "small=size=320x180,bitrate=1500",
+        "--stream-profile",
+        "small",
+        "--adaptive-bitrate",
+        "--record",
+        recording.to_str().unwrap(),
+        "--bitrate",
+        "2500",
+        "--duration",
+        "14s",
+    ]);
+    assert!(ok, "{text}");
+    // The stream's encode came down; the recording's (the run's own) never changed.
+    let adapted: Vec<u32> = text
+        .lines()
+        .filter(|line| line.contains("profile small: H.264 (libx264) 320x180, 1500 kbps"))
+        .filter_map(|line| {
+            line.split("adapted to ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let lowest = *adapted
+        .iter()
+        .min()
+        .unwrap_or_else(|| panic!("the stream's bitrate never changed:\n{text}"));
+    assert!(lowest < 500, "only down to {lowest} kbps:\n{text}");
+    assert!(
+        !text.contains("video encoder bitrate"),
+        "the recording's encoder was adapted too:\n{text}"
+    );
+    assert_eq!(
+        probe(&recording, "v:0", "stream=width,height", false),
+        ["640,360"]
+    );
+    // The recording's video kept its rate through the squeeze: as many bits a second while
+    // the link was squeezed as after.
+    let squeezed = video_kbps_between(&recording, 3.0, 9.0);
+    let after = video_kbps_between(&recording, 10.0, 14.0);
+    assert!(
+        squeezed > after * 0.7,
+        "the recording fell to {squeezed:.0} kbps while the stream was squeezed ({after:.0} after)"
+    );
+    assert_eq!(decode_errors(&recording), "");
+    let received = server.recording("small");
+    assert_eq!(
+        probe(&received, "v:0", "stream=width,height", false),
+        ["320,180"]
+    );
+    assert_eq!(decode_errors(&received), "");
+}
+
+/// The video bitrate of `file` (kbps) over its show time from `from` to `to` (seconds).
+fn video_kbps_between(file: &Path, from: f64, to: f64) -> f64 {
+    let bytes: u64 = probe(file, "v:0", "packet=pts_time,size", false)
+        .iter()
+        .filter_map(|line| {
+            let (time, size) = line.split_once(',')?;
+            let time: f64 = time.parse().ok()?;
+            (from..to)
+                .contains(&time)
+                .then(|| size.parse::<u64>().ok())?
+        })
+        .sum();
+    bytes as f64 * 8.0 / 1000.0 / (to - from)
+}
+
+/// Keyframe times (seconds) of `playlist`'s video, from its first listed segment.
+fn keyframe_times(playlist: &Path) -> Vec<String> {
+    let output = tool("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-live_start_index",
+            "0",
+            "-select_streams",
+            "v:0",
+        ])
+        .args(["-show_entries", "packet=pts_time,flags", "-of", "csv=p=0"])
+        .arg(playlist)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| line.ends_with(",K_") || line.ends_with(",K"))
+        .filter_map(|line| line.split(',').next().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn an_hls_ladder_has_a_rendition_per_profile_scaled_with_keyframes_aligned() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let folder = dir.path().join("ladder");
+    let address: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut publisher = tally()
+        .arg("stream")
+        .arg(&scene)
+        .arg("--hls-dir")
+        .arg(&folder)
+        .arg("--hls-serve")
+        .arg(address.to_string())
+        .args([
+            "--ladder",
+            "360p,low",
+            "--profile",
+            "low=size=320x180,bitrate=400",
+        ])
+        .args([
+            "--duration",
+            "6s",
+            "--keyframe-interval",
+            "1",
+            "--hls-segment",
+            "1s",
+        ])
+        .args(["--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_until(
+        "the ladder's master playlist",
+        Duration::from_secs(20),
+        || http_get(address, "/live/master.m3u8").is_some_and(|(code, _)| code == 200),
+    );
+    let live = read_playlists(&format!("http://{address}/live/master.m3u8"));
+    let variants = live["variants"].as_array().unwrap();
+    let resolutions: Vec<&serde_json::Value> = variants.iter().map(|v| &v["resolution"]).collect();
+    assert_eq!(
+        resolutions,
+        [
+            &serde_json::json!([640, 360]),
+            &serde_json::json!([320, 180])
+        ],
+        "{live}"
+    );
+    let bandwidth = |index: usize| variants[index]["bandwidth"].as_u64().unwrap();
+    assert!(bandwidth(0) > bandwidth(1), "{live}");
+    for media in live["media"].as_array().unwrap() {
+        assert_eq!(media["init"], serde_json::json!(["init.mp4"]), "{media}");
+    }
+    let status = publisher.wait().unwrap();
+    let mut said = String::new();
+    publisher
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert!(status.success(), "{said}");
+    let full = folder.join("360p/media.m3u8");
+    let low = folder.join("low/media.m3u8");
+    for (playlist, size) in [(&full, "640,360"), (&low, "320,180")] {
+        let probed = probe(playlist, "v:0", "stream=width,height", false);
+        assert!(probed.iter().all(|line| line == size), "{probed:?}");
+        let (frames, errors) = decode_hls(playlist.to_str().unwrap(), None);
+        assert_eq!(errors, "", "{}", playlist.display());
+        assert!(frames >= 120, "{frames} frames in {}", playlist.display());
+    }
+    // A player switching renditions at a keyframe finds one at the same instant in each.
+    let (full_keys, low_keys) = (keyframe_times(&full), keyframe_times(&low));
+    assert!(full_keys.len() >= 4, "{full_keys:?}");
+    assert_eq!(full_keys, low_keys);
+}
+
+/// nginx as an HLS origin that takes uploads (its WebDAV module: PUT) on a loopback
+/// port and serves what it holds; killed when dropped.
+struct HttpOrigin {
+    child: Child,
+    port: u16,
+    root: PathBuf,
+}
+
+impl HttpOrigin {
+    fn start(dir: &Path) -> Self {
+        let port = free_port();
+        let root = dir.join(format!("origin-{port}"));
+        std::fs::create_dir_all(root.join("www")).unwrap();
+        let config = format!(
+            "daemon off;\nmaster_process off;\npid {root}/nginx.pid;\n\
+             error_log {root}/error.log info;\nevents {{ worker_connections 64; }}\n\
+             http {{\n  client_body_temp_path {root}/body;\n  access_log {root}/access.log;\n\
+             server {{\n    listen 127.0.0.1:{port};\n    root {root}/www;\n\
+             location /live/ {{ dav_methods PUT; create_full_put_path on; \
+             client_max_body_size 64m; }}\n  }}\n}}\n",
+            root = root.display()
+        );
+        std::fs::write(root.join("nginx.conf"), config).unwrap();
+        let child = tool("nginx")
+            .arg("-p")
+            .arg(&root)
+            .arg("-c")
+            .arg(root.join("nginx.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        common::wait_until("the origin listens", Duration::from_secs(10), || {
+            common::tcp_port_listening(port)
+        });
+        Self { child, port, root }
+    }
+
+    /// Where an uploaded `path` (under /live/) is on disk.
+    fn file(&self, path: &str) -> PathBuf {
+        self.root.join("www/live").join(path)
+    }
+
+    /// The requests it answered, one line each (method, path, status).
+    fn requests(&self) -> String {
+        std::fs::read_to_string(self.root.join("access.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for HttpOrigin {
+    fn drop(&mut self) {
+        if let Err(error) = self.child.kill() {
+            eprintln!("the origin: {error}");
+        }
+        if let Err(error) = self.child.wait() {
+            eprintln!("the origin: {error}");
+        }
+    }
+}
+
+#[test]
+fn hls_is_pushed_to_an_origin_with_put_and_plays_back_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let origin = HttpOrigin::start(dir.path());
+    let url = format!("http://127.0.0.1:{}/live/secret-key/", origin.port);
+    let (ok, text) = stream(&[
+        scene.to_str().unwrap(),
+        "--hls-push",
+        &url,
+        "--duration",
+        "7s",
+        "--keyframe-interval",
+        "1",
+        "--hls-segment",
+        "1s",
+        "--hls-window",
+        "3",
+    ]);
+    assert!(ok, "{text}");
+    assert!(!text.contains("secret-key"), "the key was printed:\n{text}");
+    assert!(text.contains("live/****"), "{text}");
+    let requests = origin.requests();
+    assert!(
+        requests.contains("\"PUT /live/secret-key/init.mp4"),
+        "{requests}"
+    );
+    assert!(!requests.contains("\" 4"), "refused uploads:\n{requests}");
+    // What the origin holds plays back through it, to the end.
+    let master = format!(
+        "http://127.0.0.1:{}/live/secret-key/master.m3u8",
+        origin.port
+    );
+    let read = read_playlists(&master);
+    let media = &read["media"][0];
+    assert_eq!(media["endlist"], true, "{media}");
+    assert_eq!(media["segments"].as_array().unwrap().len(), 3, "{media}");
+    assert!(origin.file("secret-key/init.mp4").exists());
+    let (frames, errors) = decode_hls(
+        &format!(
+            "http://127.0.0.1:{}/live/secret-key/media.m3u8",
+            origin.port
+        ),
+        None,
+    );
+    assert_eq!(errors, "");
+    assert!(frames >= 60, "{frames} frames");
+}

@@ -58,6 +58,7 @@ fn config(output: &Path, frames: u64) -> EngineConfig {
         recording: Some(RecordingConfig {
             path: output.to_path_buf(),
             format: RecordingFormat::Mkv,
+            profile: None,
         }),
         streams: Vec::new(),
         stream_settings: Default::default(),

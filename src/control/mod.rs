@@ -435,6 +435,7 @@ impl Controller {
         Ok(RecordingConfig {
             path,
             format: self.settings.recording_format(),
+            profile: None,
         })
     }
 

@@ -3,9 +3,11 @@
 //! with their time base; it knows nothing about files or sockets, so one encode can feed
 //! several outputs.
 
+mod profile;
 mod rav1e_encoder;
 mod settings;
 
+pub use profile::{EncodeProfile, ProfileError};
 pub use settings::{AudioSettings, RateControl, VideoCodec, VideoEncoderKind, VideoSettings};
 
 use crate::base::init_ffmpeg;

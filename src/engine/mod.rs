@@ -37,6 +37,8 @@ use std::time::Duration;
 pub struct RecordingConfig {
     pub path: PathBuf,
     pub format: RecordingFormat,
+    /// The encode it is recorded at; `None`: the run's own, shared with the streams.
+    pub profile: Option<crate::encode::EncodeProfile>,
 }
 
 #[derive(Debug, Clone)]
@@ -340,6 +342,45 @@ pub(crate) struct Counters {
     source_sizes: std::sync::Mutex<std::collections::HashMap<String, [u32; 2]>>,
     media: std::sync::Mutex<std::collections::HashMap<String, crate::sources::MediaPlayback>>,
     encoder: std::sync::Mutex<Option<String>>,
+    /// The encodes running now, one per profile in use.
+    encodes: std::sync::Mutex<Vec<EncodeStatus>>,
+}
+
+/// One running encode as the outputs module publishes it; [`EncodeStats`] is its snapshot.
+#[derive(Debug, Clone)]
+pub(crate) struct EncodeStatus {
+    pub profile: Option<String>,
+    pub encoder: String,
+    pub size: (u32, u32),
+    pub configured_kbps: Option<u32>,
+    pub target_kbps: Arc<std::sync::atomic::AtomicU32>,
+}
+
+/// One running encode: the profile outputs named (`None`: the run's own encode), what it
+/// encodes with, and the bitrate it aims at now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodeStats {
+    pub profile: Option<String>,
+    /// "H.264 (libx264)".
+    pub encoder: String,
+    pub width: u32,
+    pub height: u32,
+    /// The profile's bitrate (kbps); `None` for constant quality.
+    pub configured_kbps: Option<u32>,
+    /// What its streams' adaptive bitrate set (kbps); `None` while it set nothing.
+    pub adapted_kbps: Option<u32>,
+}
+
+impl EncodeStats {
+    /// "H.264 (libx264) 320x180, 1500 kbps, adapted to 600 kbps".
+    pub fn describe(&self) -> String {
+        let rate = match (self.configured_kbps, self.adapted_kbps) {
+            (Some(kbps), Some(adapted)) => format!("{kbps} kbps, adapted to {adapted} kbps"),
+            (Some(kbps), None) => format!("{kbps} kbps"),
+            (None, _) => "constant quality".into(),
+        };
+        format!("{} {}x{}, {rate}", self.encoder, self.width, self.height)
+    }
 }
 
 /// Program, preview and transition, as the switcher last drew them.
@@ -386,6 +427,8 @@ pub struct Stats {
     /// The video codec and encoder of the latest encode ("HEVC (libx265)"); `None` before
     /// anything was encoded.
     pub encoder: Option<String>,
+    /// Every encode running now (one per profile outputs use).
+    pub encodes: Vec<EncodeStats>,
 }
 
 impl Counters {
@@ -432,6 +475,24 @@ impl Counters {
                 .streams
                 .lock()
                 .map(|streams| streams.iter().map(|stream| stream.stats()).collect())
+                .unwrap_or_default(),
+            encodes: self
+                .encodes
+                .lock()
+                .map(|encodes| {
+                    encodes
+                        .iter()
+                        .map(|encode| EncodeStats {
+                            profile: encode.profile.clone(),
+                            encoder: encode.encoder.clone(),
+                            width: encode.size.0,
+                            height: encode.size.1,
+                            configured_kbps: encode.configured_kbps,
+                            adapted_kbps: Some(encode.target_kbps.load(Ordering::Relaxed))
+                                .filter(|&kbps| kbps > 0),
+                        })
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }

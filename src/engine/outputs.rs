@@ -16,8 +16,8 @@ use crate::base::FrameRate;
 use crate::base::I420Layout;
 use crate::base::{Pacing, SAMPLE_RATE};
 use crate::encode::{
-    i420_frame, AudioEncoder, AudioSettings, EncodeError, EncodedPacket, StreamInfo, StreamKind,
-    VideoEncoder, VideoSettings,
+    i420_frame, AudioEncoder, AudioSettings, EncodeError, EncodeProfile, EncodedPacket, StreamInfo,
+    StreamKind, VideoEncoder, VideoSettings,
 };
 use crate::output::{
     AdaptiveBitrate, Destination, FrameTimes, OutputError, OutputNotice, OutputState, OutputWindow,
@@ -27,7 +27,7 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use ffmpeg_next as ffmpeg;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -118,8 +118,12 @@ impl Sink {
 
 type Sinks = Arc<Mutex<Vec<Arc<Sink>>>>;
 
-/// A video and an audio encoder fed from the show, from `start` until `end`.
+/// A video and an audio encoder fed from the show, from `start` until `end`, at one profile.
 struct EncodeSession {
+    /// The profile's name; `None` for the run's own encode.
+    profile: Option<String>,
+    /// The picture size it encodes (the canvas's, or its profile's).
+    size: (u32, u32),
     start: ShowInstant,
     /// Set when its last output stopped: frames and sound up to here are still encoded.
     end: Option<ShowInstant>,
@@ -133,16 +137,29 @@ struct EncodeSession {
     /// own keyframes, every `keyframe_interval` frames from `start`.
     forces_keyframes: bool,
     keyframe_interval: u64,
+    /// Frames that must be keyframes (an output starts or stops there, in this session or in
+    /// another: every session is asked alike, so the encodes' keyframes stay aligned).
+    keyframes: KeyframeSchedule,
+    /// The bitrate its streams' adaptive bitrate asks for (kbps); 0: the configured one.
+    target_kbps: Arc<AtomicU32>,
+    /// Its video encoder ("H.264 (libx264)") and configured bitrate, for the statistics.
+    encoder_name: String,
+    configured_kbps: Option<u32>,
     threads: Vec<JoinHandle<Result<(), EncodeError>>>,
 }
 
 impl EncodeSession {
     fn open(
         setup: &OutputSetup,
+        profile: Option<&EncodeProfile>,
         start: ShowInstant,
         counters: &Arc<Counters>,
     ) -> Result<(Self, String), EngineError> {
-        let video_encoder = VideoEncoder::open(&setup.video, setup.width, setup.height, setup.fps)?;
+        let video_settings = profile.map_or(&setup.video, |profile| &profile.video);
+        let size = profile.map_or((setup.width, setup.height), |profile| {
+            profile.size_on((setup.width, setup.height))
+        });
+        let video_encoder = VideoEncoder::open(video_settings, size.0, size.1, setup.fps)?;
         let audio_encoder = AudioEncoder::open(&setup.audio)?.starting_at(start.sample);
         // "HEVC (libx265)": the codec people choose, and the encoder that made it.
         let name = format!(
@@ -151,12 +168,14 @@ impl EncodeSession {
             video_encoder.name()
         );
         let forces_keyframes = video_encoder.forces_keyframes();
-        let keyframe_interval = u64::from(setup.video.keyframe_interval_frames(setup.fps));
+        let keyframe_interval = u64::from(video_settings.keyframe_interval_frames(setup.fps));
         let video_info = video_encoder.stream_info();
         let audio_info = audio_encoder.stream_info();
         let audio_frame_size = audio_encoder.frame_size() as i64;
         let sinks: Sinks = Arc::default();
-        let configured_kbps = setup.video.bitrate_kbps();
+        let configured_kbps = video_settings.bitrate_kbps();
+        let target_kbps = Arc::new(AtomicU32::new(0));
+        let video_target = target_kbps.clone();
         let (video, video_frames) = bounded(VIDEO_QUEUE);
         let video_sinks = sinks.clone();
         let video_counters = counters.clone();
@@ -165,6 +184,7 @@ impl EncodeSession {
             encode_video(
                 video_encoder,
                 configured_kbps,
+                &video_target,
                 &video_frames,
                 &video_sinks,
                 &video_counters,
@@ -177,6 +197,8 @@ impl EncodeSession {
             encode_audio(audio_encoder, &audio_blocks, &audio_sinks)
         })?;
         let session = Self {
+            profile: profile.map(|profile| profile.name.clone()),
+            size,
             start,
             end: None,
             video: Some(video),
@@ -187,6 +209,10 @@ impl EncodeSession {
             audio_frame_size,
             forces_keyframes,
             keyframe_interval,
+            keyframes: KeyframeSchedule::default(),
+            target_kbps,
+            encoder_name: name.clone(),
+            configured_kbps: configured_kbps.map(|(kbps, _)| kbps),
             threads: vec![video_thread, audio_thread],
         };
         Ok((session, name))
@@ -247,6 +273,8 @@ impl EncodeSession {
 
 struct RecordingOutput {
     path: PathBuf,
+    /// The profile it is encoded at (`None`: the run's own encode).
+    profile: Option<String>,
     sink: Arc<Sink>,
     thread: JoinHandle<Result<(), OutputError>>,
 }
@@ -269,6 +297,8 @@ struct LiveStream {
     output: Arc<StreamOutput>,
     sink: Arc<Sink>,
     adaptive: Option<AdaptiveBitrate>,
+    /// The profile it is encoded at (`None`: the run's own encode).
+    profile: Option<String>,
 }
 
 pub(super) struct Outputs {
@@ -283,8 +313,6 @@ pub(super) struct Outputs {
     notices: Sender<OutputNotice>,
     notice_receiver: Receiver<OutputNotice>,
     frame_times: Arc<FrameTimes>,
-    /// Frames that must be keyframes (an output starts or stops there).
-    keyframes: KeyframeSchedule,
     /// The video encoder the last session opened, for the run's summary.
     pub encoder_name: Option<String>,
     /// An encoder or output failed; with `stop_on_failure` the engine stops.
@@ -307,7 +335,6 @@ impl Outputs {
             notices,
             notice_receiver,
             frame_times: Arc::new(FrameTimes::default()),
-            keyframes: KeyframeSchedule::default(),
             encoder_name: None,
             failed: false,
             first_error: None,
@@ -326,23 +353,31 @@ impl Outputs {
         self.setup.fps.frame_start_nanos(frame) as f64 / 1e9
     }
 
-    /// The frame an output asked for at `frame` starts at, opening an encode session there
-    /// if none is open. Joining a running encode, it starts on a keyframe: one asked for at
-    /// `frame`, or, where the encoder cannot be asked, the encoder's next own keyframe.
-    fn join_at(&mut self, frame: u64) -> Result<u64, EngineError> {
-        if !self.sessions.last().is_some_and(EncodeSession::is_open) {
+    /// The frame an output asked for at `frame` starts at, on the session of `profile` (the
+    /// run's own encode for `None`), which opens there if it is not open. Joining a running
+    /// encode, it starts on a keyframe: one asked for at `frame`, or, where the encoder cannot
+    /// be asked, the encoder's next own keyframe. Every other open session is asked for a
+    /// keyframe at the same frame, so the encodes' keyframes stay at the same instants.
+    fn join_at(&mut self, frame: u64, profile: Option<&EncodeProfile>) -> Result<u64, EngineError> {
+        let key = profile.map(|profile| profile.name.clone());
+        if self.open_session(&key).is_err() {
             let (session, name) =
-                EncodeSession::open(&self.setup, self.instant(frame), &self.counters)?;
-            if let Ok(mut shown) = self.counters.encoder.lock() {
-                shown.clone_from(&Some(name.clone()));
+                EncodeSession::open(&self.setup, profile, self.instant(frame), &self.counters)?;
+            if key.is_none() {
+                if let Ok(mut shown) = self.counters.encoder.lock() {
+                    shown.clone_from(&Some(name.clone()));
+                }
             }
-            self.encoder_name = Some(name);
+            if key.is_none() || self.encoder_name.is_none() {
+                self.encoder_name = Some(name);
+            }
+            self.want_keyframe(frame);
             self.sessions.push(session);
             return Ok(frame);
         }
-        let session = self.open_session()?;
+        let session = self.open_session(&key)?;
         if session.forces_keyframes {
-            self.keyframes.want(frame);
+            self.want_keyframe(frame);
             return Ok(frame);
         }
         // Its keyframes come every interval from its first frame (no scene-cut keyframes).
@@ -351,11 +386,33 @@ impl Outputs {
         Ok(first + frame.saturating_sub(first).div_ceil(interval) * interval)
     }
 
-    /// The session outputs join.
-    fn open_session(&self) -> Result<&EncodeSession, EngineError> {
+    /// Asks every open session for a keyframe at `frame`.
+    fn want_keyframe(&mut self, frame: u64) {
+        for session in self.sessions.iter_mut().filter(|s| s.is_open()) {
+            session.keyframes.want(frame);
+        }
+    }
+
+    /// The open session of profile `key`, which outputs of that profile join.
+    fn open_session(&self, key: &Option<String>) -> Result<&EncodeSession, EngineError> {
         self.sessions
-            .last()
+            .iter()
+            .rev()
+            .find(|session| session.is_open() && session.profile == *key)
             .ok_or(EngineError::Thread(ThreadProblem::NoEncodeSession))
+    }
+
+    /// The picture sizes the open sessions encode: the compositor makes one conversion each.
+    pub fn wanted_sizes(&self) -> Vec<(u32, u32)> {
+        let mut sizes: Vec<(u32, u32)> = self
+            .sessions
+            .iter()
+            .filter(|session| session.video.is_some())
+            .map(|session| session.size)
+            .collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        sizes
     }
 
     /// Starts recording at canvas frame `frame`.
@@ -371,11 +428,12 @@ impl Outputs {
             }
             .into());
         }
-        let frame = self.join_at(frame)?;
+        let frame = self.join_at(frame, config.profile.as_ref())?;
         let start = self.instant(frame);
         let start_seconds = self.seconds(frame);
         let counters = self.counters.clone();
-        let session = self.open_session()?;
+        let profile = config.profile.as_ref().map(|profile| profile.name.clone());
+        let session = self.open_session(&profile)?;
         let recorder = Recorder::create(
             &config.path,
             config.format,
@@ -389,6 +447,7 @@ impl Outputs {
         let sink = session.attach(Target::Recorder(sender), window);
         self.recordings.push(RecordingOutput {
             path: config.path.clone(),
+            profile,
             sink,
             thread,
         });
@@ -414,28 +473,26 @@ impl Outputs {
         if destinations.is_empty() {
             return Ok(());
         }
-        let frame = self.join_at(frame)?;
-        let start = self.instant(frame);
-        let start_seconds = self.seconds(frame);
-        let adaptive_kbps = self
-            .setup
-            .video
-            .bitrate_kbps()
-            .filter(|_| self.setup.stream_settings.adaptive_bitrate)
-            .map(|(kbps, _)| kbps);
-        let settings = self.setup.stream_settings.clone();
-        let notices = self.notices.clone();
-        let frame_times = self.frame_times.clone();
-        let session = self.open_session()?;
         let mut started = Vec::new();
         for destination in destinations {
+            let profile = destination.profile.as_ref();
+            let frame = self.join_at(frame, profile)?;
+            let start = self.instant(frame);
+            let start_seconds = self.seconds(frame);
+            let adaptive_kbps = profile
+                .map_or(&self.setup.video, |profile| &profile.video)
+                .bitrate_kbps()
+                .filter(|_| self.setup.stream_settings.adaptive_bitrate)
+                .map(|(kbps, _)| kbps);
+            let key = profile.map(|profile| profile.name.clone());
+            let session = self.open_session(&key)?;
             let output = Arc::new(StreamOutput::start(
                 destination.clone(),
                 session.video_info.clone(),
                 session.audio_info.clone(),
-                settings.clone(),
-                notices.clone(),
-                Some(frame_times.clone()),
+                self.setup.stream_settings.clone(),
+                self.notices.clone(),
+                Some(self.frame_times.clone()),
                 start_seconds,
             ));
             let sink = session.attach(Target::Stream(output.clone()), session.window_from(start));
@@ -444,6 +501,7 @@ impl Outputs {
                 output,
                 sink,
                 adaptive: adaptive_kbps.map(AdaptiveBitrate::new),
+                profile: key,
             });
         }
         self.streams.extend(started);
@@ -463,20 +521,33 @@ impl Outputs {
             self.streams_stopping = true;
             if self.streams.iter().all(|stream| stream.sink.is_stopping()) {
                 self.counters.video_target_kbps.store(0, Ordering::Relaxed);
+                for session in &self.sessions {
+                    session.target_kbps.store(0, Ordering::Relaxed);
+                }
             }
             self.after_stop(frame);
         }
     }
 
-    /// An output stopped at `frame`: the open session makes a keyframe there for it, or, if
-    /// nothing else uses the session, finishes encoding there.
+    /// Outputs stopped at `frame`: a session whose outputs have all stopped finishes encoding
+    /// there; the others make a keyframe there (all alike, to stay aligned).
     fn after_stop(&mut self, frame: u64) {
-        let others_remain = self.recordings.iter().any(|r| !r.sink.is_stopping())
-            || self.streams.iter().any(|s| !s.sink.is_stopping());
         let end = self.instant(frame);
-        if let Some(session) = self.sessions.last_mut().filter(|s| s.is_open()) {
-            if others_remain {
-                self.keyframes.want(frame);
+        let in_use: Vec<Option<String>> = self
+            .recordings
+            .iter()
+            .filter(|r| !r.sink.is_stopping())
+            .map(|r| r.profile.clone())
+            .chain(
+                self.streams
+                    .iter()
+                    .filter(|s| !s.sink.is_stopping())
+                    .map(|s| s.profile.clone()),
+            )
+            .collect();
+        for session in self.sessions.iter_mut().filter(|s| s.is_open()) {
+            if in_use.contains(&session.profile) {
+                session.keyframes.want(frame);
             } else {
                 session.end = Some(end);
             }
@@ -510,12 +581,18 @@ impl Outputs {
     }
 
     /// A canvas frame read back from the compositor.
+    /// A frame read back from the compositor at one of [`Self::wanted_sizes`]: it goes to the
+    /// sessions of that size.
     pub fn video_frame(&mut self, index: u64, bytes: &[u8], layout: &I420Layout) {
-        if !self.streams.is_empty() {
+        let size = (layout.width, layout.height);
+        if !self.streams.is_empty() && size == (self.setup.width, self.setup.height) {
             self.frame_times.record(index as i64, Instant::now());
         }
         let pacing = self.setup.pacing;
         for session in &mut self.sessions {
+            if session.size != size {
+                continue;
+            }
             let Some(sender) = &session.video else {
                 continue;
             };
@@ -527,7 +604,7 @@ impl Outputs {
                 continue;
             }
             let mut frame = i420_frame(index, bytes, layout);
-            let keyframe = session.end.is_none() && self.keyframes.due(index);
+            let keyframe = session.end.is_none() && session.keyframes.due(index);
             if keyframe {
                 frame.set_kind(ffmpeg::picture::Type::I);
             }
@@ -554,7 +631,7 @@ impl Outputs {
                 }
             };
             if sent && keyframe {
-                self.keyframes.sent_keyframe(index);
+                session.keyframes.sent_keyframe(index);
             }
         }
     }
@@ -583,31 +660,43 @@ impl Outputs {
         }
     }
 
-    /// Lowers the shared encoder's bitrate to what the most congested live stream carries.
+    /// Lowers each session's bitrate to what the most congested of its live streams carries;
+    /// a recording at another profile keeps its own.
     pub fn adapt_bitrate(&mut self) {
         if self.last_adapted.elapsed() < Duration::from_millis(250) {
             return;
         }
         let now = Instant::now();
         self.last_adapted = now;
-        let target = self
+        let mut targets: Vec<(Option<String>, u32)> = Vec::new();
+        for stream in self
             .streams
             .iter_mut()
             .filter(|stream| !stream.sink.is_stopping())
-            .filter_map(|stream| {
-                let controller = stream.adaptive.as_mut()?;
-                let stats = stream.output.stats();
-                Some(if stats.state == OutputState::Live {
-                    controller.update(now, stats.congestion, stats.bitrate_kbps)
-                } else {
-                    controller.current_kbps()
-                })
-            })
-            .min();
-        if let Some(target) = target {
-            self.counters
-                .video_target_kbps
-                .store(target, Ordering::Relaxed);
+        {
+            let Some(controller) = stream.adaptive.as_mut() else {
+                continue;
+            };
+            let stats = stream.output.stats();
+            let target = if stats.state == OutputState::Live {
+                controller.update(now, stats.congestion, stats.bitrate_kbps)
+            } else {
+                controller.current_kbps()
+            };
+            match targets.iter_mut().find(|(key, _)| *key == stream.profile) {
+                Some((_, lowest)) => *lowest = (*lowest).min(target),
+                None => targets.push((stream.profile.clone(), target)),
+            }
+        }
+        for (key, target) in targets {
+            if let Ok(session) = self.open_session(&key) {
+                session.target_kbps.store(target, Ordering::Relaxed);
+            }
+            if key.is_none() {
+                self.counters
+                    .video_target_kbps
+                    .store(target, Ordering::Relaxed);
+            }
         }
     }
 
@@ -654,6 +743,7 @@ impl Outputs {
             .into_iter()
             .partition(EncodeSession::is_finished);
         self.sessions = open;
+        self.publish_encodes();
         for session in done {
             if let Err(error) = session.join() {
                 events.send(Event::Warning(format!("encoding stopped: {error}")));
@@ -661,6 +751,23 @@ impl Outputs {
                 self.first_error.get_or_insert(error);
             }
         }
+    }
+
+    /// Publishes the open sessions for the statistics.
+    fn publish_encodes(&self) {
+        let encodes = self
+            .sessions
+            .iter()
+            .filter(|session| session.is_open())
+            .map(|session| super::EncodeStatus {
+                profile: session.profile.clone(),
+                encoder: session.encoder_name.clone(),
+                size: session.size,
+                configured_kbps: session.configured_kbps,
+                target_kbps: session.target_kbps.clone(),
+            })
+            .collect();
+        *lock(&self.counters.encodes) = encodes;
     }
 
     fn publish_streams(&self) {
@@ -750,6 +857,7 @@ impl Drop for EndOfStream<'_> {
 fn encode_video(
     mut encoder: VideoEncoder,
     configured_kbps: Option<(u32, u32)>,
+    target_kbps: &AtomicU32,
     frames: &Receiver<ffmpeg::frame::Video>,
     sinks: &Sinks,
     counters: &Counters,
@@ -769,7 +877,7 @@ fn encode_video(
             }
             // 0: no stream asks for less than the configured bitrate (any more).
             if let Some((kbps, max_kbps)) = configured_kbps {
-                let target = match counters.video_target_kbps.load(Ordering::Relaxed) {
+                let target = match target_kbps.load(Ordering::Relaxed) {
                     0 => kbps,
                     target => target,
                 };

@@ -618,6 +618,10 @@ impl<'r> RenderLoop<'r> {
         );
         let layers = frame.layers(&pictures, &self.sources);
         let encoding = self.outputs.wants_video();
+        if encoding {
+            self.compositor
+                .set_output_sizes(&self.outputs.wanted_sizes());
+        }
         let outputs = &mut self.outputs;
         let mut to_outputs = |index, bytes: &[u8], layout: &_| {
             outputs.video_frame(index, bytes, layout);

@@ -10,7 +10,8 @@ pub enum Protocol {
     Rtmp,
     Rtmps,
     Srt,
-    /// HLS with CMAF (fragmented MP4) segments, written to a folder by FFmpeg's HLS muxer.
+    /// HLS with CMAF (fragmented MP4) segments, written to a folder by FFmpeg's HLS muxer, or
+    /// pushed with HTTP PUT (and old segments removed with DELETE) to an HLS ingest or origin.
     Hls,
 }
 
@@ -65,6 +66,43 @@ impl Endpoint {
         }
     }
 
+    /// HLS pushed with HTTP PUT to `text`, an `http://` or `https://` URL of the folder the
+    /// files go to (`${NAME}` read from the environment); its last path segment and its query
+    /// are masked, as a stream key may be either.
+    pub fn hls_push(text: &str) -> Result<Self, DestinationError> {
+        let written = text.trim();
+        let url = expand_variables(written)?;
+        let malformed = |problem: &str| DestinationError::Malformed {
+            url: mask_push(written),
+            problem: problem.to_string(),
+        };
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .ok_or_else(|| malformed("HLS is pushed to an http:// or https:// URL"))?;
+        if rest.split('/').next().is_none_or(str::is_empty) {
+            return Err(malformed("no host name"));
+        }
+        if url.contains('?') {
+            return Err(malformed(
+                "a query cannot be followed by file names; give the folder's URL",
+            ));
+        }
+        let folder = url.trim_end_matches('/');
+        Ok(Self {
+            protocol: Protocol::Hls,
+            url: format!("{folder}/{HLS_MEDIA_PLAYLIST}"),
+            masked: format!("HLS to {}", mask_push(written)),
+            written: written.to_string(),
+        })
+    }
+
+    /// Whether this HLS output goes over HTTP rather than into a folder.
+    pub fn is_pushed(&self) -> bool {
+        self.protocol == Protocol::Hls
+            && (self.url.starts_with("http://") || self.url.starts_with("https://"))
+    }
+
     /// As it was written (environment variables unexpanded): what a saved file holds.
     pub fn written(&self) -> &str {
         &self.written
@@ -86,10 +124,12 @@ impl fmt::Debug for Endpoint {
 }
 
 /// A stream output: a primary ingest and an optional backup used when the primary fails.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Destination {
     pub primary: Endpoint,
     pub backup: Option<Endpoint>,
+    /// The encode it is streamed at; `None`: the run's own, shared with the other outputs.
+    pub profile: Option<crate::encode::EncodeProfile>,
 }
 
 impl Destination {
@@ -128,6 +168,7 @@ pub fn parse_destination(text: &str) -> Result<Destination, DestinationError> {
     Ok(Destination {
         primary: parse_endpoint(primary)?,
         backup: backup.map(parse_endpoint).transpose()?,
+        profile: None,
     })
 }
 
@@ -291,6 +332,23 @@ fn expand_variables(text: &str) -> Result<String, DestinationError> {
 
 /// A URL as the user wrote it, safe to print: the last path segment (the stream key) and
 /// secret query values are hidden unless they are `${VARIABLE}` references.
+/// An HLS push URL with its last path segment (the usual place of a stream key) masked.
+fn mask_push(text: &str) -> String {
+    let trimmed = text.trim().trim_end_matches('/');
+    match trimmed.rsplit_once('/') {
+        Some((head, last))
+            if head.contains("://") && head.len() > head.find("://").unwrap_or(0) + 3 =>
+        {
+            if last.starts_with("${") {
+                trimmed.to_string()
+            } else {
+                format!("{head}/****")
+            }
+        }
+        _ => trimmed.to_string(),
+    }
+}
+
 fn mask_written(text: &str) -> String {
     let (base, query) = text.split_once('?').unwrap_or((text, ""));
     let mut masked = match base.rsplit_once('/') {
@@ -316,6 +374,26 @@ fn mask_written(text: &str) -> String {
         masked.push_str(&pairs.join("&"));
     }
     masked
+}
+
+#[cfg(test)]
+mod hls_push_tests {
+    use super::*;
+
+    #[test]
+    fn a_push_url_is_a_folder_whose_last_segment_is_masked() {
+        let endpoint = Endpoint::hls_push("https://origin.example/live/secret-key/").unwrap();
+        assert_eq!(
+            endpoint.url(),
+            "https://origin.example/live/secret-key/media.m3u8"
+        );
+        assert_eq!(endpoint.masked(), "HLS to https://origin.example/live/****");
+        assert!(endpoint.is_pushed());
+        assert!(!Endpoint::hls_folder(std::path::Path::new("/tmp/x")).is_pushed());
+        assert!(Endpoint::hls_push("ftp://origin/live/key").is_err());
+        assert!(Endpoint::hls_push("https://origin/upload?cid=key").is_err());
+        assert!(Endpoint::hls_push("https:///live/key").is_err());
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Tally's own HTTP server for an HLS folder: what a studio monitor, a browser with hls.js or
 //! ffplay on the LAN plays from, at `http://ADDRESS/live/master.m3u8`. It serves the playlists,
-//! the initialisation file and the segments the HLS output writes (GET and HEAD, nothing
+//! the initialisation files and the segments the HLS output writes, a ladder's renditions in
+//! their folders (GET and HEAD, nothing
 //! else: no listings, no other paths, no files FFmpeg is still writing), and binds to
 //! loopback unless told otherwise.
 //!
@@ -211,15 +212,19 @@ fn parse_request_line(line: &str) -> Request {
     }
 }
 
-/// Only the names the HLS output writes: no folders, no hidden files, no files in the middle
-/// of being written (FFmpeg gives those a `.tmp` ending).
+/// Only the names the HLS output writes: a file, or a file in a rendition's folder (a
+/// ladder's), no hidden names, no files in the middle of being written (FFmpeg gives those a
+/// `.tmp` ending).
 fn served_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        && content_type(name).is_some()
+    let parts: Vec<&str> = name.split('/').collect();
+    let plain = |part: &&str| {
+        !part.is_empty()
+            && !part.starts_with('.')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    };
+    parts.len() <= 2 && parts.iter().all(plain) && content_type(name).is_some()
 }
 
 fn content_type(name: &str) -> Option<&'static str> {
@@ -328,7 +333,8 @@ mod tests {
         );
         for refused in [
             "GET /live/../secret.m3u8 HTTP/1.1",
-            "GET /live/sub/init.mp4 HTTP/1.1",
+            "GET /live/a/b/init.mp4 HTTP/1.1",
+            "GET /live/720p/../../secret.m3u8 HTTP/1.1",
             "GET /live/segment-000002.m4s.tmp HTTP/1.1",
             "GET /live/.hidden.m3u8 HTTP/1.1",
             "GET /other/master.m3u8 HTTP/1.1",
@@ -336,6 +342,10 @@ mod tests {
         ] {
             assert_eq!(parse_request_line(refused), Request::NotFound, "{refused}");
         }
+        assert_eq!(
+            parse_request_line("GET /live/720p/segment-000003.m4s HTTP/1.1"),
+            file("720p/segment-000003.m4s")
+        );
         assert_eq!(
             parse_request_line("PUT /live/master.m3u8 HTTP/1.1"),
             Request::MethodNotAllowed

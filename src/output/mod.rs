@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod bitrate;
 pub mod destination;
 pub mod flv;
+pub mod hls_master;
 pub mod hls_server;
 pub mod rtmp;
 pub mod send_queue;

@@ -614,23 +614,44 @@ impl Writer {
 /// initialisation file, a sliding window of segments with the older ones deleted, every file
 /// written under a temporary name and renamed when whole (so a crash leaves a playlist whose
 /// segments are all there), and a master playlist beside the media playlist.
-fn hls_options(endpoint: &Endpoint, hls: &HlsSettings) -> ffmpeg::Dictionary<'static> {
-    let folder = std::path::Path::new(endpoint.url())
-        .parent()
-        .unwrap_or(std::path::Path::new("."));
+///
+/// Pushed over HTTP, every file is sent with PUT, old segments are left to the origin, and
+/// segment numbers start from the time in seconds, so a reconnection never reuses a name
+/// a player may have cached.
+fn hls_options(
+    endpoint: &Endpoint,
+    hls: &HlsSettings,
+    io_timeout: Duration,
+) -> ffmpeg::Dictionary<'static> {
+    let folder = endpoint
+        .url()
+        .rsplit_once('/')
+        .map_or(".", |(folder, _)| folder);
     let mut options = ffmpeg::Dictionary::new();
     options.set("hls_segment_type", "fmp4");
     options.set("hls_fmp4_init_filename", "init.mp4");
     options.set(
         "hls_segment_filename",
-        &folder.join("segment-%06d.m4s").display().to_string(),
+        &format!("{folder}/segment-%06d.m4s"),
     );
+    if endpoint.is_pushed() {
+        options.set("method", "PUT");
+        options.set("http_persistent", "1");
+        options.set("hls_start_number_source", "epoch");
+        // A PUT that stalls this long counts as a lost connection.
+        // (A duration: seconds, not the microseconds of the protocols' own option.)
+        options.set("timeout", &format!("{:.3}", io_timeout.as_secs_f64()));
+    }
     options.set("hls_time", &format!("{:.3}", hls.segment.as_secs_f64()));
     options.set("hls_list_size", &hls.window.max(1).to_string());
-    options.set(
-        "hls_flags",
-        "delete_segments+independent_segments+temp_file+program_date_time",
-    );
+    // Pushed, old segments are left to the origin: FFmpeg's DELETE carries a body, which
+    // origins such as nginx's WebDAV refuse (415), and ingests expire segments themselves.
+    let flags = if endpoint.is_pushed() {
+        "independent_segments+program_date_time"
+    } else {
+        "delete_segments+independent_segments+temp_file+program_date_time"
+    };
+    options.set("hls_flags", flags);
     options.set("master_pl_name", super::destination::HLS_MASTER_PLAYLIST);
     options
 }
@@ -692,6 +713,9 @@ fn connect_hint(endpoint: &Endpoint) -> &'static str {
         }
         Protocol::Rtmp => {
             " (check the server address and port, and the application name and stream key)"
+        }
+        Protocol::Hls if endpoint.is_pushed() => {
+            " (check the ingest's address and folder, and that it takes uploads with HTTP PUT)"
         }
         Protocol::Hls => " (check that the folder can be written to and that the disk has room)",
         Protocol::Rtmps => {
@@ -770,6 +794,11 @@ impl Connection {
         }
         let timeout_micros = io_timeout.as_micros().to_string();
         options.set("rw_timeout", &timeout_micros);
+        if endpoint.is_pushed() {
+            // FFmpeg opens the playlist's URL before its HLS muxer takes over; origins take
+            // uploads as PUT, not as the POST FFmpeg's HTTP client sends by default.
+            options.set("method", "PUT");
+        }
         if endpoint.protocol == Protocol::Srt {
             options.set("connect_timeout", &io_timeout.as_millis().to_string());
         } else if endpoint.protocol != Protocol::Hls {
@@ -789,7 +818,7 @@ impl Connection {
             "flv" => header_options.set("flvflags", "no_duration_filesize"),
             // Matroska sends a cluster when it closes: short ones keep the delay down.
             "matroska" => header_options.set("cluster_time_limit", "200"),
-            "hls" => header_options = hls_options(endpoint, &settings.hls),
+            "hls" => header_options = hls_options(endpoint, &settings.hls, settings.io_timeout),
             _ => {}
         }
         context.write_header_with(header_options)?;

@@ -227,7 +227,8 @@ struct ConvertParams {
     region_y: u32,
     region_width_words: u32,
     region_height: u32,
-    padding: [u32; 2],
+    source_width: u32,
+    source_height: u32,
 }
 
 struct Readback {
@@ -236,10 +237,12 @@ struct Readback {
     state: Arc<AtomicU8>,
 }
 
-/// Turns the canvas into I420 planes on the GPU and reads them back through a ring of staging
-/// buffers. Only the compositor whose frames are encoded has one.
+/// Turns the canvas into I420 planes on the GPU, at the canvas's size or scaled to another,
+/// and reads them back through a ring of staging buffers. Only the compositor whose frames are
+/// encoded has them: one at the canvas's size, and one for each other size an output encodes.
 struct I420Conversion {
     layout: I420Layout,
+    source_size: [u32; 2],
     luma_pipeline: wgpu::ComputePipeline,
     chroma_pipeline: wgpu::ComputePipeline,
     group: wgpu::BindGroup,
@@ -249,8 +252,13 @@ struct I420Conversion {
 }
 
 impl I420Conversion {
-    fn new(device: &wgpu::Device, canvas_view: &wgpu::TextureView, canvas_size: [u32; 2]) -> Self {
-        let layout = I420Layout::new(canvas_size[0], canvas_size[1]);
+    fn new(
+        device: &wgpu::Device,
+        canvas_view: &wgpu::TextureView,
+        canvas_size: [u32; 2],
+        size: [u32; 2],
+    ) -> Self {
+        let layout = I420Layout::new(size[0], size[1]);
         let convert_shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("convert_i420.wgsl"),
             source: wgpu::ShaderSource::Wgsl(
@@ -344,6 +352,7 @@ impl I420Conversion {
             .collect();
         Self {
             layout,
+            source_size: canvas_size,
             luma_pipeline,
             chroma_pipeline,
             group: convert_group,
@@ -352,6 +361,73 @@ impl I420Conversion {
             free_readbacks,
         }
     }
+}
+
+impl I420Conversion {
+    /// Converts `region` (in this conversion's pixels) into the planes and copies them to
+    /// `readback`.
+    fn encode(
+        &self,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        region: Option<CanvasRect>,
+        readback: &Readback,
+    ) {
+        if let Some(region) = region {
+            let layout = &self.layout;
+            let params = ConvertParams {
+                width: layout.width,
+                height: layout.height,
+                luma_stride_words: (layout.luma_stride / 4) as u32,
+                chroma_stride_words: (layout.chroma_stride / 4) as u32,
+                u_offset_words: (layout.u_offset / 4) as u32,
+                v_offset_words: (layout.v_offset / 4) as u32,
+                region_x_words: region.x / 4,
+                region_y: region.y,
+                region_width_words: region.width.div_ceil(4),
+                region_height: region.height,
+                source_width: self.source_size[0],
+                source_height: self.source_size[1],
+            };
+            queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("convert i420"),
+                timestamp_writes: None,
+            });
+            pass.set_bind_group(0, &self.group, &[]);
+            pass.set_pipeline(&self.luma_pipeline);
+            pass.dispatch_workgroups(
+                params.region_width_words.div_ceil(16),
+                region.height.div_ceil(8),
+                1,
+            );
+            pass.set_pipeline(&self.chroma_pipeline);
+            pass.dispatch_workgroups(
+                params.region_width_words.div_ceil(2).div_ceil(16),
+                region.height.div_ceil(2).div_ceil(8),
+                1,
+            );
+        }
+        encoder.copy_buffer_to_buffer(
+            &self.planes,
+            0,
+            &readback.buffer,
+            0,
+            self.layout.total_bytes as u64,
+        );
+    }
+
+    fn size(&self) -> [u32; 2] {
+        [self.layout.width, self.layout.height]
+    }
+}
+
+/// A frame on its way back from the GPU: the canvas-size planes, and those of each scaled
+/// conversion, all from one submission.
+struct InFlight {
+    frame_index: u64,
+    readback: Readback,
+    scaled: Vec<([u32; 2], Readback)>,
 }
 
 pub struct Compositor {
@@ -371,11 +447,13 @@ pub struct Compositor {
     sources: Arc<Mutex<SourceTextures>>,
     /// `None` for a compositor that draws for the screen only.
     conversion: Option<I420Conversion>,
+    /// Conversions to the other sizes outputs encode (see [`Compositor::set_output_sizes`]).
+    scaled: Vec<I420Conversion>,
     /// An opaque black 1x1 texture, drawn under the dirty region to clear it.
     clear_texture: wgpu::BindGroup,
     /// The layers drawn last frame; `None` until the canvas has been drawn once.
     drawn: Option<Vec<DrawnLayer>>,
-    in_flight: VecDeque<(u64, Readback)>,
+    in_flight: VecDeque<InFlight>,
     /// The canvas was drawn without converting it (`render_display`): the I420 planes are
     /// out of date everywhere, not just where the next frame changes.
     planes_stale: bool,
@@ -502,7 +580,8 @@ impl Compositor {
         let (item_uniforms, item_uniform_group) =
             Self::item_uniform_buffer(device, &item_uniform_layout, item_capacity);
 
-        let conversion = converts.then(|| I420Conversion::new(device, &canvas_view, canvas_size));
+        let conversion =
+            converts.then(|| I420Conversion::new(device, &canvas_view, canvas_size, canvas_size));
 
         Self {
             gpu,
@@ -517,6 +596,7 @@ impl Compositor {
             item_capacity,
             sources,
             conversion,
+            scaled: Vec::new(),
             clear_texture,
             drawn: None,
             in_flight: VecDeque::new(),
@@ -718,6 +798,33 @@ impl Compositor {
         Some(region)
     }
 
+    /// The sizes outputs encode at, besides the canvas's: one scaled conversion each, made
+    /// when a size first appears and dropped when no output wants it.
+    pub fn set_output_sizes(&mut self, sizes: &[(u32, u32)]) {
+        if self.conversion.is_none() {
+            return;
+        }
+        let canvas = self.canvas_size;
+        let wanted: Vec<[u32; 2]> = sizes
+            .iter()
+            .map(|&(width, height)| [width, height])
+            .filter(|&size| size != canvas)
+            .collect();
+        self.scaled
+            .retain(|conversion| wanted.contains(&conversion.size()));
+        for size in wanted {
+            if !self
+                .scaled
+                .iter()
+                .any(|conversion| conversion.size() == size)
+            {
+                let conversion =
+                    I420Conversion::new(&self.gpu.device, &self.canvas_view, canvas, size);
+                self.scaled.push(conversion);
+            }
+        }
+    }
+
     /// Composites `layers`, converts the canvas to I420 and starts reading it back. The frame
     /// comes out of [`collect_ready`](Self::collect_ready) tagged with `frame_index`. When the
     /// ring of readback buffers is full, this first waits for the oldest frame and passes it
@@ -754,59 +861,40 @@ impl Compositor {
                 label: Some("frame"),
             });
         let full = std::mem::take(&mut self.planes_stale);
-        if let Some(region) = self.draw(&mut encoder, layers, full) {
-            let layout = &conversion.layout;
-            let params = ConvertParams {
-                width: layout.width,
-                height: layout.height,
-                luma_stride_words: (layout.luma_stride / 4) as u32,
-                chroma_stride_words: (layout.chroma_stride / 4) as u32,
-                u_offset_words: (layout.u_offset / 4) as u32,
-                v_offset_words: (layout.v_offset / 4) as u32,
-                region_x_words: region.x / 4,
-                region_y: region.y,
-                region_width_words: region.width.div_ceil(4),
-                region_height: region.height,
-                padding: [0; 2],
+        let region = self.draw(&mut encoder, layers, full);
+        conversion.encode(&self.gpu.queue, &mut encoder, region, &readback);
+        // Scaled pictures are converted whole: their planes follow no dirty region.
+        let mut scaled = Vec::new();
+        for conversion in &mut self.scaled {
+            let Some(readback) = conversion.free_readbacks.pop() else {
+                continue;
             };
-            self.gpu
-                .queue
-                .write_buffer(&conversion.params, 0, bytemuck::bytes_of(&params));
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("convert i420"),
-                timestamp_writes: None,
-            });
-            pass.set_bind_group(0, &conversion.group, &[]);
-            pass.set_pipeline(&conversion.luma_pipeline);
-            pass.dispatch_workgroups(
-                params.region_width_words.div_ceil(16),
-                region.height.div_ceil(8),
-                1,
-            );
-            pass.set_pipeline(&conversion.chroma_pipeline);
-            pass.dispatch_workgroups(
-                params.region_width_words.div_ceil(2).div_ceil(16),
-                region.height.div_ceil(2).div_ceil(8),
-                1,
-            );
+            let [width, height] = conversion.size();
+            let whole = CanvasRect {
+                x: 0,
+                y: 0,
+                width,
+                height,
+            };
+            conversion.encode(&self.gpu.queue, &mut encoder, Some(whole), &readback);
+            scaled.push((conversion.size(), readback));
         }
-        encoder.copy_buffer_to_buffer(
-            &conversion.planes,
-            0,
-            &readback.buffer,
-            0,
-            conversion.layout.total_bytes as u64,
-        );
         self.conversion = Some(conversion);
         self.gpu.queue.submit([encoder.finish()]);
-        readback.state.store(0, Ordering::Release);
-        let state = readback.state.clone();
-        readback
-            .buffer
-            .map_async(wgpu::MapMode::Read, .., move |result| {
-                state.store(if result.is_ok() { 1 } else { 2 }, Ordering::Release);
-            });
-        self.in_flight.push_back((frame_index, readback));
+        for readback in std::iter::once(&readback).chain(scaled.iter().map(|(_, r)| r)) {
+            readback.state.store(0, Ordering::Release);
+            let state = readback.state.clone();
+            readback
+                .buffer
+                .map_async(wgpu::MapMode::Read, .., move |result| {
+                    state.store(if result.is_ok() { 1 } else { 2 }, Ordering::Release);
+                });
+        }
+        self.in_flight.push_back(InFlight {
+            frame_index,
+            readback,
+            scaled,
+        });
         Ok(())
     }
 
@@ -828,27 +916,45 @@ impl Compositor {
         };
         self.gpu.device.poll(poll)?;
         let mut delivered = 0;
-        while let Some((_, readback)) = self.in_flight.front() {
-            match readback.state.load(Ordering::Acquire) {
-                0 => {
-                    if wait_for_one && delivered == 0 {
-                        self.gpu.device.poll(wgpu::PollType::wait_indefinitely())?;
-                        continue;
-                    }
-                    break;
-                }
-                2 => return Err(RenderError::Readback(ReadbackProblem::MapFailed)),
-                _ => {}
+        while let Some(front) = self.in_flight.front() {
+            let states = std::iter::once(&front.readback)
+                .chain(front.scaled.iter().map(|(_, readback)| readback))
+                .map(|readback| readback.state.load(Ordering::Acquire));
+            let (mut waiting, mut failed) = (false, false);
+            for state in states {
+                waiting |= state == 0;
+                failed |= state == 2;
             }
-            let Some((frame_index, readback)) = self.in_flight.pop_front() else {
+            if failed {
+                return Err(RenderError::Readback(ReadbackProblem::MapFailed));
+            }
+            if waiting {
+                if wait_for_one && delivered == 0 {
+                    self.gpu.device.poll(wgpu::PollType::wait_indefinitely())?;
+                    continue;
+                }
+                break;
+            }
+            let Some(done) = self.in_flight.pop_front() else {
                 break;
             };
             {
-                let bytes = readback.buffer.get_mapped_range(..)?;
-                on_ready(frame_index, &bytes, &conversion.layout);
+                let bytes = done.readback.buffer.get_mapped_range(..)?;
+                on_ready(done.frame_index, &bytes, &conversion.layout);
             }
-            readback.buffer.unmap();
-            conversion.free_readbacks.push(readback);
+            done.readback.buffer.unmap();
+            conversion.free_readbacks.push(done.readback);
+            for (size, readback) in done.scaled {
+                // A size no output wants any more was dropped meanwhile: so is its frame.
+                if let Some(scaled) = self.scaled.iter_mut().find(|c| c.size() == size) {
+                    {
+                        let bytes = readback.buffer.get_mapped_range(..)?;
+                        on_ready(done.frame_index, &bytes, &scaled.layout);
+                    }
+                    readback.buffer.unmap();
+                    scaled.free_readbacks.push(readback);
+                }
+            }
             delivered += 1;
         }
         Ok(delivered)

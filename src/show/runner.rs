@@ -264,6 +264,7 @@ impl CueRunner {
             self.resume.push(Command::StartRecording(RecordingConfig {
                 path: resumed_path(recording),
                 format: RecordingFormat::from_path(recording).unwrap_or(RecordingFormat::Mkv),
+                profile: None,
             }));
         }
         if !state.streams.is_empty() {
@@ -353,6 +354,7 @@ impl CueRunner {
             Action::Record(path) => commands.push(Command::StartRecording(RecordingConfig {
                 path: path.clone(),
                 format: RecordingFormat::from_path(path).unwrap_or(RecordingFormat::Mkv),
+                profile: None,
             })),
             Action::StopRecording => commands.push(Command::StopRecording),
             Action::Stream(destinations) => {

@@ -659,6 +659,7 @@ impl TallyApp {
         let recording = RecordingConfig {
             path,
             format: self.settings.recording_format(),
+            profile: None,
         };
         if let Err(error) = self.controller.request(Request::StartRecording(recording)) {
             self.problem = Some(format!("not recording: {error}"));

@@ -898,6 +898,12 @@ fn stats(app: &mut TallyApp, ui: &mut egui::Ui) {
     if let Some(encoder) = &app.stats.encoder {
         ui.label(format!("video {encoder}"));
     }
+    // Outputs encoded at a profile of their own: one line per encode.
+    for encode in &app.stats.encodes {
+        if let Some(profile) = &encode.profile {
+            ui.label(format!("{profile}: {}", encode.describe()));
+        }
+    }
     ui.label(format!("CPU {:.0}% of a core", latest.cpu_percent));
     ui.label(format!("memory {:.0} MB", latest.rss_mb));
     for output in &app.stats.outputs {
