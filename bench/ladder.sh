@@ -4,7 +4,8 @@
 # live for SECONDS (default 30). Against it, in the same run, the ffmpeg CLI making the same
 # three encodes from one input: the scene's own test video read in real time (-re, looped),
 # split and scaled by FFmpeg's filters, into FFmpeg's HLS muxer with a master playlist.
-# Reports CPU-seconds (user+sys), peak RSS and wall time, then each rendition's frames
+# Every segment stays listed (so every frame is counted). Reports CPU-seconds (user+sys), peak
+# RSS and wall time, then each rendition's frames
 # (ffprobe) and Tally's rendered / lagged / skipped counts.
 #   bench/ladder.sh [SECONDS] [PRESET]
 set -euo pipefail
@@ -19,7 +20,7 @@ mkdir -p "$out/ladder-ffmpeg"
 
 echo "== HLS ladder 1080p/720p/480p, x264 $preset, $seconds s live"
 echo "cpu_s  peak_rss_kb  wall_s  run"
-measure ladder-tally "$tally" stream "$big" --hls-dir "$out/ladder-tally" --ladder 1080p,720p,480p \
+measure ladder-tally "$tally" stream "$big" --hls-dir "$out/ladder-tally" --ladder 1080p,720p,480p --hls-window 1000 \
   --preset "$preset" --duration "${seconds}s" --quiet
 measure ladder-ffmpeg ffmpeg -v error -y -re -stream_loop -1 -i "$out/testsrc2-720p.mp4" -t "$seconds" \
   -filter_complex "[0:v]split=3[a][b][c];[a]scale=1920:1080[v0];[b]scale=1280:720[v1];[c]scale=854:480[v2]" \
@@ -27,7 +28,7 @@ measure ladder-ffmpeg ffmpeg -v error -y -re -stream_loop -1 -i "$out/testsrc2-7
   -b:v:0 6000k -maxrate:v:0 6000k -bufsize:v:0 6000k \
   -b:v:1 3000k -maxrate:v:1 3000k -bufsize:v:1 3000k \
   -b:v:2 1200k -maxrate:v:2 1200k -bufsize:v:2 1200k \
-  -f hls -hls_time 2 -hls_segment_type fmp4 -hls_flags independent_segments \
+  -f hls -hls_time 2 -hls_list_size 0 -hls_segment_type fmp4 -hls_flags independent_segments \
   -var_stream_map "v:0 v:1 v:2" -master_pl_name master.m3u8 \
   -hls_segment_filename "$out/ladder-ffmpeg/%v/segment-%05d.m4s" "$out/ladder-ffmpeg/%v/media.m3u8"
 echo "frames per rendition (Tally: 1080p 720p 480p; ffmpeg: 0 1 2), $((seconds * 30)) expected"

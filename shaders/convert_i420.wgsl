@@ -2,7 +2,8 @@
 // storage buffer: the Y plane, then U, then V, each row padded to whole 32-bit words.
 // Each invocation writes one word: four luma samples, or four U and four V samples.
 // A conversion to another size than the canvas's (an output encoded smaller) averages the
-// canvas pixels each output pixel covers, and converts the whole picture every frame.
+// canvas area each output sample covers with four bilinear taps (exact for areas up to 4 x 4
+// canvas pixels; further downscaling skips some), and converts the whole picture every frame.
 // At the canvas's size only the region that changed since the last frame is converted; the
 // rest of the buffer keeps last frame's values. The region starts on a multiple of 8 pixels across and 2 down,
 // so it maps onto whole words in every plane.
@@ -27,6 +28,7 @@ struct Params {
 @group(0) @binding(0) var canvas: texture_2d<f32>;
 @group(0) @binding(1) var<storage, read_write> planes: array<u32>;
 @group(0) @binding(2) var<uniform> params: Params;
+@group(0) @binding(3) var canvas_sampler: sampler;
 
 const LUMA_WEIGHTS = vec3<f32>(0.2126, 0.7152, 0.0722);
 
@@ -35,25 +37,44 @@ fn canvas_pixel(x: u32, y: u32) -> vec3<f32> {
     return textureLoad(canvas, clamped, 0).rgb;
 }
 
-// The output pixel (x, y): the canvas pixel itself, or, scaled, the mean of the canvas pixels
-// its area covers (at most 4 x 4 of them: downscaling further than 4:1 skips some).
-fn pixel(x: u32, y: u32) -> vec3<f32> {
-    let cx = min(x, params.width - 1u);
-    let cy = min(y, params.height - 1u);
-    if (params.width == params.source_width && params.height == params.source_height) {
-        return canvas_pixel(cx, cy);
-    }
-    let x0 = cx * params.source_width / params.width;
-    let y0 = cy * params.source_height / params.height;
-    let x1 = min(max(x0 + 1u, ((cx + 1u) * params.source_width + params.width - 1u) / params.width), x0 + 4u);
-    let y1 = min(max(y0 + 1u, ((cy + 1u) * params.source_height + params.height - 1u) / params.height), y0 + 4u);
+fn scaled() -> bool {
+    return params.width != params.source_width || params.height != params.source_height;
+}
+
+// The mean colour of the canvas over output pixels [x0, x1) x [y0, y1) (output coordinates),
+// from four bilinear taps at the quarter points of that area.
+fn area(x0: f32, y0: f32, x1: f32, y1: f32) -> vec3<f32> {
+    let source = vec2<f32>(f32(params.source_width), f32(params.source_height));
+    let to_canvas = source / vec2<f32>(f32(params.width), f32(params.height));
+    let low = vec2<f32>(x0, y0) * to_canvas;
+    let span = vec2<f32>(x1 - x0, y1 - y0) * to_canvas;
     var sum = vec3<f32>(0.0);
-    for (var sy = y0; sy < y1; sy = sy + 1u) {
-        for (var sx = x0; sx < x1; sx = sx + 1u) {
-            sum = sum + canvas_pixel(sx, sy);
-        }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let quarter = vec2<f32>(f32(i % 2u) * 0.5 + 0.25, f32(i / 2u) * 0.5 + 0.25);
+        let at = (low + span * quarter) / source;
+        sum = sum + textureSampleLevel(canvas, canvas_sampler, at, 0.0).rgb;
     }
-    return sum / f32((x1 - x0) * (y1 - y0));
+    return sum * 0.25;
+}
+
+// Output pixel (x, y).
+fn pixel(x: u32, y: u32) -> vec3<f32> {
+    if (!scaled()) {
+        return canvas_pixel(x, y);
+    }
+    let cx = f32(min(x, params.width - 1u));
+    let cy = f32(min(y, params.height - 1u));
+    return area(cx, cy, cx + 1.0, cy + 1.0);
+}
+
+// The 2 x 2 block of output pixels at (x, y) that one chroma sample covers.
+fn block(x: u32, y: u32) -> vec3<f32> {
+    if (!scaled()) {
+        return (pixel(x, y) + pixel(x + 1u, y) + pixel(x, y + 1u) + pixel(x + 1u, y + 1u)) * 0.25;
+    }
+    let x1 = f32(min(x + 2u, params.width));
+    let y1 = f32(min(y + 2u, params.height));
+    return area(f32(x), f32(y), x1, y1);
 }
 
 fn to_byte(value: f32) -> u32 {
@@ -92,7 +113,7 @@ fn chroma(@builtin(global_invocation_id) id: vec3<u32>) {
         let x = (word * 4u + i) * 2u;
         let y = row * 2u;
         // Each chroma sample covers a 2x2 block of pixels.
-        let rgb = (pixel(x, y) + pixel(x + 1u, y) + pixel(x, y + 1u) + pixel(x + 1u, y + 1u)) * 0.25;
+        let rgb = block(x, y);
         let luma = dot(rgb, LUMA_WEIGHTS);
         let cb = 128.0 + 224.0 * (rgb.b - luma) / 1.8556;
         let cr = 128.0 + 224.0 * (rgb.r - luma) / 1.5748;

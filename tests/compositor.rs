@@ -452,3 +452,104 @@ fn snapshot_writes_a_thumbnail_of_the_width_asked_for() {
     assert_eq!(thumb.dimensions(), (96, 54));
     assert_eq!(thumb.get_pixel(48, 27).0, [0, 255, 0, 255]);
 }
+
+#[test]
+fn an_output_size_is_converted_by_averaging_the_canvas_area_each_pixel_covers() {
+    use std::sync::Arc;
+    use tally::base::{FrameRef, I420Layout};
+    use tally::render::{Compositor, Gpu, Layer};
+    std::env::set_var("XDG_RUNTIME_DIR", common::runtime_dir());
+    let gpu = Arc::new(Gpu::open().unwrap());
+    let mut program = Compositor::new(gpu, [320, 180]);
+    program.set_output_sizes(&[(320, 180), (160, 90)]);
+    // One-pixel black and white columns on the left half, white on the right.
+    let mut stripes = VideoFrame::solid(320, 180, [255, 255, 255, 255]);
+    for y in 0..180usize {
+        for x in (0..160usize).step_by(2) {
+            let at = (y * 320 + x) * 4;
+            stripes.pixels[at..at + 3].copy_from_slice(&[0, 0, 0]);
+        }
+    }
+    let picture = FrameRef {
+        frame: Arc::new(stripes),
+        generation: 1,
+    };
+    // Scale 1: each picture pixel on one canvas pixel.
+    let item = solid_item("stripes", [0.0, 0.0], [1.0, 1.0]);
+    let layers = [Layer {
+        source_id: "stripes",
+        frame: &picture,
+        source_size: [320, 180],
+        item: &item,
+        clip: None,
+    }];
+    let mut received: Vec<(u32, Vec<u8>, I420Layout)> = Vec::new();
+    let mut keep = |_, bytes: &[u8], layout: &I420Layout| {
+        received.push((layout.width, bytes.to_vec(), *layout));
+    };
+    program.render(0, &layers, &mut keep).unwrap();
+    program.flush(&mut keep).unwrap();
+    let luma = |width: u32, x: usize, y: usize| {
+        let (_, bytes, layout) = received
+            .iter()
+            .find(|(w, _, _)| *w == width)
+            .unwrap_or_else(|| panic!("no {width}-wide picture"));
+        bytes[y * layout.luma_stride + x]
+    };
+    // At the canvas's size the columns stay apart (limited range: black 16, white 235).
+    assert!(luma(320, 10, 50) <= 18, "{}", luma(320, 10, 50));
+    assert!(luma(320, 11, 50) >= 233, "{}", luma(320, 11, 50));
+    // Half size: each pixel covers a black and a white column, so it is mid-grey, as a
+    // picture looks from further away (picking one column would give 16 or 235).
+    for x in [5, 40, 70] {
+        let value = luma(160, x, 45);
+        assert!((120..=132).contains(&value), "x {x}: {value}");
+    }
+    assert!(luma(160, 120, 45) >= 233, "{}", luma(160, 120, 45));
+
+    // Next frame a black square covers part of the right half: only the part of each picture
+    // that changed is converted again, and every picture shows the change.
+    let square_picture = FrameRef {
+        frame: Arc::new(VideoFrame::solid(1, 1, [0, 0, 0, 255])),
+        generation: 1,
+    };
+    let square = solid_item("square", [240.0, 100.0], [40.0, 40.0]);
+    let with_square = [
+        Layer {
+            source_id: "stripes",
+            frame: &picture,
+            source_size: [320, 180],
+            item: &item,
+            clip: None,
+        },
+        Layer {
+            source_id: "square",
+            frame: &square_picture,
+            source_size: [1, 1],
+            item: &square,
+            clip: None,
+        },
+    ];
+    received.clear();
+    let mut keep = |_, bytes: &[u8], layout: &I420Layout| {
+        received.push((layout.width, bytes.to_vec(), *layout));
+    };
+    program.render(1, &with_square, &mut keep).unwrap();
+    program.flush(&mut keep).unwrap();
+    let luma = |width: u32, x: usize, y: usize| {
+        let (_, bytes, layout) = received.iter().find(|(w, _, _)| *w == width).unwrap();
+        bytes[y * layout.luma_stride + x]
+    };
+    assert!(luma(320, 260, 120) <= 18, "{}", luma(320, 260, 120));
+    assert!(luma(160, 130, 60) <= 18, "{}", luma(160, 130, 60));
+    assert!(
+        luma(160, 100, 30) >= 233,
+        "untouched: {}",
+        luma(160, 100, 30)
+    );
+    assert!(
+        (120..=132).contains(&luma(160, 40, 45)),
+        "{}",
+        luma(160, 40, 45)
+    );
+}

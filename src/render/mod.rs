@@ -243,6 +243,8 @@ struct Readback {
 struct I420Conversion {
     layout: I420Layout,
     source_size: [u32; 2],
+    /// Its planes hold nothing yet: the next frame is converted whole.
+    needs_whole: bool,
     luma_pipeline: wgpu::ComputePipeline,
     chroma_pipeline: wgpu::ComputePipeline,
     group: wgpu::BindGroup,
@@ -280,7 +282,7 @@ impl I420Conversion {
         let convert_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("convert"),
             entries: &[
-                texture_2d_entry(0, wgpu::ShaderStages::COMPUTE, false),
+                texture_2d_entry(0, wgpu::ShaderStages::COMPUTE, true),
                 wgpu::BindGroupLayoutEntry {
                     binding: 1,
                     visibility: wgpu::ShaderStages::COMPUTE,
@@ -301,7 +303,22 @@ impl I420Conversion {
                     },
                     count: None,
                 },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 3,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
             ],
+        });
+        // Scaled conversions average areas of the canvas with bilinear taps.
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("convert scaling"),
+            address_mode_u: wgpu::AddressMode::ClampToEdge,
+            address_mode_v: wgpu::AddressMode::ClampToEdge,
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
         });
         let convert_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("convert"),
@@ -318,6 +335,10 @@ impl I420Conversion {
                 wgpu::BindGroupEntry {
                     binding: 2,
                     resource: params_buffer.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: wgpu::BindingResource::Sampler(&sampler),
                 },
             ],
         });
@@ -353,6 +374,7 @@ impl I420Conversion {
         Self {
             layout,
             source_size: canvas_size,
+            needs_whole: true,
             luma_pipeline,
             chroma_pipeline,
             group: convert_group,
@@ -419,6 +441,30 @@ impl I420Conversion {
 
     fn size(&self) -> [u32; 2] {
         [self.layout.width, self.layout.height]
+    }
+
+    /// The part of this conversion's picture that canvas region `region` touches: scaled,
+    /// widened by a pixel for the bilinear taps that reach across its edge, and aligned as the
+    /// shader needs (8 pixels across, 2 down).
+    fn scaled_region(&self, region: CanvasRect) -> CanvasRect {
+        let [width, height] = self.size();
+        let [source_width, source_height] = self.source_size;
+        let scale_down = |value: u32, to: u32, from: u32| {
+            (u64::from(value) * u64::from(to) / u64::from(from.max(1))) as u32
+        };
+        let scale_up = |value: u32, to: u32, from: u32| {
+            (u64::from(value) * u64::from(to)).div_ceil(u64::from(from.max(1))) as u32
+        };
+        let x = scale_down(region.x, width, source_width).saturating_sub(1) & !7;
+        let y = scale_down(region.y, height, source_height).saturating_sub(1) & !1;
+        let right = (scale_up(region.x + region.width, width, source_width) + 1).min(width);
+        let bottom = (scale_up(region.y + region.height, height, source_height) + 1).min(height);
+        CanvasRect {
+            x,
+            y,
+            width: right.saturating_sub(x),
+            height: bottom.saturating_sub(y),
+        }
     }
 }
 
@@ -863,20 +909,24 @@ impl Compositor {
         let full = std::mem::take(&mut self.planes_stale);
         let region = self.draw(&mut encoder, layers, full);
         conversion.encode(&self.gpu.queue, &mut encoder, region, &readback);
-        // Scaled pictures are converted whole: their planes follow no dirty region.
+        // Scaled pictures follow the same dirty region, scaled; a new one starts whole.
         let mut scaled = Vec::new();
         for conversion in &mut self.scaled {
             let Some(readback) = conversion.free_readbacks.pop() else {
                 continue;
             };
             let [width, height] = conversion.size();
-            let whole = CanvasRect {
-                x: 0,
-                y: 0,
-                width,
-                height,
+            let scaled_region = if std::mem::take(&mut conversion.needs_whole) {
+                Some(CanvasRect {
+                    x: 0,
+                    y: 0,
+                    width,
+                    height,
+                })
+            } else {
+                region.map(|region| conversion.scaled_region(region))
             };
-            conversion.encode(&self.gpu.queue, &mut encoder, Some(whole), &readback);
+            conversion.encode(&self.gpu.queue, &mut encoder, scaled_region, &readback);
             scaled.push((conversion.size(), readback));
         }
         self.conversion = Some(conversion);
