@@ -777,14 +777,7 @@ fn hevc_and_av1_go_over_enhanced_rtmp_and_a_newer_ffmpeg_decodes_them() {
             preset,
         ]);
         assert!(ok, "{codec}: {text}");
-        let status = server.wait().unwrap();
-        let mut errors = String::new();
-        server
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut errors)
-            .unwrap();
+        let (status, errors) = wait_with_stderr(&mut server);
         assert!(status.success(), "{codec}: the server said {errors}");
         assert_eq!(
             probe(&received, "v:0", "stream=codec_name,width,height", false),
@@ -800,7 +793,7 @@ fn hevc_and_av1_go_over_enhanced_rtmp_and_a_newer_ffmpeg_decodes_them() {
 /// node-media-server (npm, installed by packaging/install-deps.sh), a relay that understands
 /// enhanced RTMP, on loopback ports of its own; killed when dropped.
 struct Relay {
-    child: Child,
+    _process: ServerProcess,
     port: u16,
     /// Where it takes RTMPS, when started with a certificate.
     tls_port: Option<u16>,
@@ -912,20 +905,12 @@ impl Relay {
             common::tcp_port_listening(port) && tls_port.is_none_or(common::tcp_port_listening)
         });
         Self {
-            child,
+            _process: ServerProcess {
+                child,
+                name: "the relay",
+            },
             port,
             tls_port,
-        }
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        if let Err(error) = self.child.kill() {
-            eprintln!("the relay: {error}");
-        }
-        if let Err(error) = self.child.wait() {
-            eprintln!("the relay: {error}");
         }
     }
 }
@@ -957,14 +942,7 @@ fn hevc_and_av1_are_relayed_over_enhanced_rtmp_and_played_back() {
             .unwrap();
         let received = dir.path().join(format!("relayed-{codec}.mkv"));
         let played = play_from_relay(&url, "3", &received);
-        let status = publisher.wait().unwrap();
-        let mut said = String::new();
-        publisher
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut said)
-            .unwrap();
+        let (status, said) = wait_with_stderr(&mut publisher);
         assert!(status.success(), "{codec}: tally stream: {said}");
         assert_eq!(
             probe(&received, "v:0", "stream=codec_name,width,height", false),
@@ -1033,14 +1011,7 @@ fn hevc_goes_over_rtmps_checked_against_a_private_authority_and_is_relayed() {
         "3",
         &received,
     );
-    let status = publisher.wait().unwrap();
-    let mut said = String::new();
-    publisher
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut said)
-        .unwrap();
+    let (status, said) = wait_with_stderr(&mut publisher);
     assert!(status.success(), "tally stream: {said}");
     assert_eq!(
         probe(&received, "v:0", "stream=codec_name,width,height", false),
@@ -1135,6 +1106,32 @@ fn enhanced_rtmp_announces_its_codecs_in_connect_as_a_real_server_parser_reads_i
     assert!(frames.abs_diff(60) <= 2, "{frames} frames of 60: {lines:?}");
     assert!(keyframes >= 2, "one a second: {lines:?}");
     assert!(packets["audio"].as_u64().unwrap() >= 90, "{lines:?}");
+}
+
+/// Waits for `child` to end: how it ended, and what it wrote to its (piped) stderr.
+fn wait_with_stderr(child: &mut Child) -> (std::process::ExitStatus, String) {
+    let mut said = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        stderr.read_to_string(&mut said).unwrap();
+    }
+    (child.wait().unwrap(), said)
+}
+
+/// A server process the test started, killed when dropped (and reaped, so none outlives it).
+struct ServerProcess {
+    child: Child,
+    name: &'static str,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Err(error) = self.child.kill() {
+            eprintln!("{}: {error}", self.name);
+        }
+        if let Err(error) = self.child.wait() {
+            eprintln!("{}: {error}", self.name);
+        }
+    }
 }
 
 /// An HTTP GET on loopback: the status code and the body, or `None` while nothing answers.
@@ -1287,14 +1284,7 @@ fn hls_is_served_over_http_follows_the_spec_and_decodes_through_http() {
     let (frames, errors) = decode_hls(&media_url, Some(90));
     assert_eq!(errors, "");
     assert_eq!(frames, 90, "through HTTP");
-    let status = publisher.wait().unwrap();
-    let mut said = String::new();
-    publisher
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut said)
-        .unwrap();
+    let (status, said) = wait_with_stderr(&mut publisher);
     assert!(status.success(), "{said}");
     assert!(said.contains(&master), "the URL is printed: {said}");
     // At the end the playlist says so, and the folder holds the window and no more.
@@ -1516,14 +1506,7 @@ fn an_hls_ladder_has_a_rendition_per_profile_scaled_with_keyframes_aligned() {
     for media in live["media"].as_array().unwrap() {
         assert_eq!(media["init"], serde_json::json!(["init.mp4"]), "{media}");
     }
-    let status = publisher.wait().unwrap();
-    let mut said = String::new();
-    publisher
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut said)
-        .unwrap();
+    let (status, said) = wait_with_stderr(&mut publisher);
     assert!(status.success(), "{said}");
     let full = folder.join("360p/media.m3u8");
     let low = folder.join("low/media.m3u8");
@@ -1543,7 +1526,7 @@ fn an_hls_ladder_has_a_rendition_per_profile_scaled_with_keyframes_aligned() {
 /// nginx as an HLS origin that takes uploads (its WebDAV module: PUT) on a loopback
 /// port and serves what it holds; killed when dropped.
 struct HttpOrigin {
-    child: Child,
+    _process: ServerProcess,
     port: u16,
     root: PathBuf,
 }
@@ -1575,7 +1558,14 @@ impl HttpOrigin {
         common::wait_until("the origin listens", Duration::from_secs(10), || {
             common::tcp_port_listening(port)
         });
-        Self { child, port, root }
+        Self {
+            _process: ServerProcess {
+                child,
+                name: "the origin",
+            },
+            port,
+            root,
+        }
     }
 
     /// Where an uploaded `path` (under /live/) is on disk.
@@ -1586,17 +1576,6 @@ impl HttpOrigin {
     /// The requests it answered, one line each (method, path, status).
     fn requests(&self) -> String {
         std::fs::read_to_string(self.root.join("access.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for HttpOrigin {
-    fn drop(&mut self) {
-        if let Err(error) = self.child.kill() {
-            eprintln!("the origin: {error}");
-        }
-        if let Err(error) = self.child.wait() {
-            eprintln!("the origin: {error}");
-        }
     }
 }
 
