@@ -1410,3 +1410,44 @@ fn a_codec_chosen_in_settings_records_and_shows_in_stats() {
         "only Save settings writes the file: {saved}"
     );
 }
+
+#[test]
+fn a_recording_profile_in_settings_records_at_its_own_size_and_shows_in_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let recordings = dir.path().join("recordings");
+    std::fs::create_dir_all(&recordings).unwrap();
+    std::fs::write(
+        dir.path().join("settings.toml"),
+        format!(
+            "recordings_dir = {:?}\nprofiles = [\"small=size=320x180,bitrate=800\"]\n\
+             recording_profile = \"small\"\n",
+            recordings.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    harness.run_steps(2);
+    harness.get_by_label("Start Recording").click();
+    harness.run_steps(2);
+    step_until(&mut harness, |app| {
+        app.engine().is_some_and(|engine| {
+            let stats = engine.stats();
+            stats.frames_encoded >= 45 && stats.encodes.iter().any(|e| e.profile.is_some())
+        })
+    });
+    harness.run_steps(2);
+    let label = "small: H.264 (libx264) 320x180, 800 kbps";
+    assert!(
+        harness.query_by_label(label).is_some(),
+        "no {label:?} in Stats"
+    );
+    harness.get_by_label("Stop Recording").click();
+    harness.run_steps(2);
+    step_until(&mut harness, |app| app.saved_recording().is_some());
+    let file = harness.state().saved_recording().unwrap().to_path_buf();
+    assert_eq!(
+        common::probe(&file, "v:0", "stream=width,height", false),
+        ["320,180"]
+    );
+    assert_eq!(common::decode_errors(&file), "");
+}

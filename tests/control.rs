@@ -438,9 +438,44 @@ fn recordings_from_the_settings_are_named_by_their_time_and_never_replace_a_take
     std::fs::write(&first.path, b"an earlier take").unwrap();
     let second = controller.new_recording(at).unwrap();
     assert_eq!(second.path, dir.path().join("takes/tally-1800000000-2.mkv"));
-    let destinations = controller.destinations_from_settings();
+    let destinations = controller.destinations_from_settings().unwrap();
     assert!(destinations[0].is_ok());
     assert!(destinations[1]
         .as_ref()
         .is_err_and(|error| error.to_string().contains("unknown scheme `ftp`")));
+}
+
+#[test]
+fn the_settings_profiles_go_with_recordings_and_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = tally::control::Settings {
+        recordings_dir: dir.path().join("takes"),
+        destinations: vec!["rtmp://127.0.0.1/live/key".into()],
+        profiles: vec!["archive=bitrate=9000".into()],
+        recording_profile: "archive".into(),
+        stream_profile: "360p".into(),
+        ..Default::default()
+    };
+    let controller = Controller::new(collection(dir.path()), None, EngineConfig::default())
+        .with_settings(settings.clone(), None);
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let recording = controller.new_recording(at).unwrap();
+    let archive = recording.profile.expect("the recording's profile");
+    assert_eq!(archive.name, "archive");
+    assert_eq!(archive.video.bitrate_kbps(), Some((9000, 9000)));
+    let destinations = controller.destinations_from_settings().unwrap();
+    let streamed = destinations[0].as_ref().unwrap().profile.clone().unwrap();
+    assert_eq!(
+        (streamed.name.as_str(), streamed.size.map(|s| s.1)),
+        ("360p", Some(360))
+    );
+    // A name that is no profile is refused, with what it is.
+    settings.stream_profile = "4k".into();
+    let controller = Controller::new(collection(dir.path()), None, EngineConfig::default())
+        .with_settings(settings, None);
+    let error = controller.destinations_from_settings().unwrap_err();
+    assert!(
+        error.to_string().contains("`4k` is not a profile"),
+        "{error}"
+    );
 }

@@ -89,6 +89,8 @@ pub enum RequestError {
     Edit(#[from] EditError),
     #[error("nothing is being recorded")]
     NotRecording,
+    #[error("the settings' encode profiles: {0}")]
+    Profile(#[from] crate::encode::ProfileError),
     #[error("already recording to {}", .0.display())]
     AlreadyRecording(PathBuf),
     #[error("nothing is being streamed")]
@@ -432,23 +434,46 @@ impl Controller {
             take += 1;
             path = folder.join(format!("tally-{stamp}-{take}.{extension}"));
         }
+        self.recording_to(path)
+    }
+
+    /// A recording to `path` as the settings ask for it: their format and recording profile.
+    pub fn recording_to(&self, path: PathBuf) -> Result<RecordingConfig, RequestError> {
+        let profile = self
+            .settings
+            .profile(&self.settings.recording_profile, self.canvas_size())?;
         Ok(RecordingConfig {
             path,
             format: self.settings.recording_format(),
-            profile: None,
+            profile,
         })
     }
 
-    /// The stream destinations in the settings, each parsed (keys from the environment), or
-    /// why it cannot be used.
+    /// The collection's canvas (width, height), which ladder profiles follow the shape of.
+    fn canvas_size(&self) -> (u32, u32) {
+        (self.collection.canvas.width, self.collection.canvas.height)
+    }
+
+    /// The stream destinations in the settings, each parsed (keys from the environment) and
+    /// set to the settings' stream profile, or why it cannot be used; `Err` when the stream
+    /// profile itself cannot be.
     pub fn destinations_from_settings(
         &self,
-    ) -> Vec<Result<Destination, crate::output::DestinationError>> {
-        self.settings
+    ) -> Result<Vec<Result<Destination, crate::output::DestinationError>>, RequestError> {
+        let profile = self
+            .settings
+            .profile(&self.settings.stream_profile, self.canvas_size())?;
+        Ok(self
+            .settings
             .destinations
             .iter()
-            .map(|text| crate::output::parse_destination(text))
-            .collect()
+            .map(|text| {
+                crate::output::parse_destination(text).map(|destination| Destination {
+                    profile: profile.clone(),
+                    ..destination
+                })
+            })
+            .collect())
     }
 
     /// Writes the settings to their file (nothing to do when they have none).

@@ -1,9 +1,11 @@
-//! The settings the show controller keeps for every front-end: how to encode, where
-//! recordings go, where to stream, the collection open last (and the app's monitor rate). Kept in the platform config directory (`$XDG_CONFIG_HOME/tally/settings.toml`,
+//! The settings the show controller keeps for every front-end: how to encode (and the encode
+//! profiles recordings and streams may use apart), where recordings go, where to stream, the collection open last (and the app's monitor rate). Kept in the platform config directory (`$XDG_CONFIG_HOME/tally/settings.toml`,
 //! else `~/.config/tally/settings.toml`), never in a scene file, so a collection can be shared
 //! without its stream keys.
 
-use crate::encode::{RateControl, VideoCodec, VideoEncoderKind, VideoSettings};
+use crate::encode::{
+    EncodeProfile, ProfileError, RateControl, VideoCodec, VideoEncoderKind, VideoSettings,
+};
 use crate::output::RecordingFormat;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -25,6 +27,13 @@ pub struct Settings {
     pub recording_format: String,
     /// Stream destinations (`rtmp://...`, `srt://...`; `PRIMARY|BACKUP`; `${VAR}` for keys).
     pub destinations: Vec<String>,
+    /// Encode profiles, `NAME=KEY=VALUE,...` as `tally stream --profile` takes them.
+    pub profiles: Vec<String>,
+    /// The profile recordings are encoded at (one of `profiles`, or 1080p, 720p, 480p,
+    /// 360p); empty: the encoding above, shared with the streams.
+    pub recording_profile: String,
+    /// The profile streams are encoded at; empty: the encoding above.
+    pub stream_profile: String,
     pub last_collection: Option<PathBuf>,
     /// How often the window redraws the monitors, per second; 0 means at the canvas rate.
     /// Lower it where the window's drawing competes with the program output (no GPU).
@@ -52,6 +61,9 @@ impl Default for Settings {
             recordings_dir: home().join("Videos"),
             recording_format: "mp4".into(),
             destinations: Vec::new(),
+            profiles: Vec::new(),
+            recording_profile: String::new(),
+            stream_profile: String::new(),
             last_collection: None,
             monitor_fps: 0,
             remote_control: false,
@@ -59,6 +71,29 @@ impl Default for Settings {
             remote_bind: std::net::Ipv4Addr::LOCALHOST.into(),
             remote_password: String::new(),
         }
+    }
+}
+
+impl Settings {
+    /// The profile called `name` on a canvas of `canvas` (width, height): one of `profiles`,
+    /// or a ladder name; `None` for an empty name (the encoding above).
+    pub fn profile(
+        &self,
+        name: &str,
+        canvas: (u32, u32),
+    ) -> Result<Option<EncodeProfile>, ProfileError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Ok(None);
+        }
+        let base = self.video();
+        for text in &self.profiles {
+            let profile = EncodeProfile::parse(text, &base, canvas)?;
+            if profile.name == name {
+                return Ok(Some(profile));
+            }
+        }
+        EncodeProfile::parse(name, &base, canvas).map(Some)
     }
 }
 

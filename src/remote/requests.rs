@@ -1071,7 +1071,8 @@ fn start_stream(controller: &mut Controller) -> Answer {
     }
     let mut destinations = Vec::new();
     let mut unusable = Vec::new();
-    for parsed in controller.destinations_from_settings() {
+    let parsed_destinations = controller.destinations_from_settings()?;
+    for parsed in parsed_destinations {
         match parsed {
             Ok(destination) => destinations.push(destination),
             Err(error) => unusable.push(error.to_string()),

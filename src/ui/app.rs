@@ -119,6 +119,8 @@ pub struct TallyApp {
     encoder_probes: Option<Vec<crate::encode::EncoderProbe>>,
     /// The destinations being edited in the Settings window, one per line.
     pub(super) destinations_text: String,
+    /// The Settings window's encode profiles, one per line, as typed.
+    pub(super) profiles_text: String,
     /// Problems to show: a collection that failed to load, an engine that failed to start.
     pub(super) problem: Option<String>,
     pub(super) warnings: Vec<String>,
@@ -307,6 +309,7 @@ impl TallyApp {
             remote_problem_for: None,
             egui_ctx: egui_ctx.clone(),
             destinations_text: settings.destinations.join("\n"),
+            profiles_text: settings.profiles.join("\n"),
             settings,
             show_settings: false,
             canvas_draft: None,
@@ -653,27 +656,30 @@ impl TallyApp {
     }
 
     /// Starts recording to `path`: on the running engine (beside a live stream, sharing its
-    /// encoder), or by starting the engine.
+    /// encoder unless Settings give recordings a profile of their own), or by starting the
+    /// engine.
     pub fn record_to(&mut self, path: PathBuf) {
         self.take_settings();
-        let recording = RecordingConfig {
-            path,
-            format: self.settings.recording_format(),
-            profile: None,
-        };
-        if let Err(error) = self.controller.request(Request::StartRecording(recording)) {
-            self.problem = Some(format!("not recording: {error}"));
+        match self.controller.recording_to(path) {
+            Ok(recording) => self.begin_recording(recording),
+            Err(error) => self.problem = Some(format!("not recording: {error}")),
         }
-        self.catch_up_with_engine();
     }
 
     /// Starts recording to a new file named by the time in the recordings folder.
     pub fn start_recording(&mut self) {
         self.take_settings();
         match self.controller.new_recording(std::time::SystemTime::now()) {
-            Ok(recording) => self.record_to(recording.path),
-            Err(error) => self.problem = Some(error.to_string()),
+            Ok(recording) => self.begin_recording(recording),
+            Err(error) => self.problem = Some(format!("not recording: {error}")),
         }
+    }
+
+    fn begin_recording(&mut self, recording: RecordingConfig) {
+        if let Err(error) = self.controller.request(Request::StartRecording(recording)) {
+            self.problem = Some(format!("not recording: {error}"));
+        }
+        self.catch_up_with_engine();
     }
 
     /// The GO button (or Space): the show's next cue that waits for GO fires.
@@ -729,8 +735,15 @@ impl TallyApp {
     /// Goes live to the destinations in Settings, beside a recording if one is running.
     pub fn start_streaming(&mut self) {
         self.take_settings();
+        let parsed_destinations = match self.controller.destinations_from_settings() {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                self.problem = Some(format!("not streaming: {error}"));
+                return;
+            }
+        };
         let mut destinations = Vec::new();
-        for parsed in self.controller.destinations_from_settings() {
+        for parsed in parsed_destinations {
             match parsed {
                 Ok(destination) => destinations.push(destination),
                 Err(error) => self.warnings.push(format!("not streaming to it: {error}")),
@@ -831,6 +844,13 @@ impl TallyApp {
     /// encoder started uses it), and takes back what the controller changed itself (the
     /// collection open last).
     fn take_settings(&mut self) {
+        self.settings.profiles = self
+            .profiles_text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_string)
+            .collect();
         let mut settings = self.settings.clone();
         settings
             .last_collection

@@ -715,9 +715,10 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
                     Err(error) => ui.label(RichText::new(error.to_string()).color(AMBER).small()),
                 };
             }
+            encode_profile_settings(app, ui);
             ui.label(
                 RichText::new(
-                    "Encoder changes apply when recording or streaming starts with neither running (both share one encoder).",
+                    "Encoder changes apply when recording or streaming starts with neither running (both share one encoder unless a profile sets them apart).",
                 )
                 .small(),
             );
@@ -728,6 +729,43 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
             }
         });
     app.show_settings = open;
+}
+
+/// Encode profiles: their definitions, and which one recordings and streams use (empty: the
+/// encoding above, shared).
+fn encode_profile_settings(app: &mut TallyApp, ui: &mut egui::Ui) {
+    ui.separator();
+    let label = ui.label(
+        "Encode profiles, one per line (NAME=size=1280x720,bitrate=3000,codec=hevc,...; 1080p, 720p, 480p, 360p need none)",
+    );
+    ui.add(
+        egui::TextEdit::multiline(&mut app.profiles_text)
+            .desired_rows(2)
+            .desired_width(f32::INFINITY),
+    )
+    .labelled_by(label.id);
+    let base = app.settings.video();
+    for line in app.profiles_text.lines().filter(|l| !l.trim().is_empty()) {
+        // The canvas only matters for ladder names; checking a line needs none.
+        match crate::encode::EncodeProfile::parse(line, &base, (1920, 1080)) {
+            Ok(profile) => ui.label(RichText::new(format!("ok: {}", profile.name)).small()),
+            Err(error) => ui.label(RichText::new(error.to_string()).color(AMBER).small()),
+        };
+    }
+    let hint =
+        "Empty: the encoding above, shared. Or a profile named above, or 1080p, 720p, 480p, 360p";
+    egui::Grid::new("profiles").num_columns(2).show(ui, |ui| {
+        let label = ui.label("Recording profile");
+        ui.text_edit_singleline(&mut app.settings.recording_profile)
+            .labelled_by(label.id)
+            .on_hover_text(hint);
+        ui.end_row();
+        let label = ui.label("Stream profile");
+        ui.text_edit_singleline(&mut app.settings.stream_profile)
+            .labelled_by(label.id)
+            .on_hover_text(hint);
+        ui.end_row();
+    });
 }
 
 /// Remote control (obs-websocket v5): on or off, this computer only or every network, port
