@@ -636,7 +636,6 @@ fn hls_options(
     );
     if endpoint.is_pushed() {
         options.set("method", "PUT");
-        options.set("http_persistent", "1");
         options.set("hls_start_number_source", "epoch");
         // A PUT that stalls this long counts as a lost connection.
         // (A duration: seconds, not the microseconds of the protocols' own option.)
@@ -795,9 +794,13 @@ impl Connection {
         let timeout_micros = io_timeout.as_micros().to_string();
         options.set("rw_timeout", &timeout_micros);
         if endpoint.is_pushed() {
-            // FFmpeg opens the playlist's URL before its HLS muxer takes over; origins take
-            // uploads as PUT, not as the POST FFmpeg's HTTP client sends by default.
+            // FFmpeg opens the playlist's URL itself before its HLS muxer takes over, and
+            // closes it only when the output ends. As a chunked PUT (or POST) that request
+            // would end then, with an empty body, after the muxer's last playlist, and the
+            // origin would keep the empty one. Without a body it is over at once, before any
+            // playlist is written.
             options.set("method", "PUT");
+            options.set("chunked_post", "0");
         }
         if endpoint.protocol == Protocol::Srt {
             options.set("connect_timeout", &io_timeout.as_millis().to_string());
