@@ -373,6 +373,7 @@ impl Outputs {
             }
             self.want_keyframe(frame);
             self.sessions.push(session);
+            self.publish_encodes();
             return Ok(frame);
         }
         let session = self.open_session(&key)?;
@@ -552,6 +553,7 @@ impl Outputs {
                 session.end = Some(end);
             }
         }
+        self.publish_encodes();
     }
 
     /// Settings for the next session; a running one keeps its own.
@@ -743,7 +745,9 @@ impl Outputs {
             .into_iter()
             .partition(EncodeSession::is_finished);
         self.sessions = open;
-        self.publish_encodes();
+        if !done.is_empty() {
+            self.publish_encodes();
+        }
         for session in done {
             if let Err(error) = session.join() {
                 events.send(Event::Warning(format!("encoding stopped: {error}")));
@@ -753,7 +757,8 @@ impl Outputs {
         }
     }
 
-    /// Publishes the open sessions for the statistics.
+    /// Publishes the open sessions for the statistics: when one opens, ends or finishes, not
+    /// every frame.
     fn publish_encodes(&self) {
         let encodes = self
             .sessions

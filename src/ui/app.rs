@@ -768,13 +768,7 @@ impl TallyApp {
 
     /// Saves the Settings window's values to the config directory.
     pub fn save_settings(&mut self) {
-        self.settings.destinations = self
-            .destinations_text
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty())
-            .map(str::to_string)
-            .collect();
+        self.settings.destinations = non_empty_lines(&self.destinations_text);
         self.take_settings();
         if let Err(error) = self.controller.save_settings() {
             self.problem = Some(format!("settings not saved: {error}"));
@@ -844,13 +838,7 @@ impl TallyApp {
     /// encoder started uses it), and takes back what the controller changed itself (the
     /// collection open last).
     fn take_settings(&mut self) {
-        self.settings.profiles = self
-            .profiles_text
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty())
-            .map(str::to_string)
-            .collect();
+        self.settings.profiles = non_empty_lines(&self.profiles_text);
         let mut settings = self.settings.clone();
         settings
             .last_collection
@@ -1468,6 +1456,15 @@ fn empty_collection() -> Collection {
         Path::new("."),
     )
     .expect("the built-in empty collection is valid")
+}
+
+/// A Settings text area's lines, trimmed, without the empty ones.
+fn non_empty_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[cfg(test)]
