@@ -239,6 +239,13 @@ struct StreamArgs {
     /// Segments the HLS media playlist lists; older ones are deleted.
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=1000))]
     hls_window: u32,
+    /// Low-latency HLS: partial segments of --hls-part each, announced with preload hints,
+    /// and blocking playlist reloads from --hls-serve, for 2-5 s from camera to screen.
+    #[arg(long)]
+    low_latency: bool,
+    /// The partial segments' length with --low-latency (rounded to whole frames).
+    #[arg(long, value_parser = parse_duration, default_value = "500ms")]
+    hls_part: Duration,
     /// Also record to this file (.mp4 or .mkv), from the same encode (or --record-profile's).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
@@ -922,7 +929,13 @@ fn stream(args: &StreamArgs) -> Result<()> {
         .iter()
         .map(|name| profiles.find(name))
         .collect::<Result<Vec<_>>>()?;
+    if args.low_latency && args.hls_dir.is_none() && args.hls_serve.is_none() {
+        bail!("--low-latency is for HLS written by Tally: give --hls-dir or --hls-serve (pushing LL-HLS with --hls-push is not built)");
+    }
     if let Some(url) = &args.hls_push {
+        if args.low_latency {
+            bail!("--low-latency with --hls-push is not built yet: LL-HLS needs a server that holds playlist requests, so serve it with --hls-serve");
+        }
         if !ladder.is_empty() {
             bail!("--ladder with --hls-push is not built yet: push one rendition, or write the ladder with --hls-dir");
         }
@@ -1007,6 +1020,7 @@ fn stream(args: &StreamArgs) -> Result<()> {
             hls: HlsSettings {
                 segment: args.hls_segment,
                 window: args.hls_window,
+                part: args.low_latency.then_some(args.hls_part),
             },
             ..StreamSettings::default()
         },

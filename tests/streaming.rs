@@ -1627,3 +1627,163 @@ fn hls_is_pushed_to_an_origin_with_put_and_plays_back_from_it() {
     assert_eq!(errors, "");
     assert!(frames >= 60, "{frames} frames");
 }
+
+/// The live position of an LL-HLS media playlist's text: (the segment being written, its
+/// parts listed so far).
+fn live_edge(playlist: &str) -> (u64, u64) {
+    let mut sequence = 0;
+    let mut segments = 0;
+    let mut parts = 0;
+    for line in playlist.lines() {
+        if let Some(number) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            sequence = number.parse().unwrap();
+        } else if line.starts_with("#EXT-X-PART:") {
+            parts += 1;
+        } else if !line.is_empty() && !line.starts_with('#') {
+            segments += 1;
+            parts = 0;
+        }
+    }
+    (sequence + segments, parts)
+}
+
+#[test]
+fn low_latency_hls_lists_parts_holds_playlist_reloads_and_parts_come_at_their_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let folder = dir.path().join("hls");
+    let address: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut publisher = tally()
+        .arg("stream")
+        .arg(&scene)
+        .arg("--hls-dir")
+        .arg(&folder)
+        .arg("--hls-serve")
+        .arg(address.to_string())
+        .args([
+            "--duration",
+            "12s",
+            "--keyframe-interval",
+            "1",
+            "--low-latency",
+        ])
+        .args([
+            "--hls-segment",
+            "1s",
+            "--hls-window",
+            "4",
+            "--hls-part",
+            "500ms",
+        ])
+        .args(["--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let master = format!("http://{address}/live/master.m3u8");
+    common::wait_until(
+        "three whole segments in the served playlist",
+        Duration::from_secs(20),
+        || {
+            http_get(address, "/live/media.m3u8").is_some_and(|(code, body)| {
+                code == 200 && String::from_utf8_lossy(&body).contains("segment-000002.m4s")
+            })
+        },
+    );
+    let live = read_playlists(&master);
+    let variant = &live["variants"][0];
+    assert_eq!(variant["resolution"], serde_json::json!([640, 360]));
+    assert!(variant["codecs"].as_str().unwrap().starts_with("avc1.64"));
+    let media = &live["media"][0];
+    assert_eq!(media["part_target"], 0.5, "{media}");
+    assert_eq!(media["can_block_reload"], "YES", "{media}");
+    assert!(media["part_hold_back"].as_f64().unwrap() >= 1.0, "{media}");
+    assert_eq!(media["preload_hint"]["type"], "PART", "{media}");
+    assert_eq!(media["target_duration"], 1, "{media}");
+    assert_eq!(media["endlist"], false, "{media}");
+    let segments = media["segments"].as_array().unwrap();
+    let whole: Vec<_> = segments.iter().filter(|s| !s["uri"].is_null()).collect();
+    assert!(whole.len() >= 3, "{media}");
+    // The last whole segments list their parts: each no longer than the part target, the first
+    // starting with a keyframe, together as long as the segment, and the segment's file is
+    // its parts' files one after another.
+    let with_parts = whole.last().unwrap();
+    let parts = with_parts["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 2, "{media}");
+    assert_eq!(parts[0]["independent"], true, "{media}");
+    let total: f64 = parts.iter().map(|p| p["duration"].as_f64().unwrap()).sum();
+    assert!(
+        (total - with_parts["duration"].as_f64().unwrap()).abs() < 0.001,
+        "{media}"
+    );
+    let mut joined = Vec::new();
+    for part in parts {
+        assert!(part["duration"].as_f64().unwrap() <= 0.5, "{media}");
+        let (code, body) =
+            http_get(address, &format!("/live/{}", part["uri"].as_str().unwrap())).unwrap();
+        assert_eq!(code, 200);
+        joined.extend(body);
+    }
+    let (code, segment) = http_get(
+        address,
+        &format!("/live/{}", with_parts["uri"].as_str().unwrap()),
+    )
+    .unwrap();
+    assert_eq!(code, 200);
+    assert!(segment == joined, "a segment is its parts");
+
+    // Blocking reloads: asking for the next part answers once it is listed, part after part,
+    // half a second apart (a loose bound: the machine is shared).
+    let (_, body) = http_get(address, "/live/media.m3u8").unwrap();
+    let (mut msn, mut part) = live_edge(&String::from_utf8_lossy(&body));
+    let mut arrivals = Vec::new();
+    for _ in 0..8 {
+        let (code, body) = http_get(
+            address,
+            &format!("/live/media.m3u8?_HLS_msn={msn}&_HLS_part={part}"),
+        )
+        .unwrap();
+        arrivals.push(std::time::Instant::now());
+        assert_eq!(code, 200);
+        let text = String::from_utf8_lossy(&body).to_string();
+        assert!(
+            text.contains(&format!("URI=\"segment-{msn:06}.{part}.m4s\"")),
+            "asked for part {part} of {msn}: {text}"
+        );
+        (msn, part) = live_edge(&text);
+    }
+    let mean = (arrivals[7] - arrivals[0]).as_secs_f64() / 7.0;
+    assert!((0.3..0.8).contains(&mean), "parts {mean:.3} s apart");
+    // The part the preload hint names is answered once it is written.
+    let (_, body) = http_get(address, "/live/media.m3u8").unwrap();
+    let text = String::from_utf8_lossy(&body).to_string();
+    let hinted = text
+        .lines()
+        .find_map(|line| line.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+    let (code, body) = http_get(address, &format!("/live/{hinted}")).unwrap();
+    assert_eq!(code, 200, "{hinted}");
+    assert!(
+        body.starts_with(&[0, 0]) && &body[4..8] == b"moof",
+        "{hinted}"
+    );
+    // Asking too far ahead is refused at once.
+    let (edge, _) = live_edge(&text);
+    let (code, _) = http_get(address, &format!("/live/media.m3u8?_HLS_msn={}", edge + 5)).unwrap();
+    assert_eq!(code, 400);
+
+    let media_url = format!("http://{address}/live/media.m3u8");
+    let (frames, errors) = decode_hls(&media_url, Some(60));
+    assert_eq!(errors, "");
+    assert_eq!(frames, 60, "through HTTP");
+    let (status, said) = wait_with_stderr(&mut publisher);
+    assert!(status.success(), "{said}");
+    let ended = read_playlists(folder.join("master.m3u8").to_str().unwrap());
+    assert_eq!(ended["media"][0]["endlist"], true, "{ended}");
+    assert!(ended["media"][0]["preload_hint"].is_null(), "{ended}");
+    let (frames, errors) = decode_hls(folder.join("media.m3u8").to_str().unwrap(), None);
+    assert_eq!(errors, "");
+    assert!(frames >= 4 * 30, "the window of four segments: {frames}");
+}

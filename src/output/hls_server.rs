@@ -7,6 +7,13 @@
 //!
 //! One thread accepts; each request gets a thread of its own, up to [`MAX_CONNECTIONS`] at
 //! once (more are answered 503 at once), so a slow player holds up nobody else.
+//!
+//! For low-latency HLS it does what the LL-HLS spec asks of a server: a playlist request with
+//! `_HLS_msn` (and `_HLS_part`) is held until the playlist has that segment (or part), and a
+//! request for the part a playlist's preload hint names is held until the part is written;
+//! both for at most three target durations. It learns of new parts by reading the playlist
+//! again every [`LOOK_AGAIN_EVERY`]: the folder may be written by another process, so the
+//! files are the only thing the writer and the server share.
 
 use crate::base::lock;
 use std::io::{BufRead, BufReader, Write};
@@ -25,6 +32,8 @@ pub const MAX_CONNECTIONS: usize = 64;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request's head (request line and headers) longer than this is refused.
 const MAX_REQUEST_HEAD: u64 = 8 * 1024;
+/// How often a held request looks at the playlist again.
+const LOOK_AGAIN_EVERY: Duration = Duration::from_millis(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HlsServerError {
@@ -167,6 +176,8 @@ enum Request {
     File {
         name: String,
         with_body: bool,
+        /// A blocking playlist reload's `_HLS_msn` and `_HLS_part`.
+        hold: Option<Hold>,
     },
     NotFound,
     MethodNotAllowed,
@@ -198,17 +209,177 @@ fn parse_request_line(line: &str) -> Request {
         "HEAD" => false,
         _ => return Request::MethodNotAllowed,
     };
-    // Players add queries (hls.js and LL-HLS's _HLS_msn); the file is the same.
-    let path = target.split('?').next().unwrap_or("");
+    // Players add queries (hls.js's cache busting, LL-HLS's _HLS_msn); the file is the same.
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     match path
         .strip_prefix(HLS_PATH_PREFIX)
         .filter(|name| served_name(name))
     {
-        Some(name) => Request::File {
-            name: name.to_string(),
-            with_body,
-        },
+        Some(name) => {
+            let hold = if name.ends_with(".m3u8") {
+                match Hold::from_query(query) {
+                    Ok(hold) => hold,
+                    Err(()) => return Request::Bad,
+                }
+            } else {
+                None
+            };
+            Request::File {
+                name: name.to_string(),
+                with_body,
+                hold,
+            }
+        }
         None => Request::NotFound,
+    }
+}
+
+/// A blocking playlist reload: answer once the playlist holds segment `msn` (part `part` of
+/// it, when given) or a later one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hold {
+    msn: u64,
+    part: Option<u64>,
+}
+
+impl Hold {
+    /// From a query's `_HLS_msn` and `_HLS_part`; a part without a segment, or a number that
+    /// is not one, is a bad request.
+    fn from_query(query: &str) -> Result<Option<Self>, ()> {
+        let mut msn = None;
+        let mut part = None;
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some(("_HLS_msn", value)) => msn = Some(value.parse().map_err(|_| ())?),
+                Some(("_HLS_part", value)) => part = Some(value.parse().map_err(|_| ())?),
+                _ => {}
+            }
+        }
+        match (msn, part) {
+            (Some(msn), part) => Ok(Some(Self { msn, part })),
+            (None, Some(_)) => Err(()),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// Where a live media playlist stands, as a held request needs it.
+#[derive(Debug, Clone, PartialEq)]
+struct LivePosition {
+    /// The number of the segment being written (every earlier one is whole).
+    next_msn: u64,
+    /// Parts of that segment already listed.
+    parts_of_next: u64,
+    ended: bool,
+    target_duration: Duration,
+    /// The URI of the preload hint, if any.
+    hint: Option<String>,
+}
+
+impl LivePosition {
+    fn read(text: &str) -> Option<Self> {
+        let mut media_sequence = 0;
+        let mut segments = 0;
+        let mut parts_of_next = 0;
+        let mut ended = false;
+        let mut target_duration = None;
+        let mut hint = None;
+        for line in text.lines().map(str::trim) {
+            if let Some(value) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+                media_sequence = value.parse().ok()?;
+            } else if let Some(value) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
+                target_duration = Some(Duration::from_secs(value.parse().ok()?));
+            } else if line.starts_with("#EXT-X-PART:") {
+                parts_of_next += 1;
+            } else if line.starts_with("#EXT-X-ENDLIST") {
+                ended = true;
+            } else if let Some(attributes) = line.strip_prefix("#EXT-X-PRELOAD-HINT:") {
+                hint = attributes
+                    .split_once("URI=\"")
+                    .and_then(|(_, rest)| rest.split_once('"'))
+                    .map(|(uri, _)| uri.to_string());
+            } else if !line.is_empty() && !line.starts_with('#') {
+                segments += 1;
+                parts_of_next = 0;
+            }
+        }
+        Some(Self {
+            next_msn: media_sequence + segments,
+            parts_of_next,
+            ended,
+            target_duration: target_duration?,
+            hint,
+        })
+    }
+
+    fn holds(&self, hold: Hold) -> bool {
+        self.ended
+            || hold.msn < self.next_msn
+            || (hold.msn == self.next_msn
+                && hold.part.is_some_and(|part| part < self.parts_of_next))
+    }
+
+    /// The spec's bound: a request more than two segments ahead is refused, not held.
+    fn too_far(&self, hold: Hold) -> bool {
+        hold.msn > self.next_msn + 2
+    }
+}
+
+/// How a held request ended.
+enum Held {
+    Ready,
+    TooFar,
+    TimedOut,
+}
+
+/// Waits until the playlist at `path` satisfies `hold`, for at most three target durations.
+fn hold_playlist(path: &Path, hold: Hold) -> Held {
+    let started = std::time::Instant::now();
+    loop {
+        let position = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| LivePosition::read(&text));
+        if let Some(position) = &position {
+            if position.holds(hold) {
+                return Held::Ready;
+            }
+            if position.too_far(hold) {
+                return Held::TooFar;
+            }
+        }
+        let limit = position.map_or(Duration::from_secs(6), |p| p.target_duration * 3);
+        if started.elapsed() >= limit {
+            return Held::TimedOut;
+        }
+        std::thread::sleep(LOOK_AGAIN_EVERY);
+    }
+}
+
+/// Waits for the part a playlist in its folder hints at, for at most three target durations;
+/// returns at once for a name that is not hinted at.
+fn wait_for_hinted_part(folder: &Path, name: &str) {
+    let (rendition, file) = name.rsplit_once('/').unwrap_or(("", name));
+    let playlist = folder
+        .join(rendition)
+        .join(super::destination::HLS_MEDIA_PLAYLIST);
+    let started = std::time::Instant::now();
+    loop {
+        let Some(position) = std::fs::read_to_string(&playlist)
+            .ok()
+            .and_then(|text| LivePosition::read(&text))
+        else {
+            return;
+        };
+        if folder.join(name).exists() {
+            return;
+        }
+        // Once the hint has moved on without this part written, it never will be.
+        if position.hint.as_deref() != Some(file)
+            || started.elapsed() >= position.target_duration * 3
+        {
+            return;
+        }
+        std::thread::sleep(LOOK_AGAIN_EVERY);
     }
 }
 
@@ -241,7 +412,30 @@ fn serve_one(mut connection: TcpStream, folder: &Path) -> std::io::Result<()> {
     connection.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     connection.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     match read_request(&connection)? {
-        Request::File { name, with_body } => {
+        Request::File {
+            name,
+            with_body,
+            hold,
+        } => {
+            if let Some(hold) = hold {
+                match hold_playlist(&folder.join(&name), hold) {
+                    Held::Ready => {}
+                    Held::TooFar => {
+                        return respond_status(&mut connection, 400, "Bad Request", with_body)
+                    }
+                    Held::TimedOut => {
+                        return respond_status(
+                            &mut connection,
+                            503,
+                            "Service Unavailable",
+                            with_body,
+                        )
+                    }
+                }
+            } else if name.ends_with(".m4s") && !folder.join(&name).exists() {
+                // The part a preload hint names is answered once it is written.
+                wait_for_hinted_part(folder, &name);
+            }
             // A segment deleted as the window moved on, or not written yet, is simply not there.
             match std::fs::read(folder.join(&name)) {
                 Ok(body) => respond_file(&mut connection, &name, &body, with_body),
@@ -315,20 +509,22 @@ mod tests {
         let file = |name: &str| Request::File {
             name: name.into(),
             with_body: true,
+            hold: None,
         };
         assert_eq!(
             parse_request_line("GET /live/master.m3u8 HTTP/1.1"),
             file("master.m3u8")
         );
         assert_eq!(
-            parse_request_line("GET /live/media.m3u8?_HLS_msn=4 HTTP/1.1"),
+            parse_request_line("GET /live/media.m3u8?cache=12 HTTP/1.1"),
             file("media.m3u8")
         );
         assert_eq!(
             parse_request_line("HEAD /live/segment-000001.m4s HTTP/1.1"),
             Request::File {
                 name: "segment-000001.m4s".into(),
-                with_body: false
+                with_body: false,
+                hold: None,
             }
         );
         for refused in [
@@ -351,5 +547,52 @@ mod tests {
             Request::MethodNotAllowed
         );
         assert_eq!(parse_request_line("garbage"), Request::Bad);
+    }
+
+    #[test]
+    fn blocking_reloads_are_read_from_the_query() {
+        let held = |target: &str| match parse_request_line(&format!("GET {target} HTTP/1.1")) {
+            Request::File { hold, .. } => Ok(hold),
+            other => Err(other),
+        };
+        assert_eq!(
+            held("/live/720p/media.m3u8?_HLS_msn=4&_HLS_part=2"),
+            Ok(Some(Hold {
+                msn: 4,
+                part: Some(2)
+            }))
+        );
+        assert_eq!(
+            held("/live/media.m3u8?_HLS_msn=9"),
+            Ok(Some(Hold { msn: 9, part: None }))
+        );
+        assert_eq!(held("/live/media.m3u8?_HLS_part=1"), Err(Request::Bad));
+        assert_eq!(held("/live/media.m3u8?_HLS_msn=x"), Err(Request::Bad));
+        assert_eq!(held("/live/segment-000001.m4s?_HLS_msn=x"), Ok(None));
+    }
+
+    #[test]
+    fn a_live_playlist_holds_what_it_lists() {
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n\
+                    #EXT-X-PART:DURATION=0.5,URI=\"segment-000008.0.m4s\"\n\
+                    #EXTINF:2.0,\nsegment-000007.m4s\n\
+                    #EXTINF:2.0,\nsegment-000008.m4s\n\
+                    #EXT-X-PART:DURATION=0.5,URI=\"segment-000009.0.m4s\"\n\
+                    #EXT-X-PART:DURATION=0.5,URI=\"segment-000009.1.m4s\"\n\
+                    #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"segment-000009.2.m4s\"\n";
+        let position = LivePosition::read(text).unwrap();
+        assert_eq!(position.next_msn, 9);
+        assert_eq!(position.parts_of_next, 2);
+        assert_eq!(position.hint.as_deref(), Some("segment-000009.2.m4s"));
+        assert_eq!(position.target_duration, Duration::from_secs(2));
+        let hold = |msn, part| Hold { msn, part };
+        assert!(position.holds(hold(8, None)));
+        assert!(position.holds(hold(9, Some(1))));
+        assert!(!position.holds(hold(9, Some(2))));
+        assert!(!position.holds(hold(9, None)));
+        assert!(!position.too_far(hold(11, Some(0))));
+        assert!(position.too_far(hold(12, None)));
+        let ended = LivePosition::read(&format!("{text}#EXT-X-ENDLIST\n")).unwrap();
+        assert!(ended.holds(hold(10, None)));
     }
 }

@@ -8,10 +8,12 @@
 pub mod amf;
 pub mod backoff;
 pub mod bitrate;
+pub mod cmaf;
 pub mod destination;
 pub mod flv;
 pub mod hls_master;
 pub mod hls_server;
+pub mod ll_hls;
 pub mod rtmp;
 pub mod send_queue;
 pub mod stream;

@@ -8,6 +8,7 @@
 use super::backoff::{Backoff, ReconnectSettings};
 use super::destination::{Destination, Endpoint, Protocol};
 use super::flv;
+use super::ll_hls::{FrameClock, LowLatencyError, LowLatencyHls, LowLatencyLayout};
 use super::rtmp::{PublishOptions, PublishTarget, Publisher, RtmpError};
 use super::send_queue::{QueueSettings, SendQueue};
 use crate::base::init_ffmpeg;
@@ -15,7 +16,6 @@ use crate::base::lock;
 use crate::encode::{EncodedPacket, PictureShape, StreamInfo, StreamKind, VideoCodec};
 use ffmpeg_next as ffmpeg;
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -73,6 +73,9 @@ pub struct HlsSettings {
     pub segment: Duration,
     /// Segments the media playlist lists; older ones are removed from disk.
     pub window: u32,
+    /// Low-latency HLS: the partial segments' target length (Tally writes the stream itself,
+    /// see [`super::ll_hls`]); `None` for plain HLS through FFmpeg.
+    pub part: Option<Duration>,
 }
 
 impl Default for HlsSettings {
@@ -80,6 +83,7 @@ impl Default for HlsSettings {
         Self {
             segment: Duration::from_secs(2),
             window: 6,
+            part: None,
         }
     }
 }
@@ -139,6 +143,8 @@ pub enum ConnectionError {
     Ffmpeg(#[from] ffmpeg::Error),
     #[error(transparent)]
     Rtmp(#[from] RtmpError),
+    #[error(transparent)]
+    LowLatencyHls(#[from] LowLatencyError),
 }
 
 impl std::fmt::Display for OutputState {
@@ -459,7 +465,13 @@ impl Writer {
             self.shared.stats().on_backup = on_backup;
             self.shared.set_state(OutputState::Connecting, None);
             let offset = (!connected_before).then_some(self.start_seconds);
-            let opened = Connection::open(endpoint, &self.streams, &self.settings, offset);
+            let opened = Connection::open(
+                endpoint,
+                &self.streams,
+                &self.settings,
+                offset,
+                self.shared.frame_times.clone(),
+            );
             let failure = match opened {
                 Ok(mut connection) => {
                     connected_before = true;
@@ -659,47 +671,15 @@ fn hls_options(
 const ENHANCED_FOURCCS: [[u8; 4]; 2] = [*b"av01", *b"hvc1"];
 
 /// The codec's configuration record (the contents of MP4's `hvcC` or `av1C` box), made by
-/// FFmpeg's MP4 muxer from the encoder's headers: it writes the sample description at once
-/// for a fragmented file, so a header-only file in the temporary folder holds it.
+/// FFmpeg's MP4 muxer from the encoder's headers.
 fn configuration_record(video: &StreamInfo, codec: VideoCodec) -> Result<Vec<u8>, ffmpeg::Error> {
-    static FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let box_type: &[u8; 4] = match codec {
         VideoCodec::Hevc => b"hvcC",
         VideoCodec::Av1 => b"av1C",
         VideoCodec::H264 => b"avcC",
     };
-    let serial = FILES.fetch_add(1, Ordering::Relaxed);
-    let path =
-        std::env::temp_dir().join(format!("tally-{}-{serial}-config.mp4", std::process::id()));
-    let written = (|| -> Result<Vec<u8>, ffmpeg::Error> {
-        let mut context = ffmpeg::format::output_as(&path, "mp4")?;
-        let mut stream = context.add_stream(ffmpeg::encoder::find(video.codec))?;
-        stream.set_parameters(video.parameters.clone());
-        stream.set_time_base(video.time_base);
-        let mut options = ffmpeg::Dictionary::new();
-        options.set("movflags", "frag_keyframe+empty_moov");
-        context.write_header_with(options)?;
-        context.write_trailer()?;
-        std::fs::read(&path).map_err(|error| {
-            // FFmpeg's error type has no room for the cause: it goes to the log.
-            tracing::warn!("reading {}: {error}", path.display());
-            ffmpeg::Error::InvalidData
-        })
-    })();
-    if let Err(error) = std::fs::remove_file(&path) {
-        tracing::debug!("{}: {error}", path.display());
-    }
-    let bytes = written?;
-    let at = bytes
-        .windows(4)
-        .position(|window| window == box_type)
-        .filter(|&at| at >= 4)
-        .ok_or(ffmpeg::Error::InvalidData)?;
-    let size = u32::from_be_bytes([bytes[at - 4], bytes[at - 3], bytes[at - 2], bytes[at - 1]]);
-    bytes
-        .get(at + 4..at - 4 + size as usize)
-        .map(<[u8]>::to_vec)
-        .ok_or(ffmpeg::Error::InvalidData)
+    let file = super::cmaf::header_only_mp4(&[video])?;
+    super::cmaf::find_box(&file, box_type).ok_or(ffmpeg::Error::InvalidData)
 }
 
 fn connect_hint(endpoint: &Endpoint) -> &'static str {
@@ -754,6 +734,18 @@ enum Sink {
     /// HEVC or AV1 over RTMP: FLV tags Tally writes (see [`super::flv`]), sent by Tally's own
     /// RTMP client (see [`super::rtmp`]).
     Enhanced(Publisher),
+    /// Low-latency HLS into a folder, written by Tally (see [`super::ll_hls`]).
+    LowLatencyHls(Box<LowLatencyHls>),
+}
+
+/// The compositor's frame times as wall-clock times, for low-latency HLS's program dates.
+struct CompositorClock(Arc<FrameTimes>);
+
+impl FrameClock for CompositorClock {
+    fn left_compositor(&self, frame: i64) -> Option<std::time::SystemTime> {
+        let at = self.0.left_compositor(frame)?;
+        std::time::SystemTime::now().checked_sub(at.elapsed())
+    }
 }
 
 /// One connection to an ingest.
@@ -775,7 +767,28 @@ impl Connection {
         streams: &[StreamInfo; 2],
         settings: &StreamSettings,
         offset_seconds: Option<f64>,
+        frame_times: Option<Arc<FrameTimes>>,
     ) -> Result<Self, ConnectionError> {
+        if let (Protocol::Hls, Some(part)) = (endpoint.protocol, settings.hls.part) {
+            let folder = std::path::Path::new(endpoint.url())
+                .parent()
+                .unwrap_or(std::path::Path::new("."));
+            let layout = LowLatencyLayout {
+                segment: settings.hls.segment,
+                part,
+                window: settings.hls.window,
+            };
+            let clock =
+                frame_times.map(|times| Box::new(CompositorClock(times)) as Box<dyn FrameClock>);
+            return Ok(Self {
+                sink: Sink::LowLatencyHls(Box::new(LowLatencyHls::start(
+                    folder, streams, layout, clock,
+                )?)),
+                enhanced: None,
+                time_bases: [streams[0].time_base, streams[1].time_base],
+                offset_seconds,
+            });
+        }
         let codec = VideoCodec::from_ffmpeg_id(streams[0].codec).unwrap_or_default();
         let muxer = endpoint.protocol.muxer(codec);
         if muxer == "flv" && codec != VideoCodec::H264 {
@@ -889,6 +902,7 @@ impl Connection {
         if self.offset_seconds.is_none() && encoded.kind == StreamKind::Audio {
             return Ok(0);
         }
+
         let mut packet = encoded.packet.clone();
         let offset = *self
             .offset_seconds
@@ -902,6 +916,11 @@ impl Connection {
         let size = packet.size();
         let context = match &mut self.sink {
             Sink::Ffmpeg(context) => context,
+            Sink::LowLatencyHls(writer) => {
+                // It keeps its own clock, from the first keyframe.
+                writer.write(encoded)?;
+                return Ok(size);
+            }
             Sink::Enhanced(publisher) => {
                 let codec = self.enhanced.unwrap_or_default();
                 // Milliseconds, as FLV counts (the time bases are 1/1000 here).
@@ -929,6 +948,7 @@ impl Connection {
         match self.sink {
             Sink::Ffmpeg(mut context) => Ok(context.write_trailer()?),
             Sink::Enhanced(publisher) => Ok(publisher.close()?),
+            Sink::LowLatencyHls(mut writer) => Ok(writer.finish()?),
         }
     }
 }

@@ -11,8 +11,18 @@ import sys
 import m3u8
 
 
+def parts(segment):
+    return [
+        {"uri": part.uri, "duration": part.duration,
+         "independent": part.independent == "YES"}
+        for part in segment.parts
+    ]
+
+
 def media(uri):
     playlist = m3u8.load(uri)
+    control = playlist.server_control
+    hint = playlist.preload_hint
     return {
         "uri": uri,
         "version": playlist.version,
@@ -22,9 +32,16 @@ def media(uri):
         "init": [section.uri for section in playlist.segment_map],
         "segments": [
             {"uri": segment.uri, "duration": segment.duration,
-             "program_date_time": segment.program_date_time is not None}
+             "program_date_time": segment.program_date_time is not None,
+             "parts": parts(segment)}
             for segment in playlist.segments
         ],
+        # LL-HLS (null in a plain playlist). Parts of a segment still being written are
+        # listed by m3u8 as a segment without a URI.
+        "part_target": playlist.part_inf.part_target if playlist.part_inf else None,
+        "can_block_reload": control.can_block_reload if control else None,
+        "part_hold_back": control.part_hold_back if control else None,
+        "preload_hint": {"type": hint.hint_type, "uri": hint.uri} if hint else None,
         "endlist": playlist.is_endlist,
     }
 
