@@ -83,4 +83,24 @@ pip_venv tests/remote obsws-python 1.8.0 "for the remote-control tests"
 pip_venv tests/ffmpeg7 imageio-ffmpeg 0.6.0 "(FFmpeg 7.0) for the enhanced RTMP tests"
 # HLS playlists are read back by a parser that is not Tally's: m3u8 from PyPI.
 pip_venv tests/hls m3u8 6.0.0 "(an HLS playlist parser) for the HLS tests"
+# LL-HLS is played by a real browser: hls.js (npm) in headless Chromium from apt (Debian's build
+# plays H.264 and AAC through Media Source Extensions), driven by puppeteer-core (npm), all
+# pinned. Debian's security archive keeps only its newest Chromium: when the pinned one has been
+# replaced there, the archive's is installed instead, and this says so.
+npm_folder tests/browser hls.js "(and puppeteer-core) for the LL-HLS browser test"
+chromium_pin="156.0.8078.114-1~deb12u1"
+chromium_installed="$(dpkg-query -W -f='${Version}' chromium 2>/dev/null || true)"
+if [ "$chromium_installed" != "$chromium_pin" ]; then
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -q
+  if apt-cache madison chromium | grep -qF "| $chromium_pin |"; then
+    echo "install-deps: installing chromium $chromium_pin for the LL-HLS browser test"
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends \
+      "chromium=$chromium_pin" "chromium-common=$chromium_pin"
+  elif [ -z "$chromium_installed" ]; then
+    echo "install-deps: chromium $chromium_pin is no longer in Debian's archive; installing its current one" >&2
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends chromium
+  fi
+fi
 echo "install-deps: all dependencies present"
