@@ -502,3 +502,71 @@ fn write_parts(text: &mut String, parts: &[PartEntry]) {
 fn date_time(at: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(msn: u64, parts: usize) -> SegmentEntry {
+        SegmentEntry {
+            msn,
+            duration: 0.5 * parts as f64,
+            program_date_time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + msn),
+            parts: (0..parts)
+                .map(|index| PartEntry {
+                    duration: 0.5,
+                    independent: index == 0,
+                    uri: format!("segment-{msn:06}.{index}.m4s"),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_playlist_lists_recent_parts_and_hints_at_the_next() {
+        let done: VecDeque<SegmentEntry> = (4..8).map(|msn| segment(msn, 4)).collect();
+        let current = segment(8, 1);
+        let text = media_playlist(&MediaPlaylist {
+            target_duration: 2,
+            part_target: 0.5,
+            done: &done,
+            current: Some(&current),
+            ended: false,
+        });
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:4\n"), "{text}");
+        assert!(
+            text.contains("#EXT-X-PART-INF:PART-TARGET=0.50000\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.50000\n"),
+            "{text}"
+        );
+        // Parts of the last two whole segments and of the current one; none older.
+        assert!(!text.contains("segment-000005.0.m4s"), "{text}");
+        assert!(text.contains(
+            "#EXT-X-PART:DURATION=0.50000,URI=\"segment-000006.0.m4s\",INDEPENDENT=YES\n"
+        ));
+        assert!(text.contains("#EXT-X-PART:DURATION=0.50000,URI=\"segment-000007.3.m4s\"\n"));
+        assert!(text.contains("segment-000008.0.m4s"), "{text}");
+        assert!(text.ends_with("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"segment-000008.1.m4s\"\n"));
+        assert_eq!(text.matches("#EXTINF:2.00000,").count(), 4, "{text}");
+        assert!(
+            text.contains("#EXT-X-PROGRAM-DATE-TIME:2027-01-15T08:00:04.000Z\n"),
+            "{text}"
+        );
+
+        let ended = media_playlist(&MediaPlaylist {
+            target_duration: 2,
+            part_target: 0.5,
+            done: &done,
+            current: None,
+            ended: true,
+        });
+        assert!(
+            ended.ends_with("segment-000007.m4s\n#EXT-X-ENDLIST\n"),
+            "{ended}"
+        );
+        assert!(!ended.contains("PRELOAD-HINT"), "{ended}");
+    }
+}
