@@ -12,8 +12,9 @@ use tally::encode::{
 };
 use tally::engine::{EngineConfig, Event, RecordingConfig, Summary};
 use tally::output::{
-    parse_destination, Destination, Endpoint, HlsServer, HlsSettings, OutputState, OutputStats,
-    QueueSettings, ReconnectSettings, RecordingFormat, StreamSettings,
+    hls_publication::{HlsPlan, HlsPublication, HlsPublicationError},
+    parse_destination, Destination, Endpoint, HlsSettings, OutputState, OutputStats, QueueSettings,
+    ReconnectSettings, RecordingFormat, StreamSettings,
 };
 use tally::remote::{RemoteConfig, RemoteServer};
 use tally::scene::{self, Collection};
@@ -836,64 +837,6 @@ impl Profiles {
     }
 }
 
-/// The folder HLS goes to: `--hls-dir` (made if missing; one that already holds a stream is
-/// replaced only with --overwrite), or, for `--hls-serve` alone, a fresh temporary folder
-/// that is removed afterwards.
-struct HlsFolder {
-    path: PathBuf,
-    temporary: bool,
-}
-
-impl HlsFolder {
-    fn prepare(args: &StreamArgs) -> Result<Option<Self>> {
-        let Some(path) = args.hls_dir.clone() else {
-            if args.hls_serve.is_none() {
-                return Ok(None);
-            }
-            let path = std::env::temp_dir().join(format!("tally-hls-{}", std::process::id()));
-            std::fs::create_dir_all(&path)
-                .with_context(|| format!("cannot make the HLS folder {}", path.display()))?;
-            return Ok(Some(Self {
-                path,
-                temporary: true,
-            }));
-        };
-        if path.exists() && !path.is_dir() {
-            bail!("--hls-dir {} is not a folder", path.display());
-        }
-        let playlist = [
-            tally::output::destination::HLS_MEDIA_PLAYLIST,
-            tally::output::destination::HLS_MASTER_PLAYLIST,
-        ]
-        .map(|name| path.join(name))
-        .into_iter()
-        .find(|playlist| playlist.exists());
-        if let (Some(playlist), false) = (playlist, args.overwrite.overwrite) {
-            bail!(
-                "{} already holds an HLS stream ({}); --overwrite replaces it",
-                path.display(),
-                playlist.display()
-            );
-        }
-        std::fs::create_dir_all(&path)
-            .with_context(|| format!("cannot make the HLS folder {}", path.display()))?;
-        Ok(Some(Self {
-            path,
-            temporary: false,
-        }))
-    }
-}
-
-impl Drop for HlsFolder {
-    fn drop(&mut self) {
-        if self.temporary {
-            if let Err(error) = std::fs::remove_dir_all(&self.path) {
-                eprintln!("cannot remove {}: {error}", self.path.display());
-            }
-        }
-    }
-}
-
 fn stream(args: &StreamArgs) -> Result<()> {
     let StreamTargets {
         destinations: named_streams,
@@ -943,42 +886,38 @@ fn stream(args: &StreamArgs) -> Result<()> {
             primary: Endpoint::hls_push(url).context("--hls-push")?,
             backup: None,
             profile: None,
+            hls: None,
         });
     }
-    let hls_folder = HlsFolder::prepare(args)?;
-    if let Some(folder) = &hls_folder {
-        if ladder.is_empty() {
-            streams.push(Destination {
-                primary: Endpoint::hls_folder(&folder.path),
-                backup: None,
-                profile: None,
-            });
-        }
-        for rung in &ladder {
-            let rendition = folder.path.join(&rung.name);
-            std::fs::create_dir_all(&rendition)
-                .with_context(|| format!("cannot make {}", rendition.display()))?;
-            streams.push(Destination {
-                primary: Endpoint::hls_folder(&rendition),
-                backup: None,
-                profile: Some(rung.clone()),
-            });
-        }
-    }
-    let master_writer = match (&hls_folder, ladder.is_empty()) {
-        (Some(folder), false) => Some(tally::output::hls_master::MasterWriter::start(
-            folder.path.clone(),
-            ladder.iter().map(|rung| rung.name.clone()).collect(),
-        )?),
-        _ => None,
+    let hls_layout = HlsSettings {
+        segment: args.hls_segment,
+        window: args.hls_window,
+        part: args.low_latency.then_some(args.hls_part),
     };
-    let hls_server = match (args.hls_serve, &hls_folder) {
-        (Some(address), Some(folder)) => {
-            let server = HlsServer::start(address, folder.path.clone())?;
-            eprintln!("HLS: {}", server.master_url());
-            Some(server)
+    let hls = if args.hls_dir.is_some() || args.hls_serve.is_some() {
+        let publication = HlsPublication::start(&HlsPlan {
+            folder: args.hls_dir.clone(),
+            replace: args.overwrite.overwrite,
+            serve: args.hls_serve,
+            ladder,
+            profile: None,
+            layout: hls_layout,
+        })
+        .map_err(|error| match error {
+            HlsPublicationError::HoldsAStream { folder, playlist } => anyhow::anyhow!(
+                "{} already holds an HLS stream ({}); --overwrite replaces it",
+                folder.display(),
+                playlist.display()
+            ),
+            other => other.into(),
+        })?;
+        streams.extend(publication.destinations().iter().cloned());
+        if let Some(url) = publication.master_url() {
+            eprintln!("HLS: {url}");
         }
-        _ => None,
+        Some(publication)
+    } else {
+        None
     };
     if let Some(record) = &args.record {
         check_output(
@@ -1017,11 +956,7 @@ fn stream(args: &StreamArgs) -> Result<()> {
             },
             tls_ca_file: args.tls_ca_file.clone(),
             adaptive_bitrate: args.adaptive_bitrate,
-            hls: HlsSettings {
-                segment: args.hls_segment,
-                window: args.hls_window,
-                part: args.low_latency.then_some(args.hls_part),
-            },
+            hls: hls_layout,
             ..StreamSettings::default()
         },
     };
@@ -1033,11 +968,8 @@ fn stream(args: &StreamArgs) -> Result<()> {
         file: Some(args.scene_file.clone()),
         ..Run::new(collection, config, args.encoding.quiet)
     });
-    if let Some(server) = hls_server {
-        server.stop()?;
-    }
-    if let Some(writer) = master_writer {
-        writer.stop()?;
+    if let Some(hls) = hls {
+        hls.stop()?;
     }
     ran
 }

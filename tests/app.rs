@@ -101,7 +101,15 @@ fn choose(harness: &mut Harness<'static, TallyApp>, combo: &str, option: &str) {
 
 /// Steps the app (the engine runs on its own) until `done` holds, for up to five seconds.
 fn step_until(harness: &mut Harness<'static, TallyApp>, done: impl Fn(&TallyApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    step_until_within(harness, Duration::from_secs(5), done);
+}
+
+fn step_until_within(
+    harness: &mut Harness<'static, TallyApp>,
+    limit: Duration,
+    done: impl Fn(&TallyApp) -> bool,
+) {
+    let deadline = Instant::now() + limit;
     while !done(harness.state()) {
         assert!(Instant::now() < deadline, "timed out waiting on the app");
         harness.step();
@@ -1450,4 +1458,58 @@ fn a_recording_profile_in_settings_records_at_its_own_size_and_shows_in_stats() 
         ["320,180"]
     );
     assert_eq!(common::decode_errors(&file), "");
+}
+
+#[test]
+fn hls_from_settings_is_served_as_a_low_latency_ladder_while_streaming_and_ends_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("hls");
+    let port = common::free_port();
+    std::fs::write(
+        dir.path().join("settings.toml"),
+        format!(
+            "keyframe_interval_secs = 1.0\n\
+             profiles = [\"high=size=640x360,bitrate=800\", \"low=size=320x180,bitrate=300\"]\n\
+             hls = true\nhls_dir = {:?}\nhls_serve = \"127.0.0.1:{port}\"\n\
+             hls_ladder = [\"high\", \"low\"]\nhls_low_latency = true\nhls_segment_secs = 1.0\n",
+            folder.display().to_string()
+        ),
+    )
+    .unwrap();
+    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut harness = harness(&write_scene(dir.path(), "show.toml", SHOW));
+    harness.run_steps(2);
+    // No destination in Settings: HLS alone is a stream.
+    harness.get_by_label("Start Streaming").click();
+    harness.run_steps(2);
+    step_until_within(&mut harness, Duration::from_secs(30), |app| {
+        app.controller().hls_url().is_some()
+            && common::http_get(address, "/live/low/media.m3u8").is_some_and(|(code, body)| {
+                code == 200 && String::from_utf8_lossy(&body).contains("#EXT-X-PART:")
+            })
+            && common::http_get(address, "/live/master.m3u8").is_some_and(|(code, _)| code == 200)
+    });
+    assert_eq!(
+        harness.state().controller().hls_url(),
+        Some(format!("http://{address}/live/master.m3u8"))
+    );
+    let (_, master) = common::http_get(address, "/live/master.m3u8").unwrap();
+    let master = String::from_utf8_lossy(&master).to_string();
+    assert!(
+        master.contains("RESOLUTION=640x360") && master.contains("RESOLUTION=320x180"),
+        "{master}"
+    );
+    assert!(master.contains("high/media.m3u8") && master.contains("low/media.m3u8"));
+    harness.run_steps(2);
+    harness.get_by_label("Stop Streaming").click();
+    harness.run_steps(2);
+    step_until_within(&mut harness, Duration::from_secs(20), |app| {
+        app.controller().hls_url().is_none()
+    });
+    // Ended: each rendition's playlist says so, and the server is gone.
+    for rendition in ["high", "low"] {
+        let playlist = std::fs::read_to_string(folder.join(rendition).join("media.m3u8")).unwrap();
+        assert!(playlist.ends_with("#EXT-X-ENDLIST\n"), "{playlist}");
+    }
+    assert!(common::http_get(address, "/live/master.m3u8").is_none());
 }

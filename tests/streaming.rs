@@ -4,7 +4,7 @@
 mod common;
 
 use common::{
-    decode_errors, free_port, pattern_scene, probe, tally, tool, RtmpServer, SrtListener,
+    decode_errors, free_port, http_get, pattern_scene, probe, tally, tool, RtmpServer, SrtListener,
 };
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -1132,21 +1132,6 @@ impl Drop for ServerProcess {
             eprintln!("{}: {error}", self.name);
         }
     }
-}
-
-/// An HTTP GET on loopback: the status code and the body, or `None` while nothing answers.
-fn http_get(address: std::net::SocketAddr, path: &str) -> Option<(u16, Vec<u8>)> {
-    let mut connection = TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
-    connection
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(connection, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n").ok()?;
-    let mut response = Vec::new();
-    connection.read_to_end(&mut response).ok()?;
-    let head_end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&response[..head_end]).to_string();
-    let code = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, response[head_end + 4..].to_vec()))
 }
 
 /// The HLS playlists as the m3u8 package (PyPI, installed by packaging/install-deps.sh) reads

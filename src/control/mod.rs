@@ -123,6 +123,10 @@ pub enum RequestError {
         folder: PathBuf,
         cause: std::io::Error,
     },
+    #[error(transparent)]
+    HlsSettings(#[from] settings::HlsSettingsError),
+    #[error(transparent)]
+    Hls(#[from] crate::output::hls_publication::HlsPublicationError),
 }
 
 /// Why another collection was not opened; the open one stays as it was.
@@ -230,6 +234,8 @@ pub struct Controller {
     preview: Option<String>,
     recording: Option<PathBuf>,
     streaming: bool,
+    /// The HLS the settings publish while streaming: its folder, master writer and server.
+    hls: Option<crate::output::hls_publication::HlsPublication>,
 }
 
 impl Controller {
@@ -256,6 +262,7 @@ impl Controller {
             engine: None,
             hub: Hub::default(),
             preview: None,
+            hls: None,
         }
     }
 
@@ -582,7 +589,25 @@ impl Controller {
         }
         self.recording = None;
         self.streaming = false;
+        self.end_hls();
         summary.map(Some)
+    }
+
+    /// Stops the HLS server and master writer once the HLS outputs have ended (a temporary
+    /// folder goes with them); what failed is told to every front-end.
+    fn end_hls(&mut self) {
+        let Some(publication) = self.hls.take() else {
+            return;
+        };
+        if let Err(error) = publication.stop() {
+            tracing::warn!("HLS: {error}");
+            self.hub.publish(&Event::Warning(format!("HLS: {error}")));
+        }
+    }
+
+    /// The HLS master playlist's URL while HLS is served.
+    pub fn hls_url(&self) -> Option<String> {
+        self.hls.as_ref().and_then(|hls| hls.master_url())
     }
 
     pub fn subscribe(&self) -> Subscription {
@@ -655,6 +680,7 @@ impl Controller {
             Event::StreamingStopped { .. } => {
                 self.streaming = false;
                 self.streaming_since = None;
+                self.end_hls();
             }
             // A show's cue changed the engine's copy; this one follows, so the next edit made
             // here does not undo the cue's. Not an operator's edit: no undo step, and the
@@ -780,9 +806,19 @@ impl Controller {
                 }
                 self.send(Command::StopRecording)
             }
-            Request::StartStreaming(destinations) => {
+            Request::StartStreaming(mut destinations) => {
+                let plan = self.settings.hls_plan(self.canvas_size())?;
                 self.start()?;
-                self.send(Command::StartStreaming(destinations))?;
+                // Streams added to running ones leave the running HLS as it is.
+                if let (Some(plan), None) = (plan, &self.hls) {
+                    let publication = crate::output::hls_publication::HlsPublication::start(&plan)?;
+                    destinations.extend(publication.destinations().iter().cloned());
+                    self.hls = Some(publication);
+                }
+                if let Err(error) = self.send(Command::StartStreaming(destinations)) {
+                    self.end_hls();
+                    return Err(error);
+                }
                 self.streaming = true;
                 Ok(())
             }

@@ -1,14 +1,17 @@
 //! The settings the show controller keeps for every front-end: how to encode (and the encode
-//! profiles recordings and streams may use apart), where recordings go, where to stream, the collection open last (and the app's monitor rate). Kept in the platform config directory (`$XDG_CONFIG_HOME/tally/settings.toml`,
+//! profiles recordings and streams may use apart), where recordings go, where to stream (and
+//! the HLS to publish), the collection open last (and the app's monitor rate). Kept in the platform config directory (`$XDG_CONFIG_HOME/tally/settings.toml`,
 //! else `~/.config/tally/settings.toml`), never in a scene file, so a collection can be shared
 //! without its stream keys.
 
 use crate::encode::{
     EncodeProfile, ProfileError, RateControl, VideoCodec, VideoEncoderKind, VideoSettings,
 };
-use crate::output::RecordingFormat;
+use crate::output::hls_publication::HlsPlan;
+use crate::output::{HlsSettings, RecordingFormat};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -47,6 +50,20 @@ pub struct Settings {
     /// The password remote clients answer; empty for none (then only loopback is served).
     /// `TALLY_CONTROL_PASSWORD` in the environment wins over it.
     pub remote_password: String,
+    /// Publish HLS while streaming, beside the destinations above (or on its own).
+    pub hls: bool,
+    /// The folder HLS is written to (its earlier stream replaced); empty: a temporary one,
+    /// removed when streaming stops.
+    pub hls_dir: String,
+    /// Serve the HLS at `http://ADDRESS/live/master.m3u8`; empty: only written.
+    pub hls_serve: String,
+    /// HLS renditions, one profile each, under one master playlist; empty: one rendition at
+    /// the stream profile.
+    pub hls_ladder: Vec<String>,
+    /// LL-HLS: partial segments of `hls_part_ms`, preload hints, blocking reloads.
+    pub hls_low_latency: bool,
+    pub hls_segment_secs: f64,
+    pub hls_part_ms: u32,
 }
 
 impl Default for Settings {
@@ -70,6 +87,13 @@ impl Default for Settings {
             remote_port: 4455,
             remote_bind: std::net::Ipv4Addr::LOCALHOST.into(),
             remote_password: String::new(),
+            hls: false,
+            hls_dir: String::new(),
+            hls_serve: "127.0.0.1:8088".into(),
+            hls_ladder: Vec::new(),
+            hls_low_latency: false,
+            hls_segment_secs: 2.0,
+            hls_part_ms: 500,
         }
     }
 }
@@ -95,6 +119,61 @@ impl Settings {
         }
         EncodeProfile::parse(name, &base, canvas).map(Some)
     }
+
+    /// The HLS publication these settings ask for (`None` when HLS is off), on a canvas of
+    /// `canvas`.
+    pub fn hls_plan(&self, canvas: (u32, u32)) -> Result<Option<HlsPlan>, HlsSettingsError> {
+        if !self.hls {
+            return Ok(None);
+        }
+        let serve = match self.hls_serve.trim() {
+            "" => None,
+            address => Some(address.parse().map_err(|_| HlsSettingsError::Address {
+                text: address.to_string(),
+            })?),
+        };
+        let mut ladder = Vec::new();
+        for name in &self.hls_ladder {
+            ladder.extend(self.profile(name, canvas)?);
+        }
+        let seconds = |value: f64| {
+            Duration::try_from_secs_f64(value)
+                .ok()
+                .filter(|d| !d.is_zero())
+        };
+        let segment = seconds(self.hls_segment_secs).ok_or(HlsSettingsError::Segment {
+            seconds: self.hls_segment_secs,
+        })?;
+        let part = Duration::from_millis(u64::from(self.hls_part_ms.max(1)));
+        Ok(Some(HlsPlan {
+            folder: Some(self.hls_dir.trim())
+                .filter(|folder| !folder.is_empty())
+                .map(PathBuf::from),
+            // The app's HLS folder is its own output, rewritten each time streaming starts.
+            replace: true,
+            serve,
+            ladder,
+            profile: self.profile(&self.stream_profile, canvas)?,
+            layout: HlsSettings {
+                segment,
+                window: HlsSettings::default().window,
+                part: self.hls_low_latency.then_some(part),
+            },
+        }))
+    }
+}
+
+/// Why the HLS settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum HlsSettingsError {
+    #[error(
+        "the HLS server's address {text:?} is not an address and port, such as 127.0.0.1:8088"
+    )]
+    Address { text: String },
+    #[error("the HLS segment length ({seconds} s) must be more than zero")]
+    Segment { seconds: f64 },
+    #[error("the HLS ladder: {0}")]
+    Profile(#[from] ProfileError),
 }
 
 fn home() -> PathBuf {

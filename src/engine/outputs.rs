@@ -487,11 +487,15 @@ impl Outputs {
                 .map(|(kbps, _)| kbps);
             let key = profile.map(|profile| profile.name.clone());
             let session = self.open_session(&key)?;
+            let mut settings = self.setup.stream_settings.clone();
+            if let Some(hls) = destination.hls {
+                settings.hls = hls;
+            }
             let output = Arc::new(StreamOutput::start(
                 destination.clone(),
                 session.video_info.clone(),
                 session.audio_info.clone(),
-                self.setup.stream_settings.clone(),
+                settings,
                 self.notices.clone(),
                 Some(self.frame_times.clone()),
                 start_seconds,

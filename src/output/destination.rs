@@ -130,6 +130,8 @@ pub struct Destination {
     pub backup: Option<Endpoint>,
     /// The encode it is streamed at; `None`: the run's own, shared with the other outputs.
     pub profile: Option<crate::encode::EncodeProfile>,
+    /// How an HLS output cuts its segments; `None`: as the run's stream settings say.
+    pub hls: Option<super::stream::HlsSettings>,
 }
 
 impl Destination {
@@ -169,6 +171,7 @@ pub fn parse_destination(text: &str) -> Result<Destination, DestinationError> {
         primary: parse_endpoint(primary)?,
         backup: backup.map(parse_endpoint).transpose()?,
         profile: None,
+        hls: None,
     })
 }
 

@@ -12,6 +12,7 @@ pub mod cmaf;
 pub mod destination;
 pub mod flv;
 pub mod hls_master;
+pub mod hls_publication;
 pub mod hls_server;
 pub mod ll_hls;
 pub mod rtmp;

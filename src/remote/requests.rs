@@ -1078,7 +1078,7 @@ fn start_stream(controller: &mut Controller) -> Answer {
             Err(error) => unusable.push(error.to_string()),
         }
     }
-    if destinations.is_empty() {
+    if destinations.is_empty() && !controller.settings().hls {
         let why = if unusable.is_empty() {
             "no stream destination in the settings".to_string()
         } else {

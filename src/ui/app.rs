@@ -121,6 +121,8 @@ pub struct TallyApp {
     pub(super) destinations_text: String,
     /// The Settings window's encode profiles, one per line, as typed.
     pub(super) profiles_text: String,
+    /// The Settings window's HLS ladder, as typed (comma-separated profile names).
+    pub(super) hls_ladder_text: String,
     /// Problems to show: a collection that failed to load, an engine that failed to start.
     pub(super) problem: Option<String>,
     pub(super) warnings: Vec<String>,
@@ -310,6 +312,7 @@ impl TallyApp {
             egui_ctx: egui_ctx.clone(),
             destinations_text: settings.destinations.join("\n"),
             profiles_text: settings.profiles.join("\n"),
+            hls_ladder_text: settings.hls_ladder.join(","),
             settings,
             show_settings: false,
             canvas_draft: None,
@@ -749,7 +752,7 @@ impl TallyApp {
                 Err(error) => self.warnings.push(format!("not streaming to it: {error}")),
             }
         }
-        if destinations.is_empty() {
+        if destinations.is_empty() && !self.settings.hls {
             self.problem = Some("no stream destination in Settings can be used".into());
             return;
         }
@@ -839,6 +842,13 @@ impl TallyApp {
     /// collection open last).
     fn take_settings(&mut self) {
         self.settings.profiles = non_empty_lines(&self.profiles_text);
+        self.settings.hls_ladder = self
+            .hls_ladder_text
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(String::from)
+            .collect();
         let mut settings = self.settings.clone();
         settings
             .last_collection

@@ -546,10 +546,10 @@ fn controls(app: &mut TallyApp, ui: &mut egui::Ui) {
         }
     } else if ui
         .add_enabled(
-            !app.settings.destinations.is_empty(),
+            !app.settings.destinations.is_empty() || app.settings.hls,
             egui::Button::new("Start Streaming"),
         )
-        .on_disabled_hover_text("add a destination in Settings")
+        .on_disabled_hover_text("add a destination or turn on HLS in Settings")
         .clicked()
     {
         app.start_streaming();
@@ -716,6 +716,7 @@ pub fn settings_window(app: &mut TallyApp, ctx: &egui::Context) {
                 };
             }
             encode_profile_settings(app, ui);
+            hls_settings(app, ui);
             ui.label(
                 RichText::new(
                     "Encoder changes apply when recording or streaming starts with neither running (both share one encoder unless a profile sets them apart).",
@@ -766,6 +767,55 @@ fn encode_profile_settings(app: &mut TallyApp, ui: &mut egui::Ui) {
             .on_hover_text(hint);
         ui.end_row();
     });
+}
+
+/// HLS published while streaming: where it is written, where it is served, its ladder and
+/// whether it is low-latency. Applied when streaming starts.
+fn hls_settings(app: &mut TallyApp, ui: &mut egui::Ui) {
+    ui.separator();
+    ui.checkbox(
+        &mut app.settings.hls,
+        "Publish HLS while streaming (CMAF segments; a browser or player on the LAN plays it)",
+    );
+    egui::Grid::new("hls").num_columns(2).show(ui, |ui| {
+        let label = ui.label("HLS folder");
+        ui.text_edit_singleline(&mut app.settings.hls_dir)
+            .labelled_by(label.id)
+            .on_hover_text("Empty: a temporary folder, removed when streaming stops");
+        ui.end_row();
+        let label = ui.label("Serve HLS at");
+        ui.text_edit_singleline(&mut app.settings.hls_serve)
+            .labelled_by(label.id)
+            .on_hover_text(
+                "ADDRESS:PORT for http://ADDRESS:PORT/live/master.m3u8 (127.0.0.1: this computer \
+                 only); empty: only written to the folder",
+            );
+        ui.end_row();
+        let label = ui.label("HLS ladder");
+        ui.text_edit_singleline(&mut app.hls_ladder_text)
+            .labelled_by(label.id)
+            .on_hover_text(
+                "Profiles, comma-separated (for example 1080p,720p,480p); empty: one rendition \
+                 at the stream profile",
+            );
+        ui.end_row();
+        let label = ui.label("HLS segment (s)");
+        ui.add(egui::DragValue::new(&mut app.settings.hls_segment_secs).range(0.5..=10.0))
+            .labelled_by(label.id);
+        ui.end_row();
+    });
+    ui.horizontal(|ui| {
+        ui.checkbox(
+            &mut app.settings.hls_low_latency,
+            "Low-latency HLS (partial segments)",
+        );
+        let label = ui.label("Part (ms)");
+        ui.add(egui::DragValue::new(&mut app.settings.hls_part_ms).range(100..=2000))
+            .labelled_by(label.id);
+    });
+    if let Some(url) = app.controller.hls_url() {
+        ui.label(RichText::new(format!("HLS: {url}")).small());
+    }
 }
 
 /// Remote control (obs-websocket v5): on or off, this computer only or every network, port

@@ -226,6 +226,26 @@ scale = [0.3, 0.3]
     )
 }
 
+/// An HTTP GET on loopback: the status code and the body, or `None` while nothing answers.
+pub fn http_get(address: std::net::SocketAddr, path: &str) -> Option<(u16, Vec<u8>)> {
+    let mut connection =
+        std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(2)).ok()?;
+    connection
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    std::io::Write::write_fmt(
+        &mut connection,
+        format_args!("GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n"),
+    )
+    .ok()?;
+    let mut response = Vec::new();
+    std::io::Read::read_to_end(&mut connection, &mut response).ok()?;
+    let head_end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&response[..head_end]).to_string();
+    let code = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, response[head_end + 4..].to_vec()))
+}
+
 /// A free TCP/UDP port on loopback (bound, then released for the server to take).
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
