@@ -773,6 +773,13 @@ fn encode_profile_settings(app: &mut TallyApp, ui: &mut egui::Ui) {
 /// whether it is low-latency. Applied when streaming starts.
 fn hls_settings(app: &mut TallyApp, ui: &mut egui::Ui) {
     ui.separator();
+    // Folded by default: the window is tall already, and most shows stream without HLS.
+    egui::CollapsingHeader::new("HLS")
+        .default_open(app.settings.hls)
+        .show(ui, |ui| hls_settings_body(app, ui));
+}
+
+fn hls_settings_body(app: &mut TallyApp, ui: &mut egui::Ui) {
     ui.checkbox(
         &mut app.settings.hls,
         "Publish HLS while streaming (CMAF segments; a browser or player on the LAN plays it)",
