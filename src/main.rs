@@ -12,7 +12,8 @@ use tally::encode::{
 };
 use tally::engine::{EngineConfig, Event, RecordingConfig, Summary};
 use tally::output::{
-    hls_publication::{HlsPlan, HlsPublication, HlsPublicationError},
+    hls_publication::{HlsPlan, HlsPublication, HlsPublicationError, HlsPush},
+    hls_upload::UploadSettings,
     parse_destination, Destination, Endpoint, HlsSettings, OutputState, OutputStats, QueueSettings,
     ReconnectSettings, RecordingFormat, StreamSettings,
 };
@@ -837,13 +838,27 @@ impl Profiles {
     }
 }
 
+/// How a stream output, or the HLS push, retries after a failure.
+fn reconnect_settings(args: &StreamArgs) -> ReconnectSettings {
+    ReconnectSettings {
+        first_delay: args.reconnect_delay,
+        max_delay: args.reconnect_max_delay,
+        max_retries: (args.max_retries > 0).then_some(args.max_retries),
+        ..ReconnectSettings::default()
+    }
+}
+
 fn stream(args: &StreamArgs) -> Result<()> {
     let StreamTargets {
         destinations: named_streams,
         file_profiles,
     } = destinations(args)?;
-    if !args.ladder.is_empty() && args.hls_dir.is_none() && args.hls_serve.is_none() {
-        bail!("--ladder is for HLS: give --hls-dir or --hls-serve too");
+    if !args.ladder.is_empty()
+        && args.hls_dir.is_none()
+        && args.hls_serve.is_none()
+        && args.hls_push.is_none()
+    {
+        bail!("--ladder is for HLS: give --hls-dir, --hls-serve or --hls-push too");
     }
     let video = video_settings(&args.encoding)?;
     let mut recording = args.record.as_deref().map(recording_config).transpose()?;
@@ -872,33 +887,37 @@ fn stream(args: &StreamArgs) -> Result<()> {
         .iter()
         .map(|name| profiles.find(name))
         .collect::<Result<Vec<_>>>()?;
-    if args.low_latency && args.hls_dir.is_none() && args.hls_serve.is_none() {
-        bail!("--low-latency is for HLS written by Tally: give --hls-dir or --hls-serve (pushing LL-HLS with --hls-push is not built)");
+    let publishes_hls =
+        args.hls_dir.is_some() || args.hls_serve.is_some() || args.hls_push.is_some();
+    if args.low_latency && !publishes_hls {
+        bail!("--low-latency is for HLS: give --hls-dir, --hls-serve or --hls-push");
     }
-    if let Some(url) = &args.hls_push {
-        if args.low_latency {
-            bail!("--low-latency with --hls-push is not built yet: LL-HLS needs a server that holds playlist requests, so serve it with --hls-serve");
-        }
-        if !ladder.is_empty() {
-            bail!("--ladder with --hls-push is not built yet: push one rendition, or write the ladder with --hls-dir");
-        }
-        streams.push(Destination {
-            primary: Endpoint::hls_push(url).context("--hls-push")?,
-            backup: None,
-            profile: None,
-            hls: None,
-        });
-    }
+    let push = args
+        .hls_push
+        .as_deref()
+        .map(|url| -> Result<HlsPush> {
+            Ok(HlsPush {
+                endpoint: Endpoint::hls_push(url).context("--hls-push")?,
+                settings: UploadSettings {
+                    io_timeout: StreamSettings::default().io_timeout,
+                    tls_ca_file: args.tls_ca_file.clone(),
+                    retry: reconnect_settings(args),
+                },
+            })
+        })
+        .transpose()?;
     let hls_layout = HlsSettings {
         segment: args.hls_segment,
         window: args.hls_window,
         part: args.low_latency.then_some(args.hls_part),
+        first_segment: 0,
     };
-    let hls = if args.hls_dir.is_some() || args.hls_serve.is_some() {
+    let hls = if publishes_hls {
         let publication = HlsPublication::start(&HlsPlan {
             folder: args.hls_dir.clone(),
             replace: args.overwrite.overwrite,
             serve: args.hls_serve,
+            push,
             ladder,
             profile: None,
             layout: hls_layout,
@@ -914,6 +933,9 @@ fn stream(args: &StreamArgs) -> Result<()> {
         streams.extend(publication.destinations().iter().cloned());
         if let Some(url) = publication.master_url() {
             eprintln!("HLS: {url}");
+        }
+        if let Some(target) = publication.push_target() {
+            eprintln!("HLS: pushing to {target}");
         }
         Some(publication)
     } else {
@@ -948,12 +970,7 @@ fn stream(args: &StreamArgs) -> Result<()> {
             queue: QueueSettings {
                 drop_threshold: args.drop_threshold,
             },
-            reconnect: ReconnectSettings {
-                first_delay: args.reconnect_delay,
-                max_delay: args.reconnect_max_delay,
-                max_retries: (args.max_retries > 0).then_some(args.max_retries),
-                ..ReconnectSettings::default()
-            },
+            reconnect: reconnect_settings(args),
             tls_ca_file: args.tls_ca_file.clone(),
             adaptive_bitrate: args.adaptive_bitrate,
             hls: hls_layout,
@@ -969,7 +986,16 @@ fn stream(args: &StreamArgs) -> Result<()> {
         ..Run::new(collection, config, args.encoding.quiet)
     });
     if let Some(hls) = hls {
-        hls.stop()?;
+        let target = hls.push_target().map(String::from);
+        if let (Some(pushed), Some(target)) = (hls.stop()?, target) {
+            eprintln!(
+                "  HLS push to {target}: {} files sent ({:.2} MB), {} deleted, {} failed attempts",
+                pushed.files_sent,
+                pushed.bytes_sent as f64 / 1e6,
+                pushed.files_deleted,
+                pushed.failures
+            );
+        }
     }
     ran
 }

@@ -1518,7 +1518,10 @@ struct HttpOrigin {
 
 impl HttpOrigin {
     fn start(dir: &Path) -> Self {
-        let port = free_port();
+        Self::start_on(dir, free_port())
+    }
+
+    fn start_on(dir: &Path, port: u16) -> Self {
         let root = dir.join(format!("origin-{port}"));
         std::fs::create_dir_all(root.join("www")).unwrap();
         let config = format!(
@@ -1526,7 +1529,7 @@ impl HttpOrigin {
              error_log {root}/error.log info;\nevents {{ worker_connections 64; }}\n\
              http {{\n  client_body_temp_path {root}/body;\n  access_log {root}/access.log;\n\
              server {{\n    listen 127.0.0.1:{port};\n    root {root}/www;\n\
-             location /live/ {{ dav_methods PUT; create_full_put_path on; \
+             location /live/ {{ dav_methods PUT DELETE; create_full_put_path on; \
              client_max_body_size 64m; }}\n  }}\n}}\n",
             root = root.display()
         );
@@ -1592,6 +1595,24 @@ fn hls_is_pushed_to_an_origin_with_put_and_plays_back_from_it() {
         "{requests}"
     );
     assert!(!requests.contains("\" 4"), "refused uploads:\n{requests}");
+    // Segments that left the window are deleted from the origin too, one move late.
+    assert!(
+        requests.contains("\"DELETE /live/secret-key/segment-"),
+        "{requests}"
+    );
+    let on_origin = std::fs::read_dir(origin.file("secret-key"))
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("segment-")
+        })
+        .count();
+    assert!(on_origin <= 4, "{on_origin} segments on the origin");
+    assert!(text.contains("HLS push to"), "{text}");
     // What the origin holds plays back through it, to the end.
     let master = format!(
         "http://127.0.0.1:{}/live/secret-key/master.m3u8",
@@ -1882,4 +1903,159 @@ fn low_latency_hls_plays_in_chromium_with_hls_js_and_switches_down_on_a_limited_
     );
     let median = report["latency_ms"]["median"].as_f64().unwrap();
     assert!((0.0..10_000.0).contains(&median), "{report}");
+}
+
+#[test]
+fn a_low_latency_ladder_is_pushed_to_an_origin_which_never_lists_what_it_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = clip_scene(dir.path());
+    let origin = HttpOrigin::start(dir.path());
+    let url = format!("http://127.0.0.1:{}/live/key/", origin.port);
+    let mut publisher = tally()
+        .arg("stream")
+        .arg(&scene)
+        .args(["--hls-push", &url, "--low-latency", "--duration", "8s"])
+        .args(["--keyframe-interval", "1", "--hls-segment", "1s", "--quiet"])
+        .args(["--profile", "high=size=640x360,bitrate=1000"])
+        .args(["--profile", "low=size=320x180,bitrate=300"])
+        .args(["--ladder", "high,low"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let address: std::net::SocketAddr = format!("127.0.0.1:{}", origin.port).parse().unwrap();
+    // While it is live, every playlist the origin serves names only files it holds.
+    common::wait_until(
+        "the low rendition listing parts on the origin",
+        Duration::from_secs(30),
+        || {
+            http_get(address, "/live/key/low/media.m3u8").is_some_and(|(code, body)| {
+                code == 200 && String::from_utf8_lossy(&body).contains("#EXT-X-PART:")
+            })
+        },
+    );
+    for _ in 0..5 {
+        for rendition in ["high", "low"] {
+            let Some((200, body)) = http_get(address, &format!("/live/key/{rendition}/media.m3u8"))
+            else {
+                continue;
+            };
+            let playlist = String::from_utf8_lossy(&body).to_string();
+            for line in playlist.lines() {
+                let named = if line.starts_with("#EXT-X-PRELOAD-HINT") {
+                    None
+                } else if let Some((_, rest)) = line.split_once("URI=\"") {
+                    rest.split_once('"').map(|(uri, _)| uri.to_string())
+                } else if !line.starts_with('#') && !line.is_empty() {
+                    Some(line.to_string())
+                } else {
+                    None
+                };
+                let Some(named) = named else { continue };
+                let path = format!("/live/key/{rendition}/{named}");
+                let (code, _) = http_get(address, &path).unwrap();
+                // A segment may leave the window between the two requests, never arrive late.
+                let media_sequence: u64 = playlist
+                    .lines()
+                    .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let old = named
+                    .strip_prefix("segment-")
+                    .and_then(|rest| rest.split('.').next())
+                    .and_then(|number| number.parse::<u64>().ok())
+                    .is_some_and(|number| number <= media_sequence);
+                assert!(code == 200 || old, "{path}: {code}\n{playlist}");
+            }
+        }
+    }
+    let (status, said) = wait_with_stderr(&mut publisher);
+    assert!(status.success(), "{said}");
+    assert!(!said.contains("/key/"), "the key was printed: {said}");
+    let requests = origin.requests();
+    let refused: Vec<&str> = requests
+        .lines()
+        .filter(|line| !line.contains("\"GET ") && line.contains("\" 4"))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "refused uploads:\n{}",
+        refused.join("\n")
+    );
+    let master = format!("http://{address}/live/key/master.m3u8");
+    let read = read_playlists(&master);
+    let heights: Vec<_> = read["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|variant| variant["resolution"][1].as_u64().unwrap())
+        .collect();
+    assert_eq!(heights, [360, 180], "{read}");
+    for media in read["media"].as_array().unwrap() {
+        assert_eq!(media["endlist"], true, "{media}");
+        assert_eq!(media["part_target"], 0.5, "{media}");
+        // Pushed numbers start from the time in seconds: a later run reuses no name.
+        assert!(
+            media["media_sequence"].as_u64().unwrap() > 1_700_000_000,
+            "{media}"
+        );
+        let (frames, errors) = decode_hls(media["uri"].as_str().unwrap(), None);
+        assert_eq!(errors, "", "{media}");
+        assert!(frames >= 5 * 30, "{frames} frames: {media}");
+    }
+}
+
+#[test]
+fn an_hls_push_retries_until_the_origin_answers_and_sends_what_it_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let folder = dir.path().join("hls");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/live/key/");
+    let mut publisher = tally()
+        .arg("stream")
+        .arg(&scene)
+        .arg("--hls-dir")
+        .arg(&folder)
+        .args([
+            "--hls-push",
+            &url,
+            "--duration",
+            "8s",
+            "--keyframe-interval",
+            "1",
+        ])
+        .args(["--hls-segment", "1s", "--reconnect-delay", "200ms"])
+        .args(["--reconnect-max-delay", "500ms", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nothing listens yet: the first segments are written here but cannot go up.
+    common::wait_until("two segments written", Duration::from_secs(20), || {
+        folder.exists() && segment_files(&folder).len() >= 2
+    });
+    let origin = HttpOrigin::start_on(dir.path(), port);
+    let (status, said) = wait_with_stderr(&mut publisher);
+    assert!(status.success(), "{said}");
+    assert!(
+        said.contains("HLS push"),
+        "the failures were reported: {said}"
+    );
+    assert!(!said.contains("/key/"), "the key was printed: {said}");
+    let failed: u64 = said
+        .split(" failed attempts")
+        .next()
+        .and_then(|head| head.rsplit(", ").next())
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(failed >= 1, "{said}");
+    let read = read_playlists(&format!("http://127.0.0.1:{port}/live/key/master.m3u8"));
+    let media = &read["media"][0];
+    assert_eq!(media["endlist"], true, "{media}");
+    let (frames, errors) = decode_hls(media["uri"].as_str().unwrap(), None);
+    assert_eq!(errors, "");
+    assert!(frames >= 5 * 30, "{frames} frames");
+    drop(origin);
 }

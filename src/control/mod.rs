@@ -599,9 +599,18 @@ impl Controller {
         let Some(publication) = self.hls.take() else {
             return;
         };
-        if let Err(error) = publication.stop() {
-            tracing::warn!("HLS: {error}");
-            self.hub.publish(&Event::Warning(format!("HLS: {error}")));
+        match publication.stop() {
+            Ok(Some(pushed)) => tracing::info!(
+                "HLS push: {} files sent, {} deleted, {} failed attempts",
+                pushed.files_sent,
+                pushed.files_deleted,
+                pushed.failures
+            ),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!("HLS: {error}");
+                self.hub.publish(&Event::Warning(format!("HLS: {error}")));
+            }
         }
     }
 
@@ -620,7 +629,11 @@ impl Controller {
         let Some(engine) = &self.engine else {
             return;
         };
-        let events: Vec<Event> = engine.events().try_iter().collect();
+        let mut events: Vec<Event> = engine.events().try_iter().collect();
+        // A failed HLS upload is retried; the operator hears of each failure meanwhile.
+        if let Some(problem) = self.hls.as_ref().and_then(|hls| hls.take_problem()) {
+            events.push(Event::Warning(format!("HLS push: {problem}")));
+        }
         // Pumped after every remote request too: the figures are read only when a sample is due.
         let now = std::time::Instant::now();
         if self.stats_history.due(now) {

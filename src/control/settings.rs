@@ -7,7 +7,8 @@
 use crate::encode::{
     EncodeProfile, ProfileError, RateControl, VideoCodec, VideoEncoderKind, VideoSettings,
 };
-use crate::output::hls_publication::HlsPlan;
+use crate::output::hls_publication::{HlsPlan, HlsPush};
+use crate::output::hls_upload::UploadSettings;
 use crate::output::{HlsSettings, RecordingFormat};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -57,6 +58,9 @@ pub struct Settings {
     pub hls_dir: String,
     /// Serve the HLS at `http://ADDRESS/live/master.m3u8`; empty: only written.
     pub hls_serve: String,
+    /// Push the HLS with HTTP PUT to this folder URL of an ingest or origin (`${VAR}` for a
+    /// key); empty: not pushed.
+    pub hls_push: String,
     /// HLS renditions, one profile each, under one master playlist; empty: one rendition at
     /// the stream profile.
     pub hls_ladder: Vec<String>,
@@ -90,6 +94,7 @@ impl Default for Settings {
             hls: false,
             hls_dir: String::new(),
             hls_serve: "127.0.0.1:8088".into(),
+            hls_push: String::new(),
             hls_ladder: Vec::new(),
             hls_low_latency: false,
             hls_segment_secs: 2.0,
@@ -132,6 +137,17 @@ impl Settings {
                 text: address.to_string(),
             })?),
         };
+        let push = match self.hls_push.trim() {
+            "" => None,
+            url => Some(HlsPush {
+                endpoint: crate::output::Endpoint::hls_push(url)?,
+                settings: UploadSettings {
+                    io_timeout: Duration::from_secs(5),
+                    tls_ca_file: None,
+                    retry: crate::output::ReconnectSettings::default(),
+                },
+            }),
+        };
         let mut ladder = Vec::new();
         for name in &self.hls_ladder {
             ladder.extend(self.profile(name, canvas)?);
@@ -152,12 +168,14 @@ impl Settings {
             // The app's HLS folder is its own output, rewritten each time streaming starts.
             replace: true,
             serve,
+            push,
             ladder,
             profile: self.profile(&self.stream_profile, canvas)?,
             layout: HlsSettings {
                 segment,
                 window: HlsSettings::default().window,
                 part: self.hls_low_latency.then_some(part),
+                first_segment: 0,
             },
         }))
     }
@@ -174,6 +192,8 @@ pub enum HlsSettingsError {
     Segment { seconds: f64 },
     #[error("the HLS ladder: {0}")]
     Profile(#[from] ProfileError),
+    #[error("the HLS push URL: {0}")]
+    Push(#[from] crate::output::DestinationError),
 }
 
 fn home() -> PathBuf {

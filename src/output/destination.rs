@@ -97,12 +97,6 @@ impl Endpoint {
         })
     }
 
-    /// Whether this HLS output goes over HTTP rather than into a folder.
-    pub fn is_pushed(&self) -> bool {
-        self.protocol == Protocol::Hls
-            && (self.url.starts_with("http://") || self.url.starts_with("https://"))
-    }
-
     /// As it was written (environment variables unexpanded): what a saved file holds.
     pub fn written(&self) -> &str {
         &self.written
@@ -391,8 +385,6 @@ mod hls_push_tests {
             "https://origin.example/live/secret-key/media.m3u8"
         );
         assert_eq!(endpoint.masked(), "HLS to https://origin.example/live/****");
-        assert!(endpoint.is_pushed());
-        assert!(!Endpoint::hls_folder(std::path::Path::new("/tmp/x")).is_pushed());
         assert!(Endpoint::hls_push("ftp://origin/live/key").is_err());
         assert!(Endpoint::hls_push("https://origin/upload?cid=key").is_err());
         assert!(Endpoint::hls_push("https:///live/key").is_err());

@@ -2,11 +2,13 @@
 //! folder (chosen, or a temporary one removed afterwards), one rendition or a ladder of them
 //! in subfolders under one master playlist, optionally served over HTTP. It prepares the
 //! folder, names the stream outputs the engine writes (one [`Destination`] per rendition), and
-//! owns what lives beside them: the ladder's master playlist writer and the HTTP server.
+//! owns what lives beside them: the ladder's master playlist writer, the HTTP server and the
+//! uploader that pushes the folder to an origin.
 
 use super::destination::{Destination, Endpoint, HLS_MASTER_PLAYLIST, HLS_MEDIA_PLAYLIST};
 use super::hls_master::{MasterError, MasterWriter};
 use super::hls_server::{HlsServer, HlsServerError};
+use super::hls_upload::{HlsUploader, UploadError, UploadSettings, UploadStats, UploadTarget};
 use super::stream::HlsSettings;
 use crate::encode::EncodeProfile;
 use std::net::SocketAddr;
@@ -29,17 +31,32 @@ pub enum HlsPublicationError {
     Server(#[from] HlsServerError),
     #[error(transparent)]
     Master(#[from] MasterError),
+    #[error("HLS push to {target}: {cause}")]
+    Upload { target: String, cause: UploadError },
+    #[error("{0} is not an HLS push URL")]
+    PushUrl(String),
+}
+
+/// Where and how the folder is pushed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HlsPush {
+    /// Made by [`Endpoint::hls_push`].
+    pub endpoint: Endpoint,
+    pub settings: UploadSettings,
 }
 
 /// What to publish.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HlsPlan {
-    /// `None`: a fresh temporary folder, removed when the publication ends.
+    /// `None`: a fresh temporary folder, removed when the publication ends (where a push or
+    /// a server alone needs one).
     pub folder: Option<PathBuf>,
     /// A folder that already holds a stream is replaced only when this is set.
     pub replace: bool,
     /// Serve the folder over HTTP at this address.
     pub serve: Option<SocketAddr>,
+    /// Push the folder to an origin.
+    pub push: Option<HlsPush>,
     /// One rendition per profile, in this order; empty: one rendition at `profile`.
     pub ladder: Vec<EncodeProfile>,
     /// The single rendition's encode; `None`: the run's own.
@@ -53,6 +70,7 @@ pub struct HlsPublication {
     destinations: Vec<Destination>,
     master: Option<MasterWriter>,
     server: Option<HlsServer>,
+    uploader: Option<HlsUploader>,
 }
 
 impl HlsPublication {
@@ -92,12 +110,20 @@ impl HlsPublication {
             destinations: Vec::new(),
             master: None,
             server: None,
+            uploader: None,
         };
+        let mut layout = plan.layout;
+        if plan.push.is_some() {
+            // Every rendition from the same number, so their segments stay aligned.
+            layout.first_segment = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_secs());
+        }
         let destination = |endpoint, profile: Option<EncodeProfile>| Destination {
             primary: endpoint,
             backup: None,
             profile,
-            hls: Some(plan.layout),
+            hls: Some(layout),
         };
         if plan.ladder.is_empty() {
             publication.destinations.push(destination(
@@ -122,6 +148,20 @@ impl HlsPublication {
         if let Some(address) = plan.serve {
             publication.server = Some(HlsServer::start(address, publication.folder.clone())?);
         }
+        if let Some(push) = &plan.push {
+            let target = UploadTarget::from_endpoint(&push.endpoint)
+                .ok_or_else(|| HlsPublicationError::PushUrl(push.endpoint.masked().into()))?;
+            let uploader = HlsUploader::start(
+                publication.folder.clone(),
+                target.clone(),
+                push.settings.clone(),
+            )
+            .map_err(|cause| HlsPublicationError::Upload {
+                target: target.masked().to_string(),
+                cause,
+            })?;
+            publication.uploader = Some(uploader);
+        }
         Ok(publication)
     }
 
@@ -139,14 +179,36 @@ impl HlsPublication {
         self.server.as_ref().map(HlsServer::master_url)
     }
 
-    /// Stops the server and the master writer (after the stream outputs have ended), and
-    /// removes a temporary folder.
-    pub fn stop(mut self) -> Result<(), HlsPublicationError> {
+    /// The push's URL with its key masked.
+    pub fn push_target(&self) -> Option<&str> {
+        self.uploader
+            .as_ref()
+            .map(|uploader| uploader.target().masked())
+    }
+
+    /// The newest push failure since the last call, for a front-end to show as it happens.
+    pub fn take_problem(&self) -> Option<String> {
+        self.uploader.as_ref()?.take_problem()
+    }
+
+    /// Stops the server and the master writer, and sends the push's last files (after the
+    /// stream outputs have ended); removes a temporary folder. Returns what was pushed.
+    pub fn stop(mut self) -> Result<Option<UploadStats>, HlsPublicationError> {
         let server = self.server.take().map(HlsServer::stop).transpose();
         let master = self.master.take().map(MasterWriter::stop).transpose();
+        let pushed = self
+            .uploader
+            .take()
+            .map(|uploader| {
+                let target = uploader.target().masked().to_string();
+                uploader
+                    .finish()
+                    .map_err(|cause| HlsPublicationError::Upload { target, cause })
+            })
+            .transpose();
         server?;
         master?;
-        Ok(())
+        pushed
     }
 }
 
@@ -162,6 +224,8 @@ impl Drop for HlsPublication {
                 tracing::warn!("{error}");
             }
         }
+        // Its last pass reads the folder: before the folder goes.
+        drop(self.uploader.take());
         if self.temporary {
             if let Err(error) = std::fs::remove_dir_all(&self.folder) {
                 tracing::warn!("cannot remove {}: {error}", self.folder.display());

@@ -56,6 +56,8 @@ pub struct LowLatencyLayout {
     pub part: Duration,
     /// Complete segments the playlist lists.
     pub window: u32,
+    /// The first segment's media sequence number.
+    pub first_segment: u64,
 }
 
 /// When a segment's first frame left the compositor, for its `EXT-X-PROGRAM-DATE-TIME`.
@@ -155,7 +157,7 @@ impl LowLatencyHls {
             part_start: 0,
             part_independent: false,
             segment: SegmentEntry {
-                msn: 0,
+                msn: layout.first_segment,
                 duration: 0.0,
                 program_date_time: SystemTime::now(),
                 parts: Vec::new(),

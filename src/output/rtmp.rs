@@ -12,11 +12,11 @@
 use super::amf::{Amf, AmfError};
 use super::destination::{Endpoint, Protocol};
 use super::flv::Tag;
+pub use super::net::CaFileProblem;
+use super::net::{NetError, Transport};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Where a publish goes, taken apart from an `rtmp://` or `rtmps://` URL.
@@ -120,17 +120,6 @@ impl std::fmt::Display for Step {
     }
 }
 
-/// Why a certificate-authority file could not be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CaFileProblem {
-    #[error("{0}")]
-    Unreadable(io::ErrorKind),
-    #[error("it is not PEM")]
-    NotPem,
-    #[error("it holds no certificate Tally can use")]
-    NoCertificates,
-}
-
 /// Why a publish failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RtmpError {
@@ -193,6 +182,24 @@ pub enum ProtocolProblem {
 }
 
 impl RtmpError {
+    fn from_net(error: NetError, timeout: Duration) -> Self {
+        match error {
+            NetError::Resolve { host, kind } => RtmpError::Resolve { host, kind },
+            NetError::Connect { kind } => RtmpError::Io {
+                step: Step::Connecting,
+                kind,
+            },
+            NetError::ConnectTimedOut { .. } => RtmpError::TimedOut {
+                step: Step::Connecting,
+                timeout,
+            },
+            NetError::Tls(error) => RtmpError::Tls(error),
+            NetError::TlsName(host) => RtmpError::TlsName(host),
+            NetError::CaFile { path, problem } => RtmpError::CaFile { path, problem },
+            NetError::NoSystemCertificates => RtmpError::NoSystemCertificates,
+        }
+    }
+
     fn from_io(step: Step, timeout: Duration, error: io::Error) -> Self {
         if let Some(tls) = error
             .get_ref()
@@ -234,46 +241,6 @@ const CHUNK_STREAM_COMMAND: u32 = 3;
 const CHUNK_STREAM_AUDIO: u32 = 4;
 const CHUNK_STREAM_DATA: u32 = 5;
 const CHUNK_STREAM_VIDEO: u32 = 6;
-
-/// The bytes under the RTMP messages: TCP, or TLS over TCP.
-enum Transport {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
-}
-
-impl Transport {
-    fn socket(&self) -> &TcpStream {
-        match self {
-            Transport::Plain(socket) => socket,
-            Transport::Tls(stream) => stream.get_ref(),
-        }
-    }
-}
-
-impl Read for Transport {
-    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(socket) => socket.read(buffer),
-            Transport::Tls(stream) => stream.read(buffer),
-        }
-    }
-}
-
-impl Write for Transport {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(socket) => socket.write(bytes),
-            Transport::Tls(stream) => stream.write(bytes),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Transport::Plain(socket) => socket.flush(),
-            Transport::Tls(stream) => stream.flush(),
-        }
-    }
-}
 
 /// One message as the server sent it.
 #[derive(Debug, Clone, PartialEq)]
@@ -485,16 +452,14 @@ impl Publisher {
     /// Connects, announces the codecs, and starts publishing `target`'s stream key.
     pub fn connect(target: &PublishTarget, options: &PublishOptions) -> Result<Self, RtmpError> {
         let timeout = options.io_timeout;
-        let socket = open_socket(&target.host, target.port, timeout)?;
-        let transport = if target.tls {
-            let config = tls_config(options.tls_ca_file.as_deref())?;
-            let name = rustls::pki_types::ServerName::try_from(target.host.clone())
-                .map_err(|_| RtmpError::TlsName(target.host.clone()))?;
-            let connection = rustls::ClientConnection::new(config, name).map_err(RtmpError::Tls)?;
-            Transport::Tls(Box::new(rustls::StreamOwned::new(connection, socket)))
-        } else {
-            Transport::Plain(socket)
-        };
+        let transport = Transport::open(
+            &target.host,
+            target.port,
+            target.tls,
+            options.tls_ca_file.as_deref(),
+            timeout,
+        )
+        .map_err(|error| RtmpError::from_net(error, timeout))?;
         let mut publisher = Self {
             transport,
             io_timeout: timeout,
@@ -905,80 +870,6 @@ fn chunk_message(
         bytes.extend_from_slice(&timestamp.to_be_bytes());
     }
     bytes
-}
-
-fn open_socket(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, RtmpError> {
-    let addresses: Vec<_> = (host, port)
-        .to_socket_addrs()
-        .map_err(|error| RtmpError::Resolve {
-            host: host.to_string(),
-            kind: error.kind(),
-        })?
-        .collect();
-    let mut last = RtmpError::Resolve {
-        host: host.to_string(),
-        kind: io::ErrorKind::NotFound,
-    };
-    for address in addresses {
-        match TcpStream::connect_timeout(&address, timeout) {
-            Ok(socket) => {
-                let configured = socket
-                    .set_read_timeout(Some(timeout))
-                    .and_then(|()| socket.set_write_timeout(Some(timeout)))
-                    .and_then(|()| socket.set_nodelay(true));
-                configured.map_err(|error| RtmpError::from_io(Step::Connecting, timeout, error))?;
-                return Ok(socket);
-            }
-            Err(error) => last = RtmpError::from_io(Step::Connecting, timeout, error),
-        }
-    }
-    Err(last)
-}
-
-/// TLS that checks the server's certificate: against `ca_file`'s authorities when given
-/// (a private server), or the system's.
-fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, RtmpError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let problem = |problem| RtmpError::CaFile {
-                path: path.to_path_buf(),
-                problem,
-            };
-            let certificates = CertificateDer::pem_file_iter(path)
-                .map_err(|error| problem(pem_problem(error)))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|error| problem(pem_problem(error)))?;
-            let (added, _) = roots.add_parsable_certificates(certificates);
-            if added == 0 {
-                return Err(problem(CaFileProblem::NoCertificates));
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for error in &found.errors {
-                tracing::debug!("system certificates: {error}");
-            }
-            let (added, _) = roots.add_parsable_certificates(found.certs);
-            if added == 0 {
-                return Err(RtmpError::NoSystemCertificates);
-            }
-        }
-    }
-    // The crypto is ring's, the only provider built in (see Cargo.toml).
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-fn pem_problem(error: rustls::pki_types::pem::Error) -> CaFileProblem {
-    match error {
-        rustls::pki_types::pem::Error::Io(error) => CaFileProblem::Unreadable(error.kind()),
-        _ => CaFileProblem::NotPem,
-    }
 }
 
 #[cfg(test)]

@@ -76,6 +76,9 @@ pub struct HlsSettings {
     /// Low-latency HLS: the partial segments' target length (Tally writes the stream itself,
     /// see [`super::ll_hls`]); `None` for plain HLS through FFmpeg.
     pub part: Option<Duration>,
+    /// The first segment's number. Pushed HLS starts from the time in seconds, so that a
+    /// later run never reuses a name an origin or a player may have cached.
+    pub first_segment: u64,
 }
 
 impl Default for HlsSettings {
@@ -84,6 +87,7 @@ impl Default for HlsSettings {
             segment: Duration::from_secs(2),
             window: 6,
             part: None,
+            first_segment: 0,
         }
     }
 }
@@ -625,16 +629,9 @@ impl Writer {
 /// FFmpeg's HLS muxer, as Tally writes HLS: CMAF segments (fragmented MP4) after one
 /// initialisation file, a sliding window of segments with the older ones deleted, every file
 /// written under a temporary name and renamed when whole (so a crash leaves a playlist whose
-/// segments are all there), and a master playlist beside the media playlist.
-///
-/// Pushed over HTTP, every file is sent with PUT, old segments are left to the origin, and
-/// segment numbers start from the time in seconds, so a reconnection never reuses a name
-/// a player may have cached.
-fn hls_options(
-    endpoint: &Endpoint,
-    hls: &HlsSettings,
-    io_timeout: Duration,
-) -> ffmpeg::Dictionary<'static> {
+/// segments are all there), and a master playlist beside the media playlist. (Pushing is
+/// [`super::hls_upload`]'s, from the folder.)
+fn hls_options(endpoint: &Endpoint, hls: &HlsSettings) -> ffmpeg::Dictionary<'static> {
     let folder = endpoint
         .url()
         .rsplit_once('/')
@@ -646,23 +643,13 @@ fn hls_options(
         "hls_segment_filename",
         &format!("{folder}/segment-%06d.m4s"),
     );
-    if endpoint.is_pushed() {
-        options.set("method", "PUT");
-        options.set("hls_start_number_source", "epoch");
-        // A PUT that stalls this long counts as a lost connection.
-        // (A duration: seconds, not the microseconds of the protocols' own option.)
-        options.set("timeout", &format!("{:.3}", io_timeout.as_secs_f64()));
-    }
+    options.set("start_number", &hls.first_segment.to_string());
     options.set("hls_time", &format!("{:.3}", hls.segment.as_secs_f64()));
     options.set("hls_list_size", &hls.window.max(1).to_string());
-    // Pushed, old segments are left to the origin: FFmpeg's DELETE carries a body, which
-    // origins such as nginx's WebDAV refuse (415), and ingests expire segments themselves.
-    let flags = if endpoint.is_pushed() {
-        "independent_segments+program_date_time"
-    } else {
-        "delete_segments+independent_segments+temp_file+program_date_time"
-    };
-    options.set("hls_flags", flags);
+    options.set(
+        "hls_flags",
+        "delete_segments+independent_segments+temp_file+program_date_time",
+    );
     options.set("master_pl_name", super::destination::HLS_MASTER_PLAYLIST);
     options
 }
@@ -692,9 +679,6 @@ fn connect_hint(endpoint: &Endpoint) -> &'static str {
         }
         Protocol::Rtmp => {
             " (check the server address and port, and the application name and stream key)"
-        }
-        Protocol::Hls if endpoint.is_pushed() => {
-            " (check the ingest's address and folder, and that it takes uploads with HTTP PUT)"
         }
         Protocol::Hls => " (check that the folder can be written to and that the disk has room)",
         Protocol::Rtmps => {
@@ -777,6 +761,7 @@ impl Connection {
                 segment: settings.hls.segment,
                 part,
                 window: settings.hls.window,
+                first_segment: settings.hls.first_segment,
             };
             let clock =
                 frame_times.map(|times| Box::new(CompositorClock(times)) as Box<dyn FrameClock>);
@@ -806,15 +791,6 @@ impl Connection {
         }
         let timeout_micros = io_timeout.as_micros().to_string();
         options.set("rw_timeout", &timeout_micros);
-        if endpoint.is_pushed() {
-            // FFmpeg opens the playlist's URL itself before its HLS muxer takes over, and
-            // closes it only when the output ends. As a chunked PUT (or POST) that request
-            // would end then, with an empty body, after the muxer's last playlist, and the
-            // origin would keep the empty one. Without a body it is over at once, before any
-            // playlist is written.
-            options.set("method", "PUT");
-            options.set("chunked_post", "0");
-        }
         if endpoint.protocol == Protocol::Srt {
             options.set("connect_timeout", &io_timeout.as_millis().to_string());
         } else if endpoint.protocol != Protocol::Hls {
@@ -834,7 +810,7 @@ impl Connection {
             "flv" => header_options.set("flvflags", "no_duration_filesize"),
             // Matroska sends a cluster when it closes: short ones keep the delay down.
             "matroska" => header_options.set("cluster_time_limit", "200"),
-            "hls" => header_options = hls_options(endpoint, &settings.hls, settings.io_timeout),
+            "hls" => header_options = hls_options(endpoint, &settings.hls),
             _ => {}
         }
         context.write_header_with(header_options)?;

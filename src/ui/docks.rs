@@ -798,6 +798,14 @@ fn hls_settings_body(app: &mut TallyApp, ui: &mut egui::Ui) {
                  only); empty: only written to the folder",
             );
         ui.end_row();
+        let label = ui.label("Push HLS to");
+        ui.add(egui::TextEdit::singleline(&mut app.settings.hls_push).password(true))
+            .labelled_by(label.id)
+            .on_hover_text(
+                "An origin or ingest's folder URL (http(s)://HOST/PATH/KEY/; ${VAR} for the \
+                 key); empty: not pushed",
+            );
+        ui.end_row();
         let label = ui.label("HLS ladder");
         ui.text_edit_singleline(&mut app.hls_ladder_text)
             .labelled_by(label.id)

@@ -235,7 +235,7 @@ pub fn http_get(address: std::net::SocketAddr, path: &str) -> Option<(u16, Vec<u
         .ok()?;
     std::io::Write::write_fmt(
         &mut connection,
-        format_args!("GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n"),
+        format_args!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"),
     )
     .ok()?;
     let mut response = Vec::new();
