@@ -52,7 +52,7 @@ pub enum UploadError {
     Spawn(std::io::Error),
     #[error("the HLS upload thread panicked")]
     Panicked,
-    #[error("gave up after {attempts} attempts; last: {last}")]
+    #[error("stopped pushing after {attempts} failed attempts; last: {last}")]
     GaveUp {
         attempts: u32,
         last: Box<UploadError>,
@@ -246,14 +246,19 @@ impl Mirror {
                 Err(error) => {
                     tracing::warn!("HLS push: {error}");
                     lock(&self.shared.stats).failures += 1;
-                    *lock(&self.shared.problem) = Some(error.to_string());
                     match backoff.next_delay() {
-                        Some(delay) if final_attempts < FINAL_ATTEMPTS => wait = delay,
+                        Some(delay) if final_attempts < FINAL_ATTEMPTS => {
+                            *lock(&self.shared.problem) = Some(error.to_string());
+                            wait = delay;
+                        }
                         _ => {
-                            return Err(UploadError::GaveUp {
+                            let gave_up = UploadError::GaveUp {
                                 attempts: backoff.failures(),
                                 last: Box::new(error),
-                            })
+                            };
+                            // The owner may look before it ends the push: say the push stopped.
+                            *lock(&self.shared.problem) = Some(gave_up.to_string());
+                            return Err(gave_up);
                         }
                     }
                 }
@@ -547,5 +552,46 @@ mod tests {
         );
         let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n720p/media.m3u8\n";
         assert_eq!(named_files(master), ["720p/media.m3u8"]);
+    }
+
+    #[test]
+    fn an_origin_that_never_answers_is_given_up_on_and_the_owner_hears_it() {
+        // A port that was free a moment ago: nothing listens, every connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|address| address.port())
+            .unwrap();
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::write(folder.path().join("init.mp4"), b"init").unwrap();
+        let endpoint = Endpoint::hls_push(&format!("http://127.0.0.1:{port}/live/key/")).unwrap();
+        let settings = UploadSettings {
+            io_timeout: Duration::from_secs(2),
+            tls_ca_file: None,
+            retry: ReconnectSettings {
+                first_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(20),
+                max_retries: Some(2),
+                ..ReconnectSettings::default()
+            },
+        };
+        let uploader = HlsUploader::start(
+            folder.path().to_path_buf(),
+            UploadTarget::from_endpoint(&endpoint).unwrap(),
+            settings,
+        )
+        .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let problem = loop {
+            match uploader.take_problem() {
+                Some(problem) if problem.starts_with("stopped pushing") => break problem,
+                _ if std::time::Instant::now() > deadline => panic!("the push never gave up"),
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        assert!(!problem.contains("key"), "the key shows: {problem}");
+        match uploader.finish() {
+            Err(UploadError::GaveUp { attempts, .. }) => assert_eq!(attempts, 2),
+            other => panic!("expected the push to have given up, got {other:?}"),
+        }
     }
 }
