@@ -1181,6 +1181,15 @@ fn decode_hls(playlist: &str, frames: Option<u64>) -> (u64, String) {
     (frames, errors)
 }
 
+/// Waits until Tally's server (or an origin) at `address` serves `path` holding `text`.
+fn wait_until_served(address: std::net::SocketAddr, path: &str, text: &str, within: Duration) {
+    common::wait_until(&format!("{path} to hold {text}"), within, || {
+        http_get(address, path).is_some_and(|(code, body)| {
+            code == 200 && String::from_utf8_lossy(&body).contains(text)
+        })
+    });
+}
+
 fn segment_files(folder: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(folder)
         .unwrap()
@@ -1212,14 +1221,11 @@ fn hls_is_served_over_http_follows_the_spec_and_decodes_through_http() {
         .unwrap();
     let master = format!("http://{address}/live/master.m3u8");
     // Live: the window has moved on once segment 4 is listed.
-    common::wait_until(
-        "four segments in the served playlist",
+    wait_until_served(
+        address,
+        "/live/media.m3u8",
+        "segment-000004.m4s",
         Duration::from_secs(20),
-        || {
-            http_get(address, "/live/media.m3u8").is_some_and(|(code, body)| {
-                code == 200 && String::from_utf8_lossy(&body).contains("segment-000004.m4s")
-            })
-        },
     );
     let live = read_playlists(&master);
     assert_eq!(live["variants"].as_array().unwrap().len(), 1, "{live}");
@@ -1687,14 +1693,11 @@ fn low_latency_hls_lists_parts_holds_playlist_reloads_and_parts_come_at_their_du
         .spawn()
         .unwrap();
     let master = format!("http://{address}/live/master.m3u8");
-    common::wait_until(
-        "three whole segments in the served playlist",
+    wait_until_served(
+        address,
+        "/live/media.m3u8",
+        "segment-000002.m4s",
         Duration::from_secs(20),
-        || {
-            http_get(address, "/live/media.m3u8").is_some_and(|(code, body)| {
-                code == 200 && String::from_utf8_lossy(&body).contains("segment-000002.m4s")
-            })
-        },
     );
     let live = read_playlists(&master);
     let variant = &live["variants"][0];
@@ -1925,14 +1928,11 @@ fn a_low_latency_ladder_is_pushed_to_an_origin_which_never_lists_what_it_lacks()
         .unwrap();
     let address: std::net::SocketAddr = format!("127.0.0.1:{}", origin.port).parse().unwrap();
     // While it is live, every playlist the origin serves names only files it holds.
-    common::wait_until(
-        "the low rendition listing parts on the origin",
+    wait_until_served(
+        address,
+        "/live/key/low/media.m3u8",
+        "#EXT-X-PART:",
         Duration::from_secs(30),
-        || {
-            http_get(address, "/live/key/low/media.m3u8").is_some_and(|(code, body)| {
-                code == 200 && String::from_utf8_lossy(&body).contains("#EXT-X-PART:")
-            })
-        },
     );
     for _ in 0..5 {
         for rendition in ["high", "low"] {

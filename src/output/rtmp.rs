@@ -12,7 +12,6 @@
 use super::amf::{Amf, AmfError};
 use super::destination::{Endpoint, Protocol};
 use super::flv::Tag;
-pub use super::net::CaFileProblem;
 use super::net::{NetError, Transport};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -123,25 +122,15 @@ impl std::fmt::Display for Step {
 /// Why a publish failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RtmpError {
-    #[error("cannot find the address of {host}: {kind}")]
-    Resolve { host: String, kind: io::ErrorKind },
+    /// Finding, reaching or securing the server, as `net` says it.
+    #[error(transparent)]
+    Net(NetError),
     #[error("{kind} {step}")]
     Io { step: Step, kind: io::ErrorKind },
     #[error("no answer {step} within {seconds} s", seconds = timeout.as_secs_f64())]
     TimedOut { step: Step, timeout: Duration },
     #[error("the server closed the connection {step}")]
     Closed { step: Step },
-    #[error("TLS: {0}")]
-    Tls(rustls::Error),
-    #[error("`{0}` is not a host name TLS can check a certificate for")]
-    TlsName(String),
-    #[error("the certificate authorities in {path}: {problem}")]
-    CaFile {
-        path: PathBuf,
-        problem: CaFileProblem,
-    },
-    #[error("no certificate authorities found on this system (install ca-certificates)")]
-    NoSystemCertificates,
     #[error(
         "the server refused `{command}`: {code}{}",
         description_suffix(description)
@@ -183,8 +172,8 @@ pub enum ProtocolProblem {
 
 impl RtmpError {
     fn from_net(error: NetError, timeout: Duration) -> Self {
+        // Connecting is one step of the session: said the way the later steps' failures are.
         match error {
-            NetError::Resolve { host, kind } => RtmpError::Resolve { host, kind },
             NetError::Connect { kind } => RtmpError::Io {
                 step: Step::Connecting,
                 kind,
@@ -193,10 +182,7 @@ impl RtmpError {
                 step: Step::Connecting,
                 timeout,
             },
-            NetError::Tls(error) => RtmpError::Tls(error),
-            NetError::TlsName(host) => RtmpError::TlsName(host),
-            NetError::CaFile { path, problem } => RtmpError::CaFile { path, problem },
-            NetError::NoSystemCertificates => RtmpError::NoSystemCertificates,
+            other => RtmpError::Net(other),
         }
     }
 
@@ -205,7 +191,7 @@ impl RtmpError {
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         {
-            return RtmpError::Tls(tls.clone());
+            return RtmpError::Net(NetError::Tls(tls.clone()));
         }
         match error.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
