@@ -282,7 +282,7 @@ impl Mirror {
 
     /// Sends what changed since the last pass and deletes what went.
     fn mirror_once(&mut self) -> Result<(), UploadError> {
-        let on_disk = hls_files(&self.folder);
+        let on_disk = hls_files(&self.folder)?;
         // Media first, then the playlists that name them; each playlist checks again that
         // what it names went up.
         for (name, stamp) in on_disk.iter().filter(|(name, _)| !is_playlist(name)) {
@@ -346,13 +346,17 @@ impl Mirror {
             if self.sent.contains_key(&relative) {
                 continue;
             }
-            let stamp_now = hls_files(&self.folder).get(&relative).copied();
-            if let Some(stamp_now) = stamp_now {
-                if is_playlist(&relative) {
-                    self.put_playlist(&relative, stamp_now)?;
-                } else {
-                    self.put_file(&relative, stamp_now)?;
-                }
+            let path = self.folder.join(&relative);
+            let stamp_now = match std::fs::metadata(&path) {
+                Ok(metadata) => stamp_of(&metadata),
+                // Named by a playlist written before the window moved on: not sent.
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(cause) => return Err(UploadError::Read { path, cause }),
+            };
+            if is_playlist(&relative) {
+                self.put_playlist(&relative, stamp_now)?;
+            } else {
+                self.put_file(&relative, stamp_now)?;
             }
         }
         self.client.put(name, text.as_bytes())?;
@@ -388,34 +392,42 @@ fn named_files(playlist: &str) -> Vec<String> {
 }
 
 /// The HLS files in `folder` and its renditions' subfolders (no temporary ones), by name
-/// relative to it, in name order.
-fn hls_files(folder: &Path) -> BTreeMap<String, Stamp> {
+/// relative to it, in name order. A folder that cannot be read is an error, never an empty
+/// listing: the mirror deletes from the origin what the listing lacks.
+fn hls_files(folder: &Path) -> Result<BTreeMap<String, Stamp>, UploadError> {
     let mut files = BTreeMap::new();
-    let mut look = |dir: &Path, prefix: &str, descend: bool| -> Vec<(PathBuf, String)> {
-        let mut subfolders = Vec::new();
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return subfolders;
+    let mut look = |dir: &Path, prefix: &str| -> Result<Vec<(PathBuf, String)>, UploadError> {
+        let unreadable = |cause| UploadError::Read {
+            path: dir.to_path_buf(),
+            cause,
         };
-        for entry in entries.flatten() {
+        let mut subfolders = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+            let entry = entry.map_err(unreadable)?;
             let name = entry.file_name().to_string_lossy().to_string();
-            let Ok(metadata) = entry.metadata() else {
-                continue;
+            let metadata = match entry.metadata() {
+                Ok(metadata) => metadata,
+                // Removed since the folder was listed: the window moved on.
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(cause) => return Err(unreadable(cause)),
             };
-            if metadata.is_dir() && descend {
+            if metadata.is_dir() && prefix.is_empty() {
                 subfolders.push((entry.path(), format!("{name}/")));
             } else if metadata.is_file() && is_hls_file(&name) {
-                files.insert(
-                    format!("{prefix}{name}"),
-                    (metadata.len(), metadata.modified().ok()),
-                );
+                files.insert(format!("{prefix}{name}"), stamp_of(&metadata));
             }
         }
-        subfolders
+        Ok(subfolders)
     };
-    for (dir, prefix) in look(folder, "", true) {
-        look(&dir, &prefix, false);
+    for (dir, prefix) in look(folder, "")? {
+        look(&dir, &prefix)?;
     }
-    files
+    Ok(files)
+}
+
+fn stamp_of(metadata: &std::fs::Metadata) -> Stamp {
+    // A file system without modification times still has sizes to compare.
+    (metadata.len(), metadata.modified().ok())
 }
 
 fn is_hls_file(name: &str) -> bool {
@@ -593,5 +605,24 @@ mod tests {
             Err(UploadError::GaveUp { attempts, .. }) => assert_eq!(attempts, 2),
             other => panic!("expected the push to have given up, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_read_is_an_error_not_an_empty_listing() {
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::create_dir(folder.path().join("720p")).unwrap();
+        std::fs::write(folder.path().join("720p/media.m3u8"), b"#EXTM3U\n").unwrap();
+        std::fs::write(folder.path().join("master.m3u8"), b"#EXTM3U\n").unwrap();
+        std::fs::write(folder.path().join(".master.m3u8.tmp"), b"").unwrap();
+        let listed = hls_files(folder.path()).unwrap();
+        assert_eq!(
+            listed.keys().collect::<Vec<_>>(),
+            ["720p/media.m3u8", "master.m3u8"]
+        );
+        let gone = folder.path().join("gone");
+        assert!(matches!(
+            hls_files(&gone),
+            Err(UploadError::Read { path, .. }) if path == gone
+        ));
     }
 }
