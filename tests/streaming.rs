@@ -1537,13 +1537,26 @@ impl HttpOrigin {
     }
 
     fn start_on(dir: &Path, port: u16) -> Self {
+        Self::start_with(dir, port, None)
+    }
+
+    /// Also over TLS with `certificate` (the certificate's file and its key's): HTTPS only.
+    fn start_with(dir: &Path, port: u16, certificate: Option<(&Path, &Path)>) -> Self {
         let root = dir.join(format!("origin-{port}"));
         std::fs::create_dir_all(root.join("www")).unwrap();
+        let listen = match certificate {
+            None => format!("listen 127.0.0.1:{port};"),
+            Some((cert, key)) => format!(
+                "listen 127.0.0.1:{port} ssl; ssl_certificate {}; ssl_certificate_key {};",
+                cert.display(),
+                key.display()
+            ),
+        };
         let config = format!(
             "daemon off;\nmaster_process off;\npid {root}/nginx.pid;\n\
              error_log {root}/error.log info;\nevents {{ worker_connections 64; }}\n\
              http {{\n  client_body_temp_path {root}/body;\n  access_log {root}/access.log;\n\
-             server {{\n    listen 127.0.0.1:{port};\n    root {root}/www;\n\
+             server {{\n    {listen}\n    root {root}/www;\n\
              location /live/ {{ dav_methods PUT DELETE; create_full_put_path on; \
              client_max_body_size 64m; }}\n  }}\n}}\n",
             root = root.display()
@@ -2080,4 +2093,51 @@ fn an_hls_push_retries_until_the_origin_answers_and_sends_what_it_missed() {
     assert_eq!(errors, "");
     assert!(frames >= 5 * 30, "{frames} frames");
     drop(origin);
+}
+
+#[test]
+fn hls_is_pushed_over_https_checked_against_a_private_authority() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pattern_scene(dir.path(), "30");
+    let (ca, cert, key) = private_certificate_authority(dir.path());
+    let origin = HttpOrigin::start_with(dir.path(), free_port(), Some((&cert, &key)));
+    let push = |key: &str, ca_file: Option<&Path>| {
+        let url = format!("https://127.0.0.1:{}/live/{key}/", origin.port);
+        let mut args = vec![
+            scene.to_str().unwrap(),
+            "--hls-push",
+            &url,
+            "--duration",
+            "3s",
+        ];
+        args.extend(["--keyframe-interval", "1", "--hls-segment", "1s"]);
+        args.extend(["--max-retries", "1", "--reconnect-delay", "200ms"]);
+        if let Some(ca_file) = ca_file {
+            args.extend(["--tls-ca-file", ca_file.to_str().unwrap()]);
+        }
+        stream(&args)
+    };
+    let (ok, text) = push("tls-key", Some(&ca));
+    assert!(ok, "{text}");
+    assert!(text.contains(", 0 failed attempts"), "{text}");
+    assert!(!text.contains("tls-key"), "the key was printed:\n{text}");
+    let read = read_playlists(origin.file("tls-key/master.m3u8").to_str().unwrap());
+    let media = &read["media"][0];
+    assert_eq!(media["endlist"], true, "{media}");
+    let playlist = origin.file("tls-key/media.m3u8");
+    let (frames, errors) = decode_hls(playlist.to_str().unwrap(), None);
+    assert_eq!(errors, "");
+    assert!(frames >= 2 * 30, "{frames} frames");
+
+    // Without the private authority the origin's certificate is not trusted: nothing is
+    // sent, the run fails saying why and what to do, and the key stays unsaid.
+    let (ok, text) = push("unchecked", None);
+    assert!(
+        !ok,
+        "an unverifiable certificate must not be accepted:\n{text}"
+    );
+    assert!(text.contains("TLS: invalid peer certificate"), "{text}");
+    assert!(text.contains("--tls-ca-file"), "{text}");
+    assert!(!text.contains("unchecked"), "the key was printed:\n{text}");
+    assert!(!origin.file("unchecked").exists());
 }

@@ -28,7 +28,7 @@ const FINAL_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
-    #[error("cannot connect to {origin}: {cause}")]
+    #[error("cannot connect to {origin}: {cause}{}", connect_hint(cause))]
     Connect { origin: String, cause: NetError },
     #[error("sending {file}: {kind}")]
     Io {
@@ -52,11 +52,22 @@ pub enum UploadError {
     Spawn(std::io::Error),
     #[error("the HLS upload thread panicked")]
     Panicked,
-    #[error("stopped pushing after {attempts} failed attempts; last: {last}")]
+    #[error("stopped pushing after {attempts} failed attempts in a row; last: {last}")]
     GaveUp {
         attempts: u32,
         last: Box<UploadError>,
     },
+}
+
+/// What the operator can do about a failed connection, where the failure says.
+fn connect_hint(cause: &NetError) -> &'static str {
+    match cause {
+        NetError::Tls(_) | NetError::TlsName(_) => {
+            " (the origin's certificate must be valid for its name: --tls-ca-file adds a \
+             private certificate authority)"
+        }
+        _ => "",
+    }
 }
 
 /// Where the files go: an `http://` or `https://` folder URL.
@@ -230,6 +241,7 @@ impl Mirror {
         let mut wait = LOOK_EVERY;
         // Once the stream has ended, an origin that stays away is not waited for forever.
         let mut final_attempts = 0;
+        let mut failed_in_a_row = 0;
         loop {
             let finishing = self.wait(wait);
             if finishing {
@@ -238,6 +250,7 @@ impl Mirror {
             match self.mirror_once() {
                 Ok(()) => {
                     backoff.reset();
+                    failed_in_a_row = 0;
                     wait = LOOK_EVERY;
                     if finishing {
                         return Ok(());
@@ -246,6 +259,7 @@ impl Mirror {
                 Err(error) => {
                     tracing::warn!("HLS push: {error}");
                     lock(&self.shared.stats).failures += 1;
+                    failed_in_a_row += 1;
                     match backoff.next_delay() {
                         Some(delay) if final_attempts < FINAL_ATTEMPTS => {
                             *lock(&self.shared.problem) = Some(error.to_string());
@@ -253,7 +267,7 @@ impl Mirror {
                         }
                         _ => {
                             let gave_up = UploadError::GaveUp {
-                                attempts: backoff.failures(),
+                                attempts: failed_in_a_row,
                                 last: Box::new(error),
                             };
                             // The owner may look before it ends the push: say the push stopped.
@@ -480,9 +494,16 @@ impl Client {
     ) -> Result<(), UploadError> {
         let target = &self.target;
         let shown = target.shown(name);
-        let io = |error: std::io::Error| UploadError::Io {
-            file: shown.clone(),
-            kind: error.kind(),
+        let io = |error: std::io::Error| match NetError::tls_cause(&error) {
+            // TLS checks the certificate on the first write: a connection failure after all.
+            Some(cause) => UploadError::Connect {
+                origin: target.masked.clone(),
+                cause,
+            },
+            None => UploadError::Io {
+                file: shown.clone(),
+                kind: error.kind(),
+            },
         };
         let mut transport = Transport::open(
             &target.host,
@@ -602,7 +623,7 @@ mod tests {
         };
         assert!(!problem.contains("key"), "the key shows: {problem}");
         match uploader.finish() {
-            Err(UploadError::GaveUp { attempts, .. }) => assert_eq!(attempts, 2),
+            Err(UploadError::GaveUp { attempts, .. }) => assert_eq!(attempts, 3),
             other => panic!("expected the push to have given up, got {other:?}"),
         }
     }

@@ -42,6 +42,18 @@ pub enum NetError {
     NoSystemCertificates,
 }
 
+impl NetError {
+    /// The TLS failure inside a read or write's error. rustls does its handshake on the
+    /// first read or write, so a certificate it refuses arrives as an I/O error ("invalid
+    /// data"), which alone would hide why.
+    pub fn tls_cause(error: &io::Error) -> Option<NetError> {
+        error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .map(|tls| NetError::Tls(tls.clone()))
+    }
+}
+
 /// Bytes to and from a server: TCP, or TLS over TCP.
 pub enum Transport {
     Plain(TcpStream),

@@ -187,11 +187,8 @@ impl RtmpError {
     }
 
     fn from_io(step: Step, timeout: Duration, error: io::Error) -> Self {
-        if let Some(tls) = error
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return RtmpError::Net(NetError::Tls(tls.clone()));
+        if let Some(tls) = NetError::tls_cause(&error) {
+            return RtmpError::Net(tls);
         }
         match error.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
