@@ -9,7 +9,7 @@ use common::{
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn video_frames(file: &Path) -> u64 {
@@ -1190,6 +1190,26 @@ fn decode_hls(playlist: &str, frames: Option<u64>) -> (u64, String) {
     (frames, errors)
 }
 
+/// A loopback address with a port free a moment ago, for a server a test starts.
+fn free_loopback_address() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], free_port()))
+}
+
+/// `tally stream SCENE --hls-dir FOLDER --hls-serve ADDRESS --quiet`, for the caller's own
+/// options and where its output goes.
+fn hls_serving(scene: &Path, folder: &Path, address: std::net::SocketAddr) -> Command {
+    let mut command = tally();
+    command
+        .arg("stream")
+        .arg(scene)
+        .arg("--hls-dir")
+        .arg(folder)
+        .arg("--hls-serve")
+        .arg(address.to_string())
+        .arg("--quiet");
+    command
+}
+
 /// Waits until Tally's server (or an origin) at `address` serves `path` holding `text`.
 fn wait_until_served(address: std::net::SocketAddr, path: &str, text: &str, within: Duration) {
     common::wait_until(&format!("{path} to hold {text}"), within, || {
@@ -1214,16 +1234,10 @@ fn hls_is_served_over_http_follows_the_spec_and_decodes_through_http() {
     let dir = tempfile::tempdir().unwrap();
     let scene = pattern_scene(dir.path(), "30");
     let folder = dir.path().join("hls");
-    let address: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut publisher = tally()
-        .arg("stream")
-        .arg(&scene)
-        .arg("--hls-dir")
-        .arg(&folder)
-        .arg("--hls-serve")
-        .arg(address.to_string())
+    let address = free_loopback_address();
+    let mut publisher = hls_serving(&scene, &folder, address)
         .args(["--duration", "9s", "--keyframe-interval", "1"])
-        .args(["--hls-segment", "1s", "--hls-window", "3", "--quiet"])
+        .args(["--hls-segment", "1s", "--hls-window", "3"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -1458,14 +1472,8 @@ fn an_hls_ladder_has_a_rendition_per_profile_scaled_with_keyframes_aligned() {
     let dir = tempfile::tempdir().unwrap();
     let scene = pattern_scene(dir.path(), "30");
     let folder = dir.path().join("ladder");
-    let address: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut publisher = tally()
-        .arg("stream")
-        .arg(&scene)
-        .arg("--hls-dir")
-        .arg(&folder)
-        .arg("--hls-serve")
-        .arg(address.to_string())
+    let address = free_loopback_address();
+    let mut publisher = hls_serving(&scene, &folder, address)
         .args([
             "--ladder",
             "360p,low",
@@ -1480,7 +1488,6 @@ fn an_hls_ladder_has_a_rendition_per_profile_scaled_with_keyframes_aligned() {
             "--hls-segment",
             "1s",
         ])
-        .args(["--quiet"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -1686,14 +1693,8 @@ fn low_latency_hls_lists_parts_holds_playlist_reloads_and_parts_come_at_their_du
     let dir = tempfile::tempdir().unwrap();
     let scene = pattern_scene(dir.path(), "30");
     let folder = dir.path().join("hls");
-    let address: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut publisher = tally()
-        .arg("stream")
-        .arg(&scene)
-        .arg("--hls-dir")
-        .arg(&folder)
-        .arg("--hls-serve")
-        .arg(address.to_string())
+    let address = free_loopback_address();
+    let mut publisher = hls_serving(&scene, &folder, address)
         .args([
             "--duration",
             "12s",
@@ -1709,7 +1710,6 @@ fn low_latency_hls_lists_parts_holds_playlist_reloads_and_parts_come_at_their_du
             "--hls-part",
             "500ms",
         ])
-        .args(["--quiet"])
         // The summary says how many frames the engine skipped on a busy machine.
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1867,14 +1867,8 @@ fn low_latency_hls_plays_in_chromium_with_hls_js_and_switches_down_on_a_limited_
     );
     let dir = tempfile::tempdir().unwrap();
     let scene = clip_scene(dir.path());
-    let address: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let publisher = tally()
-        .arg("stream")
-        .arg(&scene)
-        .arg("--hls-dir")
-        .arg(dir.path().join("hls"))
-        .arg("--hls-serve")
-        .arg(address.to_string())
+    let address = free_loopback_address();
+    let publisher = hls_serving(&scene, &dir.path().join("hls"), address)
         .args([
             "--duration",
             "120s",
@@ -1882,7 +1876,7 @@ fn low_latency_hls_plays_in_chromium_with_hls_js_and_switches_down_on_a_limited_
             "1",
             "--low-latency",
         ])
-        .args(["--hls-segment", "1s", "--quiet"])
+        .args(["--hls-segment", "1s"])
         .args(["--profile", "high=size=640x360,bitrate=1200"])
         .args(["--profile", "low=size=320x180,bitrate=250"])
         .args(["--ladder", "high,low"])
