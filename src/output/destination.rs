@@ -19,6 +19,13 @@ pub enum Protocol {
 pub const HLS_MASTER_PLAYLIST: &str = "master.m3u8";
 pub const HLS_MEDIA_PLAYLIST: &str = "media.m3u8";
 
+/// The `URI="..."` attribute of a playlist tag (`EXT-X-MAP`, `EXT-X-PART`,
+/// `EXT-X-PRELOAD-HINT`), as the HLS outputs write it.
+pub fn uri_attribute(tag: &str) -> Option<&str> {
+    let (_, rest) = tag.split_once("URI=\"")?;
+    rest.split_once('"').map(|(uri, _)| uri)
+}
+
 impl Protocol {
     /// The FFmpeg muxer this protocol carries `codec` in: FLV over RTMP (HEVC and AV1 as
     /// enhanced FLV, which Tally writes itself: see `flv`); MPEG-TS over SRT, or Matroska for

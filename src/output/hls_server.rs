@@ -15,6 +15,7 @@
 //! again every [`LOOK_AGAIN_EVERY`]: the folder may be written by another process, so the
 //! files are the only thing the writer and the server share.
 
+use super::destination::uri_attribute;
 use crate::base::lock;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -277,6 +278,13 @@ struct LivePosition {
 }
 
 impl LivePosition {
+    /// The playlist file's position; `None` while it is missing or not a live playlist yet.
+    fn load(path: &Path) -> Option<Self> {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| Self::read(&text))
+    }
+
     fn read(text: &str) -> Option<Self> {
         let mut media_sequence = 0;
         let mut segments = 0;
@@ -294,10 +302,7 @@ impl LivePosition {
             } else if line.starts_with("#EXT-X-ENDLIST") {
                 ended = true;
             } else if let Some(attributes) = line.strip_prefix("#EXT-X-PRELOAD-HINT:") {
-                hint = attributes
-                    .split_once("URI=\"")
-                    .and_then(|(_, rest)| rest.split_once('"'))
-                    .map(|(uri, _)| uri.to_string());
+                hint = uri_attribute(attributes).map(str::to_string);
             } else if !line.is_empty() && !line.starts_with('#') {
                 segments += 1;
                 parts_of_next = 0;
@@ -336,9 +341,7 @@ enum Held {
 fn hold_playlist(path: &Path, hold: Hold) -> Held {
     let started = std::time::Instant::now();
     loop {
-        let position = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|text| LivePosition::read(&text));
+        let position = LivePosition::load(path);
         if let Some(position) = &position {
             if position.holds(hold) {
                 return Held::Ready;
@@ -364,10 +367,7 @@ fn wait_for_hinted_part(folder: &Path, name: &str) {
         .join(super::destination::HLS_MEDIA_PLAYLIST);
     let started = std::time::Instant::now();
     loop {
-        let Some(position) = std::fs::read_to_string(&playlist)
-            .ok()
-            .and_then(|text| LivePosition::read(&text))
-        else {
+        let Some(position) = LivePosition::load(&playlist) else {
             return;
         };
         if folder.join(name).exists() {

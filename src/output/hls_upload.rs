@@ -11,7 +11,7 @@
 //! last path segment) is masked in everything this says.
 
 use super::backoff::{Backoff, ReconnectSettings};
-use super::destination::{Endpoint, HLS_MASTER_PLAYLIST};
+use super::destination::{uri_attribute, Endpoint, HLS_MASTER_PLAYLIST};
 use super::net::{NetError, Transport};
 use crate::base::lock;
 use std::collections::{BTreeMap, HashMap};
@@ -328,30 +328,22 @@ impl Mirror {
     }
 
     fn put_file(&mut self, name: &str, stamp: Stamp) -> Result<(), UploadError> {
-        let path = self.folder.join(name);
-        let body = match std::fs::read(&path) {
-            Ok(body) => body,
-            // Removed since the folder was looked at: the window moved on; nothing to send.
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(cause) => return Err(UploadError::Read { path, cause }),
-        };
-        self.client.put(name, &body)?;
-        self.sent.insert(name.to_string(), stamp);
-        let mut stats = lock(&self.shared.stats);
-        stats.files_sent += 1;
-        stats.bytes_sent += body.len() as u64;
-        Ok(())
+        match self.read_unless_gone(name)? {
+            Some(body) => self.send(name, stamp, &body),
+            None => Ok(()),
+        }
     }
 
     fn put_playlist(&mut self, name: &str, stamp: Stamp) -> Result<(), UploadError> {
-        let path = self.folder.join(name);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(cause) => return Err(UploadError::Read { path, cause }),
+        let Some(body) = self.read_unless_gone(name)? else {
+            return Ok(());
         };
+        let text = std::str::from_utf8(&body).map_err(|error| UploadError::Read {
+            path: self.folder.join(name),
+            cause: std::io::Error::new(std::io::ErrorKind::InvalidData, error),
+        })?;
         let base = name.rsplit_once('/').map_or("", |(folder, _)| folder);
-        for named in named_files(&text) {
+        for named in named_files(text) {
             let relative = if base.is_empty() {
                 named
             } else {
@@ -373,11 +365,27 @@ impl Mirror {
                 self.put_file(&relative, stamp_now)?;
             }
         }
-        self.client.put(name, text.as_bytes())?;
+        self.send(name, stamp, &body)
+    }
+
+    /// The file's bytes, or `None` once it has left the folder (the window moved on since
+    /// the folder was looked at: nothing to send).
+    fn read_unless_gone(&self, name: &str) -> Result<Option<Vec<u8>>, UploadError> {
+        let path = self.folder.join(name);
+        match std::fs::read(&path) {
+            Ok(body) => Ok(Some(body)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(cause) => Err(UploadError::Read { path, cause }),
+        }
+    }
+
+    /// Puts `body` on the origin as `name`, and counts it as sent at `stamp`.
+    fn send(&mut self, name: &str, stamp: Stamp, body: &[u8]) -> Result<(), UploadError> {
+        self.client.put(name, body)?;
         self.sent.insert(name.to_string(), stamp);
         let mut stats = lock(&self.shared.stats);
         stats.files_sent += 1;
-        stats.bytes_sent += text.len() as u64;
+        stats.bytes_sent += body.len() as u64;
         Ok(())
     }
 }
@@ -396,10 +404,8 @@ fn named_files(playlist: &str) -> Vec<String> {
         }
         if !line.starts_with('#') {
             names.push(line.to_string());
-        } else if let Some((_, rest)) = line.split_once("URI=\"") {
-            if let Some((uri, _)) = rest.split_once('"') {
-                names.push(uri.to_string());
-            }
+        } else if let Some(uri) = uri_attribute(line) {
+            names.push(uri.to_string());
         }
     }
     names
